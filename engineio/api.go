@@ -1,0 +1,69 @@
+// Package engineio implements the server side of the Engine.IO v4 protocol:
+// HTTP long-polling and WebSocket transports, the polling→websocket upgrade,
+// the heartbeat and a write path built for broadcast fan-out.
+//
+// The package knows nothing about Socket.IO: a message is an opaque text or
+// binary payload. Upper layers hand it pre-encoded Frames so that a payload
+// sent to many sockets is framed and compressed once.
+package engineio
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config configures a Server. The zero value is usable: every field documents
+// its default, applied by NewServer.
+type Config struct {
+	// PingInterval is the time between server pings. Default 25s.
+	PingInterval time.Duration
+	// PingTimeout is how long a pong may take after a ping. Default 20s.
+	PingTimeout time.Duration
+	// MaxPayload bounds one polling POST body and one WebSocket message, in
+	// bytes. Default 1e6.
+	MaxPayload int64
+	// CORSOrigin is sent as Access-Control-Allow-Origin on polling
+	// responses. Default "*". Set to "-" to send no CORS headers.
+	CORSOrigin string
+	// DisableUpgrades advertises no upgrades in the polling handshake.
+	DisableUpgrades bool
+	// Deflate configures permessage-deflate on WebSocket connections.
+	Deflate DeflateConfig
+	// MaxQueueBytes bounds each socket's outbound queue. A socket whose
+	// unsent data would exceed it is closed as a slow consumer. Default 4 MiB.
+	MaxQueueBytes int
+	// WriteTimeout bounds one flush of a socket's queue to the network
+	// before the rest is retried later. Default 200ms.
+	WriteTimeout time.Duration
+	// DisableNetpoll makes every WebSocket connection use a reader
+	// goroutine instead of the epoll netpoller (always the case for TLS).
+	DisableNetpoll bool
+	// Logger receives diagnostics. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// DeflateConfig configures permessage-deflate (RFC 7692).
+type DeflateConfig struct {
+	// Enabled accepts a client's permessage-deflate offer.
+	Enabled bool
+	// Level is the compress/flate level. Default 3.
+	Level int
+	// Threshold: messages shorter than this many bytes are sent
+	// uncompressed. Default 1024.
+	Threshold int
+}
+
+// Message is one Engine.IO message received from a client. Data is only
+// valid during the callback that receives it.
+type Message struct {
+	Data   []byte
+	Binary bool
+}
+
+// Handler receives a socket's events. Calls for one socket are serialised:
+// OnMessage is never called concurrently with itself or OnClose for the
+// same socket, and nothing is called after OnClose.
+type Handler interface {
+	OnMessage(s *Socket, m Message)
+	OnClose(s *Socket, reason CloseReason)
+}

@@ -1,0 +1,187 @@
+package engineio
+
+import (
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/valyala/bytebufferpool"
+)
+
+var (
+	// ErrClosed is returned when sending on a closed socket.
+	ErrClosed = errors.New("engineio: socket closed")
+	// ErrSlowConsumer is returned when a send overflowed the socket's queue;
+	// the socket is closed.
+	ErrSlowConsumer = errors.New("engineio: outbound queue full, slow consumer closed")
+)
+
+// openPolling answers a polling handshake.
+func (s *Server) openPolling(w http.ResponseWriter, r *http.Request) {
+	so := s.newSocket(r, transportPolling)
+	if s.onConnect != nil {
+		s.onConnect(so)
+	}
+	body := append([]byte{byte(PacketOpen)}, s.handshake(so.id, !s.cfg.DisableUpgrades)...)
+	s.writePollBody(w, r, body)
+}
+
+func (s *Server) writePollBody(w http.ResponseWriter, r *http.Request, body []byte) {
+	s.writeCORS(w, r)
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=UTF-8")
+	h.Set("Cache-Control", "no-store")
+	_, _ = w.Write(body)
+}
+
+// servePollGet answers a long-poll: at once with whatever is queued, or
+// when something is queued, the session ends, or the transport changes.
+func (so *Socket) servePollGet(w http.ResponseWriter, r *http.Request) {
+	s := so.srv
+	so.mu.Lock()
+	switch {
+	case so.closed:
+		so.mu.Unlock()
+		s.httpError(w, r, errCodeUnknownSID)
+		return
+	case so.transport != transportPolling:
+		so.mu.Unlock()
+		s.httpError(w, r, errCodeBadRequest)
+		return
+	case so.pollPending:
+		// Two GETs at once: the protocol forbids it. The pending one is
+		// told the session closed; this one is refused.
+		so.closeLocked(ReasonDuplicatePoll)
+		so.mu.Unlock()
+		s.httpError(w, r, errCodeBadRequest)
+		return
+	}
+	for {
+		if so.pollClose != nil {
+			body := so.pollClose
+			so.pollClose = nil
+			so.mu.Unlock()
+			s.writePollBody(w, r, body)
+			return
+		}
+		if so.upgrading || so.transport != transportPolling {
+			so.mu.Unlock()
+			s.writePollBody(w, r, noopBody)
+			return
+		}
+		if len(so.queue) > 0 {
+			items := so.takeQueueLocked()
+			so.mu.Unlock()
+			so.writePollItems(w, r, items)
+			return
+		}
+		if so.closed {
+			so.mu.Unlock()
+			s.httpError(w, r, errCodeUnknownSID)
+			return
+		}
+		wake := make(chan struct{})
+		so.pollPending = true
+		so.pollWake = wake
+		so.mu.Unlock()
+		select {
+		case <-wake:
+			so.mu.Lock()
+			so.pollPending = false
+		case <-r.Context().Done():
+			// The client went away mid-poll: the session cannot be served
+			// any more, as in the reference implementation.
+			so.mu.Lock()
+			so.pollPending = false
+			so.pollWake = nil
+			so.closeLocked(ReasonTransportClose)
+			so.mu.Unlock()
+			return
+		}
+	}
+}
+
+var noopBody = []byte{byte(PacketNoop)}
+var closeBody = []byte{byte(PacketClose)}
+
+func (so *Socket) wakePollLocked() {
+	if so.pollWake != nil {
+		close(so.pollWake)
+		so.pollWake = nil
+	}
+}
+
+// closePollingLocked answers a pending GET as the session ends.
+func (so *Socket) closePollingLocked(reason CloseReason) {
+	if !so.pollPending {
+		return
+	}
+	if reason == ReasonClientClose {
+		so.pollClose = noopBody
+	} else {
+		so.pollClose = closeBody
+	}
+	so.wakePollLocked()
+}
+
+func (so *Socket) writePollItems(w http.ResponseWriter, r *http.Request, items []outItem) {
+	buf := bytebufferpool.Get()
+	for i, it := range items {
+		if i > 0 {
+			_ = buf.WriteByte(RecordSeparator)
+		}
+		if it.frame != nil {
+			_, _ = buf.Write(it.frame.pollingBytes())
+		} else if it.raw == nil {
+			_ = buf.WriteByte(byte(it.ctrl))
+			_, _ = buf.WriteString(it.data)
+		}
+	}
+	so.srv.writePollBody(w, r, buf.B)
+	bytebufferpool.Put(buf)
+}
+
+// servePollPost takes a payload of packets from the client. Packets are
+// handled before "ok" is answered, so replies they cause are queued by then.
+func (so *Socket) servePollPost(w http.ResponseWriter, r *http.Request) {
+	s := so.srv
+	so.mu.Lock()
+	if so.closed || so.transport != transportPolling {
+		so.mu.Unlock()
+		s.httpError(w, r, errCodeBadRequest)
+		return
+	}
+	so.mu.Unlock()
+
+	buf := bytebufferpool.Get()
+	defer bytebufferpool.Put(buf)
+	n, err := buf.ReadFrom(io.LimitReader(r.Body, s.cfg.MaxPayload+1))
+	if err != nil {
+		so.Close(ReasonTransportError)
+		s.httpError(w, r, errCodeBadRequest)
+		return
+	}
+	if n > s.cfg.MaxPayload {
+		so.Close(ReasonPayloadTooLarge)
+		s.writeCORS(w, r)
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		return
+	}
+	alive := true
+	err = DecodePayload(buf.B, func(p Packet) error {
+		if alive {
+			alive = so.onPacket(p)
+		}
+		return nil
+	})
+	if err != nil {
+		so.Close(ReasonParseError)
+		s.httpError(w, r, errCodeBadRequest)
+		return
+	}
+	s.writeCORS(w, r)
+	w.Header().Set("Content-Type", "text/html")
+	_, _ = w.Write(okBody)
+}
+
+var okBody = []byte("ok")

@@ -1,0 +1,300 @@
+package engineio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mailru/easygo/netpoll"
+)
+
+const (
+	defaultDeflateLevel     = 3
+	defaultDeflateThreshold = 1024
+	sessionShards           = 64
+)
+
+// Server is an Engine.IO server. It is an http.Handler to be mounted on the
+// Engine.IO path (e.g. "/engine.io/" or "/socket.io/").
+type Server struct {
+	cfg       Config
+	onConnect func(*Socket)
+	log       *slog.Logger
+
+	shards [sessionShards]sessionShard
+	count  atomic.Int64
+
+	poller     netpoll.Poller
+	pollerErr  error
+	pollerOnce sync.Once
+	work       *workerPool
+
+	closing atomic.Bool
+
+}
+
+type sessionShard struct {
+	mu       sync.RWMutex
+	sessions map[string]*Socket
+}
+
+// NewServer makes a Server. onConnect is called for every new session
+// before any of its messages is delivered; it should set the socket's
+// Handler.
+func NewServer(cfg Config, onConnect func(*Socket)) *Server {
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 25 * time.Second
+	}
+	if cfg.PingTimeout <= 0 {
+		cfg.PingTimeout = 20 * time.Second
+	}
+	if cfg.MaxPayload <= 0 {
+		cfg.MaxPayload = 1e6
+	}
+	if cfg.CORSOrigin == "" {
+		cfg.CORSOrigin = "*"
+	}
+	if cfg.Deflate.Level == 0 {
+		cfg.Deflate.Level = defaultDeflateLevel
+	}
+	if cfg.Deflate.Threshold == 0 {
+		cfg.Deflate.Threshold = defaultDeflateThreshold
+	}
+	if cfg.MaxQueueBytes <= 0 {
+		cfg.MaxQueueBytes = 4 << 20
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 200 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, onConnect: onConnect, log: cfg.Logger, work: newWorkerPool(256)}
+	for i := range s.shards {
+		s.shards[i].sessions = make(map[string]*Socket)
+	}
+	return s
+}
+
+// Count is the number of open sessions.
+func (s *Server) Count() int { return int(s.count.Load()) }
+
+// Close ends every session with ReasonServerShutdown (clients get a close
+// packet) and refuses new ones.
+func (s *Server) Close() {
+	s.closing.Store(true)
+	var all []*Socket
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.RLock()
+		for _, so := range sh.sessions {
+			all = append(all, so)
+		}
+		sh.mu.RUnlock()
+	}
+	for _, so := range all {
+		so.Close(ReasonServerShutdown)
+	}
+}
+
+// Shutdown closes every session like Close and waits until their
+// transports have flushed the close, or ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.Close()
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for s.Count() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+func (s *Server) shard(sid string) *sessionShard {
+	// FNV-1a inlined over the string: no allocation on lookup.
+	h := uint32(2166136261)
+	for i := 0; i < len(sid); i++ {
+		h ^= uint32(sid[i])
+		h *= 16777619
+	}
+	return &s.shards[h%sessionShards]
+}
+
+func (s *Server) lookup(sid string) *Socket {
+	sh := s.shard(sid)
+	sh.mu.RLock()
+	so := sh.sessions[sid]
+	sh.mu.RUnlock()
+	return so
+}
+
+func (s *Server) add(so *Socket) {
+	sh := s.shard(so.id)
+	sh.mu.Lock()
+	sh.sessions[so.id] = so
+	sh.mu.Unlock()
+	s.count.Add(1)
+}
+
+func (s *Server) remove(so *Socket) {
+	sh := s.shard(so.id)
+	sh.mu.Lock()
+	if sh.sessions[so.id] == so {
+		delete(sh.sessions, so.id)
+		s.count.Add(-1)
+	}
+	sh.mu.Unlock()
+}
+
+func newSID() string {
+	var b [15]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("engineio: crypto/rand failed: %v", err))
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// handshake is the JSON of the open packet. Keys are exactly the ones the
+// protocol defines; the official suite rejects extra keys.
+func (s *Server) handshake(sid string, upgrades bool) []byte {
+	b := make([]byte, 0, 128)
+	b = append(b, `{"sid":"`...)
+	b = append(b, sid...)
+	b = append(b, `","upgrades":[`...)
+	if upgrades {
+		b = append(b, `"websocket"`...)
+	}
+	b = append(b, `],"pingInterval":`...)
+	b = strconv.AppendInt(b, s.cfg.PingInterval.Milliseconds(), 10)
+	b = append(b, `,"pingTimeout":`...)
+	b = strconv.AppendInt(b, s.cfg.PingTimeout.Milliseconds(), 10)
+	b = append(b, `,"maxPayload":`...)
+	b = strconv.AppendInt(b, s.cfg.MaxPayload, 10)
+	return append(b, '}')
+}
+
+// Wire error codes of the reference implementation, answered as JSON with
+// HTTP 400.
+const (
+	errCodeTransportUnknown = iota
+	errCodeUnknownSID
+	errCodeBadHandshakeMethod
+	errCodeBadRequest
+	errCodeForbidden
+	errCodeUnsupportedProtocol
+)
+
+var errMessages = [...]string{
+	errCodeTransportUnknown:    "Transport unknown",
+	errCodeUnknownSID:          "Session ID unknown",
+	errCodeBadHandshakeMethod:  "Bad handshake method",
+	errCodeBadRequest:          "Bad request",
+	errCodeForbidden:           "Forbidden",
+	errCodeUnsupportedProtocol: "Unsupported protocol version",
+}
+
+func (s *Server) writeCORS(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.CORSOrigin == "-" {
+		return
+	}
+	h := w.Header()
+	origin := s.cfg.CORSOrigin
+	h.Set("Access-Control-Allow-Origin", origin)
+	if origin != "*" {
+		h.Set("Access-Control-Allow-Credentials", "true")
+		h.Add("Vary", "Origin")
+	}
+}
+
+func (s *Server) httpError(w http.ResponseWriter, r *http.Request, code int) {
+	s.writeCORS(w, r)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadRequest)
+	fmt.Fprintf(w, `{"code":%d,"message":%q}`, code, errMessages[code])
+}
+
+// ServeHTTP routes an Engine.IO request: handshake, polling GET/POST, or a
+// WebSocket (new, or an upgrade of a polling session).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodOptions {
+		s.writeCORS(w, r)
+		h := w.Header()
+		h.Set("Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE")
+		if rh := r.Header.Get("Access-Control-Request-Headers"); rh != "" {
+			h.Set("Access-Control-Allow-Headers", rh)
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	q := r.URL.Query()
+	if q.Get("EIO") != "4" {
+		s.httpError(w, r, errCodeUnsupportedProtocol)
+		return
+	}
+	transport := q.Get("transport")
+	if transport != "polling" && transport != "websocket" {
+		s.httpError(w, r, errCodeTransportUnknown)
+		return
+	}
+	sid := q.Get("sid")
+	if sid == "" {
+		if s.closing.Load() {
+			s.httpError(w, r, errCodeForbidden)
+			return
+		}
+		if transport == "websocket" {
+			s.serveWebSocket(w, r, nil)
+			return
+		}
+		if r.Method != http.MethodGet {
+			s.httpError(w, r, errCodeBadHandshakeMethod)
+			return
+		}
+		s.openPolling(w, r)
+		return
+	}
+	so := s.lookup(sid)
+	if so == nil {
+		s.httpError(w, r, errCodeUnknownSID)
+		return
+	}
+	if transport == "websocket" {
+		s.serveWebSocket(w, r, so)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		so.servePollGet(w, r)
+	case http.MethodPost:
+		so.servePollPost(w, r)
+	default:
+		s.httpError(w, r, errCodeBadRequest)
+	}
+}
+
+// newSocket registers a session and starts its heartbeat. The heartbeat
+// starts before the handshake is written, so the first ping comes exactly
+// PingInterval after the session exists.
+func (s *Server) newSocket(r *http.Request, tr transportKind) *Socket {
+	so := &Socket{
+		id:         newSID(),
+		srv:        s,
+		transport:  tr,
+		remoteAddr: r.RemoteAddr,
+		header:     r.Header,
+		query:      r.URL.Query(),
+	}
+	s.add(so)
+	so.startHeartbeat()
+	return so
+}

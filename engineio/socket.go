@@ -1,0 +1,274 @@
+package engineio
+
+import (
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+)
+
+type transportKind uint8
+
+const (
+	transportPolling transportKind = iota + 1
+	transportWebSocket
+)
+
+// Socket is one Engine.IO session. Its methods are safe for concurrent use.
+type Socket struct {
+	id         string
+	srv        *Server
+	remoteAddr string
+	header     http.Header
+	query      url.Values
+
+	handler Handler
+	data    any
+
+	// inMu serialises calls into the Handler.
+	inMu sync.Mutex
+
+	mu           sync.Mutex // guards everything below
+	closed       bool
+	transport    transportKind
+	upgrading    bool
+	awaitingPong bool
+	timer        *time.Timer
+
+	queue      []outItem
+	queueBytes int
+
+	// polling: the pending GET, woken through pollWake.
+	pollPending bool
+	pollWake    chan struct{}
+	pollClose   []byte // set when the pending GET must answer this and end
+
+	// websocket
+	ws       *wsConn
+	flushing bool
+}
+
+// outItem is one queued packet: a message Frame, an Engine.IO control
+// packet, or (raw) a WebSocket control frame.
+type outItem struct {
+	frame *Frame
+	ctrl  PacketType
+	data  string // control packet data, e.g. "probe"
+	raw   []byte
+}
+
+func (it outItem) size() int {
+	switch {
+	case it.frame != nil:
+		return it.frame.messageLen()
+	case it.raw != nil:
+		return len(it.raw)
+	}
+	return 1 + len(it.data)
+}
+
+// ID is the session id.
+func (so *Socket) ID() string { return so.id }
+
+// RemoteAddr is the remote address of the request that opened the session.
+func (so *Socket) RemoteAddr() string { return so.remoteAddr }
+
+// Header is the header of the request that opened the session.
+func (so *Socket) Header() http.Header { return so.header }
+
+// Query is the query of the request that opened the session.
+func (so *Socket) Query() url.Values { return so.query }
+
+// SetHandler sets the receiver of the socket's events. Call it from the
+// Server's onConnect callback.
+func (so *Socket) SetHandler(h Handler) { so.handler = h }
+
+// SetData attaches a value for the application.
+func (so *Socket) SetData(v any) { so.mu.Lock(); so.data = v; so.mu.Unlock() }
+
+// Data returns the value set by SetData.
+func (so *Socket) Data() any { so.mu.Lock(); defer so.mu.Unlock(); return so.data }
+
+// Transport is "polling" or "websocket".
+func (so *Socket) Transport() string {
+	so.mu.Lock()
+	defer so.mu.Unlock()
+	if so.transport == transportWebSocket {
+		return "websocket"
+	}
+	return "polling"
+}
+
+// Send queues one message. The socket keeps data; the caller must not
+// modify it afterwards.
+func (so *Socket) Send(data []byte, binary bool) error {
+	f := &Frame{binary: binary, payload: data, level: so.srv.cfg.Deflate.Level, threshold: so.srv.cfg.Deflate.Threshold}
+	return so.SendFrames(f)
+}
+
+// SendFrames queues frames to go out together and in order. It fails
+// with ErrClosed on a closed socket and closes the socket (as a slow
+// consumer) when the queue would exceed MaxQueueBytes.
+func (so *Socket) SendFrames(frames ...*Frame) error {
+	so.mu.Lock()
+	if so.closed {
+		so.mu.Unlock()
+		return ErrClosed
+	}
+	for _, f := range frames {
+		if f.stream != nil && f.stream.coalesce && so.replaceLocked(f) {
+			continue
+		}
+		it := outItem{frame: f}
+		so.queue = append(so.queue, it)
+		so.queueBytes += it.size()
+	}
+	if so.queueBytes > so.srv.cfg.MaxQueueBytes {
+		so.closeLocked(ReasonSlowConsumer)
+		return ErrSlowConsumer
+	}
+	so.kickLocked()
+	so.mu.Unlock()
+	return nil
+}
+
+// replaceLocked puts f in place of a queued frame of the same stream.
+func (so *Socket) replaceLocked(f *Frame) bool {
+	for i := len(so.queue) - 1; i >= 0; i-- {
+		old := so.queue[i].frame
+		if old != nil && old.stream == f.stream {
+			so.queueBytes += f.messageLen() - old.messageLen()
+			so.queue[i].frame = f
+			return true
+		}
+	}
+	return false
+}
+
+func (so *Socket) sendCtrlLocked(t PacketType, data string) {
+	it := outItem{ctrl: t, data: data}
+	so.queue = append(so.queue, it)
+	so.queueBytes += it.size()
+	so.kickLocked()
+}
+
+// kickLocked starts delivery of the queue on the current transport.
+func (so *Socket) kickLocked() {
+	switch so.transport {
+	case transportPolling:
+		if so.pollPending && !so.upgrading {
+			so.wakePollLocked()
+		}
+	case transportWebSocket:
+		so.scheduleFlushLocked()
+	}
+}
+
+// takeQueueLocked removes and returns everything queued.
+func (so *Socket) takeQueueLocked() []outItem {
+	q := so.queue
+	so.queue = nil
+	so.queueBytes = 0
+	return q
+}
+
+// Close ends the session for the given reason. It is idempotent.
+func (so *Socket) Close(reason CloseReason) {
+	so.mu.Lock()
+	so.closeLocked(reason)
+	so.mu.Unlock()
+}
+
+// closeLocked ends the session: the transport is told (close packet where
+// the reason wants one), the session is unregistered, and OnClose is
+// delivered from another goroutine so that no lock is held across it.
+func (so *Socket) closeLocked(reason CloseReason) {
+	if so.closed {
+		return
+	}
+	so.closed = true
+	if so.timer != nil {
+		so.timer.Stop()
+	}
+	so.srv.remove(so)
+	switch so.transport {
+	case transportPolling:
+		so.closePollingLocked(reason)
+	case transportWebSocket:
+		so.closeWebSocketLocked(reason)
+	}
+	go so.deliverClose(reason)
+}
+
+func (so *Socket) deliverClose(reason CloseReason) {
+	so.inMu.Lock()
+	defer so.inMu.Unlock()
+	if so.handler != nil {
+		so.handler.OnClose(so, reason)
+	}
+}
+
+func (so *Socket) isClosed() bool {
+	so.mu.Lock()
+	defer so.mu.Unlock()
+	return so.closed
+}
+
+// startHeartbeat arms the ping timer. One timer serves both phases:
+// waiting to send the next ping, and waiting for its pong.
+func (so *Socket) startHeartbeat() {
+	so.mu.Lock()
+	so.timer = time.AfterFunc(so.srv.cfg.PingInterval, so.onHeartbeat)
+	so.mu.Unlock()
+}
+
+func (so *Socket) onHeartbeat() {
+	so.mu.Lock()
+	defer so.mu.Unlock()
+	if so.closed {
+		return
+	}
+	if so.awaitingPong {
+		so.closeLocked(ReasonPingTimeout)
+		return
+	}
+	so.awaitingPong = true
+	so.sendCtrlLocked(PacketPing, "")
+	so.timer.Reset(so.srv.cfg.PingTimeout)
+}
+
+func (so *Socket) onPong() {
+	so.mu.Lock()
+	if so.awaitingPong && !so.closed {
+		so.awaitingPong = false
+		so.timer.Reset(so.srv.cfg.PingInterval)
+	}
+	so.mu.Unlock()
+}
+
+// onPacket handles one decoded packet from the client, on any transport.
+// It returns false when the session ended.
+func (so *Socket) onPacket(p Packet) bool {
+	switch p.Type {
+	case PacketMessage:
+		so.inMu.Lock()
+		if !so.isClosed() && so.handler != nil {
+			so.handler.OnMessage(so, Message{Data: p.Data, Binary: p.Binary})
+		}
+		so.inMu.Unlock()
+		return !so.isClosed()
+	case PacketPong:
+		so.onPong()
+		return true
+	case PacketClose:
+		so.Close(ReasonClientClose)
+		return false
+	case PacketNoop:
+		return true
+	default:
+		// A client ping outside an upgrade probe, an open or an upgrade
+		// packet here are protocol errors.
+		so.Close(ReasonParseError)
+		return false
+	}
+}
