@@ -37,7 +37,6 @@ type Server struct {
 	work       *workerPool
 
 	closing atomic.Bool
-
 }
 
 type sessionShard struct {
