@@ -38,6 +38,11 @@ type Config struct {
 	// DisableNetpoll makes every WebSocket connection use a reader
 	// goroutine instead of the epoll netpoller (always the case for TLS).
 	DisableNetpoll bool
+	// WebSocketOpenDelay is a pause between the 101 response and the open
+	// packet of a session that starts on WebSocket. Zero in production; a
+	// few ms keeps clients that lose frames coalesced with the 101 (the
+	// protocol suite's ws@8.5.0) from missing the open packet.
+	WebSocketOpenDelay time.Duration
 	// Logger receives diagnostics. Default slog.Default().
 	Logger *slog.Logger
 }

@@ -40,6 +40,13 @@ func (so *Socket) servePollGet(w http.ResponseWriter, r *http.Request) {
 	s := so.srv
 	so.mu.Lock()
 	switch {
+	case so.closed && so.pollClose != nil:
+		body := so.pollClose
+		so.pollClose = nil
+		so.mu.Unlock()
+		s.remove(so)
+		s.writePollBody(w, r, body)
+		return
 	case so.closed:
 		so.mu.Unlock()
 		s.httpError(w, r, errCodeUnknownSID)
@@ -114,6 +121,9 @@ func (so *Socket) wakePollLocked() {
 // closePollingLocked answers a pending GET as the session ends.
 func (so *Socket) closePollingLocked(reason CloseReason) {
 	if !so.pollPending {
+		if reason == ReasonClientClose {
+			so.pollClose = noopBody
+		}
 		return
 	}
 	if reason == ReasonClientClose {

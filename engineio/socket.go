@@ -190,12 +190,18 @@ func (so *Socket) closeLocked(reason CloseReason) {
 	if so.timer != nil {
 		so.timer.Stop()
 	}
-	so.srv.remove(so)
 	switch so.transport {
 	case transportPolling:
 		so.closePollingLocked(reason)
 	case transportWebSocket:
 		so.closeWebSocketLocked(reason)
+	}
+	if so.pollClose != nil && !so.pollPending {
+		// A GET sent together with the client's close may still be on its
+		// way; it gets the noop, then the session is forgotten.
+		time.AfterFunc(lingerAfterClose, func() { so.srv.remove(so) })
+	} else {
+		so.srv.remove(so)
 	}
 	go so.deliverClose(reason)
 }
@@ -213,6 +219,10 @@ func (so *Socket) isClosed() bool {
 	defer so.mu.Unlock()
 	return so.closed
 }
+
+// lingerAfterClose is how long a polling session closed by its client
+// still answers one in-flight GET.
+const lingerAfterClose = time.Second
 
 // startHeartbeat arms the ping timer. One timer serves both phases:
 // waiting to send the next ping, and waiting for its pong.

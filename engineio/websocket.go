@@ -137,6 +137,9 @@ func (s *Server) openWebSocket(r *http.Request, wc *wsConn) {
 		s.onConnect(so)
 	}
 	// The open packet goes out as its own write after the 101 response.
+	if d := s.cfg.WebSocketOpenDelay; d > 0 {
+		time.Sleep(d)
+	}
 	open := AppendText(nil, PacketOpen, s.handshake(so.id, false))
 	if err := writeRaw(wc.conn, ws.OpText, open); err != nil {
 		so.Close(ReasonTransportError)

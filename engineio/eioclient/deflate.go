@@ -91,9 +91,7 @@ type deflateState struct {
 	// handed to the decompressor as its dictionary.
 	fr     io.ReadCloser
 	window []byte
-	src    bytes.Reader
-	tail   bytes.Reader
-	in     io.Reader
+	in     suffixed
 	out    bytes.Buffer
 
 	// Send side. compress/flate keeps its history across Flush, which is
@@ -113,22 +111,61 @@ func newDeflateState(p deflateParams, level, threshold int) *deflateState {
 		threshold: threshold,
 		canSend:   threshold >= 0 && (p.clientMaxWindowBits == 0 || p.clientMaxWindowBits == 15),
 	}
-	d.in = io.MultiReader(&d.src, &d.tail)
 	return d
+}
+
+// suffixed reads a payload followed by inflateTail. It is an io.ByteReader
+// so compress/flate reads it directly instead of wrapping it in a bufio
+// reader per message.
+type suffixed struct {
+	p   []byte
+	pos int
+}
+
+func (s *suffixed) byteAt(i int) byte {
+	if i < len(s.p) {
+		return s.p[i]
+	}
+	return inflateTail[i-len(s.p)]
+}
+
+func (s *suffixed) ReadByte() (byte, error) {
+	if s.pos >= len(s.p)+len(inflateTail) {
+		return 0, io.EOF
+	}
+	b := s.byteAt(s.pos)
+	s.pos++
+	return b, nil
+}
+
+func (s *suffixed) Read(b []byte) (int, error) {
+	total := len(s.p) + len(inflateTail)
+	if s.pos >= total {
+		return 0, io.EOF
+	}
+	n := 0
+	if s.pos < len(s.p) {
+		n = copy(b, s.p[s.pos:])
+		s.pos += n
+	}
+	if n < len(b) && s.pos >= len(s.p) {
+		m := copy(b[n:], inflateTail[s.pos-len(s.p):])
+		s.pos += m
+		n += m
+	}
+	return n, nil
 }
 
 // inflate decompresses one message. The result is a fresh slice.
 func (d *deflateState) inflate(payload []byte, limit int64) ([]byte, error) {
-	d.src.Reset(payload)
-	d.tail.Reset(inflateTail)
-	d.in = io.MultiReader(&d.src, &d.tail)
+	d.in = suffixed{p: payload}
 	var dict []byte
 	if !d.params.serverNoContextTakeover {
 		dict = d.window
 	}
 	if d.fr == nil {
-		d.fr = flate.NewReaderDict(d.in, dict)
-	} else if err := d.fr.(flate.Resetter).Reset(d.in, dict); err != nil {
+		d.fr = flate.NewReaderDict(&d.in, dict)
+	} else if err := d.fr.(flate.Resetter).Reset(&d.in, dict); err != nil {
 		return nil, fmt.Errorf("reset decompressor: %w", err)
 	}
 	d.out.Reset()

@@ -1,0 +1,84 @@
+// Command conformance serves the project's Engine.IO/Socket.IO stack the
+// way the official protocol test suites expect (shared/CONFORMANCE.md):
+// a bare Engine.IO echo on /engine.io/ and the reference Socket.IO handlers
+// on /socket.io/.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"spectra-relay/engineio"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:3000", "listen address")
+	verbose := flag.Bool("v", false, "debug logging")
+	flag.Parse()
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	mux := http.NewServeMux()
+	eio := newEngineEcho(log)
+	mux.Handle("/engine.io/", eio)
+	sio := newSocketIO(log)
+	if sio != nil {
+		mux.Handle("/socket.io/", sio)
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Error("listen", "addr", *addr, "err", err)
+		os.Exit(1)
+	}
+	// The resolved address on stdout lets tests use port 0.
+	os.Stdout.WriteString("listening " + ln.Addr().String() + "\n")
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = eio.Shutdown(sctx)
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("serve", "err", err)
+		os.Exit(1)
+	}
+}
+
+func engineConfig(log *slog.Logger) engineio.Config {
+	return engineio.Config{
+		PingInterval:       300 * time.Millisecond,
+		PingTimeout:        200 * time.Millisecond,
+		MaxPayload:         1000000,
+		WebSocketOpenDelay: 5 * time.Millisecond,
+		Logger:             log,
+	}
+}
+
+// engineEcho sends every message back unchanged on the active transport.
+type engineEcho struct{}
+
+func (engineEcho) OnMessage(s *engineio.Socket, m engineio.Message) {
+	_ = s.Send(append([]byte(nil), m.Data...), m.Binary)
+}
+
+func (engineEcho) OnClose(*engineio.Socket, engineio.CloseReason) {}
+
+func newEngineEcho(log *slog.Logger) *engineio.Server {
+	return engineio.NewServer(engineConfig(log), func(s *engineio.Socket) { s.SetHandler(engineEcho{}) })
+}
