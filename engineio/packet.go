@@ -73,12 +73,13 @@ func DecodePayload(body []byte, fn func(Packet) error) error {
 	if len(body) == 0 {
 		return errEmptyPacket
 	}
-	for len(body) > 0 {
+	for more := true; more; {
 		i := indexByte(body, RecordSeparator)
-		var part []byte
+		part := body
 		if i < 0 {
-			part, body = body, nil
+			more = false
 		} else {
+			// A separator promises another packet, even an empty (invalid) one.
 			part, body = body[:i], body[i+1:]
 		}
 		p, err := decodePollingPacket(part)

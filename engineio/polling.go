@@ -22,6 +22,7 @@ func (s *Server) openPolling(w http.ResponseWriter, r *http.Request) {
 	if s.onConnect != nil {
 		s.onConnect(so)
 	}
+	so.startHeartbeat()
 	body := append([]byte{byte(PacketOpen)}, s.handshake(so.id, !s.cfg.DisableUpgrades)...)
 	s.writePollBody(w, r, body)
 }

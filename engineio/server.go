@@ -31,7 +31,7 @@ type Server struct {
 	shards [sessionShards]sessionShard
 	count  atomic.Int64
 
-	poller     netpoll.Poller
+	poller     *netpoll.Epoll
 	pollerErr  error
 	pollerOnce sync.Once
 	work       *workerPool
@@ -281,9 +281,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// newSocket registers a session and starts its heartbeat. The heartbeat
-// starts before the handshake is written, so the first ping comes exactly
-// PingInterval after the session exists.
+// newSocket registers a session. The caller runs onConnect and then
+// starts the heartbeat before the handshake is written, so the first ping
+// comes exactly PingInterval after the session exists.
 func (s *Server) newSocket(r *http.Request, tr transportKind) *Socket {
 	so := &Socket{
 		id:         newSID(),
@@ -294,6 +294,5 @@ func (s *Server) newSocket(r *http.Request, tr transportKind) *Socket {
 		query:      r.URL.Query(),
 	}
 	s.add(so)
-	so.startHeartbeat()
 	return so
 }

@@ -43,9 +43,10 @@ type wsConn struct {
 	deflate bool // permessage-deflate negotiated
 	ctxOK   bool // the client keeps its window across messages
 
-	mu      sync.Mutex // guards desc and stopped
-	desc    *netpoll.Desc
-	stopped bool
+	mu         sync.Mutex // guards fd, registered and stopped
+	fd         int
+	registered bool
+	stopped    bool
 
 	// Write-side state, owned by the single running flush.
 	pending   net.Buffers // the unwritten rest of a flush that timed out
@@ -136,6 +137,7 @@ func (s *Server) openWebSocket(r *http.Request, wc *wsConn) {
 	if s.onConnect != nil {
 		s.onConnect(so)
 	}
+	so.startHeartbeat()
 	// The open packet goes out as its own write after the 101 response.
 	if d := s.cfg.WebSocketOpenDelay; d > 0 {
 		time.Sleep(d)
@@ -198,13 +200,15 @@ func (so *Socket) upgradeTo(wc *wsConn) {
 			continue
 		}
 		p, err := DecodeText(msg.data)
+		isProbe := err == nil && p.Type == PacketPing && string(p.Data) == "probe"
+		isUpgrade := err == nil && p.Type == PacketUpgrade
 		msg.release()
 		if err != nil || msg.binary {
 			fail()
 			return
 		}
 		switch {
-		case p.Type == PacketPing && string(p.Data) == "probe" && !probed:
+		case isProbe && !probed:
 			probed = true
 			if err := writeRaw(wc.conn, ws.OpText, []byte("3probe")); err != nil {
 				fail()
@@ -213,7 +217,7 @@ func (so *Socket) upgradeTo(wc *wsConn) {
 			so.mu.Lock()
 			so.wakePollLocked() // the pending GET answers noop
 			so.mu.Unlock()
-		case p.Type == PacketUpgrade && probed:
+		case isUpgrade && probed:
 			if br.Buffered() > 0 {
 				rest, _ := br.Peek(br.Buffered())
 				wc.pre = append([]byte(nil), rest...)
@@ -390,21 +394,23 @@ func (so *Socket) startReading() {
 	s := so.srv
 	if len(wc.pre) == 0 && !s.cfg.DisableNetpoll {
 		if tc, ok := wc.conn.(*net.TCPConn); ok {
-			if p := s.netpoller(); p != nil {
-				if err := so.registerNetpoll(p, tc); err == nil {
+			if ep := s.netpoller(); ep != nil {
+				err := so.registerNetpoll(ep, tc)
+				if err == nil {
 					return
-				} else {
-					s.log.Debug("engineio: netpoll unavailable, using a reader goroutine", "err", err)
 				}
+				s.log.Debug("engineio: netpoll unavailable, using a reader goroutine", "err", err)
 			}
 		}
 	}
 	go so.readLoop(bufio.NewReaderSize(wc.reader(), 4096))
 }
 
-func (s *Server) netpoller() netpoll.Poller {
+func (s *Server) netpoller() *netpoll.Epoll {
 	s.pollerOnce.Do(func() {
-		s.poller, s.pollerErr = netpoll.New(nil)
+		s.poller, s.pollerErr = netpoll.EpollCreate(&netpoll.EpollConfig{
+			OnWaitError: func(err error) { s.log.Error("engineio: epoll wait", "err", err) },
+		})
 		if s.pollerErr != nil {
 			s.log.Warn("engineio: netpoll disabled", "err", s.pollerErr)
 		}
@@ -412,34 +418,38 @@ func (s *Server) netpoller() netpoll.Poller {
 	return s.poller
 }
 
-// registerNetpoll watches the connection's descriptor with a one-shot read
-// event. The descriptor is not duplicated; wsConn.shutdown removes it from
-// the poller before the connection is closed, so a reused number is never
-// watched on behalf of a dead connection.
-func (so *Socket) registerNetpoll(p netpoll.Poller, tc *net.TCPConn) error {
+// readEvents: one-shot, so that one connection is read by one task at a
+// time and re-armed only when that task is done.
+const readEvents = netpoll.EPOLLIN | netpoll.EPOLLRDHUP | netpoll.EPOLLONESHOT
+
+// registerNetpoll watches the connection's descriptor. The descriptor is
+// used as is, not duplicated and not wrapped in an os.File (whose finalizer
+// would close a number that may since belong to another connection);
+// wsConn.shutdown removes it from the epoll set before the connection is
+// closed, so a reused number is never watched for a dead connection.
+func (so *Socket) registerNetpoll(ep *netpoll.Epoll, tc *net.TCPConn) error {
 	rc, err := tc.SyscallConn()
 	if err != nil {
 		return err
 	}
-	var fd uintptr
-	if err := rc.Control(func(f uintptr) { fd = f }); err != nil {
+	fd := -1
+	if err := rc.Control(func(f uintptr) { fd = int(f) }); err != nil {
 		return err
 	}
 	wc := so.ws
-	desc := netpoll.NewDesc(fd, netpoll.EventRead|netpoll.EventOneShot)
 	wc.mu.Lock()
-	wc.desc = desc
-	stopped := wc.stopped
-	wc.mu.Unlock()
-	if stopped {
+	defer wc.mu.Unlock()
+	if wc.stopped {
 		return nil
 	}
-	return p.Start(desc, func(ev netpoll.Event) {
-		if ev&netpoll.EventPollerClosed != 0 {
-			return
-		}
+	err = ep.Add(fd, readEvents, func(netpoll.EpollEvent) {
 		so.srv.work.schedule(so.readReady)
 	})
+	if err != nil {
+		return err
+	}
+	wc.fd, wc.registered = fd, true
+	return nil
 }
 
 // readReady reads every message that has arrived, then re-arms the
@@ -476,6 +486,7 @@ func (so *Socket) handleNext(br *bufio.Reader) bool {
 	wc := so.ws
 	msg, err := so.srv.readMessage(br, wc)
 	if err != nil {
+		so.srv.log.Debug("engineio: websocket read ended", "sid", so.id, "err", err)
 		so.Close(readErrorReason(err))
 		return false
 	}
@@ -515,24 +526,24 @@ func readErrorReason(err error) CloseReason {
 	return ReasonTransportError
 }
 
-func (wc *wsConn) resume(p netpoll.Poller) {
+func (wc *wsConn) resume(ep *netpoll.Epoll) {
 	wc.mu.Lock()
-	if !wc.stopped && wc.desc != nil && p != nil {
-		_ = p.Resume(wc.desc)
+	if !wc.stopped && wc.registered {
+		_ = ep.Mod(wc.fd, readEvents)
 	}
 	wc.mu.Unlock()
 }
 
 // shutdown stops watching the descriptor and closes the connection.
-func (wc *wsConn) shutdown(p netpoll.Poller) {
+func (wc *wsConn) shutdown(ep *netpoll.Epoll) {
 	wc.mu.Lock()
 	defer wc.mu.Unlock()
 	if wc.stopped {
 		return
 	}
 	wc.stopped = true
-	if wc.desc != nil && p != nil {
-		_ = p.Stop(wc.desc)
+	if wc.registered {
+		_ = ep.Del(wc.fd)
 	}
 	_ = wc.conn.Close()
 }
@@ -648,6 +659,7 @@ func (so *Socket) flush() {
 			return
 		}
 		wc.pending = nil
+		s.log.Debug("engineio: websocket write failed", "sid", so.id, "err", err)
 		so.Close(ReasonTransportError)
 		wc.shutdown(s.poller)
 		so.mu.Lock()

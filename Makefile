@@ -1,0 +1,56 @@
+# spectra-relay — see README.md for the quick start.
+GO        ?= go
+FUZZTIME  ?= 30s
+ADDR      ?= 127.0.0.1
+SUITES    ?= /tmp/suites
+# Every folder holding a package-lock.json for Node-based tests.
+NODE_DIRS := $(patsubst %/package-lock.json,%,$(shell find . -path ./node_modules -prune -o -path '*/node_modules' -prune -o -name package-lock.json -print))
+
+.PHONY: run test vet node-deps fuzz bench bench-quick conformance build clean
+
+## run: the relay with local defaults (plain HTTP/WS, no auth key) on 5100/5200/5101.
+run:
+	INSECURE=$${INSECURE:-true} REQUIRE_AUTH_KEY=$${REQUIRE_AUTH_KEY:-false} $(GO) run ./cmd/spectra-server
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+## test: everything CI runs — vet, unit, race, interop with real socket.io-client, golden parity.
+test: node-deps vet
+	$(GO) test -race -count=1 -timeout 12m ./...
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
+
+## node-deps: install the npm packages of the interop tests from their lockfiles.
+node-deps:
+	@for d in $(NODE_DIRS); do \
+		if [ ! -d $$d/node_modules ] || [ $$d/package-lock.json -nt $$d/node_modules/.package-lock.json ]; then \
+			echo "npm ci in $$d"; (cd $$d && npm ci --no-audit --no-fund --loglevel=error) || exit 1; \
+		fi; \
+	done
+
+## fuzz: every fuzz target for FUZZTIME each.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$t ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+## bench: in-process benchmarks of the hot paths.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## conformance: the official protocol suites (fetched separately into SUITES) against cmd/conformance.
+conformance:
+	@test -d $(SUITES)/engine.io-protocol/test-suite || (echo "put the test-suite folders of socketio/engine.io-protocol and socketio/socket.io-protocol under $(SUITES)/<repo>/test-suite"; exit 2)
+	$(GO) build -o bin/conformance ./cmd/conformance
+	@bin/conformance -addr 127.0.0.1:3000 & pid=$$!; trap "kill $$pid" EXIT; sleep 0.5; \
+	(cd $(SUITES)/engine.io-protocol/test-suite && npx mocha test-suite.js) && \
+	(cd $(SUITES)/socket.io-protocol/test-suite && npx mocha test-suite.js)
+
+clean:
+	rm -rf bin
