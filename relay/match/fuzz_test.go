@@ -1,0 +1,122 @@
+package match
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// replaySeeds returns up to n events of a replay (if the shared folder is
+// there) so the fuzzers start from realistic payloads of every type.
+func replaySeeds(n int) [][]byte {
+	_, file, _, _ := runtime.Caller(0)
+	path := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "replays", "bomb_regular.replay")
+	content, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var all []json.RawMessage
+	if json.Unmarshal(append(append([]byte("["), content...), ']'), &all) != nil || len(all) < 2 {
+		return nil
+	}
+	seen := map[string]int{}
+	var out [][]byte
+	for _, e := range all[1:] {
+		var head struct {
+			Type string `json:"type"`
+		}
+		_ = json.Unmarshal(e, &head)
+		if seen[head.Type] >= 2 || len(out) >= n {
+			continue
+		}
+		seen[head.Type]++
+		out = append(out, e)
+	}
+	return out
+}
+
+var staticSeeds = []string{
+	`{"obsName":"o","groupCode":"ABC123","type":"toast","data":{"duration":"1e3","title":"x"}}`,
+	`{"obsName":"o","groupCode":"ABC123","type":"left_timeout","data":true}`,
+	`{"obsName":"o","groupCode":"ABC123","type":"round_info","data":{"roundNumber":-3.5,"roundPhase":"shopping"}}`,
+	`{"obsName":"o","groupCode":"ABC123","type":"killfeed","data":{"attacker":"A","victim":{"__proto__":1},"assists":"xy"}}`,
+	`{"playerId":"a","matchId":"","type":"aux_scoreboard_team","data":"[null,{\"playerId\":\"a\"}]"}`,
+	`{"obsName":"o","groupCode":"ABC123","type":"score","data":null}`,
+	`{"obsName":"o","groupCode":"ABC123","type":"roster","data":{"name":"A","tagline":"T","playerId":"a","startTeam":"0","agentInternal":"Smonk_PC_C"}}`,
+	`[1,"\ud800"]`,
+}
+
+func FuzzParseEvent(f *testing.F) {
+	for _, s := range replaySeeds(40) {
+		f.Add(s)
+	}
+	for _, s := range staticSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		ev, err := ParseEvent(raw)
+		if err != nil {
+			return
+		}
+		if !json.Valid(ev.Data) {
+			t.Fatalf("accepted event has invalid data %q", ev.Data)
+		}
+		if ev.Type == "" && bytes.Contains(raw, []byte(`"type":"`)) && json.Valid(raw) {
+			var head struct {
+				Type any `json:"type"`
+			}
+			if json.Unmarshal(raw, &head) == nil {
+				if s, ok := head.Type.(string); ok && s != "" {
+					t.Fatalf("type %q lost", s)
+				}
+			}
+		}
+	})
+}
+
+// FuzzApply feeds newline-separated events to one match and checks that the
+// output always stays valid JSON and that nothing panics.
+func FuzzApply(f *testing.F) {
+	seeds := replaySeeds(60)
+	var all [][]byte
+	for _, s := range seeds {
+		f.Add(s)
+		all = append(all, s)
+	}
+	for _, s := range staticSeeds {
+		f.Add([]byte(s))
+		all = append(all, []byte(s))
+	}
+	f.Add(bytes.Join(all, []byte("\n")))
+	l, err := ParseLogon([]byte(testLogon))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, input []byte) {
+		m, err := New(l, "S", t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := t0
+		for _, line := range bytes.Split(input, []byte("\n")) {
+			now = now.Add(700 * time.Millisecond)
+			ev, err := ParseEvent(line)
+			if err != nil {
+				continue
+			}
+			_, _ = m.Apply(ev, now)
+			m.Tick(now.Add(50 * time.Millisecond))
+			if out := m.AppendJSON(nil); !json.Valid(out) {
+				t.Fatalf("invalid output after %q: %s", line, out)
+			}
+		}
+		m.Tick(now.Add(time.Hour))
+		if out := m.AppendJSON(nil); !json.Valid(out) {
+			t.Fatalf("invalid output: %s", out)
+		}
+	})
+}
