@@ -1,0 +1,207 @@
+package socketio
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/bytedance/sonic"
+
+	"spectra-relay/engineio"
+)
+
+// sinkTransport stands in for an Engine.IO socket: it counts what it is
+// given and keeps nothing, so benchmarks measure this package alone.
+type sinkTransport struct {
+	frames atomic.Int64
+	closed atomic.Bool
+
+	mu   sync.Mutex
+	keep bool
+	got  []*engineio.Frame
+}
+
+func (t *sinkTransport) SendFrames(fs ...*engineio.Frame) error {
+	if t.closed.Load() {
+		return engineio.ErrClosed
+	}
+	t.frames.Add(int64(len(fs)))
+	if t.keep {
+		t.mu.Lock()
+		t.got = append(t.got, fs...)
+		t.mu.Unlock()
+	}
+	return nil
+}
+
+func (t *sinkTransport) Close(engineio.CloseReason) { t.closed.Store(true) }
+
+func (t *sinkTransport) texts() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]string, 0, len(t.got))
+	for _, f := range t.got {
+		out = append(out, string(f.Payload()))
+	}
+	return out
+}
+
+// connectFake makes a connection on a sink and connects it to nsp, as a
+// CONNECT packet from a client would.
+func connectFake(tb testing.TB, s *Server, nsp string, keep bool) (*Socket, *sinkTransport) {
+	tb.Helper()
+	tr := &sinkTransport{keep: keep}
+	c := s.newConn(tr, "eio", "127.0.0.1:1", nil, nil)
+	connect := "0"
+	if nsp != "/" {
+		connect += nsp + ","
+	}
+	c.handleMessage([]byte(connect), false)
+	c.mu.Lock()
+	so := c.sockets[nsp]
+	c.mu.Unlock()
+	if so == nil {
+		tb.Fatalf("fake connection to %s was refused", nsp)
+	}
+	return so, tr
+}
+
+var (
+	matchDataOnce sync.Once
+	matchData     string
+)
+
+// matchDataString is a late checkpoint of the golden bomb_regular replay,
+// JSON-encoded: the ~15 KB string argument of a match_data broadcast.
+func matchDataString(tb testing.TB) string {
+	matchDataOnce.Do(func() {
+		raw, err := os.ReadFile("/work/shared/replays/golden/bomb_regular.checkpoints.json")
+		if err == nil {
+			var doc struct {
+				Checkpoints []struct {
+					Data sonic.NoCopyRawMessage `json:"data"`
+				} `json:"checkpoints"`
+			}
+			if err = sonic.Unmarshal(raw, &doc); err == nil && len(doc.Checkpoints) > 0 {
+				// The relay sends compact JSON; the file is indented.
+				var buf bytes.Buffer
+				if err = json.Compact(&buf, doc.Checkpoints[len(doc.Checkpoints)-3].Data); err == nil {
+					matchData = buf.String()
+					return
+				}
+			}
+		}
+		// Without the shared replays, a synthetic state of the same size.
+		matchData = `{"players":[` + strings.Repeat(`{"name":"player","hp":100,"money":800,"pos":[1.5,2.5,3.5]},`, 260) + `{}]}`
+	})
+	return matchData
+}
+
+func TestBroadcastRooms(t *testing.T) {
+	s := NewServer(Config{})
+	defer s.Close()
+	nsp := s.Of("/")
+	a, ta := connectFake(t, s, "/", true)
+	b, tb := connectFake(t, s, "/", true)
+	c, tc := connectFake(t, s, "/", true)
+	_ = a.Join("r1")
+	_ = b.Join("r1")
+	_ = b.Join("r2")
+	_ = c.Join("r2")
+
+	cases := []struct {
+		name    string
+		emit    func() int
+		want    [3]bool
+		wantOut string
+	}{
+		{"room", func() int { n, _ := nsp.To("r1").Emit("e", 1); return n }, [3]bool{true, true, false}, `2["e",1]`},
+		{"room except", func() int { n, _ := a.To("r1").Emit("e", 2); return n }, [3]bool{false, true, false}, `2["e",2]`},
+		{"two rooms once each", func() int { n, _ := nsp.To("r1").To("r2").Emit("e", 3); return n }, [3]bool{true, true, true}, `2["e",3]`},
+		{"all", func() int { n, _ := nsp.All().Except(c).Emit("e", 4); return n }, [3]bool{true, true, false}, `2["e",4]`},
+		{"raw latest", func() int { return nsp.BroadcastRaw("r2", []byte(`2["match_data","{}"]`), true) }, [3]bool{false, true, true}, `2["match_data","{}"]`},
+		{"empty room", func() int { n, _ := nsp.To("nobody").Emit("e", 5); return n }, [3]bool{}, ``},
+	}
+	sinks := [3]*sinkTransport{ta, tb, tc}
+	for _, tcase := range cases {
+		var before [3]int
+		for i, sk := range sinks {
+			before[i] = len(sk.texts())
+		}
+		n := tcase.emit()
+		wantN := 0
+		for i, sk := range sinks {
+			got := sk.texts()[before[i]:]
+			if tcase.want[i] {
+				wantN++
+				if len(got) != 1 || got[0] != tcase.wantOut {
+					t.Errorf("%s: socket %d got %q, want [%s]", tcase.name, i, got, tcase.wantOut)
+				}
+			} else if len(got) != 0 {
+				t.Errorf("%s: socket %d got %q, want nothing", tcase.name, i, got)
+			}
+		}
+		if n != wantN {
+			t.Errorf("%s: reached %d, want %d", tcase.name, n, wantN)
+		}
+	}
+
+	b.Leave("r1")
+	if got := nsp.RoomSize("r1"); got != 1 {
+		t.Errorf("r1 has %d members after a leave, want 1", got)
+	}
+	a.Disconnect(false)
+	if got := nsp.RoomSize("r1"); got != 0 {
+		t.Errorf("r1 has %d members after its last member left, want 0", got)
+	}
+	if got := ta.texts(); got[len(got)-1] != "1" {
+		t.Errorf("disconnected socket was last sent %q, want 1", got[len(got)-1])
+	}
+	if rooms := b.Rooms(); len(rooms) != 1 || rooms[0] != "r2" {
+		t.Errorf("b.Rooms() = %v", rooms)
+	}
+}
+
+// BenchmarkBroadcast measures one room broadcast of a ~15 KB match_data
+// packet: encode once, one stream frame, queue to every member. Allocations
+// must not grow with the member count.
+func BenchmarkBroadcast(b *testing.B) {
+	state := matchDataString(b)
+	for _, members := range []int{1, 100, 1000, 10000} {
+		b.Run(fmt.Sprintf("subs=%d", members), func(b *testing.B) {
+			s := NewServer(Config{})
+			defer s.Close()
+			nsp := s.Of("/")
+			sinks := make([]*sinkTransport, members)
+			for i := range members {
+				so, tr := connectFake(b, s, "/", false)
+				sinks[i] = tr
+				if err := so.Join("match"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.Run("emit", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if n, err := nsp.To("match").Emit("match_data", state); err != nil || n != members {
+						b.Fatalf("reached %d of %d: %v", n, members, err)
+					}
+				}
+			})
+			pkt, _, _ := EncodeEvent("/", NoID, "match_data", state)
+			b.Run("raw", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if n := nsp.BroadcastRaw("match", pkt, true); n != members {
+						b.Fatalf("reached %d of %d", n, members)
+					}
+				}
+			})
+		})
+	}
+}
