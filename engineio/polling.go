@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/valyala/bytebufferpool"
 )
@@ -40,6 +41,7 @@ func (s *Server) writePollBody(w http.ResponseWriter, r *http.Request, body []by
 func (so *Socket) servePollGet(w http.ResponseWriter, r *http.Request) {
 	s := so.srv
 	so.mu.Lock()
+	so.pongOverdueLocked()
 	switch {
 	case so.closed && so.pollClose != nil:
 		body := so.pollClose
@@ -64,6 +66,7 @@ func (so *Socket) servePollGet(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, r, errCodeBadRequest)
 		return
 	}
+	woken := false
 	for {
 		if so.pollClose != nil {
 			body := so.pollClose
@@ -71,6 +74,28 @@ func (so *Socket) servePollGet(w http.ResponseWriter, r *http.Request) {
 			so.mu.Unlock()
 			s.writePollBody(w, r, body)
 			return
+		}
+		if so.upgradeDone != nil && !woken {
+			// A new GET while a WebSocket upgrade is under way: the client
+			// may have sent "5" already, on the other connection. Give the
+			// upgrade a moment to finish before answering.
+			done := so.upgradeDone
+			so.mu.Unlock()
+			t := time.NewTimer(upgradeGrace)
+			select {
+			case <-done:
+			case <-t.C:
+			case <-r.Context().Done():
+			}
+			t.Stop()
+			so.mu.Lock()
+			woken = true
+			if so.transport != transportPolling || so.closed {
+				so.mu.Unlock()
+				s.httpError(w, r, errCodeBadRequest)
+				return
+			}
+			continue
 		}
 		if so.upgrading || so.transport != transportPolling {
 			so.mu.Unlock()
@@ -96,6 +121,7 @@ func (so *Socket) servePollGet(w http.ResponseWriter, r *http.Request) {
 		case <-wake:
 			so.mu.Lock()
 			so.pollPending = false
+			woken = true
 		case <-r.Context().Done():
 			// The client went away mid-poll: the session cannot be served
 			// any more, as in the reference implementation.
@@ -108,6 +134,11 @@ func (so *Socket) servePollGet(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// upgradeGrace is how long a GET that arrives during an upgrade waits for
+// it; the reference implementation answers such GETs with noop on a 100 ms
+// cycle.
+const upgradeGrace = 100 * time.Millisecond
 
 var noopBody = []byte{byte(PacketNoop)}
 var closeBody = []byte{byte(PacketClose)}

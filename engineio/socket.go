@@ -32,8 +32,14 @@ type Socket struct {
 	closed       bool
 	transport    transportKind
 	upgrading    bool
+	upgradeDone  chan struct{} // open while an upgrade is under way
 	awaitingPong bool
 	timer        *time.Timer
+	// pingDue is when the pending heartbeat step is due: the next ping, or
+	// the pong deadline while awaitingPong. Deadlines are computed from it,
+	// not from when a timer callback happens to run, so a late callback on
+	// a busy machine does not stretch the timeout.
+	pingDue time.Time
 
 	queue      []outItem
 	queueBytes int
@@ -187,6 +193,7 @@ func (so *Socket) closeLocked(reason CloseReason) {
 		return
 	}
 	so.closed = true
+	so.srv.log.Debug("engineio: session closed", "sid", so.id, "reason", reason.String())
 	if so.timer != nil {
 		so.timer.Stop()
 	}
@@ -228,6 +235,7 @@ const lingerAfterClose = time.Second
 // waiting to send the next ping, and waiting for its pong.
 func (so *Socket) startHeartbeat() {
 	so.mu.Lock()
+	so.pingDue = time.Now().Add(so.srv.cfg.PingInterval)
 	so.timer = time.AfterFunc(so.srv.cfg.PingInterval, so.onHeartbeat)
 	so.mu.Unlock()
 }
@@ -244,13 +252,25 @@ func (so *Socket) onHeartbeat() {
 	}
 	so.awaitingPong = true
 	so.sendCtrlLocked(PacketPing, "")
-	so.timer.Reset(so.srv.cfg.PingTimeout)
+	so.pingDue = so.pingDue.Add(so.srv.cfg.PingTimeout)
+	so.timer.Reset(time.Until(so.pingDue))
+}
+
+// pongOverdueLocked closes the session if its pong deadline has passed
+// but the timer has not run yet; requests check it so that an overdue
+// session is never served.
+func (so *Socket) pongOverdueLocked() bool {
+	if so.awaitingPong && !so.closed && time.Now().After(so.pingDue) {
+		so.closeLocked(ReasonPingTimeout)
+	}
+	return so.closed
 }
 
 func (so *Socket) onPong() {
 	so.mu.Lock()
-	if so.awaitingPong && !so.closed {
+	if so.awaitingPong && !so.pongOverdueLocked() {
 		so.awaitingPong = false
+		so.pingDue = time.Now().Add(so.srv.cfg.PingInterval)
 		so.timer.Reset(so.srv.cfg.PingInterval)
 	}
 	so.mu.Unlock()

@@ -171,6 +171,7 @@ func (so *Socket) upgradeTo(wc *wsConn) {
 	ok := !so.closed && so.transport == transportPolling && !so.upgrading
 	if ok {
 		so.upgrading = true
+		so.upgradeDone = make(chan struct{})
 	}
 	so.mu.Unlock()
 	if !ok {
@@ -183,6 +184,7 @@ func (so *Socket) upgradeTo(wc *wsConn) {
 	fail := func() {
 		so.mu.Lock()
 		so.upgrading = false
+		so.endUpgradeLocked()
 		so.kickLocked()
 		so.mu.Unlock()
 		wc.shutdown(nil)
@@ -231,6 +233,7 @@ func (so *Socket) upgradeTo(wc *wsConn) {
 			}
 			so.transport = transportWebSocket
 			so.upgrading = false
+			so.endUpgradeLocked()
 			so.ws = wc
 			so.wakePollLocked()
 			so.scheduleFlushLocked()
@@ -241,6 +244,13 @@ func (so *Socket) upgradeTo(wc *wsConn) {
 			fail()
 			return
 		}
+	}
+}
+
+func (so *Socket) endUpgradeLocked() {
+	if so.upgradeDone != nil {
+		close(so.upgradeDone)
+		so.upgradeDone = nil
 	}
 }
 

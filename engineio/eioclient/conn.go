@@ -560,6 +560,9 @@ func (c *Conn) writeLoop() {
 			return
 		}
 		if closing {
+			if w, ok := tr.(*wsTransport); ok {
+				w.awaitClose(2 * time.Second)
+			}
 			c.fail(ErrClosed)
 			return
 		}

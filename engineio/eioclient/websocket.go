@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -30,9 +31,11 @@ type wsTransport struct {
 	br   *bufio.Reader
 	fl   *deflateState // nil without permessage-deflate
 
-	wmu     sync.Mutex // serialises writes: probe, writer, close replies
-	bw      *bufio.Writer
-	scratch []byte
+	wmu       sync.Mutex // serialises writes: probe, writer, close replies
+	bw        *bufio.Writer
+	scratch   []byte
+	sentClose atomic.Bool   // our close frame is out: do not answer theirs
+	readDone  chan struct{} // closed when readLoop returns
 
 	abortOnce sync.Once
 }
@@ -100,10 +103,11 @@ func (c *Conn) dialWebSocket(ctx context.Context, sid string) (*wsTransport, err
 	}
 	conn := countingConn{Conn: raw, s: &c.stats}
 	w := &wsTransport{
-		c:    c,
-		conn: conn,
-		br:   bufio.NewReaderSize(conn, 32<<10),
-		bw:   bufio.NewWriterSize(conn, 32<<10),
+		c:        c,
+		conn:     conn,
+		br:       bufio.NewReaderSize(conn, 32<<10),
+		bw:       bufio.NewWriterSize(conn, 32<<10),
+		readDone: make(chan struct{}),
 	}
 	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
 	err = w.handshake(u)
@@ -236,10 +240,14 @@ func (w *wsTransport) probe(ctx context.Context) error {
 
 // readLoop reads until the connection ends.
 func (w *wsTransport) readLoop() {
+	defer close(w.readDone)
 	c := w.c
 	for {
 		data, binary, err := w.readMessage()
 		if err != nil {
+			if w.sentClose.Load() {
+				return // the end of our own closing handshake
+			}
 			if c.ctx.Err() == nil {
 				if errors.Is(err, ErrServerClosed) || errors.Is(err, ErrMessageTooBig) {
 					c.fail(err)
@@ -359,6 +367,9 @@ func readGrowing(r io.Reader, buf []byte, n int64) ([]byte, error) {
 }
 
 func (w *wsTransport) replyClose(code ws.StatusCode) {
+	if w.sentClose.Load() {
+		return
+	}
 	if code == 0 || code == ws.StatusNoStatusRcvd {
 		code = ws.StatusNormalClosure
 	}
@@ -367,6 +378,18 @@ func (w *wsTransport) replyClose(code ws.StatusCode) {
 	w.conn.SetWriteDeadline(time.Now().Add(time.Second))
 	if w.writeFrame(ws.OpClose, ws.NewCloseFrameBody(code, ""), false) == nil {
 		w.bw.Flush()
+	}
+}
+
+// awaitClose waits, after our close frame went out, for the server to end
+// the connection. Closing the socket at once could reset the connection and
+// make the server's kernel discard data it has received but not yet read.
+func (w *wsTransport) awaitClose(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-w.readDone:
+	case <-t.C:
 	}
 }
 
@@ -390,6 +413,7 @@ func (w *wsTransport) write(batch []outItem) error {
 			w.scratch = append(append(w.scratch[:0], it.pkt.typ), it.pkt.data...)
 			err = w.writeData(ws.OpText, w.scratch)
 			if err == nil && it.pkt.typ == typeClose {
+				w.sentClose.Store(true)
 				err = w.writeFrame(ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, ""), false)
 			}
 		}
