@@ -33,9 +33,7 @@ func main() {
 	eio := newEngineEcho(log)
 	mux.Handle("/engine.io/", eio)
 	sio := newSocketIO(log)
-	if sio != nil {
-		mux.Handle("/socket.io/", sio)
-	}
+	mux.Handle("/socket.io/", sio)
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -52,6 +50,7 @@ func main() {
 		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		_ = eio.Shutdown(sctx)
+		_ = sio.Shutdown(sctx)
 		_ = srv.Shutdown(sctx)
 	}()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
