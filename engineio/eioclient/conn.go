@@ -462,6 +462,11 @@ func (c *Conn) fail(err error) {
 		return
 	}
 	c.closed = true
+	if c.closing {
+		// Whatever ends the connection after Close (the server dropping
+		// the session, a poll answered 400) is the close we asked for.
+		err = ErrClosed
+	}
 	c.err = err
 	tr := c.tr
 	if c.pingTimer != nil {
