@@ -19,8 +19,12 @@ type Frame struct {
 	payload []byte // the Engine.IO message data, without the type digit
 
 	stream *Stream
-	seq    uint64 // position among the stream's compressed frames; 0 if none
-	ctx    []byte // WebSocket frame compressed with the stream's context
+	seq    uint64 // position among the stream's compressible frames; 0 if none
+	// epochStart: the stream's compressor history begins with this frame,
+	// so its context variant decodes whatever a client's window holds.
+	epochStart bool
+	ctx        []byte // compressed with the stream's context; guarded by stream.mu
+	ctxDone    bool   // ctx was computed, or will never be (dropped)
 
 	level     int
 	threshold int
@@ -172,15 +176,26 @@ func putCompressor(level int, c *compressor) {
 // compression is done once for all sockets. A socket that joined late, or
 // missed a frame, is sent the context-free variant until its decompressor
 // window holds the stream's history again.
+//
+// Compression is lazy but always in stream order: a frame is compressed
+// when the first socket needs its context variant, together with every
+// earlier frame still waiting. A stream nobody with deflate listens to
+// therefore costs no compression: when too many frames wait, they are
+// dropped from the history and the compressor starts a new epoch.
 type Stream struct {
-	mu        sync.Mutex
 	coalesce  bool
 	level     int
 	threshold int
-	seq       uint64
-	comp      *flate.Writer
-	buf       bytes.Buffer
+
+	mu      sync.Mutex
+	seq     uint64
+	pending []*Frame // compressible frames not yet compressed, in order
+	comp    *flate.Writer
+	buf     bytes.Buffer
 }
+
+// maxPending bounds the frames waiting for lazy compression.
+const maxPending = 16
 
 // StreamOptions configures a Stream.
 type StreamOptions struct {
@@ -206,25 +221,62 @@ func NewStream(o StreamOptions) *Stream {
 }
 
 // TextFrame appends a text message to the stream and returns its frame.
-// Frames must be sent in the order they were made.
+// Frames must be handed to sockets in the order they were made.
 func (st *Stream) TextFrame(payload []byte) *Frame {
 	f := &Frame{payload: payload, stream: st, level: st.level, threshold: st.threshold}
 	if !f.compressible() {
 		return f
 	}
 	st.mu.Lock()
+	st.seq++
+	f.seq = st.seq
+	if st.seq == 1 {
+		f.epochStart = true
+	}
+	if len(st.pending) >= maxPending {
+		for _, old := range st.pending {
+			old.ctxDone = true // never compressed with context
+		}
+		clear(st.pending)
+		st.pending = st.pending[:0]
+		if st.comp != nil {
+			st.comp.Reset(&st.buf)
+		}
+		f.epochStart = true
+	}
+	st.pending = append(st.pending, f)
+	st.mu.Unlock()
+	return f
+}
+
+// contextFrame returns f compressed with the stream's context, or nil if
+// it was dropped from the history.
+func (st *Stream) contextFrame(f *Frame) []byte {
+	st.mu.Lock()
 	defer st.mu.Unlock()
+	if f.ctxDone {
+		return f.ctx
+	}
 	if st.comp == nil {
 		st.comp, _ = flate.NewWriter(&st.buf, st.level)
 	}
-	st.buf.Reset()
-	_, _ = st.comp.Write([]byte{byte(PacketMessage)})
-	_, _ = st.comp.Write(payload)
-	_ = st.comp.Flush()
-	st.seq++
-	f.seq = st.seq
-	f.ctx = compressedFrame(st.buf.Bytes(), false)
-	return f
+	n := 0
+	for _, p := range st.pending {
+		n++
+		st.buf.Reset()
+		_, _ = st.comp.Write([]byte{byte(PacketMessage)})
+		_, _ = st.comp.Write(p.payload)
+		_ = st.comp.Flush()
+		p.ctx = compressedFrame(st.buf.Bytes(), false)
+		p.ctxDone = true
+		if p == f {
+			break
+		}
+	}
+	rest := copy(st.pending, st.pending[n:])
+	clear(st.pending[rest:])
+	st.pending = st.pending[:rest]
+	return f.ctx
 }
 
 func headerSize(h ws.Header) int {

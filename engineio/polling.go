@@ -181,6 +181,7 @@ func (so *Socket) writePollItems(w http.ResponseWriter, r *http.Request, items [
 	}
 	so.srv.writePollBody(w, r, buf.B)
 	bytebufferpool.Put(buf)
+	so.recycleQueue(items)
 }
 
 // servePollPost takes a payload of packets from the client. Packets are

@@ -293,6 +293,8 @@ func (s *Server) newSocket(r *http.Request, tr transportKind) *Socket {
 		header:     r.Header,
 		query:      r.URL.Query(),
 	}
+	so.flushFn = so.flush
+	so.readFn = so.readReady
 	s.add(so)
 	return so
 }

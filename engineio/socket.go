@@ -42,6 +42,7 @@ type Socket struct {
 	pingDue time.Time
 
 	queue      []outItem
+	spare      []outItem
 	queueBytes int
 
 	// polling: the pending GET, woken through pollWake.
@@ -52,6 +53,9 @@ type Socket struct {
 	// websocket
 	ws       *wsConn
 	flushing bool
+
+	// Method values made once: scheduling them then allocates nothing.
+	flushFn, readFn func()
 }
 
 // outItem is one queued packet: a message Frame, an Engine.IO control
@@ -170,12 +174,28 @@ func (so *Socket) kickLocked() {
 	}
 }
 
-// takeQueueLocked removes and returns everything queued.
+// takeQueueLocked removes and returns everything queued. The queue's
+// two slices are swapped rather than reallocated: recycleQueue hands the
+// taken one back once it has been written.
 func (so *Socket) takeQueueLocked() []outItem {
 	q := so.queue
-	so.queue = nil
+	so.queue = so.spare
+	so.spare = nil
 	so.queueBytes = 0
 	return q
+}
+
+// recycleQueue keeps a written queue slice for reuse, small ones only.
+func (so *Socket) recycleQueue(q []outItem) {
+	if q == nil || cap(q) > 256 {
+		return
+	}
+	clear(q)
+	so.mu.Lock()
+	if so.spare == nil {
+		so.spare = q[:0]
+	}
+	so.mu.Unlock()
 }
 
 // Close ends the session for the given reason. It is idempotent.

@@ -50,6 +50,7 @@ type wsConn struct {
 
 	// Write-side state, owned by the single running flush.
 	pending   net.Buffers // the unwritten rest of a flush that timed out
+	vec       [][]byte    // reused vector for multi-frame writes
 	stallFrom time.Time
 	closeWith CloseReason // set under Socket.mu: write a close frame, then end
 
@@ -453,7 +454,7 @@ func (so *Socket) registerNetpoll(ep *netpoll.Epoll, tc *net.TCPConn) error {
 		return nil
 	}
 	err = ep.Add(fd, readEvents, func(netpoll.EpollEvent) {
-		so.srv.work.schedule(so.readReady)
+		so.srv.work.schedule(so.readFn)
 	})
 	if err != nil {
 		return err
@@ -588,7 +589,7 @@ func (so *Socket) scheduleFlushLocked() {
 		return
 	}
 	so.flushing = true
-	so.srv.work.schedule(so.flush)
+	so.srv.work.schedule(so.flushFn)
 }
 
 var (
@@ -631,11 +632,7 @@ func (so *Socket) flush() {
 		}
 		so.mu.Unlock()
 
-		bufs := wc.pending
-		for _, it := range items {
-			bufs = append(bufs, wc.bytesFor(it))
-		}
-		if len(items) == 0 && len(bufs) == 0 && closeWith != 0 {
+		if len(items) == 0 && len(wc.pending) == 0 && closeWith != 0 {
 			_ = wc.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 			_, _ = wc.conn.Write(closeFrameFor(closeWith))
 			wc.shutdown(s.poller)
@@ -645,7 +642,33 @@ func (so *Socket) flush() {
 			return
 		}
 		_ = wc.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-		_, err := bufs.WriteTo(wc.conn)
+		var bufs net.Buffers
+		var err error
+		if len(wc.pending) == 0 && len(items) == 1 {
+			// The common broadcast case: one frame, one write, no vector.
+			b := wc.bytesFor(items[0])
+			var n int
+			n, err = wc.conn.Write(b)
+			if err != nil {
+				bufs = net.Buffers{b[n:]}
+			}
+		} else {
+			vec := append(wc.vec[:0], wc.pending...)
+			for _, it := range items {
+				vec = append(vec, wc.bytesFor(it))
+			}
+			bufs = vec
+			_, err = bufs.WriteTo(wc.conn)
+			if err != nil {
+				// bufs still points into vec, which is cleared next.
+				bufs = append(net.Buffers(nil), bufs...)
+			}
+			clear(vec)
+			if cap(vec) <= 64 {
+				wc.vec = vec[:0]
+			}
+		}
+		so.recycleQueue(items)
 		if err == nil {
 			wc.pending = nil
 			wc.stallFrom = time.Time{}
@@ -655,7 +678,6 @@ func (so *Socket) flush() {
 		if errors.As(err, &ne) && ne.Timeout() && closeWith == 0 {
 			// The peer reads slower than we write: keep the rest and come
 			// back later instead of holding a worker.
-			wc.pending = bufs
 			if wc.stallFrom.IsZero() {
 				wc.stallFrom = time.Now()
 			} else if time.Since(wc.stallFrom) > stallLimit {
@@ -665,7 +687,8 @@ func (so *Socket) flush() {
 				so.mu.Unlock()
 				return
 			}
-			time.AfterFunc(retryDelay, func() { s.work.schedule(so.flush) })
+			wc.pending = bufs
+			time.AfterFunc(retryDelay, func() { s.work.schedule(so.flushFn) })
 			return
 		}
 		wc.pending = nil
@@ -701,19 +724,22 @@ func (wc *wsConn) bytesFor(it outItem) []byte {
 		wc.lastStream = nil
 		return f.wsFlate()
 	}
-	next := wc.lastStream == f.stream && wc.lastSeq+1 == f.seq
 	var out []byte
-	if next && wc.ctxOK && (wc.fromStart || wc.contig >= windowSize) {
-		out = f.ctx
-	} else {
+	next := wc.lastStream == f.stream && wc.lastSeq+1 == f.seq
+	synced := next && (wc.fromStart || wc.contig >= windowSize)
+	if wc.ctxOK && (f.epochStart || synced) {
+		out = f.stream.contextFrame(f)
+	}
+	if out == nil {
 		out = f.wsFlate()
 	}
-	if next {
+	switch {
+	case f.epochStart:
+		wc.lastStream, wc.contig, wc.fromStart = f.stream, f.messageLen(), true
+	case next:
 		wc.contig += f.messageLen()
-	} else {
-		wc.lastStream = f.stream
-		wc.contig = f.messageLen()
-		wc.fromStart = f.seq == 1
+	default:
+		wc.lastStream, wc.contig, wc.fromStart = f.stream, f.messageLen(), false
 	}
 	wc.lastSeq = f.seq
 	return out
