@@ -51,7 +51,8 @@ type Config struct {
 type DeflateConfig struct {
 	// Enabled accepts a client's permessage-deflate offer.
 	Enabled bool
-	// Level is the compress/flate level. Default 3.
+	// Level is the compress/flate level. Default 6 (see defaultDeflateLevel
+	// for why not the existing server's 3).
 	Level int
 	// Threshold: messages shorter than this many bytes are sent
 	// uncompressed. Default 1024.

@@ -203,7 +203,7 @@ type StreamOptions struct {
 	// is still waiting in a socket's queue: for "latest state" streams where
 	// only the newest message matters.
 	Coalesce bool
-	// Deflate level and threshold; zero means the defaults (3 and 1024).
+	// Deflate level and threshold; zero means the defaults (6 and 1024).
 	Level     int
 	Threshold int
 }

@@ -1,6 +1,7 @@
 package engineio
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -44,11 +45,7 @@ func (so *Socket) servePollGet(w http.ResponseWriter, r *http.Request) {
 	so.pongOverdueLocked()
 	switch {
 	case so.closed && so.pollClose != nil:
-		body := so.pollClose
-		so.pollClose = nil
-		so.mu.Unlock()
-		s.remove(so)
-		s.writePollBody(w, r, body)
+		so.answerClosedLocked(w, r)
 		return
 	case so.closed:
 		so.mu.Unlock()
@@ -69,10 +66,7 @@ func (so *Socket) servePollGet(w http.ResponseWriter, r *http.Request) {
 	woken := false
 	for {
 		if so.pollClose != nil {
-			body := so.pollClose
-			so.pollClose = nil
-			so.mu.Unlock()
-			s.writePollBody(w, r, body)
+			so.answerClosedLocked(w, r)
 			return
 		}
 		if so.upgradeDone != nil && !woken {
@@ -150,11 +144,16 @@ func (so *Socket) wakePollLocked() {
 	}
 }
 
-// closePollingLocked answers a pending GET as the session ends.
+// closePollingLocked answers a pending GET as the session ends. A close
+// the client must be told of (sendsClosePacket) is kept for the next GET
+// when none is pending, as the reference server does, instead of leaving
+// that GET a "Session ID unknown" error.
 func (so *Socket) closePollingLocked(reason CloseReason) {
 	if !so.pollPending {
 		if reason == ReasonClientClose {
 			so.pollClose = noopBody
+		} else if reason.sendsClosePacket() {
+			so.pollClose = closeBody
 		}
 		return
 	}
@@ -164,6 +163,28 @@ func (so *Socket) closePollingLocked(reason CloseReason) {
 		so.pollClose = closeBody
 	}
 	so.wakePollLocked()
+}
+
+// answerClosedLocked answers a GET of a closed session; so.mu is held on
+// entry and released. Packets queued before a server-side close go out
+// first, in a response of their own, and the close packet answers the next
+// GET, as with the reference server: socket.io-client handles a decoded
+// packet on the next tick but the close packet at once, so a DISCONNECT
+// and the close packet in one payload would reach it in the wrong order.
+// The session is forgotten once the close (or noop) is delivered.
+func (so *Socket) answerClosedLocked(w http.ResponseWriter, r *http.Request) {
+	if len(so.queue) > 0 && bytes.Equal(so.pollClose, closeBody) {
+		items := so.takeQueueLocked()
+		so.mu.Unlock()
+		so.writePollItems(w, r, items)
+		return
+	}
+	body := so.pollClose
+	so.pollClose = nil
+	so.takeQueueLocked()
+	so.mu.Unlock()
+	so.srv.remove(so)
+	so.srv.writePollBody(w, r, body)
 }
 
 func (so *Socket) writePollItems(w http.ResponseWriter, r *http.Request, items []outItem) {

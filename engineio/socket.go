@@ -135,7 +135,17 @@ func (so *Socket) SendFrames(frames ...*Frame) error {
 	}
 	if so.queueBytes > so.srv.cfg.MaxQueueBytes {
 		so.closeLocked(ReasonSlowConsumer)
+		so.mu.Unlock()
 		return ErrSlowConsumer
+	}
+	if so.transport == transportWebSocket && !so.flushing && len(so.queue) == 1 && so.ws.canWriteInline() {
+		// Fast path: the socket is idle, so try the write right here with
+		// one non-blocking syscall instead of waking a worker.
+		so.flushing = true
+		items := so.takeQueueLocked()
+		so.mu.Unlock()
+		so.writeInline(items)
+		return nil
 	}
 	so.kickLocked()
 	so.mu.Unlock()
@@ -223,9 +233,11 @@ func (so *Socket) closeLocked(reason CloseReason) {
 	case transportWebSocket:
 		so.closeWebSocketLocked(reason)
 	}
-	if so.pollClose != nil && !so.pollPending {
-		// A GET sent together with the client's close may still be on its
-		// way; it gets the noop, then the session is forgotten.
+	if so.pollClose != nil {
+		// A GET still has to be answered (the pending one, or one sent
+		// together with the client's close, or the next one after a server
+		// close): the GET that delivers the close forgets the session, or
+		// this timer does.
 		time.AfterFunc(lingerAfterClose, func() { so.srv.remove(so) })
 	} else {
 		so.srv.remove(so)
@@ -247,8 +259,9 @@ func (so *Socket) isClosed() bool {
 	return so.closed
 }
 
-// lingerAfterClose is how long a polling session closed by its client
-// still answers one in-flight GET.
+// lingerAfterClose is how long a closed polling session still answers one
+// GET: one sent together with the client's close, or the one that fetches
+// a server close.
 const lingerAfterClose = time.Second
 
 // startHeartbeat arms the ping timer. One timer serves both phases:

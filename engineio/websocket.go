@@ -50,6 +50,14 @@ type wsConn struct {
 
 	// Write-side state, owned by the single running flush.
 	pending   net.Buffers // the unwritten rest of a flush that timed out
+
+	// Inline (non-blocking) writes from the sender's goroutine; nil raw
+	// (TLS) means every write goes through a worker.
+	raw       syscall.RawConn
+	inlineFn  func(fd uintptr) bool
+	inlineBuf []byte
+	inlineN   int
+	inlineErr error
 	vec       [][]byte    // reused vector for multi-frame writes
 	stallFrom time.Time
 	closeWith CloseReason // set under Socket.mu: write a close frame, then end
@@ -120,6 +128,12 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, so *Sock
 		return
 	}
 	wc := &wsConn{conn: conn, deflate: deflate, ctxOK: ctxOK}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		if raw, err := tc.SyscallConn(); err == nil {
+			wc.raw = raw
+			wc.inlineFn = wc.tryWrite
+		}
+	}
 	if rw != nil && rw.Reader.Buffered() > 0 {
 		wc.pre, _ = rw.Reader.Peek(rw.Reader.Buffered())
 		wc.pre = append([]byte(nil), wc.pre...)
@@ -585,7 +599,7 @@ func (so *Socket) scheduleFlushLocked() {
 	if so.flushing || so.ws == nil || so.transport != transportWebSocket {
 		return
 	}
-	if len(so.queue) == 0 && so.ws.closeWith == 0 {
+	if len(so.queue) == 0 && len(so.ws.pending) == 0 && so.ws.closeWith == 0 {
 		return
 	}
 	so.flushing = true
@@ -700,6 +714,60 @@ func (so *Socket) flush() {
 		so.mu.Unlock()
 		return
 	}
+}
+
+func (wc *wsConn) canWriteInline() bool {
+	return wc.raw != nil && len(wc.pending) == 0 && wc.closeWith == 0
+}
+
+// tryWrite is one write(2) attempt; it never waits for writability.
+func (wc *wsConn) tryWrite(fd uintptr) bool {
+	for {
+		n, err := syscall.Write(int(fd), wc.inlineBuf[wc.inlineN:])
+		if n > 0 {
+			wc.inlineN += n
+		}
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil && err != syscall.EAGAIN {
+			wc.inlineErr = err
+		}
+		if err != nil || wc.inlineN == len(wc.inlineBuf) || n <= 0 {
+			return true
+		}
+	}
+}
+
+// writeInline writes one queued item without blocking. What the kernel
+// does not take at once is left to a worker's flush. The caller has set
+// the flushing flag, which makes this the socket's only writer.
+func (so *Socket) writeInline(items []outItem) {
+	wc := so.ws
+	b := wc.bytesFor(items[0])
+	so.recycleQueue(items)
+	wc.inlineBuf, wc.inlineN, wc.inlineErr = b, 0, nil
+	err := wc.raw.Write(wc.inlineFn)
+	n, werr := wc.inlineN, wc.inlineErr
+	wc.inlineBuf = nil
+	if err == nil {
+		err = werr
+	}
+	if err != nil {
+		so.srv.log.Debug("engineio: websocket write failed", "sid", so.id, "err", err)
+		so.Close(ReasonTransportError)
+		so.mu.Lock()
+		so.flushing = false
+		so.mu.Unlock()
+		return
+	}
+	so.mu.Lock()
+	if n < len(b) {
+		wc.pending = net.Buffers{b[n:]}
+	}
+	so.flushing = false
+	so.scheduleFlushLocked()
+	so.mu.Unlock()
 }
 
 // bytesFor picks the wire form of one queued item for this connection and
