@@ -49,7 +49,7 @@ type wsConn struct {
 	stopped    bool
 
 	// Write-side state, owned by the single running flush.
-	pending   net.Buffers // the unwritten rest of a flush that timed out
+	pending net.Buffers // the unwritten rest of a flush that timed out
 
 	// Inline (non-blocking) writes from the sender's goroutine; nil raw
 	// (TLS) means every write goes through a worker.
@@ -58,7 +58,7 @@ type wsConn struct {
 	inlineBuf []byte
 	inlineN   int
 	inlineErr error
-	vec       [][]byte    // reused vector for multi-frame writes
+	vec       [][]byte // reused vector for multi-frame writes
 	stallFrom time.Time
 	closeWith CloseReason // set under Socket.mu: write a close frame, then end
 
