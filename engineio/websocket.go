@@ -634,17 +634,24 @@ var ctrlFrames = func() map[PacketType][]byte {
 // is touched by one goroutine only. No lock is held while writing.
 func (so *Socket) flush() {
 	s := so.srv
+	deadline := false
 	for {
 		so.mu.Lock()
 		wc := so.ws
 		items := so.takeQueueLocked()
 		closeWith := wc.closeWith
 		if len(items) == 0 && len(wc.pending) == 0 && closeWith == 0 {
+			if deadline {
+				// writeInline's raw write honours the conn's deadline: an
+				// expired one left here would fail it with a timeout.
+				_ = wc.conn.SetWriteDeadline(time.Time{})
+			}
 			so.flushing = false
 			so.mu.Unlock()
 			return
 		}
 		so.mu.Unlock()
+		deadline = true
 
 		if len(items) == 0 && len(wc.pending) == 0 && closeWith != 0 {
 			_ = wc.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
