@@ -6,7 +6,7 @@ SUITES    ?= /tmp/suites
 # Every folder holding a package-lock.json for Node-based tests.
 NODE_DIRS := $(patsubst %/package-lock.json,%,$(shell find . -path ./node_modules -prune -o -path '*/node_modules' -prune -o -name package-lock.json -print))
 
-.PHONY: run test vet node-deps fuzz bench bench-quick conformance build clean
+.PHONY: run test vet node-deps fuzz bench bench-go bench-quick bench-full conformance build clean
 
 ## run: the relay with local defaults (plain HTTP/WS, no auth key) on 5100/5200/5101.
 run:
@@ -40,9 +40,24 @@ fuzz:
 		done; \
 	done
 
-## bench: in-process benchmarks of the hot paths.
-bench:
+## bench-go: in-process benchmarks of the hot paths.
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Load benchmarks on replayed traffic, the Go server and the Node socket.io
+# baseline side by side; report in bench/results/<date>-<host>.{md,json,svg}.
+# BENCH_FLAGS adds or overrides spectra-bench flags (go run ./bench/cmd/spectra-bench -h).
+BENCH_FLAGS ?=
+
+## bench-quick: both servers at 1 match × 200 and 10 matches × 100 overlays (under 2 minutes).
+bench-quick: node-deps
+	$(GO) run ./bench/cmd/spectra-bench -steps 1x200,10x1000 -duration 12s $(BENCH_FLAGS)
+
+## bench: the full suite — 1, 10 and 50 matches × 1 000 to 10 000 overlays, both servers (~30 minutes).
+bench: node-deps
+	$(GO) run ./bench/cmd/spectra-bench -matches 1,10,50 -overlays 1000,2000,5000,10000 -duration 30s -ramp 500 $(BENCH_FLAGS)
+
+bench-full: bench
 
 ## conformance: the official protocol suites (fetched separately into SUITES) against cmd/conformance.
 conformance:

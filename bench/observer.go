@@ -1,0 +1,355 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"spectra-relay/engineio/eioclient"
+	"spectra-relay/relay/replayfile"
+	"spectra-relay/socketio/sioclient"
+)
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// replaySource is one replay file, read once and shared by every match that
+// plays it.
+type replaySource struct {
+	path    string
+	header  replayfile.Header
+	events  []replayfile.Event
+	warmEnd int               // index of the first round_info: events before it are sent at once
+	matchID string            // the match id of its match_start
+	names   map[string]string // playerId → "name#tagline"
+}
+
+func loadReplay(path string) (*replaySource, error) {
+	h, evs, err := replayfile.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s := &replaySource{path: path, header: h, events: evs, warmEnd: -1, names: map[string]string{}}
+	for i := range evs {
+		ev := &evs[i]
+		switch ev.Type {
+		case "round_info":
+			if s.warmEnd < 0 {
+				s.warmEnd = i
+			}
+		case "match_start":
+			if s.matchID == "" {
+				json.Unmarshal(ev.Data, &s.matchID)
+			}
+		case "roster":
+			var r struct{ PlayerID, Name, Tagline string }
+			if json.Unmarshal(ev.Data, &r) == nil && r.PlayerID != "" && r.Name != "" {
+				s.names[r.PlayerID] = r.Name + "#" + r.Tagline
+			}
+		}
+	}
+	if s.warmEnd < 0 {
+		s.warmEnd = 0
+	}
+	if s.header.ClientVersion == "" {
+		s.header.ClientVersion = "0.3.22"
+	}
+	return s, nil
+}
+
+// observer plays one replay into one match: the observer connection, the
+// auxiliary clients of the file, and the latency markers.
+//
+// The file is sent from its start: events before the first round_info
+// (agent select, map, mode, match start) at once, the rest paced by their
+// timestamps divided by speed (speed 0: as fast as the connection takes
+// them). game_end is never sent (it would end the match); at the end of the
+// file the paced part starts over. The match id is made unique per match
+// (original id + "-" + group code) in match_start and in every auxiliary
+// logon and event, since the server routes auxiliary data by match id.
+type observer struct {
+	src         *replaySource
+	groupCode   string
+	matchID     string
+	ingest      string
+	speed       float64
+	markerEvery time.Duration
+	markers     *markerLog
+
+	obs     *sioclient.Client
+	aux     map[string]*sioclient.Client // nil: refused
+	auxSync bool                         // the observer's match_start has been read by the server
+
+	sent     atomic.Int64 // events and markers sent
+	slots    atomic.Int64 // distinct 100 ms slots with at least one send
+	errors   atomic.Int64
+	lastSlot int64
+	marker   int64
+	err      atomic.Value // error that stopped it
+}
+
+func (o *observer) clientOptions() sioclient.Options {
+	return sioclient.Options{EIO: eioclient.Options{Transports: []string{eioclient.TransportWebSocket}, Deflate: true}}
+}
+
+type ack struct {
+	Type   string `json:"type"`
+	Value  bool   `json:"value"`
+	Reason string `json:"reason"`
+}
+
+func (o *observer) logon(ctx context.Context, event, ackEvent string, payload any) (*sioclient.Client, ack, error) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	c := sioclient.New(o.clientOptions())
+	acks := make(chan []json.RawMessage, 1)
+	c.On(ackEvent, func(args []json.RawMessage) {
+		select {
+		case acks <- args:
+		default:
+		}
+	})
+	if err := c.Connect(ctx, o.ingest); err != nil {
+		return nil, ack{}, err
+	}
+	body, _ := json.Marshal(payload)
+	if err := c.Emit(event, string(body)); err != nil {
+		c.Close()
+		return nil, ack{}, err
+	}
+	var a ack
+	select {
+	case args := <-acks:
+		var s string
+		if len(args) == 0 || json.Unmarshal(args[0], &s) != nil || json.Unmarshal([]byte(s), &a) != nil {
+			c.Close()
+			return nil, a, fmt.Errorf("bad %s", ackEvent)
+		}
+	case <-c.Done():
+		return nil, a, fmt.Errorf("closed before %s: %v", ackEvent, c.Err())
+	case <-ctx.Done():
+		c.Close()
+		return nil, a, fmt.Errorf("no %s", ackEvent)
+	}
+	return c, a, nil
+}
+
+// run logs on, warms the match up, reports on ready, then plays until ctx
+// ends.
+func (o *observer) run(ctx context.Context, ready chan<- error) {
+	err := o.start(ctx)
+	ready <- err
+	if err != nil {
+		o.err.Store(err)
+		return
+	}
+	if err := o.play(ctx); err != nil && ctx.Err() == nil {
+		o.err.Store(err)
+	}
+}
+
+func (o *observer) start(ctx context.Context) error {
+	h := o.src.header
+	null := func(r json.RawMessage) json.RawMessage {
+		if len(r) == 0 {
+			return json.RawMessage("null")
+		}
+		return r
+	}
+	payload := struct {
+		Type          string          `json:"type"`
+		ClientVersion string          `json:"clientVersion"`
+		ObsName       string          `json:"obsName"`
+		Key           string          `json:"key"`
+		GroupCode     string          `json:"groupCode"`
+		GroupSecret   string          `json:"groupSecret"`
+		LeftTeam      json.RawMessage `json:"leftTeam"`
+		RightTeam     json.RawMessage `json:"rightTeam"`
+		ToolsData     json.RawMessage `json:"toolsData"`
+	}{"authenticate", h.ClientVersion, h.ObsName, "bench", o.groupCode, "", null(h.LeftTeam), null(h.RightTeam), null(h.ToolsData)}
+	c, a, err := o.logon(ctx, "obs_logon", "obs_logon_ack", payload)
+	if err != nil {
+		return fmt.Errorf("observer %s: %w", o.groupCode, err)
+	}
+	if !a.Value {
+		c.Close()
+		return fmt.Errorf("observer %s refused: %s", o.groupCode, a.Reason)
+	}
+	o.obs = c
+	o.aux = map[string]*sioclient.Client{}
+	for i := 0; i < o.src.warmEnd; i++ {
+		if err := o.send(ctx, &o.src.events[i]); err != nil {
+			return err
+		}
+	}
+	bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return o.obs.Barrier(bctx)
+}
+
+func (o *observer) close() {
+	if o.obs != nil {
+		o.obs.Close()
+	}
+	for _, c := range o.aux {
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
+func sleepUntil(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err()
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (o *observer) play(ctx context.Context) error {
+	evs := o.src.events
+	i := o.src.warmEnd
+	base, tsBase := time.Now(), evs[i].Timestamp
+	nextMarker := time.Now().Add(o.markerEvery)
+	for ctx.Err() == nil {
+		if i >= len(evs) || evs[i].IsGameEnd() {
+			i = o.src.warmEnd
+			base, tsBase = time.Now(), evs[i].Timestamp
+			continue
+		}
+		ev := &evs[i]
+		due := time.Now()
+		if o.speed > 0 && ev.HasTimestamp {
+			due = base.Add(time.Duration(float64(ev.Timestamp-tsBase) * float64(time.Millisecond) / o.speed))
+		}
+		if o.markerEvery > 0 && !nextMarker.After(due) {
+			if err := sleepUntil(ctx, nextMarker); err != nil {
+				return nil
+			}
+			if err := o.sendMarker(); err != nil {
+				return err
+			}
+			nextMarker = nextMarker.Add(o.markerEvery)
+			if now := time.Now(); nextMarker.Before(now) {
+				nextMarker = now.Add(o.markerEvery)
+			}
+			continue
+		}
+		if err := sleepUntil(ctx, due); err != nil {
+			return nil
+		}
+		if err := o.send(ctx, ev); err != nil {
+			return err
+		}
+		i++
+	}
+	return nil
+}
+
+func (o *observer) noteSend() {
+	o.sent.Add(1)
+	if s := time.Now().UnixNano() / int64(100*time.Millisecond); s != o.lastSlot {
+		o.lastSlot = s
+		o.slots.Add(1)
+	}
+}
+
+func (o *observer) sendMarker() error {
+	o.marker++
+	p, _ := json.Marshal(struct {
+		ObsName   string `json:"obsName"`
+		GroupCode string `json:"groupCode"`
+		Type      string `json:"type"`
+		Data      any    `json:"data"`
+	}{o.src.header.ObsName, o.groupCode, "toast", map[string]any{
+		"title": "bench", "message": fmt.Sprintf("m%d", o.marker), "duration": nil, "eventLogoEnabled": true,
+	}})
+	if seq := o.markers.add(time.Now()); seq != o.marker {
+		return errors.New("marker sequence out of step")
+	}
+	if err := o.obs.Emit("obs_data", string(p)); err != nil {
+		o.errors.Add(1)
+		return fmt.Errorf("observer %s: %w", o.groupCode, err)
+	}
+	o.noteSend()
+	return nil
+}
+
+func (o *observer) send(ctx context.Context, ev *replayfile.Event) error {
+	c, channel := o.obs, "obs_data"
+	switch ev.Kind() {
+	case replayfile.KindObserver:
+	case replayfile.KindAux:
+		channel = "aux_data"
+		var err error
+		if c, err = o.auxFor(ctx, ev); err != nil {
+			return err
+		}
+		if c == nil {
+			return nil
+		}
+	default:
+		return nil
+	}
+	payload, err := ev.Payload(o.groupCode)
+	if err != nil {
+		return nil
+	}
+	if o.src.matchID != "" && (ev.Kind() == replayfile.KindAux || ev.Type == "match_start") {
+		payload = bytes.ReplaceAll(payload, []byte(`"`+o.src.matchID+`"`), []byte(`"`+o.matchID+`"`))
+	}
+	if err := c.Emit(channel, string(payload)); err != nil {
+		o.errors.Add(1)
+		if c == o.obs {
+			return fmt.Errorf("observer %s: %w", o.groupCode, err)
+		}
+		return nil
+	}
+	o.noteSend()
+	return nil
+}
+
+func (o *observer) auxFor(ctx context.Context, ev *replayfile.Event) (*sioclient.Client, error) {
+	if c, ok := o.aux[ev.PlayerID]; ok {
+		return c, nil
+	}
+	if !o.auxSync {
+		// The auxiliary logon needs the match_start the observer sent.
+		bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := o.obs.Barrier(bctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("observer %s: %w", o.groupCode, err)
+		}
+		o.auxSync = true
+	}
+	name := o.src.names[ev.PlayerID]
+	if name == "" {
+		name = "Aux-" + ev.PlayerID
+	}
+	payload := map[string]string{"type": "aux_authenticate", "clientVersion": o.src.header.ClientVersion,
+		"name": name, "matchId": o.matchID, "playerId": ev.PlayerID}
+	c, a, err := o.logon(ctx, "aux_logon", "aux_logon_ack", payload)
+	if err != nil {
+		o.errors.Add(1)
+		o.aux[ev.PlayerID] = nil
+		return nil, nil
+	}
+	if !a.Value {
+		c.Close()
+		c = nil
+		o.errors.Add(1)
+	}
+	o.aux[ev.PlayerID] = c
+	return c, nil
+}

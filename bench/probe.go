@@ -1,0 +1,295 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A probe is an overlay that decodes everything: it inflates each message
+// with the window kept across messages (context takeover, as a browser
+// does), checks that every match_data argument is valid JSON, and measures
+// ingest→overlay latency from the observer's markers.
+//
+// Latency marker: the observer emits a `toast` hotkey event every
+// marker-interval with data {"title":"bench","message":"m<seq>",...}. The
+// server copies a toast's data into the state's toastInfo when it activates
+// the toast (the next toast deactivates it; round starts deactivate it too),
+// so a match_data whose toastInfo is active with message m<seq> is the first
+// state reflecting marker seq. Latency = time the probe read that message −
+// time the observer handed marker seq to its connection. Deactivating
+// markers give no sample; each sample is the whole path: the observer's
+// socket, ingest, the state update, the wait for the server's send tick,
+// encoding, compression and delivery.
+type probe struct {
+	match     int
+	groupCode string
+	markers   *markerLog
+	deflate   bool
+
+	mu          sync.Mutex
+	window      *window
+	latencies   []time.Duration // samples in the measuring window
+	lastSampled int64
+	record      bool
+	recorded    []byte // length-prefixed messages, see zlibref.js
+	nRecorded   int
+
+	matchData   atomic.Int64
+	matchWire   atomic.Int64
+	bytesRead   atomic.Int64
+	invalidJSON atomic.Int64
+	loggedOn    atomic.Bool
+	failed      atomic.Bool
+	errText     atomic.Value // string
+
+	conn   net.Conn
+	parser frameParser
+	z      inflater
+	now    time.Time
+	wbuf   []byte
+	logon  []byte
+}
+
+// window is the measuring interval; markers sent in it are sampled.
+type window struct {
+	start, end time.Time
+}
+
+const maxRecorded = 3000
+
+// markerLog holds when each marker of a match was sent.
+type markerLog struct {
+	mu    sync.Mutex
+	times []time.Time // index seq-1
+}
+
+func (m *markerLog) add(t time.Time) int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.times = append(m.times, t)
+	return int64(len(m.times))
+}
+
+func (m *markerLog) at(seq int64) (time.Time, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if seq < 1 || seq > int64(len(m.times)) {
+		return time.Time{}, false
+	}
+	return m.times[seq-1], true
+}
+
+// run connects and reads until ctx ends. Errors end the probe (counted by
+// the caller).
+func (p *probe) run(ctx context.Context, hostport string, timeout time.Duration, connected chan<- error) {
+	err := p.connect(ctx, hostport, timeout)
+	connected <- err
+	if err != nil {
+		return
+	}
+	stop := context.AfterFunc(ctx, func() { p.conn.Close() })
+	defer stop()
+	defer p.conn.Close()
+	br := bufio.NewReaderSize(p.conn, 64<<10)
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := br.Read(buf)
+		p.now = time.Now()
+		if n > 0 {
+			p.bytesRead.Add(int64(n))
+			if ferr := p.parser.feed(buf[:n], p); ferr != nil {
+				p.fail(ferr)
+				return
+			}
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				p.fail(err)
+			}
+			return
+		}
+	}
+}
+
+func (p *probe) fail(err error) {
+	if p.failed.CompareAndSwap(false, true) {
+		p.errText.Store(err.Error())
+	}
+}
+
+func (p *probe) connect(ctx context.Context, hostport string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", hostport)
+	if err != nil {
+		return err
+	}
+	c.SetDeadline(time.Now().Add(timeout))
+	req, accept := upgradeRequest(hostport, p.deflate)
+	if _, err := c.Write(req); err != nil {
+		c.Close()
+		return err
+	}
+	br := bufio.NewReaderSize(c, 4096)
+	res, err := readUpgradeResponse(br, accept)
+	if err != nil {
+		c.Close()
+		return err
+	}
+	p.z.noContext = res.serverNoContext
+	p.conn = c
+	p.parser.full = true
+	p.logon = clientFrame(nil, opText, logonPacket(p.groupCode))
+	// Read until logged on, then hand over to run with no deadline.
+	buf := make([]byte, 4096)
+	n, _ := br.Read(buf[:br.Buffered()])
+	for {
+		p.now = time.Now()
+		p.bytesRead.Add(int64(n))
+		if err := p.parser.feed(buf[:n], p); err != nil {
+			c.Close()
+			return err
+		}
+		if p.loggedOn.Load() {
+			break
+		}
+		if n, err = c.Read(buf); err != nil {
+			c.Close()
+			return fmt.Errorf("probe logon: %w", err)
+		}
+	}
+	c.SetDeadline(time.Time{})
+	return nil
+}
+
+func (p *probe) send(op byte, payload []byte) error {
+	p.wbuf = clientFrame(p.wbuf[:0], op, payload)
+	_, err := p.conn.Write(p.wbuf)
+	return err
+}
+
+func (p *probe) control(op byte, payload []byte) error {
+	switch op {
+	case opPing:
+		return p.send(opPong, payload)
+	case opClose:
+		return errServerClosed
+	}
+	return nil
+}
+
+func (p *probe) message(op byte, compressed bool, data []byte, wire int64) error {
+	if compressed {
+		var err error
+		if data, err = p.z.inflate(data); err != nil {
+			return err
+		}
+	}
+	if op != opText || len(data) == 0 {
+		return nil
+	}
+	switch data[0] {
+	case '0':
+		return p.send(opText, []byte("40"))
+	case '1':
+		return errServerClosed
+	case '2':
+		return p.send(opText, []byte("3"))
+	case '4':
+	default:
+		return nil
+	}
+	switch {
+	case strings.HasPrefix(string(data[:min(len(data), 3)]), "40"):
+		_, err := p.conn.Write(p.logon)
+		return err
+	case strings.HasPrefix(string(data[:min(len(data), 3)]), "41"):
+		return errServerClosed
+	case !strings.HasPrefix(string(data[:min(len(data), 2)]), "42"):
+		return nil
+	}
+	var args []json.RawMessage
+	if err := json.Unmarshal(data[2:], &args); err != nil || len(args) < 1 {
+		p.invalidJSON.Add(1)
+		return nil
+	}
+	var name string
+	json.Unmarshal(args[0], &name)
+	switch name {
+	case "logon_success":
+		p.loggedOn.Store(true)
+	case "match_data":
+		p.matchData.Add(1)
+		p.matchWire.Add(wire)
+		p.onMatchData(data, args)
+	}
+	return nil
+}
+
+func (p *probe) onMatchData(packet []byte, args []json.RawMessage) {
+	var inner string
+	if len(args) < 2 || json.Unmarshal(args[1], &inner) != nil {
+		p.invalidJSON.Add(1)
+		return
+	}
+	var st struct {
+		ToastInfo *struct {
+			Active  bool   `json:"active"`
+			Message string `json:"message"`
+		} `json:"toastInfo"`
+	}
+	if err := json.Unmarshal([]byte(inner), &st); err != nil {
+		p.invalidJSON.Add(1)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.record && p.nRecorded < maxRecorded {
+		p.recorded = binary.BigEndian.AppendUint32(p.recorded, uint32(len(packet)))
+		p.recorded = append(p.recorded, packet...)
+		p.nRecorded++
+	}
+	if st.ToastInfo == nil || !st.ToastInfo.Active {
+		return
+	}
+	seq, err := strconv.ParseInt(strings.TrimPrefix(st.ToastInfo.Message, "m"), 10, 64)
+	if err != nil || seq <= p.lastSampled {
+		return
+	}
+	p.lastSampled = seq
+	sent, ok := p.markers.at(seq)
+	if !ok || p.window == nil || sent.Before(p.window.start) || sent.After(p.window.end) {
+		return
+	}
+	p.latencies = append(p.latencies, p.now.Sub(sent))
+}
+
+// setWindow starts (end zero: open) or ends the measuring window; record
+// turns payload recording on for the offline compression reference.
+func (p *probe) setWindow(w *window, record bool) {
+	p.mu.Lock()
+	p.window = w
+	p.record = record
+	p.mu.Unlock()
+}
+
+func (p *probe) results() (lat []time.Duration, recorded []byte, n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]time.Duration(nil), p.latencies...), p.recorded, p.nRecorded
+}
+
+func (p *probe) errString() string {
+	s, _ := p.errText.Load().(string)
+	return s
+}

@@ -1,0 +1,686 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"spectra-relay/engineio/eioclient"
+	"spectra-relay/socketio/sioclient"
+)
+
+// Step is one load level: Overlays clients in total, spread evenly over
+// Matches matches (probes included).
+type Step struct {
+	Matches  int `json:"matches"`
+	Overlays int `json:"overlays"`
+}
+
+// Config is a whole bench run.
+type Config struct {
+	Steps          []Step
+	Servers        []string
+	Files          []string
+	Speed          float64       // replay speed factor; 0: as fast as possible
+	RampRate       float64       // overlay connections per second
+	PollingShare   float64       // share of overlays on polling with upgrade
+	Duration       time.Duration // measuring window per step
+	Settle         time.Duration // pause between the last connect and the window
+	Probes         int           // probe clients per match
+	MarkerEvery    time.Duration // latency marker interval per match
+	Readers        int           // epoll loops for the counting overlays
+	Dialers        int           // concurrent connection attempts
+	Deflate        bool          // offer permessage-deflate
+	MaxServerRSS   int64         // abort a step when the server's RSS exceeds this
+	ConnectTimeout time.Duration
+	StopAfterFail  bool // skip bigger steps (same match count) for a server that failed one
+
+	WorkDir     string // the module root
+	BaselineDir string // bench/baseline
+	BaseState   string // golden checkpoints file for the Node baseline's state
+	GoBinary    string // built spectra-server
+	LogDir      string // server logs and recorded payloads
+
+	Progress io.Writer
+	TTY      bool
+}
+
+// Result is one server at one step.
+type Result struct {
+	Server   string `json:"server"`
+	Matches  int    `json:"matches"`
+	Overlays int    `json:"overlays"`
+	Polling  int    `json:"pollingOverlays"`
+	Probes   int    `json:"probes"`
+	Status   string `json:"status"` // "ok" or what went wrong
+
+	Connected      int64   `json:"connected"`
+	ConnectSeconds float64 `json:"connectSeconds"`
+	ConnectFails   int64   `json:"connectFailures"`
+	Disconnects    int64   `json:"disconnects"`
+	Errors         int64   `json:"errors"`
+	InvalidJSON    int64   `json:"invalidJSON"`
+	FirstError     string  `json:"firstError,omitempty"`
+
+	WindowSeconds       float64 `json:"windowSeconds"`
+	IngestEventsPerSec  float64 `json:"ingestEventsPerSec"`
+	SendsPerMatchPerSec float64 `json:"expectedSendsPerMatchPerSec"`
+	SlotsPerMatchPerSec float64 `json:"observerSlotsPerMatchPerSec"`
+	ProbePerMatchPerSec float64 `json:"probeMatchDataPerMatchPerSec"`
+	DeliveredPerSec     float64 `json:"deliveredPerSec"`
+	ExpectedPerSec      float64 `json:"expectedPerSec"`
+	DeliveredPct        float64 `json:"deliveredPct"`
+	WireMBps            float64 `json:"wireMBps"`
+	BytesPerMatchData   float64 `json:"bytesPerMatchData"`
+	RefMessages         int     `json:"refMessages"`
+	RefRawBytes         float64 `json:"refRawBytesPerMatchData"`
+	RefContextBytes     float64 `json:"refZlib3ContextBytesPerMatchData"`
+	RefNoContextBytes   float64 `json:"refZlib3NoContextBytesPerMatchData"`
+	LatencySamples      int     `json:"latencySamples"`
+	LatencyP50ms        float64 `json:"latencyP50ms"`
+	LatencyP99ms        float64 `json:"latencyP99ms"`
+	LatencyMaxms        float64 `json:"latencyMaxms"`
+	ServerCores         float64 `json:"serverCores"`
+	ServerRSSMB         float64 `json:"serverRSSMB"`
+	ServerRSSBeforeMB   float64 `json:"serverRSSBeforeOverlaysMB"`
+	RSSPerConnKiB       float64 `json:"rssPerConnKiB"`
+	HarnessCores        float64 `json:"harnessCores"`
+}
+
+func (r *Result) ok() bool { return r.Status == "ok" }
+
+// Run measures every step with every server.
+func Run(ctx context.Context, cfg *Config) ([]Result, error) {
+	var srcs []*replaySource
+	for _, f := range cfg.Files {
+		s, err := loadReplay(f)
+		if err != nil {
+			return nil, err
+		}
+		srcs = append(srcs, s)
+	}
+	if len(srcs) == 0 {
+		return nil, fmt.Errorf("no replay files")
+	}
+	var results []Result
+	failedAt := map[string]int{} // server/matches → overlays of the failed step
+	for _, st := range cfg.Steps {
+		for _, kind := range cfg.Servers {
+			if ctx.Err() != nil {
+				return results, ctx.Err()
+			}
+			key := fmt.Sprintf("%s/%d", kind, st.Matches)
+			if n, ok := failedAt[key]; ok && cfg.StopAfterFail && st.Overlays > n {
+				results = append(results, Result{Server: kind, Matches: st.Matches, Overlays: st.Overlays,
+					Status: fmt.Sprintf("skipped: failed at %d overlays", n)})
+				continue
+			}
+			r := runStep(ctx, cfg, srcs, kind, st)
+			cfg.printf("%s\n", r.summary())
+			if !r.ok() || r.DeliveredPct < 50 {
+				if _, ok := failedAt[key]; !ok {
+					failedAt[key] = st.Overlays
+				}
+			}
+			results = append(results, r)
+		}
+	}
+	return results, nil
+}
+
+func (cfg *Config) printf(format string, args ...any) {
+	if cfg.Progress == nil {
+		return
+	}
+	switch {
+	case cfg.TTY:
+		format = "\r\x1b[K" + format
+	case !strings.HasSuffix(format, "\n"):
+		format += "\n"
+	}
+	fmt.Fprintf(cfg.Progress, format, args...)
+}
+
+func (r *Result) summary() string {
+	if !r.ok() && r.WindowSeconds == 0 {
+		return fmt.Sprintf("%-4s %3d matches %6d overlays: %s", r.Server, r.Matches, r.Overlays, r.Status)
+	}
+	return fmt.Sprintf("%-4s %3d matches %6d overlays: delivered %.1f%% (%.0f/s of %.0f/s), p99 %.0f ms, %.0f B/match_data, server %.2f cores %.0f MB, %s",
+		r.Server, r.Matches, r.Overlays, r.DeliveredPct, r.DeliveredPerSec, r.ExpectedPerSec, r.LatencyP99ms,
+		r.BytesPerMatchData, r.ServerCores, r.ServerRSSMB, r.Status)
+}
+
+// pollingOverlay is an overlay on eioclient: polling first, then the
+// upgrade to WebSocket, as socket.io-client does by default.
+type pollingOverlay struct {
+	c         *sioclient.Client
+	match     int
+	matchData atomic.Int64
+	loggedOn  atomic.Bool
+}
+
+func dialPolling(ctx context.Context, url, groupCode string, match int, deflate bool, timeout time.Duration, pc *overlayCounters) (*pollingOverlay, error) {
+	o := &pollingOverlay{match: match}
+	c := sioclient.New(sioclient.Options{EIO: eioclient.Options{Deflate: deflate}})
+	c.On("match_data", func([]json.RawMessage) {
+		o.matchData.Add(1)
+	})
+	logged := make(chan struct{})
+	c.On("logon_success", func([]json.RawMessage) {
+		if o.loggedOn.CompareAndSwap(false, true) {
+			pc.loggedOn.Add(1)
+			pc.lastLogonNs.Store(time.Now().UnixNano())
+			close(logged)
+		}
+	})
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := c.Connect(cctx, url); err != nil {
+		return nil, err
+	}
+	o.c = c
+	inner, _ := json.Marshal(map[string]string{"groupCode": groupCode})
+	if err := c.Emit("logon", string(inner)); err != nil {
+		c.Close()
+		return nil, err
+	}
+	select {
+	case <-logged:
+		return o, nil
+	case <-cctx.Done():
+		c.Close()
+		return nil, fmt.Errorf("polling overlay: no logon_success")
+	case <-c.Done():
+		return nil, fmt.Errorf("polling overlay: %v", c.Err())
+	}
+}
+
+func groupCode(m int) string { return fmt.Sprintf("BN%04d", m) }
+
+// snapshot is the counters at one moment.
+type snapshot struct {
+	at         time.Time
+	proc       procSample
+	self       time.Duration
+	bytes      int64
+	matchData  int64 // WebSocket overlays and probes
+	allData    int64 // also polling overlays
+	matchWire  int64
+	perMatch   []int64 // match_data per match, all overlays
+	probeMax   []int64 // the busiest probe's match_data per match
+	slots      []int64 // observer send slots per match
+	sent       int64
+	disconnect int64
+}
+
+type stepState struct {
+	cfg      *Config
+	srv      *serverProc
+	obs      []*observer
+	pool     *countPool
+	counters *overlayCounters
+	probes   [][]*probe
+	pollMu   sync.Mutex
+	polling  []*pollingOverlay
+	firstErr atomic.Value
+}
+
+func (s *stepState) noteErr(err error) {
+	if err != nil {
+		s.firstErr.CompareAndSwap(nil, err.Error())
+	}
+}
+
+func (s *stepState) snap() snapshot {
+	sn := snapshot{at: time.Now(), self: selfCPU()}
+	sn.proc, _ = sampleProc(s.srv.pid)
+	sn.bytes = s.counters.bytesRead.Load()
+	sn.matchData = s.counters.matchData.Load()
+	sn.matchWire = s.counters.matchWire.Load()
+	sn.disconnect = s.counters.disconnects.Load()
+	m := len(s.obs)
+	sn.perMatch = make([]int64, m)
+	sn.probeMax = make([]int64, m)
+	sn.slots = make([]int64, m)
+	for i := range m {
+		sn.perMatch[i] = s.pool.perMatch[i].Load()
+		sn.slots[i] = s.obs[i].slots.Load()
+		sn.sent += s.obs[i].sent.Load()
+		for _, p := range s.probes[i] {
+			n := p.matchData.Load()
+			sn.perMatch[i] += n
+			sn.probeMax[i] = max(sn.probeMax[i], n)
+			sn.bytes += p.bytesRead.Load()
+			sn.matchData += n
+			sn.matchWire += p.matchWire.Load()
+			if p.failed.Load() {
+				sn.disconnect++
+			}
+		}
+	}
+	s.pollMu.Lock()
+	sn.allData = sn.matchData
+	for _, o := range s.polling {
+		n := o.matchData.Load()
+		sn.perMatch[o.match] += n
+		sn.allData += n
+		sn.bytes += o.c.EIO().Stats().BytesRead
+		select {
+		case <-o.c.Done():
+			sn.disconnect++
+		default:
+		}
+	}
+	s.pollMu.Unlock()
+	return sn
+}
+
+func runStep(ctx context.Context, cfg *Config, srcs []*replaySource, kind string, st Step) (res Result) {
+	res = Result{Server: kind, Matches: st.Matches, Overlays: st.Overlays, Status: "ok"}
+	if st.Matches < 1 || st.Overlays < st.Matches {
+		res.Status = "bad step"
+		return res
+	}
+	label := fmt.Sprintf("%s %dx%d", kind, st.Matches, st.Overlays)
+	logPath := filepath.Join(cfg.LogDir, fmt.Sprintf("%s-%dm-%do.log", kind, st.Matches, st.Overlays))
+	srv, err := startServer(ctx, cfg, kind, logPath)
+	if err != nil {
+		res.Status = "server: " + err.Error()
+		return res
+	}
+	defer srv.stop()
+	s := &stepState{cfg: cfg, srv: srv, counters: &overlayCounters{}}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	// Observers.
+	ready := make(chan error, st.Matches)
+	for m := range st.Matches {
+		src := srcs[m%len(srcs)]
+		gc := groupCode(m)
+		o := &observer{src: src, groupCode: gc, matchID: src.matchID + "-" + gc, ingest: "http://" + srv.ingest,
+			speed: cfg.Speed, markerEvery: cfg.MarkerEvery, markers: &markerLog{}}
+		s.obs = append(s.obs, o)
+		go o.run(sctx, ready)
+	}
+	defer func() {
+		cancel()
+		for _, o := range s.obs {
+			o.close()
+		}
+	}()
+	cfg.printf("%s: starting %d observers", label, st.Matches)
+	obsDeadline := time.NewTimer(120 * time.Second)
+	defer obsDeadline.Stop()
+	for range st.Matches {
+		select {
+		case err := <-ready:
+			if err != nil {
+				res.Status = "observer: " + err.Error()
+				return res
+			}
+		case <-obsDeadline.C:
+			res.Status = "observers not ready within 120s"
+			return res
+		case <-ctx.Done():
+			res.Status = "interrupted"
+			return res
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	before, _ := sampleProc(srv.pid)
+	res.ServerRSSBeforeMB = float64(before.rss) / (1 << 20)
+
+	// Overlays: probes first, then the ramp.
+	s.pool, err = newCountPool(s.counters, st.Matches, srv.output, cfg.Readers)
+	if err != nil {
+		res.Status = err.Error()
+		return res
+	}
+	defer s.pool.close()
+	perMatch := make([]int, st.Matches)
+	for m := range perMatch {
+		perMatch[m] = st.Overlays / st.Matches
+		if m < st.Overlays%st.Matches {
+			perMatch[m]++
+		}
+	}
+	rampStart := time.Now()
+	s.probes = make([][]*probe, st.Matches)
+	probeUp := make(chan error, st.Matches*max(cfg.Probes, 0))
+	nProbes := 0
+	for m := range st.Matches {
+		for range min(cfg.Probes, perMatch[m]) {
+			p := &probe{match: m, groupCode: groupCode(m), markers: s.obs[m].markers, deflate: cfg.Deflate}
+			s.probes[m] = append(s.probes[m], p)
+			nProbes++
+			go p.run(sctx, srv.output, cfg.ConnectTimeout, probeUp)
+		}
+	}
+	for range nProbes {
+		if err := <-probeUp; err != nil {
+			s.counters.connectFails.Add(1)
+			s.noteErr(fmt.Errorf("probe: %w", err))
+		} else {
+			s.counters.loggedOn.Add(1)
+			s.counters.lastLogonNs.Store(time.Now().UnixNano())
+		}
+	}
+	res.Probes = nProbes
+
+	type task struct {
+		m       int
+		polling bool
+	}
+	var tasks []task
+	left := make([]int, st.Matches)
+	for m := range left {
+		left[m] = perMatch[m] - len(s.probes[m])
+	}
+	for more := true; more; {
+		more = false
+		for m := range left {
+			if left[m] > 0 {
+				left[m]--
+				tasks = append(tasks, task{m: m})
+				more = true
+			}
+		}
+	}
+	for i := range tasks {
+		if math.Floor(float64(i+1)*cfg.PollingShare) > math.Floor(float64(i)*cfg.PollingShare) {
+			tasks[i].polling = true
+			res.Polling++
+		}
+	}
+	work := make(chan task)
+	var dialers sync.WaitGroup
+	var attempted atomic.Int64
+	outURL := "http://" + srv.output
+	for range max(cfg.Dialers, 1) {
+		dialers.Add(1)
+		go func() {
+			defer dialers.Done()
+			for t := range work {
+				var err error
+				if t.polling {
+					var o *pollingOverlay
+					if o, err = dialPolling(sctx, outURL, groupCode(t.m), t.m, cfg.Deflate, cfg.ConnectTimeout, s.counters); err == nil {
+						s.pollMu.Lock()
+						s.polling = append(s.polling, o)
+						s.pollMu.Unlock()
+					}
+				} else {
+					err = s.pool.dial(t.m, groupCode(t.m), cfg.Deflate, cfg.ConnectTimeout)
+				}
+				if err != nil {
+					s.counters.connectFails.Add(1)
+					s.noteErr(err)
+				}
+				attempted.Add(1)
+			}
+		}()
+	}
+	defer func() {
+		s.pollMu.Lock()
+		for _, o := range s.polling {
+			o.c.Close()
+		}
+		s.pollMu.Unlock()
+	}()
+	go func() {
+		defer close(work)
+		every := time.Duration(float64(time.Second) / max(cfg.RampRate, 1))
+		next := time.Now()
+		for _, t := range tasks {
+			if sleepUntil(sctx, next) != nil {
+				return
+			}
+			next = next.Add(every)
+			select {
+			case work <- t:
+			case <-sctx.Done():
+				return
+			}
+		}
+	}()
+	total := int64(st.Overlays)
+	rampLimit := time.Duration(float64(len(tasks))/max(cfg.RampRate, 1)*2*float64(time.Second)) + 30*time.Second + cfg.ConnectTimeout
+	deadline := time.Now().Add(rampLimit)
+	prev := s.snap()
+	tick := time.NewTicker(time.Second)
+	for {
+		done := s.counters.loggedOn.Load()+s.counters.connectFails.Load() >= total
+		if done || time.Now().After(deadline) || !srv.alive() || ctx.Err() != nil {
+			break
+		}
+		<-tick.C
+		cur := s.snap()
+		cfg.printf("%s: connecting %d/%d (failed %d) | %s", label, s.counters.loggedOn.Load(), total, s.counters.connectFails.Load(), rates(prev, cur))
+		prev = cur
+		if cur.proc.rss > cfg.MaxServerRSS {
+			res.Status = fmt.Sprintf("aborted: server RSS %.0f MB over the limit", float64(cur.proc.rss)/(1<<20))
+			break
+		}
+	}
+	dialers.Wait()
+	res.Connected = s.counters.loggedOn.Load()
+	if last := s.counters.lastLogonNs.Load(); last > 0 {
+		res.ConnectSeconds = time.Unix(0, last).Sub(rampStart).Seconds()
+	}
+	switch {
+	case ctx.Err() != nil:
+		res.Status = "interrupted"
+	case !srv.alive():
+		res.Status = "server exited while clients connected (see " + srv.log + ")"
+	case res.Status == "ok" && res.Connected < total:
+		res.Status = fmt.Sprintf("only %d of %d overlays logged on", res.Connected, total)
+	}
+	if !res.ok() && !strings.HasPrefix(res.Status, "only") {
+		s.finish(&res, nil, nil)
+		return res
+	}
+
+	// Measuring window.
+	if sleepUntil(ctx, time.Now().Add(cfg.Settle)) != nil {
+		res.Status = "interrupted"
+		return res
+	}
+	t0 := s.snap()
+	w := &window{start: t0.at, end: t0.at.Add(cfg.Duration)}
+	for m, ps := range s.probes {
+		for i, p := range ps {
+			p.setWindow(w, m == 0 && i == 0)
+		}
+	}
+	prev = t0
+	maxRSS := t0.proc.rss
+	for time.Now().Before(w.end) {
+		next := time.Now().Add(time.Second)
+		if next.After(w.end) {
+			next = w.end
+		}
+		if sleepUntil(ctx, next) != nil {
+			res.Status = "interrupted"
+			break
+		}
+		if !srv.alive() {
+			res.Status = "server exited during the window (see " + srv.log + ")"
+			break
+		}
+		cur := s.snap()
+		maxRSS = max(maxRSS, cur.proc.rss)
+		cfg.printf("%s: measuring %2.0f/%.0fs | %s", label, cur.at.Sub(t0.at).Seconds(), cfg.Duration.Seconds(), rates(prev, cur))
+		prev = cur
+		if cur.proc.rss > cfg.MaxServerRSS {
+			res.Status = fmt.Sprintf("aborted: server RSS %.0f MB over the limit", float64(cur.proc.rss)/(1<<20))
+			break
+		}
+	}
+	t1 := s.snap()
+	if t1.proc.rss == 0 {
+		t1.proc.rss = maxRSS
+	}
+	for _, ps := range s.probes {
+		for _, p := range ps {
+			p.setWindow(w, false)
+		}
+	}
+	s.finish(&res, &t0, &t1)
+	res.ServerRSSMB = float64(max(maxRSS, t1.proc.rss)) / (1 << 20)
+	if res.Connected > 0 {
+		res.RSSPerConnKiB = float64(t1.proc.rss-before.rss) / 1024 / float64(res.Connected)
+	}
+	cancel()
+	s.reference(&res)
+	return res
+}
+
+// rates is the progress line's middle part.
+func rates(a, b snapshot) string {
+	d := b.at.Sub(a.at).Seconds()
+	if d <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("match_data %.0f/s  %.1f MB/s | server %.2f cores %.0f MB | harness %.2f cores | disconnects %d",
+		float64(b.allData-a.allData)/d, float64(b.bytes-a.bytes)/d/1e6,
+		cores(a.proc, b.proc), float64(b.proc.rss)/(1<<20),
+		(b.self-a.self).Seconds()/d, b.disconnect)
+}
+
+// finish computes the window's figures (t0/t1 nil: none).
+func (s *stepState) finish(res *Result, t0, t1 *snapshot) {
+	res.ConnectFails = s.counters.connectFails.Load()
+	res.Errors = s.counters.errors.Load()
+	for _, o := range s.obs {
+		res.Errors += o.errors.Load()
+		if err, _ := o.err.Load().(error); err != nil {
+			res.Errors++
+			s.noteErr(err)
+		}
+	}
+	for _, ps := range s.probes {
+		for _, p := range ps {
+			res.InvalidJSON += p.invalidJSON.Load()
+			if e := p.errString(); e != "" {
+				s.noteErr(fmt.Errorf("probe: %s", e))
+			}
+		}
+	}
+	if e, _ := s.firstErr.Load().(string); e != "" {
+		res.FirstError = e
+	}
+	if t0 == nil || t1 == nil {
+		return
+	}
+	d := t1.at.Sub(t0.at).Seconds()
+	res.WindowSeconds = d
+	res.Disconnects = t1.disconnect - t0.disconnect
+	res.IngestEventsPerSec = float64(t1.sent-t0.sent) / d
+	perMatch := make([]int, len(s.obs))
+	for m := range perMatch {
+		perMatch[m] = res.Overlays / res.Matches
+		if m < res.Overlays%res.Matches {
+			perMatch[m]++
+		}
+	}
+	var delivered, expected, sends, slots, probed float64
+	for m := range s.obs {
+		slots += float64(t1.slots[m] - t0.slots[m])
+		probed += float64(t1.probeMax[m] - t0.probeMax[m])
+		// Sends the server owes each overlay of the match: one per 100 ms
+		// slot in which the observer sent something (the 10/s cap of a
+		// change-driven 100 ms loop), or what the busiest probe got if that
+		// is more (a leading-edge sender may send a little more often).
+		exp := float64(max(t1.slots[m]-t0.slots[m], t1.probeMax[m]-t0.probeMax[m]))
+		sends += exp
+		expected += exp * float64(perMatch[m])
+		delivered += float64(t1.perMatch[m] - t0.perMatch[m])
+	}
+	res.SendsPerMatchPerSec = sends / float64(len(s.obs)) / d
+	res.SlotsPerMatchPerSec = slots / float64(len(s.obs)) / d
+	res.ProbePerMatchPerSec = probed / float64(len(s.obs)) / d
+	res.DeliveredPerSec = delivered / d
+	res.ExpectedPerSec = expected / d
+	if expected > 0 {
+		res.DeliveredPct = 100 * delivered / expected
+	}
+	res.WireMBps = float64(t1.bytes-t0.bytes) / d / 1e6
+	if n := t1.matchData - t0.matchData; n > 0 {
+		res.BytesPerMatchData = float64(t1.matchWire-t0.matchWire) / float64(n)
+	}
+	res.ServerCores = cores(t0.proc, t1.proc)
+	res.HarnessCores = (t1.self - t0.self).Seconds() / d
+	var lat []time.Duration
+	for _, ps := range s.probes {
+		for _, p := range ps {
+			l, _, _ := p.results()
+			lat = append(lat, l...)
+		}
+	}
+	slices.Sort(lat)
+	res.LatencySamples = len(lat)
+	if len(lat) > 0 {
+		q := func(f float64) float64 {
+			i := int(math.Ceil(f*float64(len(lat)))) - 1
+			return float64(lat[max(i, 0)]) / 1e6
+		}
+		res.LatencyP50ms = q(0.50)
+		res.LatencyP99ms = q(0.99)
+		res.LatencyMaxms = float64(lat[len(lat)-1]) / 1e6
+	}
+}
+
+// reference computes the offline compression figures over the payloads the
+// first probe of match 0 received in the window, with Node's zlib.
+func (s *stepState) reference(res *Result) {
+	if len(s.probes) == 0 || len(s.probes[0]) == 0 {
+		return
+	}
+	_, rec, n := s.probes[0][0].results()
+	if n == 0 {
+		return
+	}
+	path := filepath.Join(s.cfg.LogDir, fmt.Sprintf("%s-%dm-%do.payloads", res.Server, res.Matches, res.Overlays))
+	if err := os.WriteFile(path, rec, 0o644); err != nil {
+		return
+	}
+	ref, err := zlibReference(s.cfg.BaselineDir, path)
+	if err != nil {
+		s.cfg.printf("zlib reference: %v\n", err)
+		return
+	}
+	res.RefMessages = ref.Messages
+	res.RefRawBytes = ref.Raw
+	res.RefContextBytes = ref.Context
+	res.RefNoContextBytes = ref.NoContext
+}
+
+type zlibRef struct {
+	Messages  int     `json:"messages"`
+	Raw       float64 `json:"rawBytesPerMessage"`
+	Context   float64 `json:"contextBytesPerMessage"`
+	NoContext float64 `json:"noContextBytesPerMessage"`
+}
+
+func zlibReference(baselineDir, path string) (zlibRef, error) {
+	var r zlibRef
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "node", filepath.Join(baselineDir, "zlibref.js"), path).Output()
+	if err != nil {
+		return r, err
+	}
+	err = json.Unmarshal(out, &r)
+	return r, err
+}

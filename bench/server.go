@@ -1,0 +1,236 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Server kinds.
+const (
+	KindGo   = "go"
+	KindNode = "node"
+)
+
+// serverProc is a server under test, started for one step.
+type serverProc struct {
+	kind   string
+	cmd    *exec.Cmd
+	pid    int
+	ingest string // host:port
+	output string
+	exited chan struct{}
+	log    string
+}
+
+// startServer starts a server and waits for its listening line.
+func startServer(ctx context.Context, cfg *Config, kind, logPath string) (*serverProc, error) {
+	var cmd *exec.Cmd
+	switch kind {
+	case KindGo:
+		cmd = exec.Command(cfg.GoBinary, "-bind", "127.0.0.1", "-ingest-port", "0", "-output-port", "0", "-extras-port", "0", "-replay-dir", "")
+		cmd.Env = append(os.Environ(), "INSECURE=true", "REQUIRE_AUTH_KEY=false")
+	case KindNode:
+		cmd = exec.Command("node", filepath.Join(cfg.BaselineDir, "server.js"))
+		cmd.Env = append(os.Environ(), "BIND=127.0.0.1", "BASE_STATE="+cfg.BaseState)
+	default:
+		return nil, fmt.Errorf("unknown server kind %q", kind)
+	}
+	cmd.Dir = cfg.WorkDir
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = logf
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		logf.Close()
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	s := &serverProc{kind: kind, cmd: cmd, pid: cmd.Process.Pid, exited: make(chan struct{}), log: logPath}
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		first := true
+		for sc.Scan() {
+			if first && strings.Contains(sc.Text(), "listening") {
+				lines <- sc.Text()
+				first = false
+				continue
+			}
+			fmt.Fprintln(logf, sc.Text())
+		}
+	}()
+	go func() {
+		cmd.Wait()
+		logf.Close()
+		close(s.exited)
+	}()
+	t := time.NewTimer(30 * time.Second)
+	defer t.Stop()
+	select {
+	case line := <-lines:
+		for _, f := range strings.Fields(line) {
+			k, v, _ := strings.Cut(f, "=")
+			switch k {
+			case "ingest":
+				s.ingest = v
+			case "output":
+				s.output = v
+			}
+		}
+		if s.ingest == "" || s.output == "" {
+			s.stop()
+			return nil, fmt.Errorf("%s server: unexpected listening line %q", kind, line)
+		}
+		return s, nil
+	case <-s.exited:
+		return nil, fmt.Errorf("%s server exited at start (see %s)", kind, logPath)
+	case <-t.C:
+		s.stop()
+		return nil, fmt.Errorf("%s server printed no listening line within 30s (see %s)", kind, logPath)
+	case <-ctx.Done():
+		s.stop()
+		return nil, ctx.Err()
+	}
+}
+
+func (s *serverProc) alive() bool {
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// stop sends SIGTERM and, after 5 s, SIGKILL.
+func (s *serverProc) stop() {
+	if !s.alive() {
+		return
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
+	select {
+	case <-s.exited:
+	case <-t.C:
+		s.cmd.Process.Kill()
+		<-s.exited
+	}
+}
+
+// procSample is what /proc tells about a process at one moment.
+type procSample struct {
+	at       time.Time
+	cpuTicks int64 // utime + stime, in clock ticks
+	rss      int64 // bytes
+	threads  int
+}
+
+// clockTicks is USER_HZ, 100 on every Linux the bench runs on.
+const clockTicks = 100
+
+func sampleProc(pid int) (procSample, error) {
+	s := procSample{at: time.Now()}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return s, err
+	}
+	// Fields after the command name, which is in parentheses.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return s, errors.New("malformed /proc stat")
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 13 {
+		return s, errors.New("short /proc stat")
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64) // field 14 utime
+	st, _ := strconv.ParseInt(f[12], 10, 64) // field 15 stime
+	s.cpuTicks = ut + st
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return s, err
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		v = strings.TrimSpace(v)
+		switch k {
+		case "VmRSS":
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
+			s.rss = kb << 10
+		case "Threads":
+			s.threads, _ = strconv.Atoi(v)
+		}
+	}
+	return s, nil
+}
+
+// cores is the CPU used between two samples, in cores.
+func cores(a, b procSample) float64 {
+	d := b.at.Sub(a.at).Seconds()
+	if d <= 0 {
+		return 0
+	}
+	return float64(b.cpuTicks-a.cpuTicks) / clockTicks / d
+}
+
+// selfCPU is this process' user+system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// RaiseFileLimit lifts RLIMIT_NOFILE to want (the hard limit too when
+// allowed, e.g. as root) and returns the soft limit in force.
+func RaiseFileLimit(want uint64) uint64 {
+	var rl syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) != nil {
+		return 0
+	}
+	if rl.Cur >= want {
+		return rl.Cur
+	}
+	try := rl
+	try.Cur = want
+	if try.Max < want {
+		try.Max = want
+	}
+	if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &try) != nil {
+		try = rl
+		try.Cur = rl.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &try)
+	}
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
+	return rl.Cur
+}
+
+// EphemeralPorts returns the size of the local port range.
+func EphemeralPorts() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0
+	}
+	lo, _ := strconv.Atoi(f[0])
+	hi, _ := strconv.Atoi(f[1])
+	return hi - lo + 1
+}
