@@ -1,0 +1,195 @@
+package relay
+
+import (
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"spectra-relay/relay/match"
+	"spectra-relay/relay/replayfile"
+)
+
+// recBroadcaster records what the controller sends.
+type recBroadcaster struct {
+	mu    sync.Mutex
+	sends []recSend
+	ch    chan struct{}
+}
+
+type recSend struct {
+	at   time.Time
+	room string
+	pkt  []byte
+}
+
+func newRec() *recBroadcaster { return &recBroadcaster{ch: make(chan struct{}, 1024)} }
+
+func (r *recBroadcaster) BroadcastRaw(room string, pkt []byte, coalesce bool) int {
+	r.mu.Lock()
+	r.sends = append(r.sends, recSend{time.Now(), room, pkt})
+	r.mu.Unlock()
+	r.ch <- struct{}{}
+	return 1
+}
+
+func (r *recBroadcaster) n() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.sends) }
+
+func (r *recBroadcaster) wait(t testing.TB) {
+	t.Helper()
+	select {
+	case <-r.ch:
+	case <-time.After(tTimeout):
+		t.Fatal("no send")
+	}
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// newTestMatch registers a match for the replay's header under groupCode.
+func newTestMatch(t testing.TB, c *Controller, r tReplay, groupCode string) *liveMatch {
+	t.Helper()
+	raw := mustMarshal(t, r.logon(groupCode, "", tVersion))
+	l, err := match.ParseLogon(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.createOrReconnect(l, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.lm
+}
+
+// obsPayloads returns the replay's observer events as sent for groupCode.
+func obsPayloads(t testing.TB, r tReplay, groupCode string) []string {
+	t.Helper()
+	var out []string
+	for i := range r.events {
+		if r.events[i].Kind() != replayfile.KindObserver {
+			continue
+		}
+		p, err := r.events[i].Payload(groupCode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, string(p))
+	}
+	return out
+}
+
+func ingestT(t testing.TB, c *Controller, payload string) {
+	t.Helper()
+	ev, err := match.ParseEvent([]byte(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.ingest(ev, payload, nil)
+}
+
+func TestSendRateLeadingAndTrailingEdge(t *testing.T) {
+	const interval = 100 * time.Millisecond
+	rec := newRec()
+	c := NewController(ControllerConfig{SendInterval: interval, Logger: quietLogger()}, rec)
+	defer c.Close()
+	r := loadReplay(t, "short_3rounds")
+	lm := newTestMatch(t, c, r, "RATE01")
+	rec.wait(t) // the initial state goes out at once
+
+	// A burst of changes over 1.5 s: sends stay ≥ interval apart.
+	payloads := obsPayloads(t, r, "RATE01")
+	tick := time.NewTicker(3 * time.Millisecond)
+	start := time.Now()
+	for i := 0; time.Since(start) < 1500*time.Millisecond; i++ {
+		<-tick.C
+		ingestT(t, c, payloads[i%len(payloads)])
+	}
+	tick.Stop()
+	// The trailing edge sends the final state.
+	want := func() string {
+		lm.mu.Lock()
+		defer lm.mu.Unlock()
+		return string(appendMatchDataPacket(nil, lm.m.AppendJSON(nil)))
+	}()
+	deadline := time.After(tTimeout)
+	for {
+		rec.mu.Lock()
+		last := string(rec.sends[len(rec.sends)-1].pkt)
+		rec.mu.Unlock()
+		if last == want {
+			break
+		}
+		select {
+		case <-rec.ch:
+		case <-deadline:
+			t.Fatal("the final state was never sent")
+		}
+	}
+	rec.mu.Lock()
+	sends := append([]recSend(nil), rec.sends...)
+	rec.mu.Unlock()
+	for i := 1; i < len(sends); i++ {
+		if gap := sends[i].at.Sub(sends[i-1].at); gap < interval-2*time.Millisecond {
+			t.Fatalf("sends %d and %d only %v apart", i-1, i, gap)
+		}
+	}
+	if n := len(sends); n < 12 || n > 18 {
+		t.Fatalf("%d sends for 1.5 s of changes, want about 15", n)
+	}
+
+	// After a quiet period the next change is sent at once, inside ingest.
+	time.Sleep(interval + 10*time.Millisecond) // the quiet period under test
+	before := rec.n()
+	ingestT(t, c, `{"obsName":"o","groupCode":"RATE01","type":"map","data":"Jam"}`)
+	if rec.n() != before+1 {
+		t.Fatal("a change after a quiet period was not sent at once")
+	}
+}
+
+func TestInactiveMatchRemoved(t *testing.T) {
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	c := NewController(ControllerConfig{Logger: quietLogger(), Now: clock}, nil)
+	defer c.Close()
+	r := loadReplay(t, "short_3rounds")
+	newTestMatch(t, c, r, "IDLE01")
+	mu.Lock()
+	now = now.Add(DefaultInactivityTimeout + time.Second)
+	mu.Unlock()
+	deadline := time.After(tTimeout)
+	for c.Count() != 0 {
+		select {
+		case <-deadline:
+			t.Fatal("inactive match not removed")
+		case <-time.After(DefaultSendInterval):
+		}
+	}
+}
+
+func TestAuxDataRoutedByMatchID(t *testing.T) {
+	rec := newRec()
+	c := NewController(ControllerConfig{Logger: quietLogger()}, rec)
+	defer c.Close()
+	r := loadReplay(t, "short_3rounds")
+	a := newTestMatch(t, c, r, "SAME01")
+	b := newTestMatch(t, c, r, "SAME02")
+	for _, code := range []string{"SAME01", "SAME02"} {
+		ingestT(t, c, `{"obsName":"o","groupCode":"`+code+`","type":"match_start","data":"m-1"}`)
+	}
+	ver := func(lm *liveMatch) uint64 { lm.mu.Lock(); defer lm.mu.Unlock(); return lm.version }
+	before := [2]uint64{ver(a), ver(b)}
+	ingestT(t, c, `{"playerId":"p","matchId":"m-1","type":"aux_health","data":50}`)
+	if ver(a) == before[0] || ver(b) == before[1] {
+		t.Fatal("aux data did not reach both matches with the id")
+	}
+	var buf [4]*liveMatch
+	if got := c.byMatchID(buf[:0], "m-1"); len(got) != 2 {
+		t.Fatalf("index has %d matches for m-1", len(got))
+	}
+	ingestT(t, c, `{"obsName":"o","groupCode":"SAME01","type":"match_start","data":"m-2"}`)
+	if got := c.byMatchID(buf[:0], "m-1"); len(got) != 1 || got[0] != b {
+		t.Fatal("index not updated on a new match id")
+	}
+}

@@ -1,0 +1,255 @@
+package relay
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"spectra-relay/relay/match"
+	"spectra-relay/socketio"
+)
+
+// kickGrace is how long a connection told to leave (DISCONNECT) may keep
+// its transport open before the server closes it: socket.io-client closes
+// at once, a hostile client would otherwise hold it forever.
+const kickGrace = 5 * time.Second
+
+// ingestConn is one observer or auxiliary connection on the ingest port.
+type ingestConn struct {
+	s       *socketio.Socket
+	claimed atomic.Bool // the first logon event, of either kind, wins
+
+	mu       sync.Mutex
+	lm       *liveMatch // the match this connection logged on to
+	aux      bool
+	playerID string
+}
+
+// mayWrite reports whether group-code data from this connection may go to
+// lm: only the match it logged on to.
+func (ic *ingestConn) mayWrite(lm *liveMatch) bool {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	return ic.lm == lm
+}
+
+// kick sends the client a DISCONNECT, the way the existing server ends a
+// refused logon or an ended match. The ack emitted before stays in order:
+// closing the transport at once could cut a pending poll short of it.
+func (ic *ingestConn) kick() {
+	ic.s.Disconnect(false)
+	time.AfterFunc(kickGrace, func() { ic.s.Disconnect(true) })
+}
+
+func (srv *Server) onIngestConnection(s *socketio.Socket) {
+	ic := &ingestConn{s: s}
+	s.On("obs_logon", func(_ *socketio.Socket, e *socketio.Event) {
+		if !ic.claimed.Swap(true) {
+			srv.obsLogon(ic, e)
+		}
+	})
+	s.On("aux_logon", func(_ *socketio.Socket, e *socketio.Event) {
+		if !ic.claimed.Swap(true) {
+			srv.auxLogon(ic, e)
+		}
+	})
+	s.OnDisconnect(func(string) { srv.ingestClosed(ic) })
+}
+
+// Ack payloads, as the existing server's JSON.stringify writes them.
+func obsAck(ok bool, reason string) string {
+	b := make([]byte, 0, 64+len(reason))
+	b = append(b, `{"type":"authenticate","value":`...)
+	if ok {
+		b = append(b, "true"...)
+	} else {
+		b = append(b, "false"...)
+	}
+	b = append(b, `,"reason":`...)
+	b = appendJSONString(b, reason)
+	return string(append(b, '}'))
+}
+
+const (
+	reasonInvalidPacket = "Invalid packet."
+	reasonInvalidKey    = "Invalid Key"
+	auxAckOK            = `{"type":"aux_authenticate","value":true}`
+)
+
+func versionReason(v string) string {
+	return "Client version " + v + " is not compatible with server version " + ServerVersion + "."
+}
+
+func (srv *Server) refuse(ic *ingestConn, event, reason string, attrs ...any) {
+	_ = ic.s.Emit(event, obsAck(false, reason))
+	ic.kick()
+	srv.log.Info("logon refused", append([]any{"event", event, "reason", reason, "remote", ic.s.Handshake().Address}, attrs...)...)
+}
+
+func (srv *Server) obsLogon(ic *ingestConn, e *socketio.Event) {
+	payload, err := e.String(0)
+	if err != nil {
+		srv.refuse(ic, "obs_logon_ack", reasonInvalidPacket, "err", err)
+		return
+	}
+	raw := []byte(payload)
+	l, err := match.ParseLogon(raw)
+	if err != nil {
+		srv.refuse(ic, "obs_logon_ack", reasonInvalidPacket, "err", err)
+		return
+	}
+	if l.Type != "authenticate" {
+		srv.refuse(ic, "obs_logon_ack", reasonInvalidPacket)
+		return
+	}
+	if !compatibleVersion(l.ClientVersion) {
+		ms, _ := objectMembers(raw)
+		cv, ok := findMember(ms, "clientVersion")
+		srv.refuse(ic, "obs_logon_ack", versionReason(jsString(cv, ok)), "groupCode", l.GroupCode)
+		return
+	}
+	if !srv.validKey(l.Key) {
+		srv.refuse(ic, "obs_logon_ack", reasonInvalidKey, "groupCode", l.GroupCode, "obsName", l.ObsName)
+		return
+	}
+	taken := "Game with Group Code " + l.GroupCode + " exists and is still live."
+	if l.GroupCode == "" {
+		srv.refuse(ic, "obs_logon_ack", taken, "err", "empty group code")
+		return
+	}
+	res, err := srv.ctrl.createOrReconnect(l, raw)
+	if err != nil {
+		srv.refuse(ic, "obs_logon_ack", taken, "groupCode", l.GroupCode, "err", err)
+		return
+	}
+	ic.mu.Lock()
+	ic.lm = res.lm
+	ic.mu.Unlock()
+	if !srv.ctrl.bind(res.lm, ic) {
+		srv.refuse(ic, "obs_logon_ack", taken, "groupCode", l.GroupCode, "err", errMatchRemoved)
+		return
+	}
+	reason := res.lm.secret
+	if res.reconnected {
+		reason = "reconnected"
+	}
+	srv.acceptData(ic)
+	_ = ic.s.Emit("obs_logon_ack", obsAck(true, reason))
+	srv.log.Info("observer logged on", "groupCode", l.GroupCode, "obsName", l.ObsName,
+		"reconnected", res.reconnected, "leftTeam", l.LeftTeam.Name, "rightTeam", l.RightTeam.Name)
+}
+
+func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
+	payload, err := e.String(0)
+	if err != nil {
+		srv.refuse(ic, "aux_logon_ack", reasonInvalidPacket, "err", err)
+		return
+	}
+	ms, err := objectMembers([]byte(payload))
+	if err != nil {
+		srv.refuse(ic, "aux_logon_ack", reasonInvalidPacket, "err", err)
+		return
+	}
+	str := func(key string) (string, bool) {
+		v, ok := findMember(ms, key)
+		if !ok || len(v) == 0 || v[0] != '"' {
+			return "", false
+		}
+		return jsString(v, true), true
+	}
+	if t, _ := str("type"); t != "aux_authenticate" {
+		srv.refuse(ic, "aux_logon_ack", reasonInvalidPacket)
+		return
+	}
+	if cv, _ := str("clientVersion"); !compatibleVersion(cv) {
+		raw, ok := findMember(ms, "clientVersion")
+		srv.refuse(ic, "aux_logon_ack", versionReason(jsString(raw, ok)))
+		return
+	}
+	rawID, hasID := findMember(ms, "matchId")
+	matchID := jsString(rawID, hasID)
+	var buf [1]*liveMatch
+	var lm *liveMatch
+	if hasID && len(rawID) > 0 && rawID[0] != '{' && rawID[0] != '[' && string(rawID) != "null" {
+		if found := srv.ctrl.byMatchID(buf[:0], matchID); len(found) > 0 {
+			lm = found[0]
+		}
+	}
+	notFound := "Game with Match ID " + matchID + " not found."
+	if lm == nil {
+		srv.refuse(ic, "aux_logon_ack", notFound)
+		return
+	}
+	playerID, _ := str("playerId")
+	if rawPID, ok := findMember(ms, "playerId"); ok && playerID == "" && len(rawPID) > 0 && rawPID[0] != '"' {
+		playerID = jsString(rawPID, true)
+	}
+	ic.mu.Lock()
+	ic.lm, ic.aux, ic.playerID = lm, true, playerID
+	ic.mu.Unlock()
+	if !srv.ctrl.bind(lm, ic) {
+		srv.refuse(ic, "aux_logon_ack", notFound, "err", errMatchRemoved)
+		return
+	}
+	srv.acceptData(ic)
+	_ = ic.s.Emit("aux_logon_ack", auxAckOK)
+	name, _ := str("name")
+	srv.log.Info("auxiliary client logged on", "groupCode", lm.code, "matchId", matchID, "playerId", playerID, "name", name)
+}
+
+// acceptData lets a logged-on connection stream events. Both kinds accept
+// both events, as in the existing server.
+func (srv *Server) acceptData(ic *ingestConn) {
+	h := func(_ *socketio.Socket, e *socketio.Event) { srv.onData(ic, e) }
+	ic.s.On("obs_data", h)
+	ic.s.On("aux_data", h)
+}
+
+func (srv *Server) onData(ic *ingestConn, e *socketio.Event) {
+	payload, err := e.String(0)
+	if err != nil {
+		srv.log.Warn("dropped data: not a JSON string", "event", e.Name, "err", err)
+		return
+	}
+	// The bytes are read-only views of the immutable string: ParseEvent
+	// slices them without copying, and nothing writes to them.
+	raw := unsafe.Slice(unsafe.StringData(payload), len(payload))
+	ev, err := match.ParseEvent(raw)
+	if err != nil {
+		srv.log.Warn("dropped malformed data", "event", e.Name, "err", err, "bytes", len(payload))
+		return
+	}
+	if ev.Type == "aux_scoreboard" {
+		ic.mu.Lock()
+		if ic.aux && ic.playerID == "" {
+			ic.playerID = ev.PlayerID
+		}
+		ic.mu.Unlock()
+	}
+	if err := srv.ctrl.ingest(ev, payload, ic); err != nil {
+		switch {
+		case errors.Is(err, errNoMatch), errors.Is(err, errMatchRemoved):
+			srv.log.Info("dropped data for no live match", "type", ev.Type, "groupCode", ev.GroupCode, "matchId", ev.MatchID)
+		case errors.Is(err, errForeignMatch):
+			srv.log.Warn("dropped data for another connection's match", "type", ev.Type, "groupCode", ev.GroupCode)
+		default:
+			srv.log.Warn("event rejected by the match", "type", ev.Type, "groupCode", ev.GroupCode, "matchId", ev.MatchID, "err", err)
+		}
+	}
+}
+
+func (srv *Server) ingestClosed(ic *ingestConn) {
+	ic.mu.Lock()
+	lm, aux, pid := ic.lm, ic.aux, ic.playerID
+	ic.mu.Unlock()
+	if lm == nil {
+		return
+	}
+	srv.ctrl.unbind(lm, ic)
+	if aux && pid != "" {
+		srv.ctrl.auxDisconnected(lm, pid)
+		srv.log.Info("auxiliary client disconnected", "groupCode", lm.code, "playerId", pid)
+	}
+}

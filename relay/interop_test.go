@@ -1,0 +1,679 @@
+package relay_test
+
+// Interop tests of cmd/spectra-server as a black box: the binary is built
+// once, each test starts fresh servers on free loopback ports, and real
+// socket.io-client 4.8 scripts (testdata/interop, node:test) or the Go
+// clients talk to them. See testdata/interop/*.test.mjs for the scenarios.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"spectra-relay/engineio/eioclient"
+	"spectra-relay/socketio/sioclient"
+)
+
+// A distinctive access key: no frame may ever contain it.
+const testAuthKey = "Xk3y-interop-7QZP4M"
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "spectra-interop-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// ---------------------------------------------------------------- binaries
+
+type builtBinary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+var binaries sync.Map // package path → *builtBinary
+
+// binary builds ./cmd/<name> of this module once per test process.
+// SPECTRA_INTEROP_RACE=1 builds it with the race detector.
+func binary(t testing.TB, name string) string {
+	t.Helper()
+	v, _ := binaries.LoadOrStore(name, &builtBinary{})
+	b := v.(*builtBinary)
+	b.once.Do(func() {
+		b.path = filepath.Join(binDir, name)
+		// -trimpath: the README walk-through's `go run` in a fresh copy
+		// (GOFLAGS=-trimpath) then reuses these compiled packages.
+		args := []string{"build", "-trimpath", "-o", b.path}
+		if os.Getenv("SPECTRA_INTEROP_RACE") == "1" {
+			args = append(args, "-race")
+		}
+		args = append(args, "./cmd/"+name)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, goTool(), args...)
+		cmd.Dir = moduleRoot(t)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatalf("building %s: %v", name, b.err)
+	}
+	return b.path
+}
+
+func goTool() string {
+	if p := filepath.Join(os.Getenv("GOROOT"), "bin", "go"); os.Getenv("GOROOT") != "" {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return "go"
+}
+
+func moduleRoot(t testing.TB) string {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		t.Fatalf("module root %s: %v", root, err)
+	}
+	return root
+}
+
+// replayPath returns a shared replay file (../shared/replays next to the
+// module), skipping the test when the shared folder is not there.
+func replayPath(t testing.TB, name string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join(moduleRoot(t), "..", "shared", "replays", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("shared replay %s not available: %v", name, err)
+	}
+	return p
+}
+
+// ---------------------------------------------------------------- server
+
+type serverOpts struct {
+	// authKey set: REQUIRE_AUTH_KEY=true AUTH_KEY=authKey; else REQUIRE_AUTH_KEY=false.
+	authKey string
+	env     []string
+}
+
+type testServer struct {
+	Ingest, Output, Extras string // http://host:port
+	ReplayDir              string
+
+	cmd     *exec.Cmd
+	log     *syncBuffer
+	exited  chan struct{}
+	waitErr error
+	stopped bool
+	mu      sync.Mutex
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var listeningLine = regexp.MustCompile(`^spectra-server listening ingest=(\S+) output=(\S+) extras=(\S+)$`)
+
+// serverEnvKeys are never inherited from the test's environment.
+var serverEnvKeys = []string{"INSECURE", "REQUIRE_AUTH_KEY", "AUTH_KEY", "SERVER_KEY", "SERVER_CERT", "USE_BACKEND"}
+
+func startServer(t testing.TB, o serverOpts) *testServer {
+	t.Helper()
+	bin := binary(t, "spectra-server")
+	dir := t.TempDir() // working directory: no stray .env, replays inside
+	s := &testServer{ReplayDir: filepath.Join(dir, "replays"), log: &syncBuffer{}, exited: make(chan struct{})}
+	cmd := exec.Command(bin, "-bind", "127.0.0.1", "-ingest-port", "0", "-output-port", "0", "-extras-port", "0", "-replay-dir", s.ReplayDir)
+	cmd.Dir = dir
+	env := []string{"INSECURE=true"}
+	if o.authKey != "" {
+		env = append(env, "REQUIRE_AUTH_KEY=true", "AUTH_KEY="+o.authKey)
+	} else {
+		env = append(env, "REQUIRE_AUTH_KEY=false")
+	}
+	cmd.Env = append(filteredEnv(), append(env, o.env...)...)
+	cmd.Stderr = s.log
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", bin, err)
+	}
+	s.cmd = cmd
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		first := true
+		for sc.Scan() {
+			if first {
+				lines <- sc.Text()
+				first = false
+				continue
+			}
+			fmt.Fprintf(s.log, "[stdout] %s\n", sc.Text())
+		}
+		close(lines)
+	}()
+	go func() {
+		s.waitErr = cmd.Wait()
+		close(s.exited)
+	}()
+	t.Cleanup(func() {
+		if err := s.stop(); err != nil {
+			t.Errorf("server shutdown: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("server log (stderr):\n%s", tail(s.log.String(), 12000))
+		}
+	})
+	select {
+	case line, ok := <-lines:
+		if !ok {
+			<-s.exited
+			t.Fatalf("server exited before printing its listening line (%v):\n%s", s.waitErr, s.log.String())
+		}
+		m := listeningLine.FindStringSubmatch(strings.TrimSpace(line))
+		if m == nil {
+			t.Fatalf("server's first stdout line is not `spectra-server listening ingest=HOST:PORT output=HOST:PORT extras=HOST:PORT`: %q", line)
+		}
+		s.Ingest, s.Output, s.Extras = "http://"+m[1], "http://"+m[2], "http://"+m[3]
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no listening line from the server within 20s:\n%s", s.log.String())
+	}
+	return s
+}
+
+func filteredEnv() []string {
+	var out []string
+next:
+	for _, kv := range os.Environ() {
+		for _, k := range serverEnvKeys {
+			if strings.HasPrefix(kv, k+"=") {
+				continue next
+			}
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// stop sends SIGTERM and waits for a graceful exit (status 0).
+func (s *testServer) stop() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped || s.cmd == nil {
+		return nil
+	}
+	s.stopped = true
+	select {
+	case <-s.exited:
+		return fmt.Errorf("the server had exited by itself: %v", s.waitErr)
+	default:
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.exited
+		return errors.New("no exit within 10s of SIGTERM (killed)")
+	}
+	if s.waitErr != nil {
+		return fmt.Errorf("exit after SIGTERM: %v (want status 0)", s.waitErr)
+	}
+	return nil
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
+}
+
+// ---------------------------------------------------------------- node
+
+var (
+	npmOnce sync.Once
+	npmErr  error
+)
+
+func interopDir(t testing.TB) string {
+	t.Helper()
+	d, err := filepath.Abs(filepath.Join("testdata", "interop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// needNode skips when node is missing and installs the scripts' modules
+// from the lockfile when `make node-deps` has not.
+func needNode(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node is not on PATH: skipping the socket.io-client interop tests")
+	}
+	dir := interopDir(t)
+	npmOnce.Do(func() {
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", "socket.io-client", "package.json")); err == nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			npmErr = fmt.Errorf("npm ci in %s: %v\n%s", dir, err, out)
+		}
+	})
+	if npmErr != nil {
+		t.Fatal(npmErr)
+	}
+}
+
+// runNode runs one node:test script with env and fails the test with its
+// output when it exits non-zero or overruns timeout.
+func runNode(t *testing.T, script string, env map[string]string, timeout time.Duration) {
+	t.Helper()
+	needNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "--test-reporter=spec", script)
+	cmd.Dir = interopDir(t)
+	cmd.Env = os.Environ()
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		cmd.Env = append(cmd.Env, k+"="+env[k])
+	}
+	cmd.WaitDelay = 5 * time.Second
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	el := time.Since(start).Round(time.Millisecond)
+	if ctx.Err() != nil {
+		t.Fatalf("node %s: no exit within %s (killed):\n%s", script, timeout, out.String())
+	}
+	if err != nil {
+		t.Fatalf("node %s failed after %s: %v\n%s", script, el, err, out.String())
+	}
+	t.Logf("node %s passed in %s:\n%s", script, el, out.String())
+}
+
+// ---------------------------------------------------------------- the Node scenarios (Acceptance 2)
+
+func TestInteropObserverReconnect(t *testing.T) {
+	needNode(t)
+	replay := replayPath(t, "short_3rounds.replay")
+	a := startServer(t, serverOpts{authKey: testAuthKey})
+	b := startServer(t, serverOpts{authKey: testAuthKey})
+	runNode(t, "reconnect.test.mjs", map[string]string{
+		"INGEST_URL": a.Ingest, "OUTPUT_URL": a.Output,
+		"REF_INGEST_URL": b.Ingest, "REF_OUTPUT_URL": b.Output,
+		"AUTH_KEY": testAuthKey, "REPLAY": replay,
+	}, 2*time.Minute)
+}
+
+func TestInteropLogonFailures(t *testing.T) {
+	needNode(t)
+	replay := replayPath(t, "short_3rounds.replay")
+	s := startServer(t, serverOpts{authKey: testAuthKey})
+	runNode(t, "logon.test.mjs", map[string]string{
+		"INGEST_URL": s.Ingest, "OUTPUT_URL": s.Output, "EXTRAS_URL": s.Extras,
+		"AUTH_KEY": testAuthKey, "REPLAY": replay,
+	}, 90*time.Second)
+}
+
+func TestInteropAuxClients(t *testing.T) {
+	needNode(t)
+	replay := replayPath(t, "short_3rounds.replay")
+	s := startServer(t, serverOpts{authKey: testAuthKey})
+	runNode(t, "aux.test.mjs", map[string]string{
+		"INGEST_URL": s.Ingest, "OUTPUT_URL": s.Output,
+		"AUTH_KEY": testAuthKey, "REPLAY": replay,
+	}, 90*time.Second)
+}
+
+func TestInteropOverlayRateAndLateJoin(t *testing.T) {
+	needNode(t)
+	replay := replayPath(t, "short_3rounds.replay")
+	s := startServer(t, serverOpts{authKey: testAuthKey})
+	runNode(t, "rate.test.mjs", map[string]string{
+		"INGEST_URL": s.Ingest, "OUTPUT_URL": s.Output,
+		"AUTH_KEY": testAuthKey, "REPLAY": replay,
+	}, 90*time.Second)
+}
+
+// ---------------------------------------------------------------- Go clients
+
+// overlay is a Go output-side client that keeps every match_data.
+type overlay struct {
+	t      testing.TB
+	c      *sioclient.Client
+	mu     sync.Mutex
+	states []json.RawMessage
+	last   time.Time
+}
+
+func newOverlay(t testing.TB, outputURL, groupCode string) *overlay {
+	t.Helper()
+	o := &overlay{t: t, c: sioclient.New(sioclient.Options{EIO: eioclient.Options{Transports: []string{"websocket"}}})}
+	ok := make(chan struct{}, 1)
+	o.c.On("logon_success", func([]json.RawMessage) {
+		select {
+		case ok <- struct{}{}:
+		default:
+		}
+	})
+	o.c.On("match_data", func(args []json.RawMessage) {
+		var s string
+		if len(args) == 0 || json.Unmarshal(args[0], &s) != nil {
+			t.Errorf("match_data without a JSON string argument: %.200s", args)
+			return
+		}
+		o.mu.Lock()
+		o.states = append(o.states, json.RawMessage(s))
+		o.last = time.Now()
+		o.mu.Unlock()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := o.c.Connect(ctx, outputURL); err != nil {
+		t.Fatalf("overlay: connecting to %s: %v", outputURL, err)
+	}
+	t.Cleanup(func() { o.c.Close() })
+	b, _ := json.Marshal(map[string]string{"groupCode": groupCode})
+	if err := o.c.Emit("logon", string(b)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ok:
+	case <-ctx.Done():
+		t.Fatalf("overlay: no logon_success for %s", groupCode)
+	}
+	return o
+}
+
+func (o *overlay) count() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.states)
+}
+
+func (o *overlay) latest() map[string]any {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.states) == 0 {
+		return nil
+	}
+	var v map[string]any
+	if err := json.Unmarshal(o.states[len(o.states)-1], &v); err != nil {
+		o.t.Fatalf("unparsable match_data: %v", err)
+	}
+	return v
+}
+
+// settle waits until no match_data arrived for quiet (and at least min).
+func (o *overlay) settle(min, quiet, max time.Duration) map[string]any {
+	o.t.Helper()
+	start := time.Now()
+	time.Sleep(min)
+	for {
+		o.mu.Lock()
+		last := o.last
+		o.mu.Unlock()
+		if time.Since(last) >= quiet {
+			return o.latest()
+		}
+		if time.Since(start) > max {
+			o.t.Fatalf("match_data did not settle within %s", max)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// obsLogon connects an observer and logs it on; it returns the client and
+// the parsed ack.
+func obsLogon(t testing.TB, ingestURL string, payload map[string]any) (*sioclient.Client, logonAck) {
+	t.Helper()
+	c := sioclient.New(sioclient.Options{EIO: eioclient.Options{Transports: []string{"websocket"}}})
+	acks := make(chan string, 1)
+	c.On("obs_logon_ack", func(args []json.RawMessage) {
+		var s string
+		if len(args) > 0 {
+			json.Unmarshal(args[0], &s)
+		}
+		select {
+		case acks <- s:
+		default:
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Connect(ctx, ingestURL); err != nil {
+		t.Fatalf("observer: connecting to %s: %v", ingestURL, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	b, _ := json.Marshal(payload)
+	if err := c.Emit("obs_logon", string(b)); err != nil {
+		t.Fatal(err)
+	}
+	var ack logonAck
+	select {
+	case s := <-acks:
+		if err := json.Unmarshal([]byte(s), &ack); err != nil {
+			t.Fatalf("obs_logon_ack %q: %v", s, err)
+		}
+	case <-ctx.Done():
+		t.Fatal("no obs_logon_ack")
+	}
+	return c, ack
+}
+
+type logonAck struct {
+	Type   string `json:"type"`
+	Value  bool   `json:"value"`
+	Reason string `json:"reason"`
+}
+
+// headerLogon is an obs_logon payload built from a replay header.
+func headerLogon(t testing.TB, replay, key, groupCode string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(replay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var h map[string]any
+	if err := dec.Decode(&h); err != nil {
+		t.Fatalf("%s: header: %v", replay, err)
+	}
+	p := map[string]any{
+		"type": "authenticate", "clientVersion": h["clientVersion"], "obsName": h["obsName"], "key": key,
+		"groupCode": h["groupCode"], "groupSecret": "", "leftTeam": h["leftTeam"], "rightTeam": h["rightTeam"], "toolsData": h["toolsData"],
+	}
+	if groupCode != "" {
+		p["groupCode"] = groupCode
+	}
+	return p
+}
+
+// obsEvent emits one obs_data event.
+func obsEvent(t testing.TB, c *sioclient.Client, obsName, groupCode, typ string, data any) {
+	t.Helper()
+	b, _ := json.Marshal(map[string]any{"obsName": obsName, "groupCode": groupCode, "type": typ, "data": data})
+	if err := c.Emit("obs_data", string(b)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// barrier waits until the server has read everything c sent.
+func barrier(t testing.TB, c *sioclient.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Barrier(ctx); err != nil {
+		t.Fatalf("barrier: %v", err)
+	}
+}
+
+// ---------------------------------------------------------------- state comparison
+
+// clockFields' values depend on the server's clock and are masked.
+var clockFields = map[string]bool{"timestamp": true, "logStartTime": true, "roundTimeoutTime": true, "spikeDetonationTime": true, "agentSelectStartTime": true}
+
+func mask(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			if clockFields[k] {
+				out[k] = "<clock>"
+			} else {
+				out[k] = mask(e)
+			}
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = mask(e)
+		}
+		return out
+	}
+	return v
+}
+
+// diffJSON lists the paths where a and b differ (at most max).
+func diffJSON(a, b any, max int) []string {
+	var out []string
+	var walk func(path string, a, b any)
+	walk = func(path string, a, b any) {
+		if len(out) >= max {
+			return
+		}
+		switch x := a.(type) {
+		case map[string]any:
+			y, ok := b.(map[string]any)
+			if !ok {
+				out = append(out, fmt.Sprintf("%s: %s vs %s", path, short(a), short(b)))
+				return
+			}
+			keys := map[string]bool{}
+			for k := range x {
+				keys[k] = true
+			}
+			for k := range y {
+				keys[k] = true
+			}
+			sorted := make([]string, 0, len(keys))
+			for k := range keys {
+				sorted = append(sorted, k)
+			}
+			sort.Strings(sorted)
+			for _, k := range sorted {
+				xa, ina := x[k]
+				yb, inb := y[k]
+				switch {
+				case !ina:
+					out = append(out, fmt.Sprintf("%s.%s: missing vs %s", path, k, short(yb)))
+				case !inb:
+					out = append(out, fmt.Sprintf("%s.%s: %s vs missing", path, k, short(xa)))
+				default:
+					walk(path+"."+k, xa, yb)
+				}
+			}
+		case []any:
+			y, ok := b.([]any)
+			if !ok || len(x) != len(y) {
+				out = append(out, fmt.Sprintf("%s: %s vs %s", path, short(a), short(b)))
+				return
+			}
+			for i := range x {
+				walk(fmt.Sprintf("%s[%d]", path, i), x[i], y[i])
+			}
+		default:
+			if !reflect.DeepEqual(a, b) {
+				out = append(out, fmt.Sprintf("%s: %s vs %s", path, short(a), short(b)))
+			}
+		}
+	}
+	walk("$", a, b)
+	return out
+}
+
+func short(v any) string {
+	b, _ := json.Marshal(v)
+	if len(b) > 160 {
+		return string(b[:160]) + "…"
+	}
+	return string(b)
+}
+
+// httpGetJSON fetches url and decodes a JSON body.
+func httpGetJSON(t testing.TB, url string, v any) *http.Response {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if v != nil {
+		if err := json.Unmarshal(body, v); err != nil {
+			t.Fatalf("GET %s: %d %q: %v", url, resp.StatusCode, body, err)
+		}
+	}
+	return resp
+}

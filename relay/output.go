@@ -1,0 +1,54 @@
+package relay
+
+import (
+	"encoding/json"
+	"sync/atomic"
+
+	"spectra-relay/socketio"
+)
+
+func (srv *Server) onOutputConnection(s *socketio.Socket) {
+	var done atomic.Bool
+	s.On("logon", func(s *socketio.Socket, e *socketio.Event) {
+		// Only the first logon counts, as with the existing server's once().
+		if done.Swap(true) {
+			return
+		}
+		payload, err := e.String(0)
+		if err != nil {
+			srv.log.Warn("output logon: not a JSON string", "err", err)
+			return
+		}
+		var req struct {
+			GroupCode json.RawMessage `json:"groupCode"`
+		}
+		var code string
+		if err := json.Unmarshal([]byte(payload), &req); err != nil {
+			srv.log.Warn("output logon: malformed", "err", err)
+			return
+		}
+		if err := json.Unmarshal(req.GroupCode, &code); err != nil || len(req.GroupCode) == 0 || req.GroupCode[0] != '"' {
+			srv.log.Warn("output logon: groupCode is not a string", "groupCode", string(req.GroupCode))
+			return
+		}
+		ack := make([]byte, 0, 64+2*len(code))
+		ack = append(ack, `{"groupCode":`...)
+		ack = appendJSONString(ack, code)
+		ack = append(ack, `,"msg":`...)
+		ack = appendJSONString(ack, "Logon succeeded for group code "+code)
+		ack = append(ack, '}')
+		err = srv.ctrl.subscribe(code,
+			func() error {
+				if err := s.Join(code); err != nil {
+					return err
+				}
+				return s.Emit("logon_success", string(ack))
+			},
+			func(lit []byte) error { return s.Emit("match_data", socketio.RawJSON(lit)) })
+		if err != nil {
+			srv.log.Info("output logon failed", "groupCode", code, "err", err)
+			return
+		}
+		srv.log.Info("overlay logged on", "groupCode", code, "remote", s.Handshake().Address)
+	})
+}

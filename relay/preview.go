@@ -1,0 +1,281 @@
+package relay
+
+import (
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// maxPreviews bounds the store: previews need no live match, only a key,
+// which may not be required at all.
+const maxPreviews = 10000
+
+type previewStore struct {
+	ttl time.Duration
+	mu  sync.Mutex
+	m   map[string]previewEntry
+}
+
+type previewEntry struct {
+	doc     []byte
+	expires time.Time
+}
+
+func newPreviewStore(ttl time.Duration) *previewStore {
+	return &previewStore{ttl: ttl, m: make(map[string]previewEntry)}
+}
+
+// put stores a preview for ttl; storing a code again restarts its time.
+func (ps *previewStore) put(code string, doc []byte) bool {
+	now := time.Now()
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if _, exists := ps.m[code]; !exists && len(ps.m) >= maxPreviews {
+		for k, e := range ps.m {
+			if now.After(e.expires) {
+				delete(ps.m, k)
+			}
+		}
+		if len(ps.m) >= maxPreviews {
+			return false
+		}
+	}
+	ps.m[code] = previewEntry{doc: doc, expires: now.Add(ps.ttl)}
+	return true
+}
+
+func (ps *previewStore) get(code string) ([]byte, bool) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	e, ok := ps.m[code]
+	if !ok {
+		return nil, false
+	}
+	if time.Now().After(e.expires) {
+		delete(ps.m, code)
+		return nil, false
+	}
+	return e.doc, true
+}
+
+// previewCodeAlphabet leaves out I and O, as the existing server does.
+const previewCodeAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
+
+func newPreviewCode() string {
+	var b [6]byte
+	for i := range b {
+		b[i] = previewCodeAlphabet[rand.IntN(len(previewCodeAlphabet))]
+	}
+	return string(b[:])
+}
+
+// buildPreview renders the existing server's PreviewMatch for a
+// createPreview body: fixed demo players around the two teams and the
+// tools. Errors are where that server's constructor throws.
+func buildPreview(body []member) ([]byte, error) {
+	left, _ := findMember(body, "leftTeam")
+	right, _ := findMember(body, "rightTeam")
+	lt, err := previewTeam(left, leftPreviewPlayers)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := previewTeam(right, rightPreviewPlayers)
+	if err != nil {
+		return nil, err
+	}
+	td, _ := findMember(body, "toolsData")
+	tools, err := previewTools(td)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, 4096)
+	b = append(b, `{"groupCode":"PREVIEW","isRunning":true,"map":"Sunset","ranksEnabled":false,"roundNumber":1,`+
+		`"roundPhase":"combat","spikeState":{"planted":false,"defused":false,"detonated":false},"switchRound":6,"teams":[`...)
+	b = append(b, lt...)
+	b = append(b, ',')
+	b = append(b, rt...)
+	b = append(b, `],"timeoutState":{"leftTeam":false,"rightTeam":false,"techPause":false,"timeRemaining":0},"tools":`...)
+	b = append(b, tools...)
+	return append(b, '}'), nil
+}
+
+var (
+	leftPreviewPlayers  = [5][2]string{{"Voodoo One", "Vampire"}, {"Twoperator", "Killjoy"}, {"ThreeOfLife", "Guide"}, {"FourceField", "Stealth"}, {"FIVEbyFIVE", "Smonk"}}
+	rightPreviewPlayers = [5][2]string{{"AlpacaHoarder", "Grenadier"}, {"BeeSting", "Terra"}, {"CowTipper", "Sprinter"}, {"DodoDaniel", "BountyHunter"}, {"Eeliminator", "Mage"}}
+)
+
+func previewTeam(raw json.RawMessage, players [5][2]string) ([]byte, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		what := "undefined"
+		if len(raw) > 0 {
+			what = "null"
+		}
+		return nil, errors.New("Cannot read properties of " + what + " (reading 'name')")
+	}
+	var team []member
+	if raw[0] == '{' {
+		var err error
+		if team, err = objectMembers(raw); err != nil {
+			return nil, err
+		}
+	}
+	b := []byte{'{'}
+	comma := false
+	field := func(key, from string) {
+		v, ok := findMember(team, from)
+		if !ok {
+			return
+		}
+		if comma {
+			b = append(b, ',')
+		}
+		comma = true
+		b = append(b, '"')
+		b = append(b, key...)
+		b = append(b, '"', ':')
+		b = compactJSON(b, v)
+	}
+	field("teamName", "name")
+	field("teamTricode", "tricode")
+	field("teamUrl", "url")
+	field("isAttacking", "attackStart")
+	if comma {
+		b = append(b, ',')
+	}
+	b = append(b, `"roundsWon":0,"spentThisRound":10350,"roundRecord":[],"players":[`...)
+	for i, p := range players {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendPreviewPlayer(b, p[0], p[1])
+	}
+	return append(b, `],"hasDuplicateAgents":false}`...), nil
+}
+
+func appendPreviewPlayer(b []byte, name, agent string) []byte {
+	num := func(key string, n int) {
+		b = append(b, `,"`...)
+		b = append(b, key...)
+		b = append(b, `":`...)
+		b = strconv.AppendInt(b, int64(n), 10)
+	}
+	between := func(lo, hi int) int { return lo + rand.IntN(hi-lo+1) }
+	b = append(b, `{"name":`...)
+	b = appendJSONString(b, name)
+	b = append(b, `,"agentInternal":`...)
+	b = appendJSONString(b, agent)
+	b = append(b, `,"isAlive":true,"hasSpike":false,"isObserved":false,"health":100,"abilities":{"ability1":1,"ability2":1,"grenade":0}`...)
+	num("kills", between(0, 20))
+	num("deaths", between(0, 20))
+	num("assists", between(0, 20))
+	ult := between(2, 8)
+	num("currUltPoints", ult)
+	num("maxUltPoints", 8)
+	b = append(b, `,"ultReady":`...)
+	b = strconv.AppendBool(b, ult >= 8)
+	num("money", between(0, 9)*1000)
+	num("moneySpent", between(0, 2)*1000)
+	return append(b, `,"armorName":"None","highestWeapon":"Ghost","scoreboardAvailable":false,`+
+		`"auxiliaryAvailable":{"abilities":true,"health":true,"scoreboard":false},"iconNameSuffix":""}`...)
+}
+
+// previewTools is `new ToolsData(toolsData)`: the defaults, the sent
+// members assigned over them, both timeout counters reset to the maximum.
+// The playercams secret and end time are left out, as from match_data.
+func previewTools(raw json.RawMessage) ([]byte, error) {
+	tools := []member{
+		{"seriesInfo", json.RawMessage(`{"needed":1,"wonLeft":0,"wonRight":0,"mapInfo":[]}`)},
+		{"seedingInfo", json.RawMessage(`{"left":"","right":""}`)},
+		{"tournamentInfo", json.RawMessage(`{"name":"","logoUrl":"","backdropUrl":""}`)},
+		{"timeoutDuration", json.RawMessage(`60`)},
+		{"timeoutCounter", json.RawMessage(`{"max":2,"left":2,"right":2}`)},
+		{"timeoutCancellationGracePeriod", json.RawMessage(`10`)},
+		{"sponsorInfo", json.RawMessage(`{"enabled":false,"duration":5,"sponsors":[]}`)},
+		{"watermarkInfo", json.RawMessage(`{"spectraWatermark":true,"customTextEnabled":false,"customText":""}`)},
+		{"playercamsInfo", json.RawMessage(`{"enable":false,"removeTricodes":false,"identifier":"","secret":"","endTime":0,"enabledPlayers":[]}`)},
+		{"nameOverrides", json.RawMessage(`{"overrides":"[]"}`)},
+		{"roundWinBox", json.RawMessage(`{"type":"disabled","sponsors":[]}`)},
+	}
+	set := func(ms []member, key string, v json.RawMessage) []member {
+		for i := range ms {
+			if ms[i].key == key {
+				ms[i].val = v
+				return ms
+			}
+		}
+		return append(ms, member{key, v})
+	}
+	if len(raw) > 0 && raw[0] == '{' {
+		init, err := objectMembers(raw)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range init {
+			if m.key != "__proto__" {
+				tools = set(tools, m.key, m.val)
+			}
+		}
+	}
+	tc, _ := findMember(tools, "timeoutCounter")
+	switch {
+	case string(tc) == "null":
+		return nil, errors.New("Cannot set properties of null (setting 'left')")
+	case tc[0] == '{':
+		counter, err := objectMembers(tc)
+		if err != nil {
+			return nil, err
+		}
+		max, ok := findMember(counter, "max")
+		if !ok {
+			// left = right = undefined: JSON leaves them out.
+			out := counter[:0]
+			for _, m := range counter {
+				if m.key != "left" && m.key != "right" {
+					out = append(out, m)
+				}
+			}
+			counter = out
+		} else {
+			counter = set(counter, "left", max)
+			counter = set(counter, "right", max)
+		}
+		tools = set(tools, "timeoutCounter", append(appendMembers([]byte{'{'}, counter, false, nil), '}'))
+	case tc[0] != '[':
+		return nil, errors.New("Cannot create property 'left' on " + jsTypeName(tc) + " '" + jsString(tc, true) + "'")
+	}
+	b := []byte{'{'}
+	comma := false
+	for _, m := range tools {
+		if comma {
+			b = append(b, ',')
+		}
+		comma = true
+		b = appendJSONString(b, m.key)
+		b = append(b, ':')
+		if m.key == "playercamsInfo" && len(m.val) > 0 && m.val[0] == '{' {
+			pc, err := objectMembers(m.val)
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, '{')
+			b = appendMembers(b, pc, false, func(k string) bool { return k == "secret" || k == "endTime" })
+			b = append(b, '}')
+			continue
+		}
+		b = compactJSON(b, m.val)
+	}
+	return append(b, '}'), nil
+}
+
+func jsTypeName(v json.RawMessage) string {
+	switch v[0] {
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "boolean"
+	}
+	return "number"
+}

@@ -1,0 +1,115 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"spectra-relay/engineio"
+	"spectra-relay/socketio"
+)
+
+// Config configures a Server.
+type Config struct {
+	// RequireAuthKey makes logons and previews present AuthKey; an empty
+	// AuthKey then refuses every key.
+	RequireAuthKey bool
+	AuthKey        string
+	// ReplayDir receives Match_<groupCode>_<ms>.replay files; "" writes none.
+	ReplayDir string
+	// Engine configures both Socket.IO servers' Engine.IO layer.
+	Engine engineio.Config
+	// Timing; zero values take the existing server's (100 ms sends, 30 min
+	// inactivity, 1 h finished-team info, 10 min previews).
+	SendInterval      time.Duration
+	InactivityTimeout time.Duration
+	TeamInfoTTL       time.Duration
+	PreviewTTL        time.Duration
+	Logger            *slog.Logger
+}
+
+// Server is the relay: handlers for the three ports sharing one controller.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	ctrl     *Controller
+	ingest   *socketio.Server
+	output   *socketio.Server
+	previews *previewStore
+
+	ingestH, outputH, extrasH http.Handler
+}
+
+// NewServer builds the relay and starts its background loops; Shutdown
+// stops them.
+func NewServer(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.PreviewTTL <= 0 {
+		cfg.PreviewTTL = DefaultPreviewTTL
+	}
+	if cfg.Engine.Logger == nil {
+		cfg.Engine.Logger = cfg.Logger
+	}
+	srv := &Server{cfg: cfg, log: cfg.Logger}
+	srv.ingest = socketio.NewServer(socketio.Config{Engine: cfg.Engine, Logger: cfg.Logger})
+	srv.output = socketio.NewServer(socketio.Config{Engine: cfg.Engine, Logger: cfg.Logger})
+	outNsp := srv.output.Of("/")
+	srv.ctrl = NewController(ControllerConfig{
+		SendInterval:      cfg.SendInterval,
+		InactivityTimeout: cfg.InactivityTimeout,
+		TeamInfoTTL:       cfg.TeamInfoTTL,
+		ReplayDir:         cfg.ReplayDir,
+		Logger:            cfg.Logger,
+	}, outNsp)
+	srv.previews = newPreviewStore(cfg.PreviewTTL)
+	srv.ingest.Of("/").OnConnection(srv.onIngestConnection)
+	outNsp.OnConnection(srv.onOutputConnection)
+	srv.ingestH = socketIOMux(srv.ingest)
+	srv.outputH = socketIOMux(srv.output)
+	srv.extrasH = srv.extrasHandler()
+	return srv
+}
+
+func socketIOMux(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", h)
+	return mux
+}
+
+// IngestHandler serves the observer and auxiliary clients (port 5100).
+func (srv *Server) IngestHandler() http.Handler { return srv.ingestH }
+
+// OutputHandler serves the overlays (port 5200).
+func (srv *Server) OutputHandler() http.Handler { return srv.outputH }
+
+// ExtrasHandler serves /status, /getTeamInfoForCode and previews (5101).
+func (srv *Server) ExtrasHandler() http.Handler { return srv.extrasH }
+
+// Controller is the match registry.
+func (srv *Server) Controller() *Controller { return srv.ctrl }
+
+// validKey is the existing server's key check without its backend: any
+// key when keys are not required, else exactly AuthKey.
+func (srv *Server) validKey(key string) bool {
+	if !srv.cfg.RequireAuthKey {
+		return true
+	}
+	return srv.cfg.AuthKey != "" && secretEqual(key, srv.cfg.AuthKey)
+}
+
+// Shutdown closes every Socket.IO connection (clients get a close packet),
+// waits for the transports to flush or ctx to end, then stops the
+// controller and flushes the replay files. The HTTP listeners are the
+// caller's to stop.
+func (srv *Server) Shutdown(ctx context.Context) error {
+	errOut := make(chan error, 1)
+	go func() { errOut <- srv.output.Shutdown(ctx) }()
+	errIn := srv.ingest.Shutdown(ctx)
+	err := errors.Join(errIn, <-errOut)
+	srv.ctrl.Close()
+	return err
+}
