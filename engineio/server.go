@@ -37,11 +37,12 @@ type Server struct {
 
 	shards [sessionShards]sessionShard
 	count  atomic.Int64
+	// wsLive counts WebSocket connections not yet closed, so that Shutdown
+	// can wait for the close frames to be written.
+	wsLive atomic.Int64
 
-	poller     *netpoll.Epoll
-	pollerErr  error
-	pollerOnce sync.Once
-	work       *workerPool
+	poller *netpoll.Epoll // nil: reader goroutines
+	work   *workerPool
 
 	closing atomic.Bool
 }
@@ -83,6 +84,11 @@ func NewServer(cfg Config, onConnect func(*Socket)) *Server {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, onConnect: onConnect, log: cfg.Logger, work: newWorkerPool(256)}
+	if !cfg.DisableNetpoll {
+		// Made here, not on first use, so that s.poller is never written
+		// while connections read it.
+		s.poller = newPoller(cfg.Logger)
+	}
 	for i := range s.shards {
 		s.shards[i].sessions = make(map[string]*Socket)
 	}
@@ -116,12 +122,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.Close()
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
-	for s.Count() > 0 {
+	for s.Count() > 0 || s.wsLive.Load() > 0 {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
 		}
+	}
+	if s.poller != nil {
+		// Connections closing right now may still remove themselves from
+		// the set; a closed set just answers them with an error.
+		_ = s.poller.Close()
 	}
 	return nil
 }

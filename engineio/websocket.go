@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -42,6 +44,8 @@ type wsConn struct {
 
 	deflate bool // permessage-deflate negotiated
 	ctxOK   bool // the client keeps its window across messages
+
+	live *atomic.Int64 // the server's count of open WebSocket connections
 
 	mu         sync.Mutex // guards fd, registered and stopped
 	fd         int
@@ -127,7 +131,8 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, so *Sock
 		s.log.Debug("engineio: websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	wc := &wsConn{conn: conn, deflate: deflate, ctxOK: ctxOK}
+	wc := &wsConn{conn: conn, deflate: deflate, ctxOK: ctxOK, live: &s.wsLive}
+	s.wsLive.Add(1)
 	if tc, ok := conn.(*net.TCPConn); ok {
 		if raw, err := tc.SyscallConn(); err == nil {
 			wc.raw = raw
@@ -419,7 +424,7 @@ func (so *Socket) startReading() {
 	s := so.srv
 	if len(wc.pre) == 0 && !s.cfg.DisableNetpoll {
 		if tc, ok := wc.conn.(*net.TCPConn); ok {
-			if ep := s.netpoller(); ep != nil {
+			if ep := s.poller; ep != nil {
 				err := so.registerNetpoll(ep, tc)
 				if err == nil {
 					return
@@ -431,16 +436,18 @@ func (so *Socket) startReading() {
 	go so.readLoop(bufio.NewReaderSize(wc.reader(), 4096))
 }
 
-func (s *Server) netpoller() *netpoll.Epoll {
-	s.pollerOnce.Do(func() {
-		s.poller, s.pollerErr = netpoll.EpollCreate(&netpoll.EpollConfig{
-			OnWaitError: func(err error) { s.log.Error("engineio: epoll wait", "err", err) },
-		})
-		if s.pollerErr != nil {
-			s.log.Warn("engineio: netpoll disabled", "err", s.pollerErr)
-		}
+// newPoller makes the epoll instance that watches idle WebSocket
+// connections; nil (with a warning) where there is none, and then every
+// connection gets a reader goroutine.
+func newPoller(log *slog.Logger) *netpoll.Epoll {
+	ep, err := netpoll.EpollCreate(&netpoll.EpollConfig{
+		OnWaitError: func(err error) { log.Error("engineio: epoll wait", "err", err) },
 	})
-	return s.poller
+	if err != nil {
+		log.Warn("engineio: netpoll disabled, using reader goroutines", "err", err)
+		return nil
+	}
+	return ep
 }
 
 // readEvents: one-shot, so that one connection is read by one task at a
@@ -567,6 +574,7 @@ func (wc *wsConn) shutdown(ep *netpoll.Epoll) {
 		return
 	}
 	wc.stopped = true
+	wc.live.Add(-1)
 	if wc.registered {
 		_ = ep.Del(wc.fd)
 	}
