@@ -153,23 +153,7 @@ func (o *observer) run(ctx context.Context, ready chan<- error) {
 
 func (o *observer) start(ctx context.Context) error {
 	h := o.src.header
-	null := func(r json.RawMessage) json.RawMessage {
-		if len(r) == 0 {
-			return json.RawMessage("null")
-		}
-		return r
-	}
-	payload := struct {
-		Type          string          `json:"type"`
-		ClientVersion string          `json:"clientVersion"`
-		ObsName       string          `json:"obsName"`
-		Key           string          `json:"key"`
-		GroupCode     string          `json:"groupCode"`
-		GroupSecret   string          `json:"groupSecret"`
-		LeftTeam      json.RawMessage `json:"leftTeam"`
-		RightTeam     json.RawMessage `json:"rightTeam"`
-		ToolsData     json.RawMessage `json:"toolsData"`
-	}{"authenticate", h.ClientVersion, h.ObsName, "bench", o.groupCode, "", null(h.LeftTeam), null(h.RightTeam), null(h.ToolsData)}
+	payload := h.ObsLogon(h.ClientVersion, "bench", o.groupCode, "")
 	c, a, err := o.logon(ctx, "obs_logon", "obs_logon_ack", payload)
 	if err != nil {
 		return fmt.Errorf("observer %s: %w", o.groupCode, err)

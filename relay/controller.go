@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"spectra-relay/relay/match"
+	"spectra-relay/socketio"
 )
 
 const numShards = 64 // power of two: the shard is hash & (numShards-1)
@@ -532,9 +533,8 @@ func (c *Controller) sendLocked(lm *liveMatch, now time.Time) {
 // JSON text inside a string argument.
 func appendMatchDataPacket(dst, js []byte) []byte {
 	dst = append(dst, matchDataPrefix...)
-	dst = append(dst, '"')
-	dst = appendEscaped(dst, js)
-	return append(dst, '"', ']')
+	dst = socketio.AppendJSONString(dst, js)
+	return append(dst, ']')
 }
 
 // subscribe joins an overlay to a group's room and, when the match is live,
@@ -568,7 +568,7 @@ func (c *Controller) subscribe(code string, join func() error, emit func(lit []b
 		bp := jsonBufPool.Get().(*[]byte)
 		js := lm.m.AppendJSON((*bp)[:0])
 		lm.mu.Unlock()
-		lit = appendEscapedLiteral(make([]byte, 0, len(js)+len(js)/8+8), js)
+		lit = socketio.AppendJSONString(make([]byte, 0, len(js)+len(js)/8+8), js)
 		*bp = js
 		jsonBufPool.Put(bp)
 		// Later logons at this version reuse it; the broadcast of this
@@ -578,12 +578,6 @@ func (c *Controller) subscribe(code string, join func() error, emit func(lit []b
 		lm.mu.Unlock()
 	}
 	return emit(lit)
-}
-
-func appendEscapedLiteral(dst, js []byte) []byte {
-	dst = append(dst, '"')
-	dst = appendEscaped(dst, js)
-	return append(dst, '"')
 }
 
 // ---- loops ----

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"spectra-relay/socketio"
 )
 
 // maxPreviewBody is body-parser's default limit, which the existing
@@ -60,7 +62,7 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 
 func writeError(w http.ResponseWriter, status int, msg string) {
 	b := append([]byte(`{"error":`), nil...)
-	b = appendJSONString(b, msg)
+	b = socketio.AppendString(b, msg)
 	writeJSON(w, status, append(b, '}'))
 }
 
@@ -121,7 +123,7 @@ func (srv *Server) createPreview(w http.ResponseWriter, r *http.Request) {
 	doc, err := buildPreview(ms)
 	if err != nil {
 		b := []byte(`{"error":"Invalid preview data","details":`)
-		b = appendJSONString(b, err.Error())
+		b = socketio.AppendString(b, err.Error())
 		writeJSON(w, http.StatusBadRequest, append(b, '}'))
 		return
 	}
@@ -129,7 +131,7 @@ func (srv *Server) createPreview(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "Too many previews")
 		return
 	}
-	b := appendJSONString([]byte(`{"previewCode":`), code)
+	b := socketio.AppendString([]byte(`{"previewCode":`), code)
 	writeJSON(w, http.StatusOK, append(b, '}'))
 	srv.log.Info("preview created", "previewCode", code)
 }

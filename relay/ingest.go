@@ -68,7 +68,7 @@ func obsAck(ok bool, reason string) string {
 		b = append(b, "false"...)
 	}
 	b = append(b, `,"reason":`...)
-	b = appendJSONString(b, reason)
+	b = socketio.AppendString(b, reason)
 	return string(append(b, '}'))
 }
 

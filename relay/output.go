@@ -33,9 +33,9 @@ func (srv *Server) onOutputConnection(s *socketio.Socket) {
 		}
 		ack := make([]byte, 0, 64+2*len(code))
 		ack = append(ack, `{"groupCode":`...)
-		ack = appendJSONString(ack, code)
+		ack = socketio.AppendString(ack, code)
 		ack = append(ack, `,"msg":`...)
-		ack = appendJSONString(ack, "Logon succeeded for group code "+code)
+		ack = socketio.AppendString(ack, "Logon succeeded for group code "+code)
 		ack = append(ack, '}')
 		err = srv.ctrl.subscribe(code,
 			func() error {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"spectra-relay/socketio"
 )
 
 // maxPreviews bounds the store: previews need no live match, only a key,
@@ -164,9 +166,9 @@ func appendPreviewPlayer(b []byte, name, agent string) []byte {
 	}
 	between := func(lo, hi int) int { return lo + rand.IntN(hi-lo+1) }
 	b = append(b, `{"name":`...)
-	b = appendJSONString(b, name)
+	b = socketio.AppendString(b, name)
 	b = append(b, `,"agentInternal":`...)
-	b = appendJSONString(b, agent)
+	b = socketio.AppendString(b, agent)
 	b = append(b, `,"isAlive":true,"hasSpike":false,"isObserved":false,"health":100,"abilities":{"ability1":1,"ability2":1,"grenade":0}`...)
 	num("kills", between(0, 20))
 	num("deaths", between(0, 20))
@@ -253,7 +255,7 @@ func previewTools(raw json.RawMessage) ([]byte, error) {
 			b = append(b, ',')
 		}
 		comma = true
-		b = appendJSONString(b, m.key)
+		b = socketio.AppendString(b, m.key)
 		b = append(b, ':')
 		if m.key == "playercamsInfo" && len(m.val) > 0 && m.val[0] == '{' {
 			pc, err := objectMembers(m.val)

@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -301,9 +302,41 @@ func (b Broadcast) fanout(pkt []byte, bins [][]byte) int {
 		}
 		st = r.latest
 	}
-	frames := buildFrames(st, pkt, bins)
+	return b.sendToMembers(r.members, buildFrames(st, pkt, bins))
+}
+
+// parallelFanout is the room size from which one broadcast's sends are
+// spread over GOMAXPROCS goroutines. Each send to an idle socket is one
+// write(2) of a few µs; one goroutine needs ~50 ms for 10 000 of them,
+// half a send interval of the relay.
+const parallelFanout = 2048
+
+// sendToMembers hands the frames to every member not excepted and returns
+// how many took them. The caller holds the room's broadcast lock, so every
+// member still gets the room's broadcasts in order.
+func (b Broadcast) sendToMembers(members []*Socket, frames []*engineio.Frame) int {
+	workers := min(runtime.GOMAXPROCS(0), len(members)/(parallelFanout/2))
+	if workers < 2 {
+		return b.sendRange(members, frames)
+	}
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	chunk := (len(members) + workers - 1) / workers
+	for i := 0; i < len(members); i += chunk {
+		part := members[i:min(i+chunk, len(members))]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sent.Add(int64(b.sendRange(part, frames)))
+		}()
+	}
+	wg.Wait()
+	return int(sent.Load())
+}
+
+func (b Broadcast) sendRange(members []*Socket, frames []*engineio.Frame) int {
 	sent := 0
-	for _, s := range r.members {
+	for _, s := range members {
 		if len(b.except) > 0 && b.excluded(s) {
 			continue
 		}

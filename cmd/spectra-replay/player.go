@@ -55,19 +55,6 @@ type logonAck struct {
 	Reason string `json:"reason"`
 }
 
-// obsLogon is the observer's logon payload, in the client's key order.
-type obsLogon struct {
-	Type          string          `json:"type"`
-	ClientVersion string          `json:"clientVersion"`
-	ObsName       string          `json:"obsName"`
-	Key           string          `json:"key"`
-	GroupCode     string          `json:"groupCode"`
-	GroupSecret   string          `json:"groupSecret"`
-	LeftTeam      json.RawMessage `json:"leftTeam"`
-	RightTeam     json.RawMessage `json:"rightTeam"`
-	ToolsData     json.RawMessage `json:"toolsData"`
-}
-
 type auxLogon struct {
 	Type          string `json:"type"`
 	ClientVersion string `json:"clientVersion"`
@@ -213,17 +200,7 @@ func decodeAck(args []json.RawMessage, v *logonAck) error {
 
 func (p *player) logonObserver(ctx context.Context) error {
 	h := p.header
-	payload := obsLogon{
-		Type:          "authenticate",
-		ClientVersion: p.version,
-		ObsName:       h.ObsName,
-		Key:           p.cfg.key,
-		GroupCode:     p.group,
-		GroupSecret:   h.GroupSecret,
-		LeftTeam:      orNull(h.LeftTeam),
-		RightTeam:     orNull(h.RightTeam),
-		ToolsData:     orNull(h.ToolsData),
-	}
+	payload := h.ObsLogon(p.version, p.cfg.key, p.group, h.GroupSecret)
 	c, ack, err := p.logon(ctx, "observer", "obs_logon", "obs_logon_ack", payload)
 	if err != nil {
 		return err
@@ -242,13 +219,6 @@ func (p *player) logonObserver(ctx context.Context) error {
 		fmt.Fprintf(p.cfg.stderr, "observer logged on to %s as %q, group code %s%s\n", p.cfg.ingest, h.ObsName, p.group, note)
 	}
 	return nil
-}
-
-func orNull(r json.RawMessage) json.RawMessage {
-	if len(r) == 0 {
-		return json.RawMessage("null")
-	}
-	return r
 }
 
 // auxFor returns the logged-on client of a player, logging it on first.

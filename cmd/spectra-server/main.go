@@ -32,6 +32,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,6 +58,7 @@ type config struct {
 	requireKey            bool
 	authKey               string
 	logLevel              slog.Level
+	cpuProfile            string
 }
 
 // loadConfig merges flags over the environment over .env.
@@ -84,6 +86,7 @@ func loadConfig(args []string, env func(string) (string, bool), stderr io.Writer
 	fs.IntVar(&cfg.extra, "extras-port", port("EXTRAS_PORT", 5101), "HTTP extras port (0 = any free port)")
 	fs.StringVar(&cfg.replayDir, "replay-dir", get("REPLAY_DIR", "replays"), "directory for replay files (\"\" = write none)")
 	level := fs.String("log-level", get("LOG_LEVEL", "info"), "debug | info | warn | error")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", get("CPU_PROFILE", ""), "write a CPU profile of the whole run to this file (for load tests)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -128,11 +131,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if dotErr != nil {
 		log.Warn(".env not read", "err", dotErr)
 	}
+	if cfg.cpuProfile != "" {
+		stop, err := startCPUProfile(cfg.cpuProfile)
+		if err != nil {
+			log.Error("spectra-server: -cpuprofile", "err", err)
+			return 1
+		}
+		defer stop()
+	}
 	if err := serve(ctx, cfg, log, stdout); err != nil {
 		log.Error("spectra-server failed", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// startCPUProfile profiles the process until the returned stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) error {

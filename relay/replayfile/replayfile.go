@@ -532,3 +532,40 @@ func (w *Writer) WriteEvent(raw json.RawMessage) error {
 
 // Events returns the number of events written.
 func (w *Writer) Events() int { return w.events }
+
+// ObsLogon is the observer's obs_logon payload, in the observer client's
+// key order, rebuilt from a replay header.
+type ObsLogon struct {
+	Type          string          `json:"type"`
+	ClientVersion string          `json:"clientVersion"`
+	ObsName       string          `json:"obsName"`
+	Key           string          `json:"key"`
+	GroupCode     string          `json:"groupCode"`
+	GroupSecret   string          `json:"groupSecret"`
+	LeftTeam      json.RawMessage `json:"leftTeam"`
+	RightTeam     json.RawMessage `json:"rightTeam"`
+	ToolsData     json.RawMessage `json:"toolsData"`
+}
+
+// ObsLogon builds the logon that replays h: clientVersion, access key and
+// group code are the caller's (a replay may go to another group code);
+// absent team or tools data is sent as null, as the client would.
+func (h Header) ObsLogon(clientVersion, key, groupCode, groupSecret string) ObsLogon {
+	orNull := func(r json.RawMessage) json.RawMessage {
+		if len(r) == 0 {
+			return json.RawMessage("null")
+		}
+		return r
+	}
+	return ObsLogon{
+		Type:          "authenticate",
+		ClientVersion: clientVersion,
+		ObsName:       h.ObsName,
+		Key:           key,
+		GroupCode:     groupCode,
+		GroupSecret:   groupSecret,
+		LeftTeam:      orNull(h.LeftTeam),
+		RightTeam:     orNull(h.RightTeam),
+		ToolsData:     orNull(h.ToolsData),
+	}
+}

@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/bytedance/sonic"
+
+	"spectra-relay/socketio"
 )
 
 // PacketType is a Socket.IO v5 packet type.
@@ -185,7 +186,7 @@ func appendArgs(dst []byte, name string, args []any) ([]byte, [][]byte, error) {
 	var atts [][]byte
 	dst = append(dst, '[')
 	if name != "" {
-		dst = appendString(dst, name)
+		dst = socketio.AppendString(dst, name)
 	}
 	for i, a := range args {
 		if i > 0 || name != "" {
@@ -203,7 +204,7 @@ func appendArgs(dst []byte, name string, args []any) ([]byte, [][]byte, error) {
 			}
 			dst = append(dst, v...)
 		case string:
-			dst = appendString(dst, v)
+			dst = socketio.AppendString(dst, v)
 		case nil:
 			dst = append(dst, "null"...)
 		default:
@@ -215,52 +216,4 @@ func appendArgs(dst []byte, name string, args []any) ([]byte, [][]byte, error) {
 		}
 	}
 	return append(dst, ']'), atts, nil
-}
-
-// appendString appends s as a JSON string. It escapes only what JSON
-// requires (plus U+2028/2029, which older JavaScript parsers reject).
-func appendString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	if !utf8.ValidString(s) {
-		b, _ := json.Marshal(s) // replaces invalid bytes with U+FFFD; cannot fail
-		return append(dst, b...)
-	}
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < 0x80 {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		// U+2028 and U+2029 are E2 80 A8 / E2 80 A9.
-		if c == 0xe2 && i+2 < len(s) && s[i+1] == 0x80 && (s[i+2] == 0xa8 || s[i+2] == 0xa9) {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[s[i+2]&0xf])
-			i += 3
-			start = i
-			continue
-		}
-		i++
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

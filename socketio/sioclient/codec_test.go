@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+
+	"spectra-relay/socketio"
 )
 
 func TestDecodePacket(t *testing.T) {
@@ -138,7 +140,9 @@ func TestAppendArgs(t *testing.T) {
 			name:  "control characters and line separators",
 			event: "e",
 			args:  []any{"\x00\x1f\t\u2028\u2029é"},
-			want:  `["e","\u0000\u001f\t\u2028\u2029é"]`,
+			// Like JSON.stringify, which socket.io-client uses: U+2028 and
+			// U+2029 are valid in JSON strings and go out unescaped.
+			want: "[\"e\",\"\\u0000\\u001f\\t\u2028\u2029é\"]",
 		},
 	}
 	for _, tt := range tests {
@@ -169,7 +173,7 @@ func TestAppendArgs(t *testing.T) {
 func TestAppendStringMatchesJSON(t *testing.T) {
 	for _, s := range []string{"", "plain", "quote\"back\\slash", "\x7f\x01", "日本語", "bad\xffutf8", "\u2028"} {
 		var back string
-		enc := appendString(nil, s)
+		enc := socketio.AppendString(nil, s)
 		if err := json.Unmarshal(enc, &back); err != nil {
 			t.Fatalf("%q encoded to invalid JSON %s: %v", s, enc, err)
 		}
