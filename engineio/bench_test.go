@@ -8,9 +8,11 @@ import (
 	"io"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -183,16 +185,13 @@ func BenchmarkBroadcast(b *testing.B) {
 		for _, n := range []int{1, 100, 1000, 10000} {
 			name := fmt.Sprintf("deflate=%v/subs=%d", deflate, n)
 			b.Run(name, func(b *testing.B) {
-				if lim := raiseFileLimit(b, uint64(2*n+256)); lim < uint64(2*n+64) {
-					b.Skipf("file limit %d too low for %d sockets", lim, n)
-				}
 				sockets := make(chan *Socket, n)
 				srv := NewServer(Config{Deflate: DeflateConfig{Enabled: deflate}, PingInterval: time.Hour},
 					func(s *Socket) { sockets <- s })
 				hs := httptest.NewServer(srv)
 				defer hs.Close()
 				defer srv.Close()
-				sinks := dialSinks(b, hs.URL+"/engine.io/", n, deflate)
+				sinks := newSinks(b, hs.URL+"/engine.io/", n, deflate)
 				defer sinks.close()
 				members := make([]*Socket, 0, n)
 				for len(members) < n {
@@ -200,36 +199,131 @@ func BenchmarkBroadcast(b *testing.B) {
 				}
 				st := NewStream(StreamOptions{})
 				// Warm the stream so steady-state (context) frames are measured.
-				sinks.target.Store(int64(4 * n))
 				for i := 0; i < 4; i++ {
 					f := st.TextFrame(packets[i%len(packets)])
 					for _, so := range members {
 						_ = so.SendFrames(f)
 					}
 				}
-				waitFrames(b, sinks, int64(4*n))
-				sinks.bytes.Store(0)
-				sinks.frames.Store(0)
+				warmBytes := sinks.await(int64(4 * n))
+				var wire int64
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					sinks.target.Store(int64((i + 1) * n))
 					f := st.TextFrame(packets[(i+4)%len(packets)])
 					for _, so := range members {
 						_ = so.SendFrames(f)
 					}
 					// One broadcast at a time: measures the cost of a
 					// delivered broadcast, not of coalesced ones.
-					waitFrames(b, sinks, int64((i+1)*n))
+					wire = sinks.await(int64((i + 5) * n))
 				}
 				b.StopTimer()
 				elapsed := b.Elapsed()
 				b.ReportMetric(float64(elapsed.Nanoseconds())/float64(b.N*n), "ns/recipient")
-				b.ReportMetric(float64(sinks.bytes.Load())/float64(b.N*n), "wireB/recipient")
+				b.ReportMetric(float64(wire-warmBytes)/float64(b.N*n), "wireB/recipient")
 				b.ReportMetric(float64(len(packets[0])), "payloadB")
 			})
 		}
 	}
+}
+
+// sinkSet is the receiving side of BenchmarkBroadcast: await blocks until
+// want data frames have arrived in all and returns their wire bytes.
+type sinkSet interface {
+	await(want int64) int64
+	close()
+}
+
+// newSinks dials n sink clients: in this process while the file limit
+// allows both ends of every connection, otherwise in a child process (the
+// limit here cannot be raised above 20 000 descriptors).
+func newSinks(tb testing.TB, url string, n int, deflate bool) sinkSet {
+	if lim := raiseFileLimit(tb, uint64(2*n+256)); lim >= uint64(2*n+64) {
+		return localSinks{dialSinks(tb, url, n, deflate), tb}
+	}
+	return startSinkProcess(tb, url, n, deflate)
+}
+
+type localSinks struct {
+	*sinkClients
+	tb testing.TB
+}
+
+func (l localSinks) await(want int64) int64 {
+	l.target.Store(want)
+	waitFrames(l.tb, l.sinkClients, want)
+	return l.bytes.Load()
+}
+
+// TestBroadcastSinkProcess is the child-process side of BenchmarkBroadcast
+// for rooms too large for one process. Commands on stdin are frame counts
+// to await; each is answered with the wire bytes received so far.
+func TestBroadcastSinkProcess(t *testing.T) {
+	url := os.Getenv("ENGINEIO_SINK_URL")
+	if url == "" {
+		t.Skip("helper process for BenchmarkBroadcast")
+	}
+	n, _ := strconv.Atoi(os.Getenv("ENGINEIO_SINK_N"))
+	raiseFileLimit(t, uint64(n+256))
+	sinks := dialSinks(t, url, n, os.Getenv("ENGINEIO_SINK_DEFLATE") == "1")
+	defer sinks.close()
+	fmt.Println("ready")
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		want, err := strconv.ParseInt(in.Text(), 10, 64)
+		if err != nil {
+			t.Fatalf("bad command %q", in.Text())
+		}
+		sinks.target.Store(want)
+		waitFrames(t, sinks, want)
+		fmt.Println(sinks.bytes.Load())
+	}
+}
+
+type remoteSinks struct {
+	tb  testing.TB
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+func startSinkProcess(tb testing.TB, url string, n int, deflate bool) *remoteSinks {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBroadcastSinkProcess$", "-test.bench=^$")
+	d := "0"
+	if deflate {
+		d = "1"
+	}
+	cmd.Env = append(os.Environ(), "ENGINEIO_SINK_URL="+url, "ENGINEIO_SINK_N="+strconv.Itoa(n), "ENGINEIO_SINK_DEFLATE="+d)
+	cmd.Stderr = os.Stderr
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	r := &remoteSinks{tb: tb, cmd: cmd, in: in, out: bufio.NewScanner(out)}
+	if !r.out.Scan() || r.out.Text() != "ready" {
+		r.close()
+		tb.Fatalf("sink process did not start: %q", r.out.Text())
+	}
+	return r
+}
+
+func (r *remoteSinks) await(want int64) int64 {
+	fmt.Fprintln(r.in, want)
+	if !r.out.Scan() {
+		r.tb.Fatalf("sink process ended awaiting %d frames", want)
+	}
+	v, err := strconv.ParseInt(r.out.Text(), 10, 64)
+	if err != nil {
+		r.tb.Fatalf("sink process said %q", r.out.Text())
+	}
+	return v
+}
+
+func (r *remoteSinks) close() {
+	r.in.Close()
+	_ = r.cmd.Wait()
 }
 
 // waitFrames blocks until the clients have received want frames in all;
