@@ -8,20 +8,22 @@ import (
 	"strings"
 )
 
+type chartPoint struct {
+	x       int // index into the overlay counts
+	matches int
+	res     Result
+}
+
+type series struct {
+	server  string
+	matches int // 0: all
+	pts     []chartPoint
+}
+
 // Chart draws delivered % and p99 latency against overlays, one line per
 // server (and per match count when the run has several overlay counts for
 // one match count), as a standalone SVG.
 func Chart(r *Report) string {
-	type point struct {
-		x       int // index into xs
-		matches int
-		res     Result
-	}
-	type series struct {
-		server  string
-		matches int // 0: all
-		pts     []point
-	}
 	var xs []int
 	perMatches := map[int]map[int]bool{}
 	for _, x := range r.Results {
@@ -57,10 +59,10 @@ func Chart(r *Report) string {
 			m = x.Matches
 		}
 		s := find(x.Server, m)
-		s.pts = append(s.pts, point{x: slices.Index(xs, x.Overlays), matches: x.Matches, res: x})
+		s.pts = append(s.pts, chartPoint{x: slices.Index(xs, x.Overlays), matches: x.Matches, res: x})
 	}
 	for _, s := range ss {
-		slices.SortFunc(s.pts, func(a, b point) int { return a.x - b.x })
+		slices.SortFunc(s.pts, func(a, b chartPoint) int { return a.x - b.x })
 	}
 	slices.SortFunc(ss, func(a, b *series) int {
 		if a.server != b.server {
@@ -70,10 +72,23 @@ func Chart(r *Report) string {
 	})
 
 	const (
-		W, H              = 1100, 520
-		top, bottom       = 96, 70
+		W                 = 1100
+		bottom            = 70
 		panelW, gap, left = 440, 110, 80
 	)
+	// The legend's rows decide where the panels start.
+	legendRows, rowX := 1, left
+	for _, s := range ss {
+		rowX += 60 + 8*len(seriesLabel(s))
+		if rowX > W-250 {
+			rowX, legendRows = left, legendRows+1
+		}
+	}
+	if rowX == left && legendRows > 1 {
+		legendRows--
+	}
+	top := 56 + 20*legendRows + 36
+	H := top + 354 + bottom
 	plotH := float64(H - top - bottom)
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="DejaVu Sans, Arial, sans-serif">`+"\n", W, H, W, H)
@@ -93,19 +108,7 @@ func Chart(r *Report) string {
 		}
 		return dashes[slices.Index(matchesList, m)%len(dashes)]
 	}
-	seriesName := func(s *series) string {
-		name := map[string]string{KindGo: "Go spectra-server", KindNode: "Node socket.io baseline"}[s.server]
-		if name == "" {
-			name = s.server
-		}
-		if s.matches > 0 {
-			name += fmt.Sprintf(", %d match", s.matches)
-			if s.matches != 1 {
-				name += "es"
-			}
-		}
-		return name
-	}
+	seriesName := seriesLabel
 	// Legend.
 	lx, ly := left, 56
 	for _, s := range ss {
@@ -212,6 +215,7 @@ func Chart(r *Report) string {
 		}
 		return 19
 	}
+	var labels []chartLabel
 	for _, s := range ss {
 		c := colors[s.server]
 		if c == "" {
@@ -237,12 +241,14 @@ func Chart(r *Report) string {
 			y := yDel(p.res.DeliveredPct)
 			del = append(del, fmt.Sprintf("%.1f,%.1f", x1, y))
 			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="5" fill="%s"/>`, x1, y, c)
-			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="13" font-weight="bold" fill="%s" text-anchor="%s">%.0f%%</text>`+"\n", x1+lx, y+place(p.res.DeliveredPct, topDel[p.x]), c, anchor, p.res.DeliveredPct)
+			labels = append(labels, chartLabel{panel: 1, x: p.x, px: x1 + lx, y: y + place(p.res.DeliveredPct, topDel[p.x]),
+				text: fmt.Sprintf("%.0f%%", p.res.DeliveredPct), color: c, anchor: anchor})
 			if p.res.LatencySamples > 0 {
 				yl := yLat(p.res.LatencyP99ms)
 				lat = append(lat, fmt.Sprintf("%.1f,%.1f", x2, yl))
 				fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="5" fill="%s"/>`, x2, yl, c)
-				fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="13" font-weight="bold" fill="%s" text-anchor="%s">%s</text>`+"\n", x2+lx, yl+place(p.res.LatencyP99ms, topLat[p.x]), c, anchor, msLabel(p.res.LatencyP99ms))
+				labels = append(labels, chartLabel{panel: 2, x: p.x, px: x2 + lx, y: yl + place(p.res.LatencyP99ms, topLat[p.x]),
+					text: msLabel(p.res.LatencyP99ms), color: c, anchor: anchor})
 			}
 		}
 		for _, pl := range [][]string{del, lat} {
@@ -251,8 +257,62 @@ func Chart(r *Report) string {
 			}
 		}
 	}
+	drawLabels(&b, labels)
 	b.WriteString("</svg>\n")
 	return b.String()
+}
+
+func seriesLabel(s *series) string {
+	name := map[string]string{KindGo: "Go spectra-server", KindNode: "Node socket.io baseline"}[s.server]
+	if name == "" {
+		name = s.server
+	}
+	if s.matches > 0 {
+		name += fmt.Sprintf(", %d match", s.matches)
+		if s.matches != 1 {
+			name += "es"
+		}
+	}
+	return name
+}
+
+// chartLabel is a value label, drawn after every line so it stays on top.
+type chartLabel struct {
+	panel, x    int
+	px, y       float64
+	text, color string
+	anchor      string
+}
+
+// drawLabels writes the labels, leaving out a repeat of the same text and
+// colour at the same point and moving a label down past the ones already
+// placed there, so that close values stay legible.
+func drawLabels(b *strings.Builder, labels []chartLabel) {
+	type at struct{ panel, x int }
+	placed := map[at][]chartLabel{}
+	for _, l := range labels {
+		k := at{l.panel, l.x}
+		dup := false
+		for _, o := range placed[k] {
+			if o.text == l.text && o.color == l.color {
+				dup = true
+			}
+		}
+		if dup {
+			continue
+		}
+		for moved := true; moved; {
+			moved = false
+			for _, o := range placed[k] {
+				if math.Abs(o.y-l.y) < 14 {
+					l.y = o.y + 14
+					moved = true
+				}
+			}
+		}
+		placed[k] = append(placed[k], l)
+		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" font-size="13" font-weight="bold" fill="%s" text-anchor="%s">%s</text>`+"\n", l.px, l.y, l.color, l.anchor, esc(l.text))
+	}
 }
 
 func axes(b *strings.Builder, x, y, w, h int, title string) {

@@ -20,6 +20,23 @@ type Report struct {
 	Results  []Result          `json:"results"`
 }
 
+// Redraw rewrites the .md and .svg of a report from its .json.
+func Redraw(jsonPath string) error {
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		return err
+	}
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("%s: %w", jsonPath, err)
+	}
+	base := strings.TrimSuffix(jsonPath, ".json")
+	if err := os.WriteFile(base+".svg", []byte(Chart(&r)), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(base+".md", []byte(r.Markdown(filepath.Base(base)+".svg")), 0o644)
+}
+
 // Write writes base.md, base.json and base.svg.
 func (r *Report) Write(base string) error {
 	if err := os.MkdirAll(filepath.Dir(base), 0o755); err != nil {

@@ -44,6 +44,7 @@ func run() int {
 		serverBin = flag.String("server-bin", "", "prebuilt spectra-server binary (default: go build ./cmd/spectra-server)")
 		maxRSSMB  = flag.Int64("max-server-rss", 4096, "abort a step when the server's RSS exceeds this many MB")
 		quiet     = flag.Bool("q", false, "no progress line")
+		redraw    = flag.String("redraw", "", "only rewrite the .md and .svg of an earlier report from its .json, e.g. after a change to the chart")
 	)
 	flag.Float64Var(&cfg.Speed, "speed", 20, "replay speed factor (recorded gaps divided by it); 0: as fast as possible")
 	flag.Float64Var(&cfg.RampRate, "ramp", 500, "overlay connections per second")
@@ -62,6 +63,12 @@ func run() int {
 	fail := func(format string, args ...any) int {
 		fmt.Fprintf(os.Stderr, "spectra-bench: "+format+"\n", args...)
 		return 2
+	}
+	if *redraw != "" {
+		if err := bench.Redraw(*redraw); err != nil {
+			return fail("%v", err)
+		}
+		return 0
 	}
 	root, err := moduleRoot()
 	if err != nil {
