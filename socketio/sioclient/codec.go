@@ -12,28 +12,19 @@ import (
 	"spectra-relay/socketio"
 )
 
-// PacketType is a Socket.IO v5 packet type.
-type PacketType byte
+// PacketType is the server package's: one definition of the wire types.
+type PacketType = socketio.PacketType
 
 // Socket.IO v5 packet types.
 const (
-	PacketConnect PacketType = iota
-	PacketDisconnect
-	PacketEvent
-	PacketAck
-	PacketConnectError
-	PacketBinaryEvent
-	PacketBinaryAck
+	PacketConnect      = socketio.PacketConnect
+	PacketDisconnect   = socketio.PacketDisconnect
+	PacketEvent        = socketio.PacketEvent
+	PacketAck          = socketio.PacketAck
+	PacketConnectError = socketio.PacketConnectError
+	PacketBinaryEvent  = socketio.PacketBinaryEvent
+	PacketBinaryAck    = socketio.PacketBinaryAck
 )
-
-var packetNames = [...]string{"CONNECT", "DISCONNECT", "EVENT", "ACK", "CONNECT_ERROR", "BINARY_EVENT", "BINARY_ACK"}
-
-func (t PacketType) String() string {
-	if int(t) < len(packetNames) {
-		return packetNames[t]
-	}
-	return "PacketType(" + strconv.Itoa(int(t)) + ")"
-}
 
 // Packet is one Socket.IO packet in its text form; binary attachments travel
 // as separate Engine.IO messages after it.
