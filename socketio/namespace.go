@@ -74,7 +74,7 @@ type room struct {
 }
 
 func newNamespace(s *Server, name string) *Namespace {
-	n := &Namespace{name: name, srv: s, allStream: engineio.NewStream(engineio.StreamOptions{})}
+	n := &Namespace{name: name, srv: s, allStream: s.newStream(false)}
 	for i := range n.sockets {
 		n.sockets[i].m = make(map[string]*Socket)
 		n.rooms[i].m = make(map[string]*room)
@@ -168,7 +168,7 @@ func (n *Namespace) joinLocked(s *Socket, name string) {
 	sh.mu.Lock()
 	r := sh.m[name]
 	if r == nil {
-		r = &room{index: make(map[*Socket]int), stream: engineio.NewStream(engineio.StreamOptions{})}
+		r = &room{index: make(map[*Socket]int), stream: n.srv.newStream(false)}
 		sh.m[name] = r
 	}
 	if _, ok := r.index[s]; !ok {
@@ -298,7 +298,7 @@ func (b Broadcast) fanout(pkt []byte, bins [][]byte) int {
 	st := r.stream
 	if b.latest && len(bins) == 0 {
 		if r.latest == nil {
-			r.latest = engineio.NewStream(engineio.StreamOptions{Coalesce: true})
+			r.latest = b.nsp.srv.newStream(true)
 		}
 		st = r.latest
 	}

@@ -41,6 +41,13 @@ type Server struct {
 	nsps map[string]*Namespace
 }
 
+// newStream makes a broadcast stream compressed like the engine's own
+// frames (its configured deflate level and threshold).
+func (s *Server) newStream(coalesce bool) *engineio.Stream {
+	d := s.cfg.Engine.Deflate
+	return engineio.NewStream(engineio.StreamOptions{Coalesce: coalesce, Level: d.Level, Threshold: d.Threshold})
+}
+
 // NewServer makes a Server with the main namespace "/" already defined.
 func NewServer(cfg Config) *Server {
 	if cfg.ConnectTimeout <= 0 {
