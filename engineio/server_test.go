@@ -500,3 +500,28 @@ func TestCompressedClientMessage(t *testing.T) {
 		t.Fatalf("echo of compressed message: %d bytes", len(m))
 	}
 }
+
+// TestWebSocketSlowConsumerClosed: a client that stops reading fills the
+// kernel buffers, then the socket's queue, and is closed as a slow
+// consumer instead of growing the server's memory.
+func TestWebSocketSlowConsumerClosed(t *testing.T) {
+	rec := newRecorder()
+	_, base := startServer(t, Config{MaxQueueBytes: 1 << 16, WriteTimeout: 20 * time.Millisecond}, rec)
+	c := dialWS(t, base+"?EIO=4&transport=websocket", false)
+	if tc, ok := c.conn.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4096)
+	}
+	c.next() // the open packet; nothing is read after it
+	so := await(t, rec.sockets, "socket")
+	msg := bytes.Repeat([]byte("x"), 16<<10)
+	var err error
+	for i := 0; i < 4096 && err == nil; i++ { // at most 64 MiB
+		err = so.Send(msg, false)
+	}
+	if err != ErrSlowConsumer && err != ErrClosed {
+		t.Fatalf("sending to a stalled client: %v", err)
+	}
+	if r := await(t, rec.closed, "close"); r != ReasonSlowConsumer {
+		t.Errorf("reason %v, want slow consumer", r)
+	}
+}
