@@ -120,3 +120,38 @@ func FuzzApply(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseLogon feeds arbitrary obs_logon payloads through ParseLogon and
+// New: an accepted logon must make a match whose state encodes as valid
+// JSON; nothing may panic.
+func FuzzParseLogon(f *testing.F) {
+	_, file, _, _ := runtime.Caller(0)
+	for _, name := range []string{"short_3rounds", "swift"} {
+		content, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "replays", name+".replay"))
+		if err != nil {
+			continue
+		}
+		var all []json.RawMessage
+		if json.Unmarshal(append(append([]byte("["), content...), ']'), &all) == nil && len(all) > 0 {
+			f.Add([]byte(all[0]))
+		}
+	}
+	f.Add([]byte(`{"type":"authenticate","clientVersion":"0.3.22","obsName":"o","key":"k","groupCode":"ABC123","leftTeam":{"name":"A","tricode":"AAA","url":"","attackStart":true},"rightTeam":{"name":"B","tricode":"BBB","url":"","attackStart":false},"toolsData":{}}`))
+	f.Add([]byte(`{"type":"authenticate","leftTeam":null,"toolsData":{"timeoutCounter":{"max":"x"}}}`))
+	f.Add([]byte(`[]`))
+	now := time.UnixMilli(1764200000000)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		l, err := ParseLogon(raw)
+		if err != nil {
+			return
+		}
+		m, err := New(l, "ABCDEFGHIJKL", now)
+		if err != nil {
+			return
+		}
+		m.Tick(now.Add(time.Second))
+		if out := m.AppendJSON(nil); !json.Valid(out) {
+			t.Fatalf("state of logon %q is not valid JSON: %q", raw, out)
+		}
+	})
+}
