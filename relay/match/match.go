@@ -333,6 +333,21 @@ func (m *Match) Tick(now time.Time) (changed bool) {
 	return m.eventNumber != before
 }
 
+// errNoTeam: an event's startTeam names no team of the match.
+var errNoTeam = errors.New("no team with that in-game id")
+
+// eventTeam is the team an event's data names in startTeam.
+func (m *Match) eventTeam(data jv) (*team, error) {
+	st, err := getProp(data, "startTeam")
+	if err != nil {
+		return nil, err
+	}
+	if t := m.teamByIngameID(st); t != nil {
+		return t, nil
+	}
+	return nil, fmt.Errorf("%w: %s", errNoTeam, st.toPropertyKey())
+}
+
 func (m *Match) teamByIngameID(id jv) *team {
 	for _, t := range m.teams {
 		if id.looseEqNum(t.ingameTeamID) {
@@ -349,13 +364,9 @@ func (m *Match) apply(ev *Event, now int64) error {
 	}
 	switch ev.Type {
 	case "scoreboard":
-		st, err := getProp(data, "startTeam")
+		t, err := m.eventTeam(data)
 		if err != nil {
 			return err
-		}
-		t := m.teamByIngameID(st)
-		if t == nil {
-			return fmt.Errorf("no team with in-game id %s", st.toPropertyKey())
 		}
 		sb, err := parseScoreboard(data)
 		if err != nil {
@@ -365,13 +376,9 @@ func (m *Match) apply(ev *Event, now int64) error {
 		t.processScoreboard(&sb)
 
 	case "roster":
-		st, err := getProp(data, "startTeam")
+		t, err := m.eventTeam(data)
 		if err != nil {
 			return err
-		}
-		t := m.teamByIngameID(st)
-		if t == nil {
-			return fmt.Errorf("no team with in-game id %s", st.toPropertyKey())
 		}
 		r, err := parseRoster(data)
 		if err != nil {
@@ -401,11 +408,11 @@ func (m *Match) apply(ev *Event, now int64) error {
 		}
 
 	case "aux_scoreboard":
-		st, err := getProp(data, "startTeam")
-		if err != nil {
+		t, err := m.eventTeam(data)
+		if err != nil && !errors.Is(err, errNoTeam) {
 			return err
 		}
-		if t := m.teamByIngameID(st); t != nil {
+		if t != nil {
 			sb, err := parseScoreboard(data)
 			if err != nil {
 				return err
