@@ -237,9 +237,14 @@ epoll netpoller, TLS ones take a goroutine each.
 `)
 }
 
-// versionString is the -ldflags version, else what the Go toolchain
-// recorded (module version or VCS revision).
+// versionString is what -version prints.
 func versionString() string {
+	return fmt.Sprintf("spectra-server %s (%s %s/%s)", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// buildVersion is the -ldflags version, else what the Go toolchain
+// recorded (module version or VCS revision).
+func buildVersion() string {
 	v := version
 	if v == "" {
 		v = "devel"
@@ -264,7 +269,7 @@ func versionString() string {
 			}
 		}
 	}
-	return fmt.Sprintf("spectra-server %s (%s %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return v
 }
 
 func parseBool(v string, dst *bool) error {

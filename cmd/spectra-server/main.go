@@ -211,7 +211,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		scheme = "http"
 	}
 	log.Info("spectra-server started", "scheme", scheme, "ingest", addr(ports[0].ln), "output", addr(ports[1].ln),
-		"extras", addr(ports[2].ln), "replayDir", cfg.replayDir, "requireAuthKey", cfg.requireKey, "version", versionString())
+		"extras", addr(ports[2].ln), "replayDir", cfg.replayDir, "requireAuthKey", cfg.requireKey, "version", buildVersion())
 	if tlsCfg != nil {
 		log.Info("TLS is on: each TLS connection is read by its own goroutine; for large matches terminate TLS at a " +
 			"reverse proxy and run this relay with INSECURE=true behind it, so plain connections use the epoll fast path")
