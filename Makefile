@@ -3,21 +3,34 @@ GO        ?= go
 FUZZTIME  ?= 30s
 ADDR      ?= 127.0.0.1
 SUITES    ?= /tmp/suites
+# Stamped into the binaries (spectra-server -version); the Dockerfile takes it as a build arg.
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
 # Every folder holding a package-lock.json for Node-based tests.
 NODE_DIRS := $(patsubst %/package-lock.json,%,$(shell find . -path ./node_modules -prune -o -path '*/node_modules' -prune -o -name package-lock.json -print))
 
-.PHONY: run test vet node-deps fuzz bench bench-go bench-quick bench-full conformance build clean
+.PHONY: run test test-short vet node-deps fuzz bench bench-go bench-quick bench-full conformance build docker clean
 
 ## run: the relay with local defaults (plain HTTP/WS, no auth key) on 5100/5200/5101.
 run:
 	INSECURE=$${INSECURE:-true} REQUIRE_AUTH_KEY=$${REQUIRE_AUTH_KEY:-false} $(GO) run ./cmd/spectra-server
 
+## build: every command into bin/, static, with the version from git describe.
 build:
-	$(GO) build -o bin/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
+
+## docker: the relay's image, spectra-relay:VERSION (see Dockerfile, compose.yaml).
+docker:
+	docker build --build-arg VERSION=$(VERSION) -t spectra-relay:$(VERSION) .
 
 ## test: everything CI runs — vet, unit, race, interop with real socket.io-client, golden parity.
 test: node-deps vet
 	$(GO) test -race -count=1 -timeout 12m ./...
+
+## test-short: the quick loop — vet and go test -short without -race; skips the golden parity, the
+## walk-through, the Node interop and the big round-trips (make test runs those). About 1–2 min.
+test-short: vet
+	$(GO) test -short -count=1 -timeout 5m ./...
 
 vet:
 	$(GO) vet ./...

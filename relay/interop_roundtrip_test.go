@@ -29,6 +29,9 @@ import (
 )
 
 func TestRoundTripReplayFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: three full replays through two servers each")
+	}
 	for _, tc := range []struct {
 		file    string
 		gameEnd bool

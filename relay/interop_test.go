@@ -297,6 +297,9 @@ func interopDir(t testing.TB) string {
 // from the lockfile when `make node-deps` has not.
 func needNode(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: skipping the socket.io-client interop tests (make test runs them)")
+	}
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Skip("node is not on PATH: skipping the socket.io-client interop tests")
 	}

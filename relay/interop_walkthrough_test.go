@@ -186,6 +186,9 @@ func checkWatchLines(t *testing.T, lines []string) []string {
 var finalShortLine = regexp.MustCompile(`round 3 end\s+NWE 1-2 CRV  map Split`)
 
 func TestSpectraWatch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: builds the commands and replays a match over three transports")
+	}
 	replay := replayPath(t, "short_3rounds.replay")
 	watch := binary(t, "spectra-watch")
 	replayBin := binary(t, "spectra-replay")

@@ -41,6 +41,9 @@ const interopDir = "testdata/interop"
 const interopBudget = 55 * time.Second
 
 func TestInteropNodeClients(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the Node client interop run (make test runs it)")
+	}
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Skip("node is not on PATH: skipping the socket.io-client / engine.io-client interop test")
 	}

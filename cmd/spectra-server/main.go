@@ -2,17 +2,12 @@
 // clients send to the ingest port (5100), overlays subscribe on the output
 // port (5200), tools use the HTTP extras (5101).
 //
-//	spectra-server [-bind ADDR] [-ingest-port N] [-output-port N] [-extras-port N] [-replay-dir DIR]
+//	spectra-server [flags]
 //
-// Configuration comes from flags, then the environment, then a .env file in
-// the working directory (the real environment wins over .env):
-//
-//	INSECURE=true        plain HTTP/WS instead of TLS
-//	SERVER_KEY, SERVER_CERT  TLS pair (default keys/server.key, keys/server.crt;
-//	                     generated self-signed when missing)
-//	REQUIRE_AUTH_KEY     "false" accepts any access key (default true)
-//	AUTH_KEY             the access key
-//	BIND, INGEST_PORT, OUTPUT_PORT, EXTRAS_PORT, REPLAY_DIR, LOG_LEVEL
+// Every setting is a flag and an environment variable (also read from a
+// .env file in the working directory); flags win over the environment, the
+// environment over .env. `spectra-server -h` lists them all with their
+// defaults (see config.go).
 //
 // Port 0 picks a free port. Once listening, the one line
 // "spectra-server listening ingest=HOST:PORT output=HOST:PORT extras=HOST:PORT"
@@ -34,7 +29,6 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -49,84 +43,26 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-type config struct {
-	bind                  string
-	ingest, output, extra int
-	replayDir             string
-	insecure              bool
-	keyPath, certPath     string
-	requireKey            bool
-	authKey               string
-	logLevel              slog.Level
-	cpuProfile            string
-}
-
-// loadConfig merges flags over the environment over .env.
-func loadConfig(args []string, env func(string) (string, bool), stderr io.Writer) (config, error) {
-	get := func(k, def string) string {
-		if v, ok := env(k); ok {
-			return v
-		}
-		return def
-	}
-	port := func(k string, def int) int {
-		if v, ok := env(k); ok {
-			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-				return n
-			}
-		}
-		return def
-	}
-	var cfg config
-	fs := flag.NewFlagSet("spectra-server", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.bind, "bind", get("BIND", ""), "address to listen on (\"\" = all interfaces)")
-	fs.IntVar(&cfg.ingest, "ingest-port", port("INGEST_PORT", 5100), "observer/auxiliary Socket.IO port (0 = any free port)")
-	fs.IntVar(&cfg.output, "output-port", port("OUTPUT_PORT", 5200), "overlay Socket.IO port (0 = any free port)")
-	fs.IntVar(&cfg.extra, "extras-port", port("EXTRAS_PORT", 5101), "HTTP extras port (0 = any free port)")
-	fs.StringVar(&cfg.replayDir, "replay-dir", get("REPLAY_DIR", "replays"), "directory for replay files (\"\" = write none)")
-	level := fs.String("log-level", get("LOG_LEVEL", "info"), "debug | info | warn | error")
-	fs.StringVar(&cfg.cpuProfile, "cpuprofile", get("CPU_PROFILE", ""), "write a CPU profile of the whole run to this file (for load tests)")
-	if err := fs.Parse(args); err != nil {
-		return cfg, err
-	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
-	}
-	for _, p := range []int{cfg.ingest, cfg.output, cfg.extra} {
-		if p < 0 || p > 65535 {
-			return cfg, fmt.Errorf("port %d out of range", p)
-		}
-	}
-	if err := cfg.logLevel.UnmarshalText([]byte(*level)); err != nil {
-		return cfg, fmt.Errorf("-log-level: %w", err)
-	}
-	cfg.insecure = get("INSECURE", "") == "true"
-	cfg.keyPath = get("SERVER_KEY", "keys/server.key")
-	cfg.certPath = get("SERVER_CERT", "keys/server.crt")
-	cfg.requireKey = get("REQUIRE_AUTH_KEY", "true") != "false"
-	cfg.authKey = get("AUTH_KEY", "")
-	return cfg, nil
-}
-
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	dotenv, dotErr := readDotEnv(".env")
-	env := func(k string) (string, bool) {
-		if v, ok := os.LookupEnv(k); ok {
-			return v, true
-		}
-		v, ok := dotenv[k]
-		return v, ok
-	}
-	cfg, err := loadConfig(args, env, stderr)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "spectra-server:", err)
+	cfg, err := loadConfig(args, os.LookupEnv, func(k string) (string, bool) { v, ok := dotenv[k]; return v, ok })
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		usage(stdout)
+		return 0
+	case errors.Is(err, errVersion):
+		fmt.Fprintln(stdout, versionString())
+		return 0
+	case err != nil:
+		fmt.Fprintf(stderr, "spectra-server: %v\n(spectra-server -h lists every setting)\n", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	opts := &slog.HandlerOptions{Level: cfg.logLevel}
+	var h slog.Handler = slog.NewTextHandler(stderr, opts)
+	if cfg.logJSON {
+		h = slog.NewJSONHandler(stderr, opts)
+	}
+	log := slog.New(h)
 	slog.SetDefault(log)
 	if dotErr != nil {
 		log.Warn(".env not read", "err", dotErr)
@@ -144,6 +80,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// relayConfig is the relay's configuration for cfg.
+func relayConfig(cfg config, log *slog.Logger) relay.Config {
+	maxBytes := cfg.replayMaxBytes
+	if maxBytes == 0 {
+		maxBytes = -1 // the relay's "no cap"; its 0 means the default
+	}
+	return relay.Config{
+		RequireAuthKey: cfg.requireKey,
+		AuthKey:        cfg.authKey,
+		ReplayDir:      cfg.replayDir,
+		ReplayMaxBytes: maxBytes,
+		BodyTimeout:    cfg.bodyTimeout,
+		Pprof:          cfg.pprof,
+		Logger:         log,
+		Engine: engineio.Config{
+			PingInterval: 25 * time.Second,
+			PingTimeout:  20 * time.Second,
+			MaxPayload:   1e6,
+			CORSOrigin:   "*",
+			BodyTimeout:  cfg.bodyTimeout,
+			// The existing server's zlib level 3 / threshold 1024; the level is
+			// left to engineio's default, which gives smaller frames than
+			// compress/flate's own level 3 at less CPU (see engineio).
+			Deflate: engineio.DeflateConfig{Enabled: true, Threshold: 1024},
+			Logger:  log,
+		},
+	}
 }
 
 // startCPUProfile profiles the process until the returned stop is called.
@@ -174,27 +139,18 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	if cfg.requireKey && cfg.authKey == "" {
-		log.Warn("REQUIRE_AUTH_KEY is on but AUTH_KEY is empty: every logon will be refused")
+	srv := relay.NewServer(relayConfig(cfg, log))
+	// Recovery runs before the listeners open, so an observer reconnecting
+	// after a restart finds its match already there.
+	if cfg.recover && cfg.replayDir != "" {
+		rep, err := srv.RecoverMatches()
+		if err != nil {
+			// Starting without the old matches beats not starting mid-event.
+			log.Error("match recovery failed; starting without recovered matches", "replayDir", cfg.replayDir, "err", err)
+		} else {
+			log.Info("match recovery", "replayDir", cfg.replayDir, "recovered", rep.Recovered, "skipped", rep.Skipped)
+		}
 	}
-
-	srv := relay.NewServer(relay.Config{
-		RequireAuthKey: cfg.requireKey,
-		AuthKey:        cfg.authKey,
-		ReplayDir:      cfg.replayDir,
-		Logger:         log,
-		Engine: engineio.Config{
-			PingInterval: 25 * time.Second,
-			PingTimeout:  20 * time.Second,
-			MaxPayload:   1e6,
-			CORSOrigin:   "*",
-			// The existing server's zlib level 3 / threshold 1024; the level is
-			// left to engineio's default, which gives smaller frames than
-			// compress/flate's own level 3 at less CPU (see engineio).
-			Deflate: engineio.DeflateConfig{Enabled: true, Threshold: 1024},
-			Logger:  log,
-		},
-	})
 
 	type port struct {
 		name string
@@ -255,7 +211,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		scheme = "http"
 	}
 	log.Info("spectra-server started", "scheme", scheme, "ingest", addr(ports[0].ln), "output", addr(ports[1].ln),
-		"extras", addr(ports[2].ln), "replayDir", cfg.replayDir, "requireAuthKey", cfg.requireKey)
+		"extras", addr(ports[2].ln), "replayDir", cfg.replayDir, "requireAuthKey", cfg.requireKey, "version", buildVersion())
+	if tlsCfg != nil {
+		log.Info("TLS is on: each TLS connection is read by its own goroutine; for large matches terminate TLS at a " +
+			"reverse proxy and run this relay with INSECURE=true behind it, so plain connections use the epoll fast path")
+	}
 	fmt.Fprintf(stdout, "spectra-server listening ingest=%s output=%s extras=%s\n",
 		addr(ports[0].ln), addr(ports[1].ln), addr(ports[2].ln))
 

@@ -5,9 +5,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -42,22 +45,242 @@ func TestParseDotEnv(t *testing.T) {
 	}
 }
 
-func TestConfigPrecedence(t *testing.T) {
-	env := map[string]string{"INGEST_PORT": "6100", "REQUIRE_AUTH_KEY": "false", "INSECURE": "true", "REPLAY_DIR": ""}
-	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	cfg, err := loadConfig([]string{"-output-port", "0"}, lookup, io.Discard)
-	if err != nil {
-		t.Fatal(err)
+// lookupIn serves variables from a map.
+func lookupIn(m map[string]string) lookupFunc {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// noKey is the environment that passes the auth-key check.
+var noKey = map[string]string{"REQUIRE_AUTH_KEY": "false"}
+
+func TestConfigMerge(t *testing.T) {
+	tests := []struct {
+		name        string
+		dotenv, env map[string]string
+		args        []string
+		check       func(c config) bool
+	}{
+		{"defaults", nil, noKey, nil, func(c config) bool {
+			return c.bind == "" && c.ingest == 5100 && c.output == 5200 && c.extra == 5101 && c.replayDir == "replays" &&
+				!c.insecure && c.keyPath == "keys/server.key" && c.certPath == "keys/server.crt" && !c.requireKey &&
+				c.logLevel == slog.LevelInfo && !c.logJSON && c.cpuProfile == "" && c.bodyTimeout == 10*time.Second &&
+				c.replayMaxBytes == 64<<20 && !c.pprof && c.recover
+		}},
+		{".env alone", map[string]string{"INSECURE": "true", "INGEST_PORT": "6100", "AUTH_KEY": "k", "REQUIRE_AUTH_KEY": "true"}, nil, nil,
+			func(c config) bool { return c.insecure && c.ingest == 6100 && c.requireKey && c.authKey == "k" }},
+		{"environment over .env", map[string]string{"INSECURE": "true", "LOG_LEVEL": "debug", "REPLAY_DIR": "a"},
+			map[string]string{"INSECURE": "0", "REQUIRE_AUTH_KEY": "0", "REPLAY_DIR": ""}, nil,
+			func(c config) bool { return !c.insecure && c.logLevel == slog.LevelDebug && c.replayDir == "" }},
+		{"flags over environment and .env", map[string]string{"OUTPUT_PORT": "1"}, map[string]string{"OUTPUT_PORT": "2", "AUTH_KEY": "env", "PPROF": "false"},
+			[]string{"-output-port", "0", "-auth-key", "flag", "-pprof", "-recover=false", "-body-timeout", "1m30s", "-log-format", "json"},
+			func(c config) bool {
+				return c.output == 0 && c.authKey == "flag" && c.pprof && !c.recover && c.bodyTimeout == 90*time.Second && c.logJSON
+			}},
+		{"every setting from the environment", nil, map[string]string{
+			"BIND": "127.0.0.1", "INGEST_PORT": "1", "OUTPUT_PORT": "2", "EXTRAS_PORT": "3", "REPLAY_DIR": "r", "REPLAY_MAX_BYTES": "1000",
+			"RECOVER": "FALSE", "INSECURE": "TRUE", "SERVER_KEY": "k", "SERVER_CERT": "c", "REQUIRE_AUTH_KEY": "1", "AUTH_KEY": "a",
+			"BODY_TIMEOUT": "500ms", "LOG_LEVEL": "warn", "LOG_FORMAT": "JSON", "PPROF": "1", "CPU_PROFILE": "p"}, nil,
+			func(c config) bool {
+				return c.bind == "127.0.0.1" && c.ingest == 1 && c.output == 2 && c.extra == 3 && c.replayDir == "r" &&
+					c.replayMaxBytes == 1000 && !c.recover && c.insecure && c.keyPath == "k" && c.certPath == "c" && c.requireKey &&
+					c.authKey == "a" && c.bodyTimeout == 500*time.Millisecond && c.logLevel == slog.LevelWarn && c.logJSON &&
+					c.pprof && c.cpuProfile == "p"
+			}},
+		{"empty typed variable is unset", map[string]string{"INSECURE": "true"}, map[string]string{"INSECURE": "", "INGEST_PORT": " ", "REQUIRE_AUTH_KEY": "false"}, nil,
+			func(c config) bool { return c.insecure && c.ingest == 5100 }},
+		{"a flag overrides a bad variable", nil, map[string]string{"INSECURE": "yes", "REQUIRE_AUTH_KEY": "false"}, []string{"-insecure=1"},
+			func(c config) bool { return c.insecure }},
+		{"auth key given: no refusal", nil, map[string]string{"AUTH_KEY": "secret"}, nil,
+			func(c config) bool { return c.requireKey && c.authKey == "secret" }},
 	}
-	if cfg.ingest != 6100 || cfg.output != 0 || cfg.extra != 5101 || cfg.requireKey || !cfg.insecure || cfg.replayDir != "" {
-		t.Fatalf("config %+v", cfg)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := loadConfig(tc.args, lookupIn(tc.env), lookupIn(tc.dotenv))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(c) {
+				t.Fatalf("config %+v", c)
+			}
+		})
 	}
-	if cfg.keyPath != "keys/server.key" || cfg.certPath != "keys/server.crt" {
-		t.Fatalf("TLS defaults %s %s", cfg.keyPath, cfg.certPath)
+}
+
+func TestConfigSizes(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+	}{
+		{"67108864", 64 << 20}, {"64MiB", 64 << 20}, {"64 mib", 64 << 20}, {"500KB", 500e3}, {"2GiB", 2 << 30},
+		{"1gb", 1e9}, {"10b", 10}, {"0", 0},
 	}
-	cfg, _ = loadConfig(nil, func(string) (string, bool) { return "", false }, io.Discard)
-	if !cfg.requireKey || cfg.insecure || cfg.replayDir != "replays" || cfg.ingest != 5100 || cfg.output != 5200 {
-		t.Fatalf("defaults %+v", cfg)
+	for _, tc := range tests {
+		var got int64
+		if err := parseSize(tc.in, &got); err != nil || got != tc.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		name        string
+		dotenv, env map[string]string
+		args        []string
+		want        []string // all in the error
+	}{
+		{"bad boolean variable", nil, map[string]string{"INSECURE": "yes", "REQUIRE_AUTH_KEY": "false"}, nil,
+			[]string{`INSECURE="yes"`, "environment", "true, false, 1 or 0"}},
+		{"bad boolean in .env", map[string]string{"PPROF": "on"}, noKey, nil, []string{`PPROF="on"`, ".env", "true, false, 1 or 0"}},
+		{"bad boolean flag", nil, noKey, []string{"-recover=maybe"}, []string{"-recover", "true, false, 1 or 0"}},
+		{"bad duration", nil, map[string]string{"BODY_TIMEOUT": "10", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"BODY_TIMEOUT", "duration"}},
+		{"zero duration flag", nil, noKey, []string{"-body-timeout", "0s"}, []string{"-body-timeout", "positive duration"}},
+		{"bad size", nil, map[string]string{"REPLAY_MAX_BYTES": "64 potatoes", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"REPLAY_MAX_BYTES", "not a size"}},
+		{"negative size", nil, noKey, []string{"-replay-max-bytes", "-5"}, []string{"-replay-max-bytes", "not a size"}},
+		{"overflowing size", nil, noKey, []string{"-replay-max-bytes", "99999999999GiB"}, []string{"not a size"}},
+		{"bad port", nil, map[string]string{"EXTRAS_PORT": "70000", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"EXTRAS_PORT", "0 to 65535"}},
+		{"bad log level", nil, noKey, []string{"-log-level", "loud"}, []string{"-log-level", "debug, info, warn or error"}},
+		{"bad log format", nil, map[string]string{"LOG_FORMAT": "xml", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"LOG_FORMAT", "text or json"}},
+		{"unknown flag", nil, noKey, []string{"-insecur"}, []string{"-insecur"}},
+		{"stray argument", nil, noKey, []string{"serve"}, []string{"serve"}},
+		{"auth key required but empty", nil, nil, nil, []string{"REQUIRE_AUTH_KEY", "AUTH_KEY", "REQUIRE_AUTH_KEY=false"}},
+		{"auth key required by flag", nil, nil, []string{"-require-auth-key"}, []string{"AUTH_KEY is empty"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadConfig(tc.args, lookupIn(tc.env), lookupIn(tc.dotenv))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// clearServerEnv makes the test's environment hold none of the settings,
+// whatever the shell running the tests has set.
+func clearServerEnv(t *testing.T) {
+	for _, s := range settings {
+		t.Setenv(s.env, "") // restores the old value after the test
+		os.Unsetenv(s.env)
+	}
+}
+
+func TestUsageListsEverySetting(t *testing.T) {
+	clearServerEnv(t)
+	t.Chdir(t.TempDir())
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"-h"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d, stderr %s", code, errOut.String())
+	}
+	help := out.String()
+	// The list is spelled out so that dropping a setting from the table fails.
+	envs := []string{"BIND", "INGEST_PORT", "OUTPUT_PORT", "EXTRAS_PORT", "REPLAY_DIR", "REPLAY_MAX_BYTES", "RECOVER", "INSECURE",
+		"SERVER_KEY", "SERVER_CERT", "REQUIRE_AUTH_KEY", "AUTH_KEY", "BODY_TIMEOUT", "LOG_LEVEL", "LOG_FORMAT", "PPROF", "CPU_PROFILE"}
+	if len(envs) != len(settings) {
+		t.Errorf("%d settings, %d expected: update this test and the README", len(settings), len(envs))
+	}
+	for _, e := range envs {
+		if !strings.Contains(help, "(env "+e+",") {
+			t.Errorf("-h lacks %s", e)
+		}
+	}
+	for _, s := range settings {
+		if !strings.Contains(help, "-"+s.flag+" ") || !strings.Contains(help, "(env "+s.env+", default ") {
+			t.Errorf("-h lacks -%s / %s", s.flag, s.env)
+		}
+	}
+	for _, w := range []string{"-version", "reverse proxy", "INSECURE=true"} {
+		if !strings.Contains(help, w) {
+			t.Errorf("-h lacks %q", w)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	clearServerEnv(t)
+	t.Chdir(t.TempDir())
+	for _, v := range []string{"", "v1.2.3-4-gabcdef0-dirty"} {
+		t.Run("version="+v, func(t *testing.T) {
+			old := version
+			version = v
+			defer func() { version = old }()
+			var out bytes.Buffer
+			// -version works even where the settings would refuse to start.
+			if code := run(context.Background(), []string{"-version"}, &out, io.Discard); code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+			want := v
+			if v == "" {
+				want = "devel"
+			}
+			if !regexp.MustCompile(`^spectra-server \S*` + regexp.QuoteMeta(want) + `\S* \(go`).MatchString(out.String()) {
+				t.Fatalf("-version printed %q", out.String())
+			}
+		})
+	}
+}
+
+// TestVersionLdflag builds the binary with the version ldflag of `make
+// build` and the Dockerfile (not their -trimpath and CGO_ENABLED=0, which
+// would rebuild the standard library outside the build cache).
+func TestVersionLdflag(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "spectra-server")
+	build := exec.Command("go", "build", "-ldflags", "-X main.version=v0.0.0-test", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "-version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "spectra-server v0.0.0-test (go") {
+		t.Fatalf("-version: %q, %v", out, err)
+	}
+}
+
+func TestRefusesEmptyAuthKey(t *testing.T) {
+	clearServerEnv(t)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"-ingest-port", "0", "-output-port", "0", "-extras-port", "0"}, &out, &errOut)
+	if code != 2 || out.Len() != 0 {
+		t.Fatalf("exit %d, stdout %q", code, out.String())
+	}
+	for _, w := range []string{"AUTH_KEY is empty", "set AUTH_KEY", "REQUIRE_AUTH_KEY=false", "-h lists every setting"} {
+		if !strings.Contains(errOut.String(), w) {
+			t.Errorf("stderr lacks %q: %s", w, errOut.String())
+		}
+	}
+	// Refused before anything is written to the working directory.
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("left %v behind", entries)
+	}
+}
+
+func TestRelayConfigWiring(t *testing.T) {
+	tests := []struct {
+		env      map[string]string
+		maxBytes int64
+	}{
+		{map[string]string{"REQUIRE_AUTH_KEY": "false"}, 64 << 20},
+		{map[string]string{"AUTH_KEY": "k", "BODY_TIMEOUT": "3s", "REPLAY_MAX_BYTES": "0", "PPROF": "true", "REPLAY_DIR": "d"}, -1},
+	}
+	for _, tc := range tests {
+		c, err := loadConfig(nil, lookupIn(tc.env), lookupIn(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc := relayConfig(c, slog.Default())
+		if rc.RequireAuthKey != c.requireKey || rc.AuthKey != c.authKey || rc.ReplayDir != c.replayDir || rc.Pprof != c.pprof ||
+			rc.BodyTimeout != c.bodyTimeout || rc.Engine.BodyTimeout != c.bodyTimeout || rc.ReplayMaxBytes != tc.maxBytes {
+			t.Errorf("env %v: relay config %+v from %+v", tc.env, rc, c)
+		}
 	}
 }
 
@@ -97,24 +320,26 @@ func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); retur
 
 var line = regexp.MustCompile(`^spectra-server listening ingest=(\S+) output=(\S+) extras=(\S+)\n$`)
 
-// runServer runs the command in dir until the test cancels it.
-func runServer(t *testing.T, dir string, env map[string]string) (extras string, stop func() int) {
+// runServer runs the command in dir until the test cancels it; logs
+// collects its stderr.
+func runServer(t *testing.T, dir string, env map[string]string) (extras string, logs *lockedBuffer, stop func() int) {
 	t.Helper()
+	clearServerEnv(t)
 	t.Chdir(dir)
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &lockedBuffer{}
+	out, logs := &lockedBuffer{}, &lockedBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"-bind", "127.0.0.1", "-ingest-port", "0", "-output-port", "0", "-extras-port", "0", "-log-level", "error"}, out, io.Discard)
+		done <- run(ctx, []string{"-bind", "127.0.0.1", "-ingest-port", "0", "-output-port", "0", "-extras-port", "0"}, out, logs)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.HasSuffix(out.String(), "\n") {
 		select {
 		case code := <-done:
-			t.Fatalf("exited with %d", code)
+			t.Fatalf("exited with %d: %s", code, logs.String())
 		case <-time.After(5 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -125,16 +350,17 @@ func runServer(t *testing.T, dir string, env map[string]string) (extras string, 
 	if m == nil {
 		t.Fatalf("stdout %q", out.String())
 	}
-	return m[3], func() int { cancel(); return <-done }
+	return m[3], logs, func() int { cancel(); return <-done }
 }
 
 func TestRunInsecureAndShutdown(t *testing.T) {
 	dir := t.TempDir()
-	// .env provides INSECURE; the real environment wins for REQUIRE_AUTH_KEY.
-	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte("INSECURE=true # plain\nREQUIRE_AUTH_KEY=true\n"), 0o644); err != nil {
+	// .env provides INSECURE and LOG_FORMAT; the real environment wins for
+	// REQUIRE_AUTH_KEY.
+	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte("INSECURE=true # plain\nREQUIRE_AUTH_KEY=true\nLOG_FORMAT=json\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	extras, stop := runServer(t, dir, map[string]string{"REQUIRE_AUTH_KEY": "false"})
+	extras, logs, stop := runServer(t, dir, map[string]string{"REQUIRE_AUTH_KEY": "false"})
 	resp, err := http.Get("http://" + extras + "/status")
 	if err != nil {
 		t.Fatal(err)
@@ -147,11 +373,26 @@ func TestRunInsecureAndShutdown(t *testing.T) {
 	if code := stop(); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
+	// LOG_FORMAT=json: every line is one JSON object; recovery reported
+	// before the start line; no TLS hint on a plain server.
+	var msgs []string
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec struct{ Msg string }
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("log line %q is not JSON: %v", l, err)
+		}
+		msgs = append(msgs, rec.Msg)
+	}
+	joined := strings.Join(msgs, "|")
+	if !strings.Contains(joined, "match recovery|spectra-server started") || strings.Contains(joined, "reverse proxy") {
+		t.Fatalf("log messages %q", msgs)
+	}
 }
 
 func TestRunTLSGeneratesPair(t *testing.T) {
 	dir := t.TempDir()
-	extras, stop := runServer(t, dir, map[string]string{"INSECURE": "false", "SERVER_KEY": "tls/k.pem", "SERVER_CERT": "tls/c.pem"})
+	extras, logs, stop := runServer(t, dir, map[string]string{"INSECURE": "false", "SERVER_KEY": "tls/k.pem", "SERVER_CERT": "tls/c.pem",
+		"REQUIRE_AUTH_KEY": "false", "RECOVER": "0"})
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	resp, err := client.Get("https://" + extras + "/status")
 	if err != nil {
@@ -168,5 +409,9 @@ func TestRunTLSGeneratesPair(t *testing.T) {
 	}
 	if code := stop(); code != 0 {
 		t.Fatalf("exit %d", code)
+	}
+	l := logs.String()
+	if strings.Count(l, "reverse proxy") != 1 || !strings.Contains(l, "INSECURE=true") || strings.Contains(l, "match recovery") {
+		t.Fatalf("want one TLS-at-proxy hint and no recovery (RECOVER=0):\n%s", l)
 	}
 }

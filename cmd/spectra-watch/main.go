@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -137,7 +139,8 @@ func watch(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	cctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
 	if err := c.Connect(cctx, cfg.url); err != nil {
-		return fmt.Errorf("connecting to %s: %w (is the server running? `make run` starts one)", cfg.url, err)
+		// Some transport errors end in the server's newline-terminated body.
+		return fmt.Errorf("connecting to %s: %s (%s)", cfg.url, strings.TrimSpace(err.Error()), connectHint(ctx, cfg, err))
 	}
 	defer c.Close()
 	logon, _ := json.Marshal(map[string]string{"groupCode": cfg.groupCode})
@@ -196,6 +199,80 @@ func watch(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			return nil
 		}
 	}
+}
+
+// connectHint guesses why a connection failed: most often an http URL for a
+// relay that speaks TLS (its default) or the other way round, which the
+// transport's own error does not make plain.
+func connectHint(ctx context.Context, cfg config, connErr error) string {
+	const notRunning = "is the server running? `make run` starts one"
+	u, err := url.Parse(cfg.url)
+	if err != nil || u.Host == "" {
+		return notRunning
+	}
+	secure := u.Scheme == "https" || u.Scheme == "wss"
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), map[bool]string{true: "443", false: "80"}[secure])
+	}
+	speaksTLS, err := probeTLS(ctx, host, u.Hostname())
+	if err != nil {
+		return notRunning
+	}
+	switch {
+	case speaksTLS && !secure:
+		alt := *u
+		alt.Scheme = map[string]string{"ws": "wss"}[u.Scheme]
+		if alt.Scheme == "" {
+			alt.Scheme = "https"
+		}
+		hint := "the server speaks TLS: use " + alt.String()
+		if !cfg.insecureTLS {
+			hint += ", with -insecure-tls for the relay's generated self-signed certificate"
+		}
+		return hint
+	case !speaksTLS && secure:
+		alt := *u
+		alt.Scheme = map[string]string{"wss": "ws"}[u.Scheme]
+		if alt.Scheme == "" {
+			alt.Scheme = "http"
+		}
+		return "the server speaks plain HTTP, not TLS: use " + alt.String()
+	case speaksTLS && !cfg.insecureTLS && certError(connErr):
+		return "the server's certificate is not trusted here; for the relay's generated self-signed one add -insecure-tls"
+	}
+	return notRunning
+}
+
+// certError: the handshake failed on the server's certificate. The client
+// does not always wrap the crypto/tls error, hence the text fallback.
+func certError(err error) bool {
+	var cv *tls.CertificateVerificationError
+	return errors.As(err, &cv) || strings.Contains(err.Error(), "failed to verify certificate")
+}
+
+// probeTLS reports whether the server at host completes a TLS handshake;
+// err is set when it cannot be reached or says nothing recognisable.
+func probeTLS(ctx context.Context, host, serverName string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	// Only the protocol is in question here, not the certificate.
+	tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true, ServerName: serverName})
+	err = tc.HandshakeContext(ctx)
+	var rh tls.RecordHeaderError
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.As(err, &rh):
+		return false, nil // the server answered with something that is not TLS
+	}
+	return false, err
 }
 
 // line renders one match_data, e.g.

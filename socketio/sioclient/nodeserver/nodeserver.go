@@ -60,6 +60,9 @@ func Start(t testing.TB, env ...string) string {
 // output and exit when stdin closes.
 func StartScript(t testing.TB, script string, env ...string) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: skipping interop against the reference socket.io server (make test runs it)")
+	}
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Skip("node is not on PATH: skipping interop test against the reference socket.io server")
 	}

@@ -1,0 +1,330 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// version is set at build time: go build -ldflags "-X main.version=v1.2.3".
+var version string
+
+type config struct {
+	bind                  string
+	ingest, output, extra int
+	replayDir             string
+	insecure              bool
+	keyPath, certPath     string
+	requireKey            bool
+	authKey               string
+	logLevel              slog.Level
+	logJSON               bool
+	cpuProfile            string
+	bodyTimeout           time.Duration
+	replayMaxBytes        int64 // 0 = no cap
+	pprof                 bool
+	recover               bool
+}
+
+// setting is one configuration knob: a flag and an environment variable
+// with one parser, so the two can never drift apart.
+type setting struct {
+	flag, env string
+	arg       string // placeholder in the usage; "" for booleans
+	def       string // parsed like any other value, so it is the documented default
+	meaning   string
+	text      bool // a string setting: an empty variable is a value, not "unset"
+	set       func(c *config, v string) error
+}
+
+// settings lists every setting in the order -h shows them.
+var settings = []setting{
+	{flag: "bind", env: "BIND", arg: "ADDR", def: "", text: true,
+		meaning: "address to listen on; empty = all interfaces",
+		set:     func(c *config, v string) error { c.bind = v; return nil }},
+	{flag: "ingest-port", env: "INGEST_PORT", arg: "PORT", def: "5100",
+		meaning: "Socket.IO port of the observer and auxiliary clients; 0 picks a free port",
+		set:     func(c *config, v string) error { return parsePort(v, &c.ingest) }},
+	{flag: "output-port", env: "OUTPUT_PORT", arg: "PORT", def: "5200",
+		meaning: "Socket.IO port of the overlays; 0 picks a free port",
+		set:     func(c *config, v string) error { return parsePort(v, &c.output) }},
+	{flag: "extras-port", env: "EXTRAS_PORT", arg: "PORT", def: "5101",
+		meaning: "HTTP extras port (/status, team info, previews); 0 picks a free port",
+		set:     func(c *config, v string) error { return parsePort(v, &c.extra) }},
+	{flag: "replay-dir", env: "REPLAY_DIR", arg: "DIR", def: "replays", text: true,
+		meaning: "directory of the replay files, one per match; empty = write none",
+		set:     func(c *config, v string) error { c.replayDir = v; return nil }},
+	{flag: "replay-max-bytes", env: "REPLAY_MAX_BYTES", arg: "SIZE", def: "64MiB",
+		meaning: "cap on one match's replay file (bytes, or with a unit: 500KB, 64MiB, 1GiB); past it the match goes on unrecorded; 0 = no cap",
+		set:     func(c *config, v string) error { return parseSize(v, &c.replayMaxBytes) }},
+	{flag: "recover", env: "RECOVER", def: "true",
+		meaning: "on start, rebuild the unfinished matches from the replay files, so a restart keeps them live",
+		set:     func(c *config, v string) error { return parseBool(v, &c.recover) }},
+	{flag: "insecure", env: "INSECURE", def: "false",
+		meaning: "true: plain HTTP/WS; false: TLS (https/wss) on all three ports",
+		set:     func(c *config, v string) error { return parseBool(v, &c.insecure) }},
+	{flag: "server-key", env: "SERVER_KEY", arg: "FILE", def: "keys/server.key", text: true,
+		meaning: "TLS private key; a self-signed pair is generated when key or certificate is missing",
+		set:     func(c *config, v string) error { c.keyPath = v; return nil }},
+	{flag: "server-cert", env: "SERVER_CERT", arg: "FILE", def: "keys/server.crt", text: true,
+		meaning: "TLS certificate (PEM, may hold the chain)",
+		set:     func(c *config, v string) error { c.certPath = v; return nil }},
+	{flag: "require-auth-key", env: "REQUIRE_AUTH_KEY", def: "true",
+		meaning: "observers and previews must present AUTH_KEY; false accepts any key (local use)",
+		set:     func(c *config, v string) error { return parseBool(v, &c.requireKey) }},
+	{flag: "auth-key", env: "AUTH_KEY", arg: "KEY", def: "", text: true,
+		meaning: "the access key observers present; prefer the variable, a flag shows in the process list",
+		set:     func(c *config, v string) error { c.authKey = v; return nil }},
+	{flag: "body-timeout", env: "BODY_TIMEOUT", arg: "DURATION", def: "10s",
+		meaning: "longest time to read one request body (polling POSTs, extras uploads); bounds slow senders",
+		set:     func(c *config, v string) error { return parseDuration(v, &c.bodyTimeout) }},
+	{flag: "log-level", env: "LOG_LEVEL", arg: "LEVEL", def: "info",
+		meaning: "debug, info, warn or error",
+		set: func(c *config, v string) error {
+			if err := c.logLevel.UnmarshalText([]byte(v)); err != nil {
+				return errors.New("not a level: use debug, info, warn or error")
+			}
+			return nil
+		}},
+	{flag: "log-format", env: "LOG_FORMAT", arg: "FORMAT", def: "text",
+		meaning: "text (key=value lines) or json (one JSON object per line, for log collectors)",
+		set: func(c *config, v string) error {
+			switch strings.ToLower(v) {
+			case "text":
+				c.logJSON = false
+			case "json":
+				c.logJSON = true
+			default:
+				return errors.New("not a log format: use text or json")
+			}
+			return nil
+		}},
+	{flag: "pprof", env: "PPROF", def: "false",
+		meaning: "serve net/http/pprof under /debug/pprof/ on the extras port (keep that port private then)",
+		set:     func(c *config, v string) error { return parseBool(v, &c.pprof) }},
+	{flag: "cpuprofile", env: "CPU_PROFILE", arg: "FILE", def: "", text: true,
+		meaning: "write a CPU profile of the whole run to this file (for load tests)",
+		set:     func(c *config, v string) error { c.cpuProfile = v; return nil }},
+}
+
+// lookupFunc finds one variable, like os.LookupEnv.
+type lookupFunc func(key string) (string, bool)
+
+// errVersion asks run to print the version.
+var errVersion = errors.New("version requested")
+
+// loadConfig merges, lowest first: the defaults, .env, the environment,
+// the flags.
+func loadConfig(args []string, env, dotenv lookupFunc) (config, error) {
+	var cfg config
+	for _, s := range settings {
+		if err := s.set(&cfg, s.def); err != nil {
+			panic(fmt.Sprintf("default of %s: %v", s.env, err)) // a programming error, caught by the tests
+		}
+	}
+	envErrs := map[string]error{}
+	for _, s := range settings {
+		v, src, ok := lookupSetting(s, env, dotenv)
+		if !ok {
+			continue
+		}
+		if err := s.set(&cfg, strings.TrimSpace(v)); err != nil {
+			envErrs[s.flag] = fmt.Errorf("%s=%q (from the %s): %w", s.env, v, src, err)
+		}
+	}
+
+	fs := flag.NewFlagSet("spectra-server", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // run prints the error and the usage itself
+	fs.Usage = func() {}
+	for _, s := range settings {
+		fs.Var(settingValue{s: s, cfg: &cfg}, s.flag, s.meaning)
+	}
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if *showVersion {
+		return cfg, errVersion
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments %q: every setting is a -flag", fs.Args())
+	}
+	// A flag replaces the variable, so a bad value it overrides is moot.
+	fs.Visit(func(f *flag.Flag) { delete(envErrs, f.Name) })
+	for _, s := range settings {
+		if err := envErrs[s.flag]; err != nil {
+			return cfg, err
+		}
+	}
+	if cfg.requireKey && cfg.authKey == "" {
+		return cfg, errors.New("REQUIRE_AUTH_KEY is on (the default) but AUTH_KEY is empty, so every observer logon would be refused.\n" +
+			"  For a real deployment: set AUTH_KEY to the key your observers use (environment, .env or -auth-key).\n" +
+			"  For local use without a key: set REQUIRE_AUTH_KEY=false (or -require-auth-key=false); `make run` does this and sets INSECURE=true")
+	}
+	return cfg, nil
+}
+
+// lookupSetting finds s in the environment, else in .env; an empty value
+// of a typed setting counts as unset there, so `INSECURE=` in a compose
+// file leaves .env or the default in charge.
+func lookupSetting(s setting, env, dotenv lookupFunc) (v, source string, ok bool) {
+	for _, l := range []struct {
+		f   lookupFunc
+		src string
+	}{{env, "environment"}, {dotenv, ".env file"}} {
+		if v, ok := l.f(s.env); ok && (s.text || strings.TrimSpace(v) != "") {
+			return v, l.src, true
+		}
+	}
+	return "", "", false
+}
+
+type settingValue struct {
+	s   setting
+	cfg *config
+}
+
+func (v settingValue) String() string { return "" }
+func (v settingValue) Set(x string) error {
+	return v.s.set(v.cfg, strings.TrimSpace(x))
+}
+
+// IsBoolFlag lets a boolean be given as a bare -insecure.
+func (v settingValue) IsBoolFlag() bool { return v.s.arg == "" }
+
+// usage lists every setting with its flag, variable and default.
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: spectra-server [flags]
+
+The Spectra relay: observers send game events to the ingest port, overlays
+receive match_data on the output port, tools use the HTTP extras port.
+
+Every setting is a flag and an environment variable; a .env file in the
+working directory is read too. Flags win over the environment, the
+environment wins over .env. Booleans take true, false, 1 or 0; durations
+look like 10s or 1m30s; sizes are bytes or take a unit (KB, MB, GB, KiB,
+MiB, GiB). An empty variable counts as unset, except for the text settings
+(BIND, REPLAY_DIR, AUTH_KEY, ...) where empty is a value.
+
+`)
+	for _, s := range settings {
+		name := "-" + s.flag
+		if s.arg != "" {
+			name += " " + s.arg
+		}
+		def := s.def
+		if def == "" {
+			def = `""`
+		}
+		fmt.Fprintf(w, "  %s   (env %s, default %s)\n", name, s.env, def)
+		fmt.Fprintf(w, "        %s\n", s.meaning)
+	}
+	fmt.Fprint(w, `  -version
+        print the version and exit
+  -h
+        print this help
+
+For large matches with TLS on, terminate TLS at a reverse proxy and run the
+relay with INSECURE=true behind it: plain connections are read through the
+epoll netpoller, TLS ones take a goroutine each.
+`)
+}
+
+// versionString is what -version prints.
+func versionString() string {
+	return fmt.Sprintf("spectra-server %s (%s %s/%s)", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// buildVersion is the -ldflags version, else what the Go toolchain
+// recorded (module version or VCS revision).
+func buildVersion() string {
+	v := version
+	if v == "" {
+		v = "devel"
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			var rev, modified string
+			for _, s := range bi.Settings {
+				switch s.Key {
+				case "vcs.revision":
+					rev = s.Value
+				case "vcs.modified":
+					modified = s.Value
+				}
+			}
+			switch {
+			case bi.Main.Version != "" && bi.Main.Version != "(devel)":
+				v = bi.Main.Version
+			case rev != "":
+				v = "devel-" + rev[:min(12, len(rev))]
+				if modified == "true" {
+					v += "-dirty"
+				}
+			}
+		}
+	}
+	return v
+}
+
+func parseBool(v string, dst *bool) error {
+	switch strings.ToLower(v) {
+	case "true", "1":
+		*dst = true
+	case "false", "0":
+		*dst = false
+	default:
+		return errors.New("not a boolean: use true, false, 1 or 0")
+	}
+	return nil
+}
+
+func parsePort(v string, dst *int) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 65535 {
+		return errors.New("not a port: use 0 to 65535")
+	}
+	*dst = n
+	return nil
+}
+
+func parseDuration(v string, dst *time.Duration) error {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return errors.New("not a positive duration: use e.g. 10s, 500ms or 1m")
+	}
+	*dst = d
+	return nil
+}
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	// Longest first, so "KiB" is not read as "B".
+	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30},
+	{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9},
+	{"b", 1},
+}
+
+func parseSize(v string, dst *int64) error {
+	bad := errors.New("not a size: use bytes (67108864) or a number with KB, MB, GB, KiB, MiB or GiB (64MiB)")
+	num, mult := strings.ToLower(v), int64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(num, u.suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return bad
+	}
+	*dst = n * mult
+	return nil
+}
