@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"spectra-relay/engineio"
+	"spectra-relay/internal/testenv"
 	"spectra-relay/socketio"
 )
 
@@ -41,9 +42,7 @@ const interopDir = "testdata/interop"
 const interopBudget = 55 * time.Second
 
 func TestInteropNodeClients(t *testing.T) {
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node is not on PATH: skipping the socket.io-client / engine.io-client interop test")
-	}
+	testenv.NeedNode(t)
 	dir, err := filepath.Abs(interopDir)
 	if err != nil {
 		t.Fatal(err)
