@@ -260,7 +260,7 @@ func (l localSinks) await(want int64) int64 {
 func TestBroadcastSinkProcess(t *testing.T) {
 	url := os.Getenv("ENGINEIO_SINK_URL")
 	if url == "" {
-		t.Skip("helper process for BenchmarkBroadcast")
+		return // a normal run: only BenchmarkBroadcast starts it, as a child
 	}
 	n, _ := strconv.Atoi(os.Getenv("ENGINEIO_SINK_N"))
 	raiseFileLimit(t, uint64(n+256))
