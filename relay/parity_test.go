@@ -24,7 +24,7 @@ import (
 )
 
 // parityBudget bounds the Node run for all four replays together (about
-// 40 s on an idle 2-core box).
+// 20 s on the 2-core development box, the longest replay setting the pace).
 const parityBudget = 4 * time.Minute
 
 func TestGoldenParity(t *testing.T) {

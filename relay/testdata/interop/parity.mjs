@@ -12,7 +12,9 @@
 // socket.io-client 4.8 sees, one <out-dir>/<name>.json per replay.
 //
 // Usage: node parity.mjs --ingest URL --output URL --out-dir DIR
-//          [--settle-ms 120] [--quiet-ms 200] [--max-wait-ms 5000] [--timeout 300] file.replay...
+//          [--max-wait-ms 5000] [--settle-ms 150] [--timeout 300] file.replay...
+// --max-wait-ms bounds each wait for the overlay to catch up, --settle-ms is
+// how long to count match_data after game_end (allowed, not compared).
 // Exit status: 0 every replay was driven to its end, 1 otherwise (the
 // result files then list the errors), 2 usage.
 import fs from "node:fs";
@@ -20,7 +22,7 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { Clients, barrier, isAux, isObs, loadReplay, logon, payload, rosterNames, sleep, track, waitEvent } from "./lib.mjs";
 
-const opts = { ingest: "", output: "", outDir: "", settleMs: 120, quietMs: 200, maxWaitMs: 5000, timeout: 300 };
+const opts = { ingest: "", output: "", outDir: "", settleMs: 150, maxWaitMs: 5000, timeout: 300 };
 const files = [];
 {
   const argv = process.argv.slice(2);
@@ -39,7 +41,6 @@ const files = [];
     else if (a === "--output") opts.output = v();
     else if (a === "--out-dir") opts.outDir = v();
     else if (a === "--settle-ms") opts.settleMs = num(v(), a);
-    else if (a === "--quiet-ms") opts.quietMs = num(v(), a);
     else if (a === "--max-wait-ms") opts.maxWaitMs = num(v(), a);
     else if (a === "--timeout") opts.timeout = num(v(), a);
     else if (a.startsWith("--")) usage(`unknown option ${a}`);
@@ -49,7 +50,7 @@ const files = [];
 }
 
 function usage(msg) {
-  console.error(`parity.mjs: ${msg}\nusage: node parity.mjs --ingest URL --output URL --out-dir DIR [--settle-ms N] [--quiet-ms N] [--max-wait-ms N] [--timeout S] file.replay...`);
+  console.error(`parity.mjs: ${msg}\nusage: node parity.mjs --ingest URL --output URL --out-dir DIR [--max-wait-ms N] [--settle-ms N] [--timeout S] file.replay...`);
   process.exit(2);
 }
 
@@ -113,19 +114,17 @@ async function drive(file) {
     if (ack.value !== true) throw new Error(`obs_logon refused: ${ack.reason}`);
 
     // Overlay.
-    let latest = null;
-    let lastRecvAt = -1;
+    let latestRaw = null; // the latest match_data argument, as sent
     let received = 0;
     const overlay = track(clients.open(opts.output, `${header.groupCode} overlay`));
     watchLoss(overlay, "overlay");
     overlay.on("match_data", (raw) => {
-      try {
-        latest = JSON.parse(raw);
-        lastRecvAt = performance.now();
-        received++;
-      } catch (e) {
-        res.errors.push(`match_data is not a JSON string: ${e.message}`);
+      if (typeof raw !== "string") {
+        res.errors.push(`match_data argument is a ${typeof raw}, not a JSON string`);
+        return;
       }
+      latestRaw = raw;
+      received++;
     });
     const ok = waitEvent(overlay, "logon_success");
     overlay.emit("logon", JSON.stringify({ groupCode: header.groupCode }));
@@ -136,7 +135,6 @@ async function drive(file) {
 
     const names = rosterNames(events);
     let last = obs; // the connection that sent the latest event
-    let lastEmitAt = -1;
 
     const auxFor = async (e) => {
       if (e.playerId in aux) return aux[e.playerId];
@@ -168,10 +166,25 @@ async function drive(file) {
       return aux[e.playerId];
     };
 
+    // snapshot logs a new overlay on and returns the match_data it is
+    // greeted with: the match's state at that moment.
+    const snapshot = async () => {
+      const p = clients.open(opts.output, `${header.groupCode} probe`, { transports: ["websocket"] });
+      try {
+        const first = waitEvent(p, "match_data");
+        p.emit("logon", JSON.stringify({ groupCode: header.groupCode }));
+        return await first;
+      } finally {
+        p.close();
+        clients.sockets.splice(clients.sockets.indexOf(p), 1);
+      }
+    };
+
     // checkpoint records the overlay's state once every event sent so far
-    // is applied (barrier) and the server's 100 ms send loop has flushed
-    // it: settleMs after the barrier, then quietMs without a new
-    // match_data, with at least one match_data newer than the last event.
+    // is applied (barrier) and the server's send loop has broadcast it: the
+    // overlay's latest match_data is then the very text a new overlay is
+    // greeted with. No fixed pauses, so a loaded machine only makes it
+    // slower; past maxWaitMs it records what it has, with a warning.
     let lastCpIdx = null;
     let round = 0;
     const checkpoint = async (label, idx, ev) => {
@@ -183,20 +196,11 @@ async function drive(file) {
       }
       lastCpIdx = idx;
       await barrier(last);
-      const applied = performance.now();
-      const limit = applied + opts.maxWaitMs;
-      for (;;) {
-        const now = performance.now();
-        const fresh = lastRecvAt > lastEmitAt;
-        if (fresh && now - applied >= opts.settleMs && now - lastRecvAt >= opts.quietMs) break;
-        if (now > limit) {
-          if (!fresh) res.warnings.push(`${label}@${idx}: no match_data after the event within ${opts.maxWaitMs} ms`);
-          else res.warnings.push(`${label}@${idx}: match_data did not settle within ${opts.maxWaitMs} ms`);
-          break;
-        }
-        await sleep(10);
-      }
-      cp.data = latest;
+      const target = await snapshot();
+      const limit = performance.now() + opts.maxWaitMs;
+      while (latestRaw !== target && performance.now() < limit) await sleep(5);
+      if (latestRaw !== target) res.warnings.push(`${label}@${idx}: the overlay's match_data did not reach the current state within ${opts.maxWaitMs} ms`);
+      cp.data = latestRaw === null ? null : JSON.parse(latestRaw);
       res.checkpoints.push(cp);
     };
 
@@ -234,7 +238,6 @@ async function drive(file) {
       }
       last = sock;
       if (gameEnd) gameEndSent = true;
-      lastEmitAt = performance.now();
       sock.emit(channel, payload(e));
       if (channel === "obs_data") res.sent.obs++;
       else res.sent.aux++;
