@@ -9,9 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,20 +19,20 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"spectra-relay/internal/testenv"
 )
 
 // matchDataPackets returns n consecutive broadcast payloads built from a
 // late checkpoint of a real match (the golden output of the existing
 // server), as the Socket.IO text the relay sends, with one field changing
-// per send like a live match between two events. Falls back to synthetic
-// data when shared/ is absent.
+// per send like a live match between two events.
 func matchDataPackets(tb testing.TB, n int) [][]byte {
 	tb.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	path := filepath.Join(filepath.Dir(file), "..", "..", "shared", "replays", "golden", "bomb_regular.checkpoints.json")
+	path := testenv.Golden(tb, "bomb_regular")
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return matchLike(n)
+		tb.Fatal(err)
 	}
 	var golden struct {
 		Checkpoints []struct {
@@ -262,7 +260,7 @@ func (l localSinks) await(want int64) int64 {
 func TestBroadcastSinkProcess(t *testing.T) {
 	url := os.Getenv("ENGINEIO_SINK_URL")
 	if url == "" {
-		t.Skip("helper process for BenchmarkBroadcast")
+		return // a normal run: only BenchmarkBroadcast starts it, as a child
 	}
 	n, _ := strconv.Atoi(os.Getenv("ENGINEIO_SINK_N"))
 	raiseFileLimit(t, uint64(n+256))

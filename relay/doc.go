@@ -2,7 +2,7 @@
 // ingest handlers (observer and auxiliary clients, Socket.IO on 5100), the
 // output handlers (overlays, Socket.IO on 5200), the HTTP extras (5101) and
 // replay-file writing. It is a drop-in replacement for the TypeScript
-// Spectra Server 0.3.4; the golden files in shared/replays/golden and
+// Spectra Server 0.3.4; the golden files in testdata/replays/golden and
 // shared/SPEC.md define the behaviour.
 //
 // # Concurrency

@@ -6,15 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"spectra-relay/engineio"
+	"spectra-relay/internal/testenv"
 	"spectra-relay/relay/replayfile"
 	"spectra-relay/socketio/sioclient"
 )
@@ -206,16 +204,6 @@ func (c *tClient) ack(t testing.TB, name string) (ack, string) {
 
 // ---- replay data ----
 
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "shared")
-	if _, err := os.Stat(filepath.Join(dir, "replays")); err != nil {
-		t.Skipf("shared replays not found: %v", err)
-	}
-	return dir
-}
-
 type tReplay struct {
 	header replayfile.Header
 	events []replayfile.Event
@@ -223,7 +211,7 @@ type tReplay struct {
 
 func loadReplay(t testing.TB, name string) tReplay {
 	t.Helper()
-	h, evs, err := replayfile.ReadFile(filepath.Join(sharedDir(t), "replays", name+".replay"))
+	h, evs, err := replayfile.ReadFile(testenv.Replay(t, name))
 	if err != nil {
 		t.Fatal(err)
 	}

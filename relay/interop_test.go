@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"spectra-relay/engineio/eioclient"
+	"spectra-relay/internal/testenv"
 	"spectra-relay/socketio/sioclient"
 )
 
@@ -97,28 +98,14 @@ func goTool() string {
 
 func moduleRoot(t testing.TB) string {
 	t.Helper()
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Fatalf("module root %s: %v", root, err)
-	}
-	return root
+	return testenv.Root(t)
 }
 
-// replayPath returns a shared replay file (../shared/replays next to the
-// module), skipping the test when the shared folder is not there.
+// replayPath returns the absolute path of testdata/replays/<name> at the
+// module root.
 func replayPath(t testing.TB, name string) string {
 	t.Helper()
-	p, err := filepath.Abs(filepath.Join(moduleRoot(t), "..", "shared", "replays", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared replay %s not available: %v", name, err)
-	}
-	return p
+	return testenv.Replay(t, name)
 }
 
 // ---------------------------------------------------------------- server
@@ -293,16 +280,15 @@ func interopDir(t testing.TB) string {
 	return d
 }
 
-// needNode skips when node is missing and installs the scripts' modules
-// from the lockfile when `make node-deps` has not.
+// needNode stops the test when node is missing (a failure under CI=true)
+// and installs the scripts' modules from the lockfile when `make node-deps`
+// has not.
 func needNode(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: skipping the socket.io-client interop tests (make test runs them)")
 	}
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node is not on PATH: skipping the socket.io-client interop tests")
-	}
+	testenv.NeedNode(t)
 	dir := interopDir(t)
 	npmOnce.Do(func() {
 		if _, err := os.Stat(filepath.Join(dir, "node_modules", "socket.io-client", "package.json")); err == nil {

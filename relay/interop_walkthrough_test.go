@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"spectra-relay/internal/testenv"
 )
 
 // watchLine is one line of spectra-watch, e.g.
@@ -183,6 +185,9 @@ func checkWatchLines(t *testing.T, lines []string) []string {
 	return last
 }
 
+// walkthroughReplay is the README's replay, relative to the repository root.
+const walkthroughReplay = "testdata/replays/short_3rounds.replay"
+
 var finalShortLine = regexp.MustCompile(`round 3 end\s+NWE 1-2 CRV  map Split`)
 
 func TestSpectraWatch(t *testing.T) {
@@ -247,14 +252,14 @@ func portsFree(ports ...int) error {
 }
 
 // freshCopy copies the files a clone would have (tracked and untracked, not
-// ignored) to <dir>/main, next to a link <dir>/shared to the shared folder,
-// the layout the README's relative paths assume.
+// ignored) to <dir>/main: the fixtures the README uses are among them, so
+// nothing outside the copy is needed.
 func freshCopy(t *testing.T) string {
 	t.Helper()
 	root := moduleRoot(t)
 	out, err := exec.Command("git", "-C", root, "ls-files", "-z", "-co", "--exclude-standard").Output()
 	if err != nil {
-		t.Skipf("git ls-files in %s: %v", root, err)
+		testenv.Missing(t, "the walk-through copies the files git lists, and git ls-files in %s failed: %v", root, err)
 	}
 	dir := t.TempDir()
 	dst := filepath.Join(dir, "main")
@@ -278,22 +283,15 @@ func freshCopy(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
-	shared, err := filepath.Abs(filepath.Join(root, "..", "shared"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(shared, filepath.Join(dir, "shared")); err != nil {
-		t.Fatal(err)
-	}
 	return dst
 }
 
 // TestReadmeWalkthrough runs the README's quick start on the default ports,
-// in a fresh copy of the repository next to the shared folder:
+// in a fresh copy of the repository:
 //
-//	make run                                                                       # terminal 1
-//	go run ./cmd/spectra-replay -mode timestamps -speed 20 ../shared/replays/short_3rounds.replay  # terminal 2
-//	go run ./cmd/spectra-watch -group-code GU3Z72                                  # terminal 3
+//	make run                                                                            # terminal 1
+//	go run ./cmd/spectra-replay -mode timestamps -speed 20 testdata/replays/short_3rounds.replay  # terminal 2
+//	go run ./cmd/spectra-watch -group-code GU3Z72                                       # terminal 3
 //
 // The replay runs at -speed 100 instead of 20 to keep the test short
 // (SPECTRA_WALKTHROUGH_SPEED overrides it).
@@ -301,21 +299,18 @@ func TestReadmeWalkthrough(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the walk-through builds the commands in a fresh copy")
 	}
-	for _, tool := range []string{"make", "git"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not on PATH", tool)
-		}
-	}
-	replayPath(t, "short_3rounds.replay")
+	testenv.NeedTool(t, "make")
+	testenv.NeedTool(t, "git")
+	replayPath(t, filepath.Base(walkthroughReplay)) // the fixture is there, in the repository
 	if err := portsFree(5100, 5200, 5101); err != nil {
-		t.Skipf("the walk-through needs the default ports 5100, 5200 and 5101: %v", err)
+		testenv.Missing(t, "the walk-through needs the default ports 5100, 5200 and 5101: %v", err)
 	}
 	root := moduleRoot(t)
 	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
 	if err != nil {
 		t.Errorf("README.md: %v", err)
 	}
-	for _, want := range []string{"make run", "cmd/spectra-replay", "short_3rounds.replay", "cmd/spectra-watch", "-group-code"} {
+	for _, want := range []string{"make run", "cmd/spectra-replay", walkthroughReplay, "cmd/spectra-watch", "-group-code"} {
 		if err == nil && !strings.Contains(string(readme), want) {
 			t.Errorf("README.md does not mention %q: the walk-through this test follows has changed", want)
 		}
@@ -338,7 +333,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 	}
 
 	// Terminal 2: the replay; terminal 3, while it runs: the overlay.
-	rp := startProc(t, "spectra-replay", dir, env, true, goBin, "run", "./cmd/spectra-replay", "-mode", "timestamps", "-speed", speed, "../shared/replays/short_3rounds.replay")
+	rp := startProc(t, "spectra-replay", dir, env, true, goBin, "run", "./cmd/spectra-replay", "-mode", "timestamps", "-speed", speed, walkthroughReplay)
 	rp.waitLine(regexp.MustCompile(`^observer logged on to http://127\.0\.0\.1:5100 .*group code GU3Z72`), 2*time.Minute)
 	watch := startProc(t, "spectra-watch", dir, env, true, goBin, "run", "./cmd/spectra-watch", "-group-code", "GU3Z72")
 	watch.waitLine(regexp.MustCompile(`^logged on to http://127\.0\.0\.1:5200 .* for group code GU3Z72`), 2*time.Minute)

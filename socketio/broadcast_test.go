@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/bytedance/sonic"
 
 	"spectra-relay/engineio"
+	"spectra-relay/internal/testenv"
 )
 
 // sinkTransport stands in for an Engine.IO socket: it counts what it is
@@ -74,31 +74,41 @@ func connectFake(tb testing.TB, s *Server, nsp string, keep bool) (*Socket, *sin
 var (
 	matchDataOnce sync.Once
 	matchData     string
+	matchDataErr  error
 )
 
-// matchDataString is a late checkpoint of the golden bomb_regular replay,
-// JSON-encoded: the ~15 KB string argument of a match_data broadcast.
+// matchDataString is a late checkpoint of the golden bomb_regular replay
+// (testdata/replays at the module root), JSON-encoded: the ~15 KB string
+// argument of a match_data broadcast.
 func matchDataString(tb testing.TB) string {
+	tb.Helper()
+	path := testenv.Golden(tb, "bomb_regular")
 	matchDataOnce.Do(func() {
-		raw, err := os.ReadFile("/work/shared/replays/golden/bomb_regular.checkpoints.json")
-		if err == nil {
-			var doc struct {
-				Checkpoints []struct {
-					Data sonic.NoCopyRawMessage `json:"data"`
-				} `json:"checkpoints"`
-			}
-			if err = sonic.Unmarshal(raw, &doc); err == nil && len(doc.Checkpoints) > 0 {
-				// The relay sends compact JSON; the file is indented.
-				var buf bytes.Buffer
-				if err = json.Compact(&buf, doc.Checkpoints[len(doc.Checkpoints)-3].Data); err == nil {
-					matchData = buf.String()
-					return
-				}
-			}
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			matchDataErr = err
+			return
 		}
-		// Without the shared replays, a synthetic state of the same size.
-		matchData = `{"players":[` + strings.Repeat(`{"name":"player","hp":100,"money":800,"pos":[1.5,2.5,3.5]},`, 260) + `{}]}`
+		var doc struct {
+			Checkpoints []struct {
+				Data sonic.NoCopyRawMessage `json:"data"`
+			} `json:"checkpoints"`
+		}
+		if err := sonic.Unmarshal(raw, &doc); err != nil || len(doc.Checkpoints) < 3 {
+			matchDataErr = fmt.Errorf("%s: %d checkpoints, %v", path, len(doc.Checkpoints), err)
+			return
+		}
+		// The relay sends compact JSON; the file is indented.
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, doc.Checkpoints[len(doc.Checkpoints)-3].Data); err != nil {
+			matchDataErr = fmt.Errorf("%s: %w", path, err)
+			return
+		}
+		matchData = buf.String()
 	})
+	if matchDataErr != nil {
+		tb.Fatal(matchDataErr)
+	}
 	return matchData
 }
 

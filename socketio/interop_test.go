@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"spectra-relay/engineio"
+	"spectra-relay/internal/testenv"
 	"spectra-relay/socketio"
 )
 
@@ -44,9 +45,7 @@ func TestInteropNodeClients(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the Node client interop run (make test runs it)")
 	}
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node is not on PATH: skipping the socket.io-client / engine.io-client interop test")
-	}
+	testenv.NeedNode(t)
 	dir, err := filepath.Abs(interopDir)
 	if err != nil {
 		t.Fatal(err)

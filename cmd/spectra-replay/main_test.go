@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"spectra-relay/internal/testenv"
 	"spectra-relay/relay/replayfile"
 	"spectra-relay/socketio/sioclient"
 	"spectra-relay/socketio/sioclient/nodeserver"
@@ -64,16 +65,9 @@ func stats(t *testing.T, url string) mockStats {
 	return s
 }
 
-func replay(name string) string {
-	return filepath.Join("..", "..", "..", "shared", "replays", name)
-}
-
 func needReplay(t *testing.T, name string) string {
-	p := replay(name)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared replay %s not available", name)
-	}
-	return p
+	t.Helper()
+	return testenv.Replay(t, name)
 }
 
 func runTool(t *testing.T, stdin string, args ...string) (int, string) {

@@ -63,7 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if cfg.groupCode == "" {
-		fmt.Fprintln(stderr, "spectra-watch: -group-code is required (the observer's group code, e.g. GU3Z72 for shared/replays/short_3rounds.replay)")
+		fmt.Fprintln(stderr, "spectra-watch: -group-code is required (the observer's group code, e.g. GU3Z72 for testdata/replays/short_3rounds.replay)")
 		return 2
 	}
 	switch cfg.transport {

@@ -1,14 +1,14 @@
 package match
 
 import (
-	"path/filepath"
 	"testing"
+
+	"spectra-relay/internal/testenv"
 )
 
 // benchReplay parses bomb_regular without its final game_end.
 func benchReplay(b *testing.B) (replay, []Event) {
-	shared := sharedDir(b)
-	r := loadReplay(b, filepath.Join(shared, "replays", "bomb_regular.replay"))
+	r := loadReplay(b, testenv.Replay(b, "bomb_regular"))
 	var evs []Event
 	for _, raw := range r.events {
 		ev, err := ParseEvent(raw)

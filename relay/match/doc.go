@@ -2,7 +2,7 @@
 // timeouts, toasts, tools) and renders it as the match_data JSON that the
 // overlays consume. It reproduces the existing TypeScript Spectra Server
 // (0.3.4) exactly, quirks included; the golden checkpoint files in
-// shared/replays/golden are the reference and the parity test checks them
+// testdata/replays/golden are the reference and the parity test checks them
 // byte for byte.
 //
 // # API

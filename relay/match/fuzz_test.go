@@ -4,24 +4,24 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
-	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
+
+	"spectra-relay/internal/testenv"
 )
 
-// replaySeeds returns up to n events of a replay (if the shared folder is
-// there) so the fuzzers start from realistic payloads of every type.
-func replaySeeds(n int) [][]byte {
-	_, file, _, _ := runtime.Caller(0)
-	path := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "replays", "bomb_regular.replay")
+// replaySeeds returns up to n events of the bomb_regular fixture so the
+// fuzzers start from realistic payloads of every type.
+func replaySeeds(f *testing.F, n int) [][]byte {
+	f.Helper()
+	path := testenv.Replay(f, "bomb_regular")
 	content, err := os.ReadFile(path)
 	if err != nil {
-		return nil
+		f.Fatal(err)
 	}
 	var all []json.RawMessage
-	if json.Unmarshal(append(append([]byte("["), content...), ']'), &all) != nil || len(all) < 2 {
-		return nil
+	if err := json.Unmarshal(append(append([]byte("["), content...), ']'), &all); err != nil || len(all) < 2 {
+		f.Fatalf("%s: not a replay (%v)", path, err)
 	}
 	seen := map[string]int{}
 	var out [][]byte
@@ -51,7 +51,7 @@ var staticSeeds = []string{
 }
 
 func FuzzParseEvent(f *testing.F) {
-	for _, s := range replaySeeds(40) {
+	for _, s := range replaySeeds(f, 40) {
 		f.Add(s)
 	}
 	for _, s := range staticSeeds {
@@ -81,7 +81,7 @@ func FuzzParseEvent(f *testing.F) {
 // FuzzApply feeds newline-separated events to one match and checks that the
 // output always stays valid JSON and that nothing panics.
 func FuzzApply(f *testing.F) {
-	seeds := replaySeeds(60)
+	seeds := replaySeeds(f, 60)
 	var all [][]byte
 	for _, s := range seeds {
 		f.Add(s)
@@ -125,16 +125,16 @@ func FuzzApply(f *testing.F) {
 // New: an accepted logon must make a match whose state encodes as valid
 // JSON; nothing may panic.
 func FuzzParseLogon(f *testing.F) {
-	_, file, _, _ := runtime.Caller(0)
 	for _, name := range []string{"short_3rounds", "swift"} {
-		content, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "replays", name+".replay"))
+		content, err := os.ReadFile(testenv.Replay(f, name))
 		if err != nil {
-			continue
+			f.Fatal(err)
 		}
 		var all []json.RawMessage
-		if json.Unmarshal(append(append([]byte("["), content...), ']'), &all) == nil && len(all) > 0 {
-			f.Add([]byte(all[0]))
+		if err := json.Unmarshal(append(append([]byte("["), content...), ']'), &all); err != nil || len(all) == 0 {
+			f.Fatalf("%s: not a replay (%v)", name, err)
 		}
+		f.Add([]byte(all[0]))
 	}
 	f.Add([]byte(`{"type":"authenticate","clientVersion":"0.3.22","obsName":"o","key":"k","groupCode":"ABC123","leftTeam":{"name":"A","tricode":"AAA","url":"","attackStart":true},"rightTeam":{"name":"B","tricode":"BBB","url":"","attackStart":false},"toolsData":{}}`))
 	f.Add([]byte(`{"type":"authenticate","leftTeam":null,"toolsData":{"timeoutCounter":{"max":"x"}}}`))

@@ -5,34 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
-)
 
-// sharedDir finds ../shared beside the module root.
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Dir(file)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("module root not found")
-		}
-		dir = parent
-	}
-	shared := filepath.Join(filepath.Dir(dir), "shared")
-	if _, err := os.Stat(filepath.Join(shared, "replays")); err != nil {
-		t.Skipf("shared replays not available at %s", shared)
-	}
-	return shared
-}
+	"spectra-relay/internal/testenv"
+)
 
 type replay struct {
 	header   []byte
@@ -99,17 +77,12 @@ var maskedFields = map[string]bool{
 }
 
 func TestGoldenParity(t *testing.T) {
-	shared := sharedDir(t)
-	replays, _ := filepath.Glob(filepath.Join(shared, "replays", "*.replay"))
-	if len(replays) == 0 {
-		t.Skip("no replays")
-	}
-	for _, path := range replays {
-		name := strings.TrimSuffix(filepath.Base(path), ".replay")
+	for _, name := range testenv.ReplayNames {
 		t.Run(name, func(t *testing.T) {
-			goldenRaw, err := os.ReadFile(filepath.Join(shared, "replays", "golden", name+".checkpoints.json"))
+			path := testenv.Replay(t, name)
+			goldenRaw, err := os.ReadFile(testenv.Golden(t, name))
 			if err != nil {
-				t.Skipf("no golden file: %v", err)
+				t.Fatal(err)
 			}
 			var golden struct {
 				Checkpoints []struct {

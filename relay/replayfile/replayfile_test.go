@@ -6,9 +6,10 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"spectra-relay/internal/testenv"
 )
 
 const sampleHeader = `{"serverVersion":"0.3.4","clientVersion":"0.3.22","obsName":"Obs#1","groupCode":"ABC123","groupSecret":"","leftTeam":{"name":"L","tricode":"L","url":"","attackStart":true},"rightTeam":{"name":"R","tricode":"R","url":"","attackStart":false},"toolsData":{"x":1},"logStartTime":1767706803985}`
@@ -272,22 +273,20 @@ func TestWriterRoundTrip(t *testing.T) {
 	}
 }
 
-// TestSharedReplays reads the project's replay files, when present, and
-// checks the counts the README documents.
-func TestSharedReplays(t *testing.T) {
+// TestFixtureReplays reads the replay fixtures in testdata/replays and
+// checks the counts their README documents.
+func TestFixtureReplays(t *testing.T) {
 	want := map[string][3]int{ // events, observer, aux
 		"bomb_regular.replay":  {3374, 1430, 1944},
 		"bomb_overtime.replay": {4367, 2074, 2293},
 		"swift.replay":         {1039, 580, 459},
 		"short_3rounds.replay": {495, 297, 198},
 	}
-	dir := filepath.Join("..", "..", "..", "shared", "replays")
+	if len(want) != len(testenv.ReplayNames) {
+		t.Errorf("%d replays checked, %d fixtures", len(want), len(testenv.ReplayNames))
+	}
 	for name, w := range want {
-		path := filepath.Join(dir, name)
-		if _, err := os.Stat(path); err != nil {
-			t.Skipf("shared replays not available: %v", err)
-		}
-		f, err := os.Open(path)
+		f, err := os.Open(testenv.Replay(t, name))
 		if err != nil {
 			t.Fatal(err)
 		}

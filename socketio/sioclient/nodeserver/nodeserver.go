@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"spectra-relay/internal/testenv"
 )
 
 // Dir is the folder holding package.json, the lockfile and server.js.
@@ -49,7 +51,8 @@ func ensureModules() error {
 // Start launches the reference server and returns its base URL
 // (http://127.0.0.1:port). env entries (KEY=value) are added to the
 // environment, e.g. PING_INTERVAL=200. The test is skipped when node is not
-// installed. The process is stopped when the test ends.
+// installed (a failure under CI=true). The process is stopped when the
+// test ends.
 func Start(t testing.TB, env ...string) string {
 	t.Helper()
 	return StartScript(t, filepath.Join(Dir(), "server.js"), env...)
@@ -63,9 +66,7 @@ func StartScript(t testing.TB, script string, env ...string) string {
 	if testing.Short() {
 		t.Skip("-short: skipping interop against the reference socket.io server (make test runs it)")
 	}
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node is not on PATH: skipping interop test against the reference socket.io server")
-	}
+	testenv.NeedNode(t)
 	if err := ensureModules(); err != nil {
 		t.Fatalf("installing the reference server's modules: %v", err)
 	}
