@@ -195,6 +195,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			Logger:  log,
 		},
 	})
+	if _, err := srv.RecoverMatches(); err != nil {
+		log.Error("match recovery", "err", err)
+	}
 
 	type port struct {
 		name string
