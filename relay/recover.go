@@ -37,8 +37,8 @@ import (
 // auxRejoinGrace is how long a recovered match waits for the auxiliary
 // clients that fed it before the crash to log on again; the players of
 // those that do not are then marked disconnected, as a closed auxiliary
-// connection would have done.
-const auxRejoinGrace = 30 * time.Second
+// connection would have done. A variable for the tests.
+var auxRejoinGrace = 30 * time.Second
 
 // replayScan is what scanReplay learnt about one replay file.
 type replayScan struct {

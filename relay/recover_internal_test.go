@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -361,5 +362,68 @@ func TestReplayFileCap(t *testing.T) {
 				t.Fatalf("uncapped file: %d events (want %d), %d warnings", len(evs), sent+1, warnings)
 			}
 		})
+	}
+}
+
+// Auxiliary clients that fed a recovered match and do not log on again
+// within the grace have their players marked disconnected; those that
+// come back keep their flags.
+func TestRecoverAuxRejoinGrace(t *testing.T) {
+	defer func(g time.Duration) { auxRejoinGrace = g }(auxRejoinGrace)
+	auxRejoinGrace = 300 * time.Millisecond
+	dir := t.TempDir()
+	r := loadReplay(t, "short_3rounds")
+	matchID := r.matchID()
+	names := map[string]string{}
+	for _, e := range r.events {
+		var d struct{ PlayerID, Name string }
+		if e.Type == "roster" && json.Unmarshal(e.Data, &d) == nil {
+			names[d.PlayerID] = d.Name
+		}
+	}
+	var players []string
+	for _, e := range r.events {
+		if e.Kind() == replayfile.KindAux && len(players) < 2 && (len(players) == 0 || players[0] != e.PlayerID) {
+			players = append(players, e.PlayerID)
+		}
+	}
+	if len(players) != 2 || names[players[0]] == "" || names[players[1]] == "" {
+		t.Fatalf("replay lacks two named auxiliary players: %v", players)
+	}
+	var extra []string
+	for _, p := range players {
+		extra = append(extra, `{"playerId":"`+p+`","matchId":"`+matchID+`","type":"aux_health","data":77}`)
+	}
+	writeFixture(t, dir, "AUXR01", "S-AUXR01", time.Now().Add(-time.Minute), r, 60, extra...)
+
+	var logs logBuf
+	ts, rep := recoveringServer(t, dir, &logs)
+	if rep.Recovered != 1 {
+		t.Fatalf("report %+v\n%s", rep, logs.String())
+	}
+	back := dialT(t, ts.ingest)
+	emitJSON(t, back, "aux_logon", map[string]any{"type": "aux_authenticate", "clientVersion": tVersion, "name": "P#1", "matchId": matchID, "playerId": players[1]})
+	if a, raw := back.ack(t, "aux_logon_ack"); !a.Value {
+		t.Fatalf("aux logon after recovery: %s", raw)
+	}
+	health := func(e tEvent, name string) any {
+		for _, tm := range matchData(t, e)["teams"].([]any) {
+			for _, p := range tm.(map[string]any)["players"].([]any) {
+				if pm := p.(map[string]any); pm["name"] == name {
+					return pm["auxiliaryAvailable"].(map[string]any)["health"]
+				}
+			}
+		}
+		return nil
+	}
+	ov := overlay(t, ts, "AUXR01")
+	first, i := ov.waitFor(t, 0, named("match_data"))
+	if health(first, names[players[0]]) != true || health(first, names[players[1]]) != true {
+		t.Fatal("the recovered state lost the auxiliary flags of the log")
+	}
+	ev, _ := ov.waitFor(t, i+1, named("match_data"))
+	if health(ev, names[players[0]]) != false || health(ev, names[players[1]]) != true {
+		t.Fatalf("after the grace: health flags %v (gone) and %v (back), want false and true",
+			health(ev, names[players[0]]), health(ev, names[players[1]]))
 	}
 }
