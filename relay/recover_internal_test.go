@@ -41,12 +41,15 @@ func (l *logBuf) String() string {
 
 // recoveringServer starts a relay on dir the way cmd/spectra-server does:
 // recovery first, then the clients.
-func recoveringServer(t *testing.T, dir string, logs *logBuf) (*tServer, RecoveryReport) {
+func recoveringServer(t *testing.T, dir string, logs *logBuf, mods ...func(*Config)) (*tServer, RecoveryReport) {
 	t.Helper()
 	var rep RecoveryReport
 	ts := newTServer(t, func(c *Config) {
 		c.ReplayDir = dir
 		c.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		for _, m := range mods {
+			m(c)
+		}
 	})
 	rep, err := ts.srv.RecoverMatches()
 	if err != nil {
@@ -340,7 +343,7 @@ func TestReplayFileCap(t *testing.T) {
 				c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 			})
 			code := "CAP00" + map[bool]string{true: "1", false: "2"}[tc.capped]
-			obs, _ := logonObserver(t, ts, r.logon(code, tKey, tVersion))
+			obs, secret := logonObserver(t, ts, r.logon(code, tKey, tVersion))
 			sent := sendObs(t, obs, r, code, nil)
 			// The marker is applied even past the cap.
 			latestState(t, obs, overlay(t, ts, code), code)
@@ -355,6 +358,22 @@ func TestReplayFileCap(t *testing.T) {
 			if tc.capped {
 				if st.Size() > tc.max || len(evs) >= sent || len(evs) == 0 || warnings != 1 {
 					t.Fatalf("capped file: %d bytes (cap %d), %d of %d events, %d warnings", st.Size(), tc.max, len(evs), sent, warnings)
+				}
+				// Recovered, the match goes on and its file stays capped:
+				// logging again would leave a gap in it.
+				ts2, rep := recoveringServer(t, ts.replayDir, &logs, func(c *Config) { c.ReplayMaxBytes = tc.max })
+				if rep.Recovered != 1 {
+					t.Fatalf("report %+v", rep)
+				}
+				l := r.logon(code, tKey, tVersion)
+				l.GroupSecret = secret
+				obs2, _ := logonObserver(t, ts2, l)
+				emitJSON(t, obs2, "obs_data", map[string]any{"obsName": "o", "groupCode": code, "type": "map", "data": "Juliett"})
+				ov := overlay(t, ts2, code)
+				ov.waitFor(t, 0, func(e tEvent) bool { return e.name == "match_data" && matchData(t, e)["map"] == "Sunset" })
+				shutdown(t, ts2)
+				if st2, _ := os.Stat(path); st2.Size() != st.Size() {
+					t.Fatalf("capped file grew after recovery: %d -> %d bytes", st.Size(), st2.Size())
 				}
 				return
 			}

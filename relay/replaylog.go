@@ -38,6 +38,10 @@ const replayFlushInterval = 100 * time.Millisecond
 // 4 MB/s.
 const DefaultReplayMaxBytes = 64 << 20
 
+// replayCapSlack bounds one logged event: a Socket.IO message of the
+// server's 1 MB MaxPayload plus the stamped timestamp.
+const replayCapSlack = 1<<20 + 64
+
 // replayConf is what every replay file of a controller shares.
 type replayConf struct {
 	dir   string
@@ -135,7 +139,11 @@ func reopenReplay(conf replayConf, groupCode, path string, goodEnd int64) (*repl
 		return nil, err
 	}
 	r := &replayLog{path: path, secretPath: secretPathOf(path), code: groupCode, conf: conf, size: goodEnd, f: f}
-	r.capped = conf.limit >= 0 && goodEnd >= conf.limit
+	// Whether the file was capped before is not written down; the event
+	// that capped it did not fit into what was left. Logging again after
+	// such a gap would make the file a log of another match, so a file
+	// closer to its cap than the largest event stays capped.
+	r.capped = conf.limit >= 0 && goodEnd > conf.limit-replayCapSlack
 	return r, nil
 }
 
