@@ -187,6 +187,19 @@ func TestRecoverAfterRestartWithTornLine(t *testing.T) {
 	obs2.sync(t)
 	final := latestState(t, obs2, ov2, code)
 	total++
+	// game_end: the match can never resume, its secret goes.
+	emitJSON(t, obs2, "obs_data", map[string]any{"obsName": "o", "groupCode": code, "type": "round_info",
+		"data": map[string]any{"roundNumber": 3, "roundPhase": "game_end"}})
+	total++
+	waitDone(t, obs2)
+	for deadline := time.Now().Add(tTimeout); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(sidecar); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the group secret sidecar outlived game_end")
+		}
+	}
 	shutdown(t, ts2)
 
 	// One file, continued: the torn line is gone and every event is there.
