@@ -51,7 +51,10 @@ type ControllerConfig struct {
 	TeamInfoTTL       time.Duration
 	// ReplayDir receives the replay files; "" writes none.
 	ReplayDir string
-	Logger    *slog.Logger
+	// ReplayMaxBytes caps one replay file; 0 = DefaultReplayMaxBytes, < 0 =
+	// no cap.
+	ReplayMaxBytes int64
+	Logger         *slog.Logger
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
@@ -60,6 +63,7 @@ type ControllerConfig struct {
 type Controller struct {
 	cfg    ControllerConfig
 	log    *slog.Logger
+	replay replayConf
 	out    Broadcaster
 	now    func() time.Time
 	shards [numShards]shard
@@ -123,6 +127,9 @@ func NewController(cfg ControllerConfig, out Broadcaster) *Controller {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.ReplayMaxBytes == 0 {
+		cfg.ReplayMaxBytes = DefaultReplayMaxBytes
+	}
 	c := &Controller{
 		cfg:       cfg,
 		log:       cfg.Logger,
@@ -132,6 +139,7 @@ func NewController(cfg ControllerConfig, out Broadcaster) *Controller {
 		flushKick: make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 	}
+	c.replay = replayConf{dir: cfg.ReplayDir, limit: cfg.ReplayMaxBytes, log: cfg.Logger, kick: c.kickFlush}
 	for i := range c.shards {
 		c.shards[i].m = make(map[string]*liveMatch)
 		c.ids[i].m = make(map[string][]*liveMatch)
@@ -215,7 +223,7 @@ func (c *Controller) createOrReconnect(l match.Logon, raw []byte) (logonResult, 
 	sh.mu.Unlock()
 
 	if c.cfg.ReplayDir != "" {
-		rl, err := openReplay(c.cfg.ReplayDir, l.GroupCode, now, raw, c.kickFlush)
+		rl, err := openReplay(c.replay, l.GroupCode, secret, now, raw)
 		if err != nil {
 			c.log.Error("replay file not written", "groupCode", l.GroupCode, "err", err)
 		} else {
@@ -426,6 +434,10 @@ func (c *Controller) remove(lm *liveMatch, why string) {
 			defer c.closers.Done()
 			if err := rl.close(); err != nil {
 				c.log.Error("replay file close", "groupCode", lm.code, "err", err)
+			}
+			// Ended or expired: nothing can resume this match any more.
+			if err := rl.dropSecret(); err != nil {
+				c.log.Error("group secret sidecar", "groupCode", lm.code, "err", err)
 			}
 		}()
 	}
@@ -656,10 +668,11 @@ func (c *Controller) expireTeamInfo(now time.Time) {
 }
 
 // flushLoop writes buffered replay events to disk, off the ingest path:
-// every second, or sooner when a buffer grows large.
+// every replayFlushInterval, which bounds what a killed process loses, or
+// sooner when a buffer grows large.
 func (c *Controller) flushLoop() {
 	defer c.loops.Done()
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(replayFlushInterval)
 	defer t.Stop()
 	var scratch []*liveMatch
 	for {

@@ -114,6 +114,8 @@ type serverOpts struct {
 	// authKey set: REQUIRE_AUTH_KEY=true AUTH_KEY=authKey; else REQUIRE_AUTH_KEY=false.
 	authKey string
 	env     []string
+	// replayDir set: the server writes (and recovers) its replays there.
+	replayDir string
 }
 
 type testServer struct {
@@ -155,6 +157,9 @@ func startServer(t testing.TB, o serverOpts) *testServer {
 	bin := binary(t, "spectra-server")
 	dir := t.TempDir() // working directory: no stray .env, replays inside
 	s := &testServer{ReplayDir: filepath.Join(dir, "replays"), log: &syncBuffer{}, exited: make(chan struct{})}
+	if o.replayDir != "" {
+		s.ReplayDir = o.replayDir
+	}
 	cmd := exec.Command(bin, "-bind", "127.0.0.1", "-ingest-port", "0", "-output-port", "0", "-extras-port", "0", "-replay-dir", s.ReplayDir)
 	cmd.Dir = dir
 	env := []string{"INSECURE=true"}

@@ -1,7 +1,10 @@
 package relay
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,37 +21,94 @@ const (
 	replayMaxBytes  = 32 << 20
 )
 
+// Durability of the replay files (README "Durability"). The flush loop
+// hands every match's buffered events to the kernel with one write(2)
+// every replayFlushInterval (sooner past replayKickBytes). A killed
+// process (kill -9, OOM killer, panic) therefore loses at most the events
+// of the last interval: what was written is in the page cache and reaches
+// the disk without us. The files are never fsynced: a machine crash or
+// power loss may lose what the kernel had not written back yet (seconds),
+// which recovery tolerates as a torn or short tail. An fsync per file per
+// interval would put disk latency on the one flush goroutine of every
+// match for a guarantee the overlays do not need.
+const replayFlushInterval = 100 * time.Millisecond
+
+// DefaultReplayMaxBytes caps one replay file unless Config.ReplayMaxBytes
+// says otherwise: a real match logs a few MB, a flooding observer about
+// 4 MB/s.
+const DefaultReplayMaxBytes = 64 << 20
+
+// replayCapSlack bounds one logged event: a Socket.IO message of the
+// server's 1 MB MaxPayload plus the stamped timestamp.
+const replayCapSlack = 1<<20 + 64
+
+// replayConf is what every replay file of a controller shares.
+type replayConf struct {
+	dir   string
+	limit int64 // bytes per file; < 0 = no cap
+	log   *slog.Logger
+	kick  func()
+}
+
 // replayLog writes one match's replay file (SPEC §10): the logon without
 // key and type plus logStartTime, then ",\n" and one event per line.
+//
+// The group secret is kept beside it in <name>.secret (mode 0600), not in
+// the header: the header stays the existing server's format (its
+// groupSecret member is the observer's, which spectra-replay sends back),
+// and a replay file can be shared or played without handing over the
+// right to take a live match over. Recovery needs the sidecar; it is
+// deleted when the match ends or expires.
 type replayLog struct {
-	path string
-	kick func()
+	path       string
+	secretPath string
+	code       string
+	conf       replayConf
 
-	mu      sync.Mutex // guards buf, spare, dropped, closed
+	mu      sync.Mutex // guards buf, spare, dropped, closed, size, capped
 	buf     []byte
 	spare   []byte
 	dropped int
 	closed  bool
+	size    int64 // bytes written plus buffered
+	capped  bool  // size reached conf.limit: nothing more is logged
 
 	wmu sync.Mutex // serialises writes to f
 	f   *os.File
 }
 
-// openReplay creates <dir>/Match_<groupCode>_<startMs>.replay and buffers
-// its header. logon is the obs_logon payload as received.
-func openReplay(dir, groupCode string, start time.Time, logon []byte, kick func()) (*replayLog, error) {
+// replayName is the file name of a match's replay; the sidecar holding its
+// secret has the same stem.
+func replayName(groupCode string, startMs int64) string {
+	return "Match_" + fileSafe(groupCode) + "_" + strconv.FormatInt(startMs, 10) + ".replay"
+}
+
+func secretPathOf(replayPath string) string {
+	return strings.TrimSuffix(replayPath, ".replay") + ".secret"
+}
+
+// openReplay creates <dir>/Match_<groupCode>_<startMs>.replay and its
+// secret sidecar and buffers the header. logon is the obs_logon payload as
+// received.
+func openReplay(conf replayConf, groupCode, secret string, start time.Time, logon []byte) (*replayLog, error) {
 	ms, err := objectMembers(logon)
 	if err != nil {
 		return nil, fmt.Errorf("replay header: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(conf.dir, 0o755); err != nil {
 		return nil, err
 	}
 	startMs := start.UnixMilli()
-	name := "Match_" + fileSafe(groupCode) + "_" + strconv.FormatInt(startMs, 10) + ".replay"
-	path := filepath.Join(dir, name)
+	path := filepath.Join(conf.dir, replayName(groupCode, startMs))
+	// The secret first: a replay file without one cannot be recovered, a
+	// secret without a replay file is only removed at the next start.
+	secretPath := secretPathOf(path)
+	if err := writeSecret(secretPath, secret); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
+		_ = os.Remove(secretPath)
 		return nil, err
 	}
 	hdr := make([]byte, 0, len(logon)+64)
@@ -59,7 +119,72 @@ func openReplay(dir, groupCode string, start time.Time, logon []byte, kick func(
 	hdr = append(hdr, `,"logStartTime":`...)
 	hdr = strconv.AppendInt(hdr, startMs, 10)
 	hdr = append(hdr, '}')
-	return &replayLog{path: path, kick: kick, buf: hdr, f: f}, nil
+	return &replayLog{path: path, secretPath: secretPath, code: groupCode, conf: conf, buf: hdr, size: int64(len(hdr)), f: f}, nil
+}
+
+// reopenReplay continues a recovered match's file: whatever follows its
+// last complete event (a torn line) is cut off, later events are appended.
+func reopenReplay(conf replayConf, groupCode, path string, goodEnd int64) (*replayLog, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() > goodEnd {
+		if err := os.Truncate(path, goodEnd); err != nil {
+			return nil, fmt.Errorf("cutting the torn tail: %w", err)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return nil, err
+	}
+	r := &replayLog{path: path, secretPath: secretPathOf(path), code: groupCode, conf: conf, size: goodEnd, f: f}
+	// Whether the file was capped before is not written down; the event
+	// that capped it did not fit into what was left. Logging again after
+	// such a gap would make the file a log of another match, so a file
+	// closer to its cap than the largest event stays capped.
+	r.capped = conf.limit >= 0 && goodEnd > conf.limit-replayCapSlack
+	return r, nil
+}
+
+func writeSecret(path, secret string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(secret + "\n")
+	if cerr := f.Chmod(0o600); err == nil {
+		err = cerr // an older file of the same name may have been wider
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+		return fmt.Errorf("group secret sidecar: %w", err)
+	}
+	return nil
+}
+
+// readSecret returns the secret stored beside a replay file.
+func readSecret(replayPath string) (string, error) {
+	b, err := os.ReadFile(secretPathOf(replayPath))
+	if err != nil {
+		return "", err
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", errors.New("empty group secret sidecar")
+	}
+	return s, nil
+}
+
+// dropSecret deletes the sidecar once the match can no longer be resumed.
+func (r *replayLog) dropSecret() error {
+	if err := os.Remove(r.secretPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // fileSafe keeps a group code usable as part of a file name: a code is
@@ -103,16 +228,35 @@ func (r *replayLog) add(raw string, ts int64) {
 		r.mu.Unlock()
 		return
 	}
+	if r.capped {
+		r.mu.Unlock()
+		return
+	}
 	if len(r.buf) > replayMaxBytes {
 		r.dropped++
 		r.mu.Unlock()
 		return
 	}
+	n := len(r.buf)
 	r.buf = appendReplayEvent(r.buf, raw, ts)
+	if lim := r.conf.limit; lim >= 0 && r.size+int64(len(r.buf)-n) > lim {
+		// The file stays a complete prefix of the match: no later event
+		// is logged, even one that would still fit.
+		r.buf = r.buf[:n]
+		r.capped = true
+		size := r.size
+		r.mu.Unlock()
+		if r.conf.log != nil {
+			r.conf.log.Warn("replay file cap reached: later events are applied but not logged",
+				"groupCode", r.code, "path", r.path, "bytes", size, "maxBytes", lim)
+		}
+		return
+	}
+	r.size += int64(len(r.buf) - n)
 	big := len(r.buf) >= replayKickBytes
 	r.mu.Unlock()
-	if big && r.kick != nil {
-		r.kick()
+	if big && r.conf.kick != nil {
+		r.conf.kick()
 	}
 }
 

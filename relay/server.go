@@ -45,10 +45,10 @@ type RecoveryReport struct {
 }
 
 // RecoverMatches rebuilds every unfinished, unexpired match from the replay
-// files in ReplayDir. Call it once, after NewServer and before the
-// listeners open.
+// files in ReplayDir (see recover.go). Call it once, after NewServer and
+// before the listeners open.
 func (srv *Server) RecoverMatches() (RecoveryReport, error) {
-	return RecoveryReport{}, nil
+	return srv.ctrl.recoverMatches()
 }
 
 // Server is the relay: handlers for the three ports sharing one controller.
@@ -84,6 +84,7 @@ func NewServer(cfg Config) *Server {
 		InactivityTimeout: cfg.InactivityTimeout,
 		TeamInfoTTL:       cfg.TeamInfoTTL,
 		ReplayDir:         cfg.ReplayDir,
+		ReplayMaxBytes:    cfg.ReplayMaxBytes,
 		Logger:            cfg.Logger,
 	}, outNsp)
 	srv.previews = newPreviewStore(cfg.PreviewTTL)

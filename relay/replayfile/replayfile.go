@@ -354,27 +354,64 @@ func (r *Reader) Next() (Event, error) {
 	return ev, err
 }
 
-func (r *Reader) next1() (Event, error) {
+// NextRaw returns the next element as it is in the file, a valid JSON
+// value that need not have an event's shape, and its byte offset; io.EOF
+// after the last one. Readers that judge events by other rules (the
+// relay's recovery applies what its ingest accepted) use it instead of
+// Next. After an error every call returns the same error.
+func (r *Reader) NextRaw() (json.RawMessage, int64, error) {
+	if r.err != nil {
+		return nil, 0, r.err
+	}
+	if r.done {
+		return nil, 0, io.EOF
+	}
+	raw, start, err := r.nextValue()
+	switch {
+	case err == io.EOF:
+		r.done = true
+	case err != nil:
+		r.err = err
+	default:
+		r.next++
+	}
+	return raw, start, err
+}
+
+// Offset is the number of bytes consumed so far: after NewReader the end
+// of the header, after Next or NextRaw the end of that element.
+func (r *Reader) Offset() int64 { return r.off }
+
+func (r *Reader) nextValue() (json.RawMessage, int64, error) {
 	idx := r.next
 	b, err := r.skipSpace()
 	if err == io.EOF {
-		return Event{}, io.EOF
+		return nil, 0, io.EOF
 	}
 	if err != nil {
-		return Event{}, &FormatError{Offset: r.off, Event: idx, Msg: "reading", Err: err}
+		return nil, 0, &FormatError{Offset: r.off, Event: idx, Msg: "reading", Err: err}
 	}
 	if b != ',' {
-		return Event{}, &FormatError{Offset: r.off - 1, Event: idx, Msg: fmt.Sprintf("expected \",\" before the next event, found %q", b)}
+		return nil, 0, &FormatError{Offset: r.off - 1, Event: idx, Msg: fmt.Sprintf("expected \",\" before the next event, found %q", b)}
 	}
 	b, err = r.skipSpace()
 	if err == io.EOF {
-		return Event{}, &FormatError{Offset: r.off, Event: idx, Msg: "file ends after a separator (truncated?)"}
+		return nil, 0, &FormatError{Offset: r.off, Event: idx, Msg: "file ends after a separator (truncated?)"}
 	}
 	if err != nil {
-		return Event{}, &FormatError{Offset: r.off, Event: idx, Msg: "reading", Err: err}
+		return nil, 0, &FormatError{Offset: r.off, Event: idx, Msg: "reading", Err: err}
 	}
 	start := r.off - 1
 	raw, err := r.readValue(b, idx)
+	if err != nil {
+		return nil, 0, err
+	}
+	return raw, start, nil
+}
+
+func (r *Reader) next1() (Event, error) {
+	idx := r.next
+	raw, start, err := r.nextValue()
 	if err != nil {
 		return Event{}, err
 	}

@@ -1,0 +1,364 @@
+package relay
+
+// Recovery after a restart (issue 8). The replay file is the match's event
+// log and the source of truth: a match is its logon (the file's header)
+// plus every event routed to it, each applied at the time it was stamped
+// with when it was received. Rebuilding a match is applying them again;
+// match.Match keeps its timers (round timeout, spike, team timeouts,
+// toasts) as absolute deadlines on that clock, so they come back as they
+// were and the first tick afterwards fires whatever fell due while the
+// server was down.
+//
+// Which files come back: for every group code the newest file (by
+// logStartTime) decides; it is recovered when it has no game_end, its last
+// event is younger than the inactivity expiry and its group secret sidecar
+// exists (files of other servers have none). Older files of the same code
+// are superseded, so one group code never gets two matches. A torn last
+// line (the process died inside a write, or the machine crashed) is cut
+// off; damage before the last line makes the file unreadable and it is
+// left alone.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"spectra-relay/relay/match"
+	"spectra-relay/relay/replayfile"
+)
+
+// auxRejoinGrace is how long a recovered match waits for the auxiliary
+// clients that fed it before the crash to log on again; the players of
+// those that do not are then marked disconnected, as a closed auxiliary
+// connection would have done. A variable for the tests.
+var auxRejoinGrace = 30 * time.Second
+
+// replayScan is what scanReplay learnt about one replay file.
+type replayScan struct {
+	header  replayfile.Header
+	events  int   // events handed to apply
+	invalid int   // JSON values the ingest would not have accepted (skipped)
+	goodEnd int64 // end of the header or of the last complete element
+	lastTs  int64 // latest event timestamp, 0 without events
+	// torn is the error of a damaged last line that was dropped.
+	torn error
+}
+
+// scanReplay reads a replay file of size bytes, hands its header to
+// onHeader and every event, in file order and with its timestamp, to apply
+// until apply reports stop (either may be nil). A damaged last line is
+// dropped (scan.torn says why); any other damage fails the scan.
+func scanReplay(src io.ReaderAt, size int64, onHeader func(replayfile.Header) error,
+	apply func(ev *match.Event, ts int64) (stop bool)) (replayScan, error) {
+	var sc replayScan
+	rd, err := replayfile.NewReader(io.NewSectionReader(src, 0, size))
+	if err != nil {
+		return sc, err
+	}
+	sc.header = rd.Header()
+	if onHeader != nil {
+		if err := onHeader(sc.header); err != nil {
+			return sc, fmt.Errorf("header: %w", err)
+		}
+	}
+	sc.goodEnd = rd.Offset()
+	ts := sc.header.LogStartTime
+	for {
+		raw, _, err := rd.NextRaw()
+		if err == io.EOF {
+			return sc, nil
+		}
+		if err != nil {
+			if tornTail(io.NewSectionReader(src, sc.goodEnd, size-sc.goodEnd)) {
+				sc.torn = err
+				return sc, nil
+			}
+			return sc, err
+		}
+		sc.goodEnd = rd.Offset()
+		// The same check the ingest ran before the event was logged.
+		ev, err := match.ParseEvent(raw)
+		if err != nil {
+			sc.invalid++
+			continue
+		}
+		if ev.Timestamp > 0 {
+			ts = ev.Timestamp
+		}
+		sc.lastTs = max(sc.lastTs, ts)
+		sc.events++
+		if apply != nil && apply(&ev, ts) {
+			return sc, nil
+		}
+	}
+}
+
+// tornTail reports whether what follows the last complete element is a
+// cut-off last line: a prefix of ",\n" plus one line, possibly followed by
+// the zero bytes a machine crash can leave at the end of a file.
+func tornTail(r io.Reader) bool {
+	// A last line is one event; an event is at most MaxValueSize bytes.
+	b, err := io.ReadAll(io.LimitReader(r, replayfile.DefaultMaxValueSize+3))
+	if err != nil || len(b) > replayfile.DefaultMaxValueSize+2 {
+		return false
+	}
+	b = bytes.TrimRight(b, "\x00")
+	sep := []byte(",\n")
+	n := min(len(b), len(sep))
+	if !bytes.Equal(b[:n], sep[:n]) {
+		return false
+	}
+	return bytes.IndexByte(b[n:], '\n') < 0
+}
+
+// recoverCandidate is the newest replay file of one group code.
+type recoverCandidate struct {
+	path    string
+	code    string
+	startMs int64
+	others  []string // older files of the same code
+}
+
+// recoverMatches implements Server.RecoverMatches.
+func (c *Controller) recoverMatches() (RecoveryReport, error) {
+	var rep RecoveryReport
+	dir := c.cfg.ReplayDir
+	if dir == "" {
+		return rep, nil
+	}
+	began := time.Now()
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return rep, nil
+	}
+	if err != nil {
+		return rep, fmt.Errorf("match recovery: %w", err)
+	}
+	now := c.now()
+	byCode := make(map[string]*recoverCandidate)
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || !strings.HasPrefix(name, "Match_") || !strings.HasSuffix(name, ".replay") {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		info, err := e.Info()
+		if err != nil {
+			rep.Skipped++
+			continue
+		}
+		// Nothing was written to it since before the expiry, so its last
+		// event is older: expired without reading it.
+		if now.Sub(info.ModTime()) > c.cfg.InactivityTimeout {
+			rep.Skipped++
+			c.dropSecretOf(path)
+			continue
+		}
+		h, err := readReplayHeader(path)
+		if err != nil || h.GroupCode == "" {
+			rep.Skipped++
+			c.log.Warn("match recovery: replay file skipped", "file", path, "reason", "unreadable header", "err", err)
+			continue
+		}
+		cand := byCode[h.GroupCode]
+		switch {
+		case cand == nil:
+			byCode[h.GroupCode] = &recoverCandidate{path: path, code: h.GroupCode, startMs: h.LogStartTime}
+		case h.LogStartTime > cand.startMs || h.LogStartTime == cand.startMs && path > cand.path:
+			cand.others = append(cand.others, cand.path)
+			cand.path, cand.startMs = path, h.LogStartTime
+		default:
+			cand.others = append(cand.others, path)
+		}
+	}
+	codes := make([]string, 0, len(byCode))
+	for code := range byCode {
+		codes = append(codes, code)
+	}
+	sort.Strings(codes)
+	for _, code := range codes {
+		cand := byCode[code]
+		for _, old := range cand.others {
+			rep.Skipped++
+			c.log.Debug("match recovery: replay file skipped", "file", old, "reason", "superseded by a newer file of the group code", "newer", cand.path)
+			c.dropSecretOf(old)
+		}
+		if c.recoverOne(cand, now) {
+			rep.Recovered++
+		} else {
+			rep.Skipped++
+		}
+	}
+	c.log.Info("match recovery done", "recovered", rep.Recovered, "skipped", rep.Skipped,
+		"dir", dir, "took", time.Since(began).Round(time.Millisecond))
+	return rep, nil
+}
+
+func readReplayHeader(path string) (replayfile.Header, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return replayfile.Header{}, err
+	}
+	defer f.Close()
+	rd, err := replayfile.NewReader(f)
+	if err != nil {
+		return replayfile.Header{}, err
+	}
+	return rd.Header(), nil
+}
+
+func (c *Controller) dropSecretOf(replayPath string) {
+	if err := os.Remove(secretPathOf(replayPath)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		c.log.Warn("match recovery: group secret sidecar not removed", "file", replayPath, "err", err)
+	}
+}
+
+// recoverOne rebuilds the match of one replay file and registers it; it
+// logs why when it does not.
+func (c *Controller) recoverOne(cand *recoverCandidate, now time.Time) bool {
+	skip := func(reason string, attrs ...any) bool {
+		c.log.Info("match recovery: replay file skipped", append([]any{"file", cand.path, "groupCode", cand.code, "reason", reason}, attrs...)...)
+		return false
+	}
+	if c.get(cand.code) != nil {
+		return skip("group code already live")
+	}
+	secret, err := readSecret(cand.path)
+	if err != nil {
+		return skip("no group secret sidecar (not written by this relay?)", "err", err)
+	}
+	f, err := os.Open(cand.path)
+	if err != nil {
+		return skip("unreadable", "err", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return skip("unreadable", "err", err)
+	}
+	var m *match.Match
+	var rejected int
+	auxPlayers := make(map[string]struct{})
+	sc, err := scanReplay(f, st.Size(), func(h replayfile.Header) error {
+		l, err := match.ParseLogon(h.Raw)
+		if err != nil {
+			return err
+		}
+		m, err = match.New(l, secret, time.UnixMilli(h.LogStartTime))
+		return err
+	}, func(ev *match.Event, ts int64) bool {
+		if _, err := m.Apply(*ev, time.UnixMilli(ts)); err != nil {
+			rejected++ // rejected the first time too: same outcome
+		}
+		if !ev.HasGroupCode && ev.PlayerID != "" {
+			auxPlayers[ev.PlayerID] = struct{}{}
+		}
+		return m.Ended()
+	})
+	f.Close()
+	if err != nil {
+		return skip("unreadable", "err", err)
+	}
+	if m.Ended() {
+		c.dropSecretOf(cand.path)
+		return skip("finished (game_end)")
+	}
+	last := time.UnixMilli(max(sc.lastTs, sc.header.LogStartTime))
+	if idle := now.Sub(last); idle > c.cfg.InactivityTimeout {
+		c.dropSecretOf(cand.path)
+		return skip("expired", "idle", idle.Round(time.Second))
+	}
+	if sc.torn != nil {
+		c.log.Warn("match recovery: torn last line dropped", "file", cand.path, "groupCode", cand.code,
+			"keptBytes", sc.goodEnd, "err", sc.torn)
+	}
+
+	lm := &liveMatch{
+		c:            c,
+		code:         cand.code,
+		secret:       secret,
+		m:            m,
+		version:      1, // the rebuilt state is news to every overlay
+		lastActivity: last,
+		conns:        make(map[*ingestConn]struct{}),
+	}
+	lm.timer = time.AfterFunc(time.Hour, lm.onTimer)
+	lm.timer.Stop()
+	sh := c.shardOf(cand.code)
+	sh.mu.Lock()
+	if sh.m[cand.code] != nil {
+		sh.mu.Unlock()
+		return skip("group code already live")
+	}
+	sh.m[cand.code] = lm
+	c.count.Add(1)
+	sh.mu.Unlock()
+
+	lm.mu.Lock()
+	if id := m.MatchID(); id != "" {
+		c.reindexLocked(lm, "", id)
+		lm.matchID = id
+	}
+	lm.mu.Unlock()
+
+	rl, err := reopenReplay(c.replay, cand.code, cand.path, sc.goodEnd)
+	if err != nil {
+		c.log.Error("match recovery: replay file not continued", "file", cand.path, "groupCode", cand.code, "err", err)
+	} else {
+		lm.mu.Lock()
+		lm.replay = rl
+		lm.mu.Unlock()
+	}
+	if len(auxPlayers) > 0 {
+		time.AfterFunc(auxRejoinGrace, func() { c.auxRejoinExpired(lm, auxPlayers) })
+	}
+	c.log.Info("match recovered", "groupCode", cand.code, "matchId", lm.matchID, "file", cand.path,
+		"events", sc.events, "rejected", rejected, "invalid", sc.invalid, "tornTail", sc.torn != nil,
+		"lastEvent", now.Sub(last).Round(time.Second))
+	return true
+}
+
+// auxRejoinExpired marks the players whose auxiliary client fed the match
+// before the restart and has not logged on again.
+func (c *Controller) auxRejoinExpired(lm *liveMatch, players map[string]struct{}) {
+	select {
+	case <-c.stop:
+		return
+	default:
+	}
+	lm.mu.Lock()
+	if lm.removed {
+		lm.mu.Unlock()
+		return
+	}
+	back := make(map[string]bool, len(lm.conns))
+	for ic := range lm.conns {
+		ic.mu.Lock()
+		if ic.aux {
+			back[ic.playerID] = true
+		}
+		ic.mu.Unlock()
+	}
+	n := 0
+	for pid := range players {
+		if !back[pid] {
+			lm.m.AuxDisconnected(pid)
+			n++
+		}
+	}
+	if n > 0 {
+		lm.version++
+	}
+	lm.mu.Unlock()
+	if n > 0 {
+		c.log.Info("auxiliary clients did not return after recovery", "groupCode", lm.code, "players", n)
+		c.schedule(lm)
+	}
+}
