@@ -44,14 +44,12 @@ node-deps:
 		fi; \
 	done
 
-## fuzz: every fuzz target for FUZZTIME each.
+## fuzz: every fuzz target for FUZZTIME each, FUZZJOBS at a time (default 1), one summary
+## line per target. A failing input lands in <pkg>/testdata/fuzz/<target>/: commit it, every
+## `go test` then runs it.
+FUZZJOBS ?= 1
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./...); do \
-		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-			echo "== $$pkg $$t ($(FUZZTIME))"; \
-			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
-		done; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZJOBS=$(FUZZJOBS) fuzz/run.sh
 
 ## bench-go: in-process benchmarks of the hot paths.
 bench-go:
