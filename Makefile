@@ -16,8 +16,13 @@ build:
 	$(GO) build -o bin/ ./cmd/...
 
 ## test: everything CI runs — vet, unit, race, interop with real socket.io-client, golden parity.
-test: node-deps vet
+test: test-deps node-deps vet
 	$(GO) test -race -count=1 -timeout 12m ./...
+
+## test-deps: tools the tests need beyond Go and Node (headless Chromium for the status page test).
+.PHONY: test-deps
+test-deps:
+	@sh scripts/ensure-chromium.sh
 
 vet:
 	$(GO) vet ./...
