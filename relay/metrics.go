@@ -3,7 +3,6 @@ package relay
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -110,14 +109,14 @@ func (m *ctrlMetrics) sent(lm *liveMatch, bytes, recipients int, now time.Time) 
 }
 
 // flushReplay writes rl's buffered events and counts the bytes that reached
-// the file, as the file offset moved: exact whatever flush does inside,
-// and each byte is counted once because the offset is read under the
-// write lock.
+// the file, as its size grew: exact whatever flush does inside (and for a
+// recovered file opened to append), and each byte is counted once because
+// the size is read under the write lock.
 func (c *Controller) flushReplay(rl *replayLog) error {
 	rl.wmu.Lock()
-	before := replayOffset(rl)
+	before := replaySize(rl)
 	err := rl.flushLocked()
-	c.m.replayBytes.Add(float64(max(replayOffset(rl)-before, 0)))
+	c.m.replayBytes.Add(float64(max(replaySize(rl)-before, 0)))
 	rl.wmu.Unlock()
 	if err != nil {
 		c.m.replayErrors.Inc()
@@ -140,21 +139,20 @@ func (c *Controller) closeReplay(rl *replayLog) error {
 	return err
 }
 
-// replayOffset is the write offset of rl's file (its size, as the file is
-// only appended to); 0 once closed. rl.wmu held.
-func replayOffset(rl *replayLog) int64 {
+// replaySize is the size of rl's file; 0 once closed. rl.wmu held.
+func replaySize(rl *replayLog) int64 {
 	if rl.f == nil {
 		return 0
 	}
-	off, err := rl.f.Seek(0, io.SeekCurrent)
+	st, err := rl.f.Stat()
 	if err != nil {
 		return 0
 	}
-	return off
+	return st.Size()
 }
 
-// port is one Socket.IO server of the relay as the metrics name it.
-type port struct {
+// relayPort is one Socket.IO server of the relay as the metrics name it.
+type relayPort struct {
 	name string
 	sio  *socketio.Server
 }
@@ -163,7 +161,7 @@ type port struct {
 // ports. It reads their Stats() snapshots at scrape time, so the
 // transports pay nothing for being observed.
 type engineCollector struct {
-	ports []port
+	ports []relayPort
 
 	conns, opened, upgrades, closes, sockets *prometheus.Desc
 	dFrames, dIn, dOut                       *prometheus.Desc
@@ -171,7 +169,7 @@ type engineCollector struct {
 	reasonLabels                             []string
 }
 
-func newEngineCollector(ports ...port) *engineCollector {
+func newEngineCollector(ports ...relayPort) *engineCollector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(metricPrefix+name, help, append([]string{"port"}, labels...), nil)
 	}
@@ -231,7 +229,7 @@ func (srv *Server) newRegistry() *prometheus.Registry {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newEngineCollector(port{"ingest", srv.ingest}, port{"output", srv.output}),
+		newEngineCollector(relayPort{"ingest", srv.ingest}, relayPort{"output", srv.output}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: metricPrefix + "live_matches",
 			Help: "Matches live in the controller.",

@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -299,6 +301,18 @@ func TestMetricsMoveDuringReplay(t *testing.T) {
 	}
 	if v := delta("spectra_connection_closes_total", `reason="server_shutting_down"`); v < 4 {
 		t.Errorf("shutdown closes %v, want every remaining client", v)
+	}
+	// Shutdown closed the replay file: the counter is its size, exactly.
+	files, err := filepath.Glob(filepath.Join(ts.replayDir, "*.replay"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("replay files %v (%v)", files, err)
+	}
+	st, err := os.Stat(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := ms.sum("spectra_replay_bytes_written_total"); v != float64(st.Size()) {
+		t.Errorf("replay bytes counted %v, file has %d", v, st.Size())
 	}
 }
 

@@ -164,7 +164,11 @@ func (lm *liveMatch) status(now time.Time) (statusMatch, bool) {
 		return statusMatch{}, false
 	}
 	sum := lm.m.Summary()
-	since := now.Sub(lm.lastEvent)
+	last := lm.lastEvent
+	if last.IsZero() { // a match rebuilt from its replay file
+		last = lm.lastActivity
+	}
+	since := now.Sub(last)
 	conns := make([]*ingestConn, 0, len(lm.conns))
 	for ic := range lm.conns {
 		conns = append(conns, ic)
