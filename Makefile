@@ -19,14 +19,14 @@ build:
 test: test-deps node-deps vet
 	$(GO) test -race -count=1 -timeout 12m ./...
 
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
+
 ## test-deps: tools the tests need beyond Go and Node (headless Chromium for the status page test).
 .PHONY: test-deps
 test-deps:
 	@sh scripts/ensure-chromium.sh
-
-vet:
-	$(GO) vet ./...
-	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
 
 ## node-deps: install the npm packages of the interop tests from their lockfiles.
 node-deps:
