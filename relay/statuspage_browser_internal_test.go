@@ -78,6 +78,14 @@ func TestStatusPageInBrowser(t *testing.T) {
 	r := loadReplay(t, "short_3rounds")
 	obs, _ := logonObserver(t, ts, r.logon("LIVE42", tKey, tVersion))
 	sendObs(t, obs, r, "LIVE42", untilRound(3))
+	// A second match whose team name is markup: the page must show it as
+	// text, not run it.
+	evil := r.logon("XSS001", tKey, tVersion)
+	var team map[string]any
+	mustUnmarshalT(t, evil.LeftTeam, &team)
+	team["name"] = `<img src=x onerror="document.title='pwned'">Evil`
+	evil.LeftTeam = mustMarshal(t, team)
+	logonObserver(t, ts, evil)
 	auxes := logonAuxClients(t, ts, r, 2)
 	for i := 0; i < 3; i++ {
 		overlay(t, ts, "LIVE42")
@@ -88,8 +96,8 @@ func TestStatusPageInBrowser(t *testing.T) {
 	var doc statusDoc
 	_, body := httpGet(t, ts.extras+"/status/matches")
 	mustUnmarshalT(t, []byte(body), &doc)
-	if len(doc.Matches) != 1 {
-		t.Fatalf("status has %d matches", len(doc.Matches))
+	if len(doc.Matches) != 2 || doc.Matches[0].GroupCode != "LIVE42" {
+		t.Fatalf("status has matches %+v", doc.Matches)
 	}
 	m := doc.Matches[0]
 
@@ -142,7 +150,8 @@ func TestStatusPageInBrowser(t *testing.T) {
 		"Observer connected",
 		"Overlays watching 3",
 		"Aux clients (" + strconv.Itoa(len(auxes)) + ")",
-		"live matches 1",
+		"live matches 2",
+		`<img src=x onerror="document.title='pwned'">Evil`,
 		// The waiting hint.
 		"2 overlays are waiting for a group code with no live match",
 		"TYPO42 2 overlays waiting (no match with this code is live)",
@@ -151,6 +160,9 @@ func TestStatusPageInBrowser(t *testing.T) {
 		if !strings.Contains(text, w) {
 			t.Errorf("page lacks %q", w)
 		}
+	}
+	if strings.Contains(dom, "<img") || strings.Contains(dom, "pwned</title>") {
+		t.Error("a team name was inserted as markup")
 	}
 	if !strings.Contains(dom, `id="waiting-hint"`) {
 		t.Error("no waiting hint block")
