@@ -24,7 +24,7 @@ docker:
 	docker build --build-arg VERSION=$(VERSION) -t spectra-relay:$(VERSION) .
 
 ## test: everything CI runs — vet, unit, race, interop with real socket.io-client, golden parity.
-test: node-deps vet
+test: test-deps node-deps vet
 	$(GO) test -race -count=1 -timeout 12m ./...
 
 ## test-short: the quick loop — vet and go test -short without -race; skips the golden parity, the
@@ -35,6 +35,11 @@ test-short: vet
 vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
+
+## test-deps: tools the tests need beyond Go and Node (headless Chromium for the status page test).
+.PHONY: test-deps
+test-deps:
+	@sh scripts/ensure-chromium.sh
 
 ## node-deps: install the npm packages of the interop tests from their lockfiles.
 node-deps:

@@ -119,6 +119,9 @@ func (f *Frame) wsFlate() []byte {
 		_, _ = c.w.Write(f.payload)
 		_ = c.w.Flush()
 		f.flate = compressedFrame(c.buf.Bytes(), f.binary)
+		if f.stream != nil {
+			f.stream.stats.compressed(deflateStandalone, f.messageLen(), f.flate)
+		}
 	})
 	return f.flate
 }
@@ -192,6 +195,8 @@ type Stream struct {
 	pending []*Frame // compressible frames not yet compressed, in order
 	comp    *flate.Writer
 	buf     bytes.Buffer
+
+	stats *serverStats // nil: not counted (see Server.NewStream)
 }
 
 // maxPending bounds the frames waiting for lazy compression.
@@ -269,6 +274,7 @@ func (st *Stream) contextFrame(f *Frame) []byte {
 		_ = st.comp.Flush()
 		p.ctx = compressedFrame(st.buf.Bytes(), false)
 		p.ctxDone = true
+		st.stats.compressed(deflateContext, p.messageLen(), p.ctx)
 		if p == f {
 			break
 		}

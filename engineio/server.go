@@ -45,6 +45,8 @@ type Server struct {
 	work   *workerPool
 
 	closing atomic.Bool
+
+	stats serverStats
 }
 
 type sessionShard struct {
@@ -314,5 +316,6 @@ func (s *Server) newSocket(r *http.Request, tr transportKind) *Socket {
 	so.flushFn = so.flush
 	so.readFn = so.readReady
 	s.add(so)
+	s.stats.sessionOpened(tr)
 	return so
 }

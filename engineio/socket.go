@@ -223,6 +223,7 @@ func (so *Socket) closeLocked(reason CloseReason) {
 		return
 	}
 	so.closed = true
+	so.srv.stats.sessionClosed(so.transport, reason)
 	so.srv.log.Debug("engineio: session closed", "sid", so.id, "reason", reason.String())
 	if so.timer != nil {
 		so.timer.Stop()

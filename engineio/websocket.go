@@ -252,6 +252,7 @@ func (so *Socket) upgradeTo(wc *wsConn) {
 				return
 			}
 			so.transport = transportWebSocket
+			so.srv.stats.sessionUpgraded()
 			so.upgrading = false
 			so.endUpgradeLocked()
 			so.ws = wc

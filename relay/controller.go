@@ -78,6 +78,8 @@ type Controller struct {
 	stopOnce  sync.Once
 	loops     sync.WaitGroup
 	closers   sync.WaitGroup // replay files being closed
+
+	m *ctrlMetrics
 }
 
 type finishedInfo struct {
@@ -99,6 +101,7 @@ type liveMatch struct {
 	removed      bool
 	conns        map[*ingestConn]struct{}
 	replay       *replayLog // nil when replay writing is off or failed
+	lastEvent    time.Time  // status page: the last event applied
 
 	sendMu     sync.Mutex
 	sent       atomic.Uint64 // version last broadcast, written under sendMu
@@ -107,6 +110,7 @@ type liveMatch struct {
 	timer      *time.Timer
 	lit        []byte // JSON string literal of version litVersion, shared with a sent packet
 	litVersion uint64
+	dirtySince time.Time // first change not sent yet (send lag metric); zero when none
 }
 
 // NewController starts the controller's loops (timers, inactivity, replay
@@ -138,6 +142,7 @@ func NewController(cfg ControllerConfig, out Broadcaster) *Controller {
 		finished:  make(map[string]finishedInfo),
 		flushKick: make(chan struct{}, 1),
 		stop:      make(chan struct{}),
+		m:         newCtrlMetrics(),
 	}
 	c.replay = replayConf{dir: cfg.ReplayDir, limit: cfg.ReplayMaxBytes, log: cfg.Logger, kick: c.kickFlush}
 	for i := range c.shards {
@@ -206,6 +211,7 @@ func (c *Controller) createOrReconnect(l match.Logon, raw []byte) (logonResult, 
 		m:            m,
 		version:      1, // the initial state is a change: the first send shows it
 		lastActivity: now,
+		lastEvent:    now,
 		conns:        make(map[*ingestConn]struct{}),
 	}
 	lm.timer = time.AfterFunc(time.Hour, lm.onTimer)
@@ -265,10 +271,17 @@ func secretEqual(a, b string) bool {
 	return d == 0
 }
 
-// ingest routes one validated event: by group code to that match (which
-// must be the connection's own when from is non-nil), else to every match
-// with the event's match id. raw is the payload as received.
+// ingest routes one validated event and counts its outcome.
 func (c *Controller) ingest(ev match.Event, raw string, from *ingestConn) error {
+	err := c.route(ev, raw, from)
+	c.m.countEvent(err)
+	return err
+}
+
+// route sends one event by group code to that match (which must be the
+// connection's own when from is non-nil), else to every match with the
+// event's match id. raw is the payload as received.
+func (c *Controller) route(ev match.Event, raw string, from *ingestConn) error {
 	now := c.now()
 	if ev.HasGroupCode {
 		lm := c.get(ev.GroupCode)
@@ -308,6 +321,7 @@ func (c *Controller) apply(lm *liveMatch, ev match.Event, raw string, now time.T
 	before := lm.version
 	changed, err := lm.m.Apply(ev, now)
 	lm.lastActivity = now
+	lm.lastEvent = now
 	if changed {
 		lm.version++
 	}
@@ -432,7 +446,7 @@ func (c *Controller) remove(lm *liveMatch, why string) {
 		c.closers.Add(1)
 		go func() {
 			defer c.closers.Done()
-			if err := rl.close(); err != nil {
+			if err := c.closeReplay(rl); err != nil {
 				c.log.Error("replay file close", "groupCode", lm.code, "err", err)
 			}
 			// Ended or expired: nothing can resume this match any more.
@@ -489,9 +503,12 @@ func (c *Controller) schedule(lm *liveMatch) {
 	lm.sendMu.Lock()
 	defer lm.sendMu.Unlock()
 	if lm.armed {
-		return
+		return // and dirtySince is set: the armed timer's send will clear it
 	}
 	now := c.now()
+	if lm.dirtySince.IsZero() {
+		lm.dirtySince = now
+	}
 	if wait := c.cfg.SendInterval - now.Sub(lm.lastSend); wait > 0 {
 		lm.armed = true
 		lm.timer.Reset(wait)
@@ -521,6 +538,7 @@ func (c *Controller) sendLocked(lm *liveMatch, now time.Time) {
 	v := lm.version
 	if v == lm.sent.Load() {
 		lm.mu.Unlock()
+		lm.dirtySince = time.Time{} // a send raced ahead of schedule
 		return
 	}
 	bp := jsonBufPool.Get().(*[]byte)
@@ -535,9 +553,11 @@ func (c *Controller) sendLocked(lm *liveMatch, now time.Time) {
 	lm.litVersion = v
 	lm.sent.Store(v)
 	lm.lastSend = now
+	n := 0
 	if c.out != nil {
-		c.out.BroadcastRaw(lm.code, pkt, true)
+		n = c.out.BroadcastRaw(lm.code, pkt, true)
 	}
+	c.m.sent(lm, len(pkt), n, c.now())
 }
 
 // appendMatchDataPacket appends the Socket.IO packet
@@ -688,7 +708,7 @@ func (c *Controller) flushLoop() {
 			rl := lm.replay
 			lm.mu.Unlock()
 			if rl != nil {
-				if err := rl.flush(); err != nil {
+				if err := c.flushReplay(rl); err != nil {
 					c.log.Error("replay file write", "groupCode", lm.code, "err", err)
 				}
 			}
@@ -712,7 +732,7 @@ func (c *Controller) Close() {
 		lm.replay = nil
 		lm.mu.Unlock()
 		if rl != nil {
-			if err := rl.close(); err != nil {
+			if err := c.closeReplay(rl); err != nil {
 				c.log.Error("replay file close", "groupCode", lm.code, "err", err)
 			}
 		}

@@ -47,6 +47,7 @@ func (srv *Server) extrasHandler() http.Handler {
 			srv.createPreview(w, r)
 		case strings.HasPrefix(lower, "/preview/") && get && !strings.Contains(path[len("/preview/"):], "/"):
 			srv.getPreview(w, path[len("/preview/"):])
+		case srv.serveObservability(w, r, path, lower):
 		default:
 			writeError(w, http.StatusNotFound, "Not found")
 		}

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"spectra-relay/engineio"
 	"spectra-relay/socketio"
@@ -61,6 +64,12 @@ type Server struct {
 	previews *previewStore
 
 	ingestH, outputH, extrasH http.Handler
+
+	// Observability (metrics.go, statuspage.go).
+	started  time.Time
+	reg      *prometheus.Registry
+	metricsH http.Handler
+	draining atomic.Bool // set first thing in Shutdown: /readyz fails
 }
 
 // NewServer builds the relay and starts its background loops; Shutdown
@@ -90,6 +99,9 @@ func NewServer(cfg Config) *Server {
 	srv.previews = newPreviewStore(cfg.PreviewTTL)
 	srv.ingest.Of("/").OnConnection(srv.onIngestConnection)
 	outNsp.OnConnection(srv.onOutputConnection)
+	srv.started = time.Now()
+	srv.reg = srv.newRegistry()
+	srv.metricsH = srv.metricsHandler()
 	srv.ingestH = socketIOMux(srv.ingest)
 	srv.outputH = socketIOMux(srv.output)
 	srv.extrasH = srv.extrasHandler()
@@ -108,7 +120,9 @@ func (srv *Server) IngestHandler() http.Handler { return srv.ingestH }
 // OutputHandler serves the overlays (port 5200).
 func (srv *Server) OutputHandler() http.Handler { return srv.outputH }
 
-// ExtrasHandler serves /status, /getTeamInfoForCode and previews (5101).
+// ExtrasHandler serves /status, /getTeamInfoForCode and previews (5101),
+// and for operators the status page (/), /status/matches, /metrics,
+// /healthz, /readyz and, with Config.Pprof, /debug/pprof/.
 func (srv *Server) ExtrasHandler() http.Handler { return srv.extrasH }
 
 // Controller is the match registry.
@@ -123,11 +137,13 @@ func (srv *Server) validKey(key string) bool {
 	return srv.cfg.AuthKey != "" && secretEqual(key, srv.cfg.AuthKey)
 }
 
-// Shutdown closes every Socket.IO connection (clients get a close packet),
+// Shutdown marks the server draining (/readyz answers 503 from then
+// on), closes every Socket.IO connection (clients get a close packet),
 // waits for the transports to flush or ctx to end, then stops the
 // controller and flushes the replay files. The HTTP listeners are the
 // caller's to stop.
 func (srv *Server) Shutdown(ctx context.Context) error {
+	srv.draining.Store(true)
 	errOut := make(chan error, 1)
 	go func() { errOut <- srv.output.Shutdown(ctx) }()
 	errIn := srv.ingest.Shutdown(ctx)

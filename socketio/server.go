@@ -42,10 +42,11 @@ type Server struct {
 }
 
 // newStream makes a broadcast stream compressed like the engine's own
-// frames (its configured deflate level and threshold).
+// frames (its configured deflate level and threshold) and counted in the
+// engine's Stats.
 func (s *Server) newStream(coalesce bool) *engineio.Stream {
 	d := s.cfg.Engine.Deflate
-	return engineio.NewStream(engineio.StreamOptions{Coalesce: coalesce, Level: d.Level, Threshold: d.Threshold})
+	return s.eio.NewStream(engineio.StreamOptions{Coalesce: coalesce, Level: d.Level, Threshold: d.Threshold})
 }
 
 // NewServer makes a Server with the main namespace "/" already defined.
