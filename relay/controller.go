@@ -390,7 +390,7 @@ func (c *Controller) finish(lm *liveMatch, info []byte, sendFinal bool) {
 	}
 	if sendFinal {
 		lm.sendMu.Lock()
-		c.sendLocked(lm, c.now())
+		c.sendLocked(lm)
 		lm.sendMu.Unlock()
 	}
 	c.remove(lm, "game_end")
@@ -514,7 +514,7 @@ func (c *Controller) schedule(lm *liveMatch) {
 		lm.timer.Reset(wait)
 		return
 	}
-	c.sendLocked(lm, now)
+	c.sendLocked(lm)
 }
 
 func (lm *liveMatch) onTimer() {
@@ -524,7 +524,7 @@ func (lm *liveMatch) onTimer() {
 		return // stopped by remove
 	}
 	lm.armed = false
-	lm.c.sendLocked(lm, lm.c.now())
+	lm.c.sendLocked(lm)
 }
 
 var jsonBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 32<<10); return &b }}
@@ -533,7 +533,7 @@ const matchDataPrefix = `2["match_data",`
 
 // sendLocked broadcasts the newest state if it has not been sent yet.
 // lm.sendMu held: broadcasts of one match leave in version order.
-func (c *Controller) sendLocked(lm *liveMatch, now time.Time) {
+func (c *Controller) sendLocked(lm *liveMatch) {
 	lm.mu.Lock()
 	v := lm.version
 	if v == lm.sent.Load() {
@@ -552,7 +552,10 @@ func (c *Controller) sendLocked(lm *liveMatch, now time.Time) {
 	lm.lit = pkt[len(matchDataPrefix) : len(pkt)-1]
 	lm.litVersion = v
 	lm.sent.Store(v)
-	lm.lastSend = now
+	// The interval counts from the hand-over to the broadcast, not from the
+	// decision to send: encoding a state takes longer under load, and the
+	// overlays must see sends at least SendInterval apart.
+	lm.lastSend = c.now()
 	n := 0
 	if c.out != nil {
 		n = c.out.BroadcastRaw(lm.code, pkt, true)

@@ -1,13 +1,15 @@
 package relay_test
 
 // Golden comparison for the crash test: the checkpoints of a replay as the
-// existing server produced them, compared with masked clock fields (see
-// shared/tools/parity/README.md).
+// existing server produced them, compared with masked clock fields (the
+// same masks as the golden parity test).
 
 import (
 	"encoding/json"
 	"os"
 	"testing"
+
+	"spectra-relay/internal/testenv"
 )
 
 type goldenCheckpoint struct {
@@ -16,11 +18,10 @@ type goldenCheckpoint struct {
 	Data       json.RawMessage `json:"data"`
 }
 
-// loadGoldenCheckpoints reads golden/<name>.checkpoints.json beside the
-// shared replays.
+// loadGoldenCheckpoints reads testdata/replays/golden/<name>.checkpoints.json.
 func loadGoldenCheckpoints(t testing.TB, name string) []goldenCheckpoint {
 	t.Helper()
-	b, err := os.ReadFile(replayPath(t, "golden/"+name+".checkpoints.json"))
+	b, err := os.ReadFile(testenv.Golden(t, name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"spectra-relay/internal/testenv"
 	"spectra-relay/relay/replayfile"
 )
 
@@ -22,17 +23,10 @@ import (
 // elsewhere.
 func chromiumPath(t testing.TB) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
+	if p, err := exec.LookPath("chromium-browser"); err == nil {
+		return p
 	}
-	msg := "chromium could not be found on PATH (install it with scripts/ensure-chromium.sh, which `make test-deps` runs)"
-	if ci, _ := strconv.ParseBool(strings.TrimSpace(os.Getenv("CI"))); ci {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
+	return testenv.NeedTool(t, "chromium")
 }
 
 // runChromium runs headless Chromium with args and returns its stdout.
