@@ -187,7 +187,7 @@ func TestMetricsMoveDuringReplay(t *testing.T) {
 	deflated.waitFor(t, 0, func(e tEvent) bool {
 		return e.name == "match_data" && strings.Contains(e.arg, `"roundNumber":2,"roundPhase":"end"`)
 	})
-	// The replay flush loop runs every second.
+	// The replay flush loop writes every 100 ms.
 	var ms metricSet
 	eventually(t, "replay bytes written", func() bool {
 		ms = scrapeMetrics(t, ts.extras)
@@ -204,8 +204,10 @@ func TestMetricsMoveDuringReplay(t *testing.T) {
 	if v := delta("spectra_events_total", `result="ok"`); v < float64(sent)*0.9 {
 		t.Errorf("events ok %v of %d", v, sent)
 	}
+	// However fast the events go in: the leading-edge send and at least one
+	// trailing one (more when the replay spans several send intervals).
 	sends := delta("spectra_match_data_sends_total")
-	if sends < 3 {
+	if sends < 2 {
 		t.Errorf("match_data sends %v", sends)
 	}
 	if b := delta("spectra_match_data_bytes_total"); b < sends*1000 {
