@@ -80,6 +80,8 @@ type Controller struct {
 	closers   sync.WaitGroup // replay files being closed
 
 	m *ctrlMetrics
+
+	cl *clusterGlue // cluster hook: nil unless Server.JoinCluster
 }
 
 type finishedInfo struct {
@@ -111,6 +113,8 @@ type liveMatch struct {
 	lit        []byte // JSON string literal of version litVersion, shared with a sent packet
 	litVersion uint64
 	dirtySince time.Time // first change not sent yet (send lag metric); zero when none
+
+	cm *clusterMatch // cluster hook: this node's ownership; nil when alone
 }
 
 // NewController starts the controller's loops (timers, inactivity, replay
@@ -198,6 +202,11 @@ func (c *Controller) createOrReconnect(l match.Logon, raw []byte) (logonResult, 
 	if lm := c.get(l.GroupCode); lm != nil {
 		return c.reconnect(lm, l)
 	}
+	if c.cl != nil && l.GroupSecret != "" { // cluster hook: the match may live on in Redis
+		if res, handled, err := c.cl.takeover(l); handled {
+			return res, err
+		}
+	}
 	now := c.now()
 	secret := newGroupSecret()
 	m, err := match.New(l, secret, now)
@@ -216,6 +225,11 @@ func (c *Controller) createOrReconnect(l match.Logon, raw []byte) (logonResult, 
 	}
 	lm.timer = time.AfterFunc(time.Hour, lm.onTimer)
 	lm.timer.Stop()
+	if c.cl != nil { // cluster hook: the code must be free in the whole cluster
+		if err := c.cl.claim(lm, raw, now); err != nil {
+			return logonResult{}, err
+		}
+	}
 
 	sh := c.shardOf(l.GroupCode)
 	sh.mu.Lock()
@@ -308,6 +322,13 @@ var errForeignMatch = errors.New("group code of another match than the connectio
 
 // apply runs one event on one match and schedules what follows from it.
 func (c *Controller) apply(lm *liveMatch, ev match.Event, raw string, now time.Time) error {
+	if lm.cm != nil { // cluster hook: into the match's stream first, fenced
+		done, err := c.cl.beforeApply(lm, raw, now)
+		if err != nil {
+			return err
+		}
+		defer done()
+	}
 	lm.mu.Lock()
 	if lm.removed {
 		lm.mu.Unlock()
@@ -387,6 +408,9 @@ func (c *Controller) finish(lm *liveMatch, info []byte, sendFinal bool) {
 		c.finishedMu.Lock()
 		c.finished[lm.code] = finishedInfo{json: info, expires: c.now().Add(c.cfg.TeamInfoTTL)}
 		c.finishedMu.Unlock()
+		if c.cl != nil { // cluster hook: every node answers it
+			c.cl.putTeamInfo(lm.code, info)
+		}
 	}
 	if sendFinal {
 		lm.sendMu.Lock()
@@ -402,6 +426,9 @@ func (c *Controller) TeamInfo(code string) ([]byte, bool) {
 	defer c.finishedMu.Unlock()
 	fi, ok := c.finished[code]
 	if !ok || c.now().After(fi.expires) {
+		if c.cl != nil { // cluster hook: finished on another node
+			return c.cl.teamInfo(code)
+		}
 		return nil, false
 	}
 	return fi.json, true
@@ -441,6 +468,9 @@ func (c *Controller) remove(lm *liveMatch, why string) {
 	lm.armed = false
 	lm.lit = nil
 	lm.sendMu.Unlock()
+	if lm.cm != nil { // cluster hook
+		c.cl.released(lm, why)
+	}
 
 	if rl != nil {
 		c.closers.Add(1)
@@ -560,6 +590,9 @@ func (c *Controller) sendLocked(lm *liveMatch) {
 	if c.out != nil {
 		n = c.out.BroadcastRaw(lm.code, pkt, true)
 	}
+	if lm.cm != nil { // cluster hook: once to the other nodes
+		c.cl.published(lm, v, pkt)
+	}
 	c.m.sent(lm, len(pkt), n, c.now())
 }
 
@@ -581,6 +614,10 @@ func (c *Controller) subscribe(code string, join func() error, emit func(lit []b
 	sh := c.shardOf(code)
 	sh.mu.RLock()
 	lm := sh.m[code]
+	if lm == nil && c.cl != nil { // cluster hook: the match may live on another node
+		sh.mu.RUnlock()
+		return c.cl.remoteSubscribe(code, join, emit)
+	}
 	if lm == nil {
 		err := join()
 		sh.mu.RUnlock()

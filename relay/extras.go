@@ -39,7 +39,7 @@ func (srv *Server) extrasHandler() http.Handler {
 		lower := strings.ToLower(path)
 		switch {
 		case lower == "/status" && get:
-			b := append([]byte(`{"status":"UP","matchesRunning":`), strconv.Itoa(srv.ctrl.Count())...)
+			b := append([]byte(`{"status":"UP","matchesRunning":`), strconv.Itoa(srv.matchesRunning())...)
 			writeJSON(w, http.StatusOK, append(b, '}'))
 		case lower == "/getteaminfoforcode" && get:
 			srv.getTeamInfo(w, r)
@@ -128,7 +128,7 @@ func (srv *Server) createPreview(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, append(b, '}'))
 		return
 	}
-	if !srv.previews.put(code, doc) {
+	if !srv.putPreview(code, doc) {
 		writeError(w, http.StatusServiceUnavailable, "Too many previews")
 		return
 	}
@@ -142,7 +142,7 @@ func (srv *Server) getPreview(w http.ResponseWriter, code string) {
 		writeError(w, http.StatusBadRequest, "Invalid preview code format")
 		return
 	}
-	doc, ok := srv.previews.get(code)
+	doc, ok := srv.preview(code)
 	if !ok {
 		writeError(w, http.StatusNotFound, "Preview not found")
 		return

@@ -150,7 +150,7 @@ func (s *syncBuffer) String() string {
 var listeningLine = regexp.MustCompile(`^spectra-server listening ingest=(\S+) output=(\S+) extras=(\S+)$`)
 
 // serverEnvKeys are never inherited from the test's environment.
-var serverEnvKeys = []string{"INSECURE", "REQUIRE_AUTH_KEY", "AUTH_KEY", "SERVER_KEY", "SERVER_CERT", "USE_BACKEND"}
+var serverEnvKeys = []string{"INSECURE", "REQUIRE_AUTH_KEY", "AUTH_KEY", "SERVER_KEY", "SERVER_CERT", "USE_BACKEND", "REDIS_URL", "NODE_ID"}
 
 func startServer(t testing.TB, o serverOpts) *testServer {
 	t.Helper()

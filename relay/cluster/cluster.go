@@ -686,6 +686,20 @@ func (n *Node) dispatch(m *redis.Message) {
 
 // ---- shared stores ----
 
+// RunID is the Redis server's run_id: it changes when Redis restarts.
+func (n *Node) RunID(ctx context.Context) (string, error) {
+	info, err := n.rdb.Info(ctx, "server").Result()
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "run_id:"); ok {
+			return v, nil
+		}
+	}
+	return "", errors.New("cluster: no run_id in INFO server")
+}
+
 // LiveCount is the number of matches whose owner's lease is current.
 func (n *Node) LiveCount(ctx context.Context) (int, error) {
 	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
