@@ -44,7 +44,10 @@ type crashDriver struct {
 	aux     map[string]*sioclient.Client
 	last    *sioclient.Client
 	ov      *overlay
-	sent    int
+	// also are overlays on other servers (the cluster tests) that every
+	// checkpoint checks as well as ov.
+	also []*overlay
+	sent int
 }
 
 func (d *crashDriver) connect(s *testServer, code, secret string) logonAck {
@@ -129,30 +132,41 @@ func (d *crashDriver) send(s *testServer, e *replayfile.Event) {
 	d.sent++
 }
 
-// checkpoint waits (bounded) until the overlay's latest state is the
+// checkpoint waits (bounded) until the overlays' latest state is the
 // golden one.
 func (d *crashDriver) checkpoint(cp goldenCheckpoint) {
 	d.t.Helper()
 	if d.last != nil {
 		barrier(d.t, d.last)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	for i, ov := range append([]*overlay{d.ov}, d.also...) {
+		if diffs := ov.awaitGolden(cp, 5*time.Second); diffs != nil {
+			d.t.Fatalf("checkpoint %s (after event %d) on overlay %d differs from the golden state:\n%s", cp.Label, cp.AfterEvent, i, strings.Join(diffs, "\n"))
+		}
+	}
+}
+
+// awaitGolden polls (bounded by wait) until the overlay's latest state is
+// the checkpoint's; it returns the last difference seen when it is not.
+func (o *overlay) awaitGolden(cp goldenCheckpoint, wait time.Duration) []string {
+	o.t.Helper()
+	deadline := time.Now().Add(wait)
 	for {
-		var diffs []string
-		d.ov.mu.Lock()
-		n := len(d.ov.states)
+		diffs := []string{"no match_data yet"}
+		o.mu.Lock()
+		n := len(o.states)
 		var latest json.RawMessage
 		if n > 0 {
-			latest = d.ov.states[n-1]
+			latest = o.states[n-1]
 		}
-		d.ov.mu.Unlock()
+		o.mu.Unlock()
 		if n > 0 {
-			if diffs = goldenDiff(d.t, cp, latest); diffs == nil {
-				return
+			if diffs = goldenDiff(o.t, cp, latest); diffs == nil {
+				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			d.t.Fatalf("checkpoint %s (after event %d) differs from the golden state:\n%s", cp.Label, cp.AfterEvent, strings.Join(diffs, "\n"))
+			return diffs
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

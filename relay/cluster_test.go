@@ -1,0 +1,338 @@
+package relay_test
+
+// Cluster tests (issue 9): real spectra-server binaries sharing one real
+// redis-server, driven with the crash test's replay driver and checked
+// against the golden checkpoints on overlays of several nodes.
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"spectra-relay/internal/redistest"
+	"spectra-relay/relay/replayfile"
+	"spectra-relay/socketio/sioclient"
+)
+
+// startNodes starts n cluster nodes on one Redis, each with its own
+// replay folder.
+func startNodes(t *testing.T, rs *redistest.Server, n int) []*testServer {
+	t.Helper()
+	nodes := make([]*testServer, n)
+	for i := range nodes {
+		nodes[i] = startServer(t, serverOpts{
+			replayDir: filepath.Join(t.TempDir(), "replays"),
+			env:       []string{"REDIS_URL=" + rs.URL, fmt.Sprintf("NODE_ID=node%d", i)},
+		})
+	}
+	return nodes
+}
+
+// clusterReplay is the fixture of the cluster tests with its golden file.
+type clusterReplay struct {
+	h      replayfile.Header
+	events []replayfile.Event
+	golden []goldenCheckpoint
+	path   string
+	next   int // next golden checkpoint
+}
+
+func loadClusterReplay(t *testing.T) *clusterReplay {
+	t.Helper()
+	const name = "short_3rounds"
+	r := &clusterReplay{path: replayPath(t, name+".replay"), golden: loadGoldenCheckpoints(t, name)}
+	var err error
+	if r.h, r.events, err = replayfile.ReadFile(r.path); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// cut is the index of the golden checkpoint labelled label.
+func (r *clusterReplay) cut(t *testing.T, label string) int {
+	t.Helper()
+	for i, cp := range r.golden {
+		if cp.Label == label {
+			return i
+		}
+	}
+	t.Fatalf("golden file has no %s checkpoint", label)
+	return 0
+}
+
+// play sends events from..to through node s and checks every golden
+// checkpoint on the way.
+func (r *clusterReplay) play(d *crashDriver, s *testServer, from, to int) {
+	for i := from; i <= to; i++ {
+		d.send(s, &r.events[i])
+		for r.next < len(r.golden) && r.golden[r.next].AfterEvent == i {
+			d.checkpoint(r.golden[r.next])
+			r.next++
+		}
+	}
+}
+
+func (r *clusterReplay) finished(t *testing.T) {
+	t.Helper()
+	if r.next != len(r.golden) {
+		t.Fatalf("%d golden checkpoints not reached", len(r.golden)-r.next)
+	}
+}
+
+func matchesRunning(t *testing.T, s *testServer) int {
+	t.Helper()
+	var st struct {
+		MatchesRunning int `json:"matchesRunning"`
+	}
+	httpGetJSON(t, s.Extras+"/status", &st)
+	return st.MatchesRunning
+}
+
+func awaitLog(t *testing.T, s *testServer, what string, wait time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for !strings.Contains(s.log.String(), what) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line with %q within %v:\n%s", what, wait, tail(s.log.String(), 6000))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func closeClients(d *crashDriver) {
+	for _, c := range append([]*sioclient.Client{d.obs}, mapValues(d.aux)...) {
+		c.Close()
+	}
+}
+
+// TestClusterGoldenAndFailover: three nodes, the observer and its
+// auxiliary clients on one, overlays on all three (one logged on before
+// the match exists). Every checkpoint is golden on every overlay. Then the
+// owner is killed with SIGKILL; the driver reconnects to a surviving node
+// with the group secret, that node rebuilds the match from the Redis
+// stream, and the remaining checkpoints are golden on overlays of both
+// surviving nodes.
+func TestClusterGoldenAndFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds cmd/spectra-server, runs three nodes and redis-server")
+	}
+	rs := redistest.Start(t)
+	r := loadClusterReplay(t)
+	nodes := startNodes(t, rs, 3)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+
+	early := newOverlay(t, b.Output, r.h.GroupCode) // before the match exists
+	d := &crashDriver{t: t, replay: r.path}
+	ack := d.connect(a, r.h.GroupCode, "")
+	secret := ack.Reason
+	late := newOverlay(t, c.Output, r.h.GroupCode)
+	d.also = []*overlay{early, late}
+
+	// A second observer with the same code on another node is refused:
+	// the code is live in the cluster.
+	if _, ack := obsLogon(t, c.Ingest, headerLogon(t, r.path, "", "")); ack.Value {
+		t.Fatalf("a second match with a live group code on another node: %+v", ack)
+	}
+
+	killAt := r.cut(t, "tech_pause_r2")
+	cut := r.golden[killAt].AfterEvent
+	r.play(d, a, 0, cut)
+	for _, s := range nodes {
+		if n := matchesRunning(t, s); n != 1 {
+			t.Errorf("%s/status: matchesRunning %d, want 1 (the cluster's)", s.Extras, n)
+		}
+	}
+	before := r.next
+
+	a.kill(t)
+	killed := time.Now()
+	closeClients(d)
+	// The load balancer sends the reconnect to a surviving node.
+	ack = d.connect(b, r.h.GroupCode, secret)
+	took := time.Since(killed)
+	if ack.Reason != "reconnected" {
+		t.Fatalf("observer reconnect to a surviving node: %+v", ack)
+	}
+	t.Logf("failover: observer's reconnect to another node (connect, logon, rebuild from the stream, ack) took %v", took.Round(time.Millisecond))
+	awaitLog(t, b, `msg="match taken over" groupCode=`+r.h.GroupCode, 5*time.Second)
+	// The overlays that stayed connected see the rebuilt state: the last
+	// golden one before the kill.
+	for i, ov := range []*overlay{early, late, d.ov} {
+		if diffs := ov.awaitGolden(r.golden[killAt], 5*time.Second); diffs != nil {
+			t.Fatalf("overlay %d after the failover: %s", i, strings.Join(diffs, "\n"))
+		}
+	}
+	d.also = []*overlay{early, late}
+	r.play(d, b, cut+1, len(r.events)-1)
+	r.finished(t)
+	t.Logf("%d checkpoints before the kill and %d after it match the golden file on overlays of every node", before, len(r.golden)-before)
+	for _, s := range []*testServer{b, c} {
+		if n := matchesRunning(t, s); n != 1 {
+			t.Errorf("%s/status after the failover: matchesRunning %d, want 1", s.Extras, n)
+		}
+	}
+	for _, ov := range []*overlay{early, late, d.ov} {
+		ov.mu.Lock()
+		for _, s := range ov.states {
+			if strings.Contains(string(s), secret) {
+				t.Error("a match_data carries the group secret")
+			}
+		}
+		ov.mu.Unlock()
+	}
+}
+
+// TestClusterSplitBrain: the owner is paused (SIGSTOP) past its lease,
+// the observer reconnects to another node, which takes the match over;
+// when the old owner resumes (SIGCONT), an event reaching it over the
+// observer's old connection is neither applied nor appended nor
+// published, and the old owner's overlays follow the new owner.
+func TestClusterSplitBrain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds cmd/spectra-server, runs two nodes and redis-server")
+	}
+	rs := redistest.Start(t)
+	r := loadClusterReplay(t)
+	nodes := startNodes(t, rs, 2)
+	a, b := nodes[0], nodes[1]
+	d := &crashDriver{t: t, replay: r.path}
+	secret := d.connect(a, r.h.GroupCode, "").Reason
+	ovA := d.ov
+	ovB := newOverlay(t, b.Output, r.h.GroupCode)
+	d.also = []*overlay{ovB}
+	at := r.cut(t, "combat_start_r1")
+	cut := r.golden[at].AfterEvent
+	r.play(d, a, 0, cut)
+
+	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := true
+	defer func() {
+		if stopped {
+			_ = a.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	time.Sleep(7 * time.Second) // past the 6 s lease: the pause is what is under test
+	oldObs := d.obs
+	oldAux := d.aux
+	d.last = nil
+	_, ackB := obsLogon(t, b.Ingest, func() map[string]any {
+		p := headerLogon(t, r.path, "", "")
+		p["groupSecret"] = secret
+		return p
+	}())
+	if ackB.Reason != "reconnected" {
+		t.Fatalf("takeover by the observer's reconnect: %+v", ackB)
+	}
+	awaitLog(t, b, `msg="match taken over" groupCode=`+r.h.GroupCode, 5*time.Second)
+
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	streamKey := "spectra:m:" + r.h.GroupCode + ":events"
+	lenBefore, err := rdb.XLen(ctx, streamKey).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(lenBefore) != d.sent {
+		t.Fatalf("stream holds %d events, %d were sent", lenBefore, d.sent)
+	}
+
+	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	stopped = false
+	// The old observer connection still reaches A: its next event must
+	// not be applied there.
+	p, err := r.events[cut+1].Payload("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := oldObs.Emit("obs_data", string(p)); err != nil {
+		t.Fatal(err)
+	}
+	barrier(t, oldObs)
+	awaitLog(t, a, "owned by another node now", 5*time.Second)
+	if n, err := rdb.XLen(ctx, streamKey).Result(); err != nil || n != lenBefore {
+		t.Fatalf("stream length %d after the old owner's event (err %v), want %d: the fenced owner appended", n, err, lenBefore)
+	}
+	// Neither node's overlays saw the old owner apply it: both still show
+	// the checkpoint's state, A's now fed by B through Redis.
+	for i, ov := range []*overlay{ovA, ovB} {
+		if diffs := ov.awaitGolden(r.golden[at], 3*time.Second); diffs != nil {
+			t.Fatalf("overlay %d after the old owner resumed: %s", i, strings.Join(diffs, "\n"))
+		}
+	}
+	oldObs.Close()
+	for _, c := range oldAux {
+		c.Close()
+	}
+	// The match goes on through B, golden on the overlays of both nodes.
+	d.connect(b, r.h.GroupCode, secret)
+	d.also = []*overlay{ovA, ovB}
+	r.play(d, b, cut+1, len(r.events)-1)
+	r.finished(t)
+	if !strings.Contains(a.log.String(), "match removed") {
+		t.Errorf("old owner did not log dropping the match:\n%s", tail(a.log.String(), 4000))
+	}
+}
+
+// TestClusterRedisRestart: Redis restarts empty mid-match. The owner
+// notices, writes the match back from its replay file and says so; the
+// overlays on both nodes stay golden; and a failover after the restart
+// still rebuilds the full match from the restored stream.
+func TestClusterRedisRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds cmd/spectra-server, runs two nodes and redis-server")
+	}
+	rs := redistest.Start(t)
+	r := loadClusterReplay(t)
+	nodes := startNodes(t, rs, 2)
+	a, b := nodes[0], nodes[1]
+	d := &crashDriver{t: t, replay: r.path}
+	secret := d.connect(a, r.h.GroupCode, "").Reason
+	ovB := newOverlay(t, b.Output, r.h.GroupCode)
+	d.also = []*overlay{ovB}
+	restartAt := r.golden[r.cut(t, "score_r1")].AfterEvent
+	r.play(d, a, 0, restartAt)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := rs.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	awaitLog(t, a, "cluster: Redis restarted", 10*time.Second)
+	awaitLog(t, a, "match restored in Redis from the replay file", 10*time.Second)
+	for _, s := range nodes {
+		awaitLog(t, s, "cluster: Redis restarted", 10*time.Second)
+	}
+
+	killAt := r.cut(t, "spike_planted_r2")
+	cut := r.golden[killAt].AfterEvent
+	r.play(d, a, restartAt+1, cut)
+
+	a.kill(t)
+	closeClients(d)
+	if ack := d.connect(b, r.h.GroupCode, secret); ack.Reason != "reconnected" {
+		t.Fatalf("observer reconnect after the Redis restart: %+v", ack)
+	}
+	if diffs := ovB.awaitGolden(r.golden[killAt], 5*time.Second); diffs != nil {
+		t.Fatalf("state rebuilt from the restored stream: %s", strings.Join(diffs, "\n"))
+	}
+	d.also = []*overlay{ovB}
+	r.play(d, b, cut+1, len(r.events)-1)
+	r.finished(t)
+	for _, l := range strings.Split(a.log.String(), "\n") {
+		if strings.Contains(l, "cluster:") && (strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR")) {
+			t.Logf("node A: %s", l)
+		}
+	}
+}
