@@ -716,7 +716,9 @@ func (g *clusterGlue) watchRedis() {
 	defer g.wg.Done()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	var last string
+	ctx, cancel := rctx()
+	last, _ := g.node.RunID(ctx) // at once: a restart within the first tick counts too
+	cancel()
 	down := false
 	for {
 		select {
