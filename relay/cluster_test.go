@@ -336,3 +336,64 @@ func TestClusterRedisRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterAuxOnOtherNode: the auxiliary clients land on another node
+// than the observer; their data reaches the owner through Redis, and the
+// overlays on both nodes see the golden states. The overlay of the third
+// node never gets more than the 10/s ceiling allows.
+func TestClusterAuxOnOtherNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds cmd/spectra-server, runs three nodes and redis-server")
+	}
+	rs := redistest.Start(t)
+	r := loadClusterReplay(t)
+	nodes := startNodes(t, rs, 3)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	d := &crashDriver{t: t, replay: r.path, auxAt: b}
+	// The owner appends every event to the stream before applying it, in
+	// the order it applies them: once the stream holds every event sent,
+	// the forwarded ones are applied, and the next observer event cannot
+	// overtake them (the order a real client pair has no way to force).
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
+	defer rdb.Close()
+	d.settle = func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			n, err := rdb.XLen(context.Background(), "spectra:m:"+r.h.GroupCode+":events").Result()
+			if err == nil && int(n) >= d.sent {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("stream holds %d of %d events sent after 5s (%v)", n, d.sent, err)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	d.connect(a, r.h.GroupCode, "")
+	ovB := newOverlay(t, b.Output, r.h.GroupCode)
+	ovC := newOverlay(t, c.Output, r.h.GroupCode)
+	d.also = []*overlay{ovB, ovC}
+	r.play(d, a, 0, len(r.events)-1)
+	r.finished(t)
+	if !strings.Contains(b.log.String(), "auxiliary client logged on for a match owned by another node") {
+		t.Fatalf("the auxiliary clients did not log on to node B as remote clients:\n%s", tail(b.log.String(), 3000))
+	}
+	// The ceiling: at most 10 sends a second, on a node that only relays
+	// what the owner sends; two seconds' window, and two for the delivery
+	// jitter of a busy test machine.
+	ovC.mu.Lock()
+	times := append([]time.Time(nil), ovC.times...)
+	ovC.mu.Unlock()
+	worst := 0
+	for i := range times {
+		n := 0
+		for j := i; j < len(times) && times[j].Sub(times[i]) < 2*time.Second; j++ {
+			n++
+		}
+		worst = max(worst, n)
+	}
+	t.Logf("overlay on the third node: %d match_data, at most %d within two seconds", len(times), worst)
+	if worst > 22 {
+		t.Errorf("%d match_data within two seconds on a relaying node: the 10/s ceiling does not hold", worst)
+	}
+}

@@ -397,6 +397,7 @@ type overlay struct {
 	c      *sioclient.Client
 	mu     sync.Mutex
 	states []json.RawMessage
+	times  []time.Time // arrival of each state
 	last   time.Time
 }
 
@@ -419,6 +420,7 @@ func newOverlay(t testing.TB, outputURL, groupCode string) *overlay {
 		o.mu.Lock()
 		o.states = append(o.states, json.RawMessage(s))
 		o.last = time.Now()
+		o.times = append(o.times, o.last)
 		o.mu.Unlock()
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

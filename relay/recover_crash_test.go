@@ -47,7 +47,13 @@ type crashDriver struct {
 	// also are overlays on other servers (the cluster tests) that every
 	// checkpoint checks as well as ov.
 	also []*overlay
-	sent int
+	// auxAt, when set, is where the auxiliary clients connect (the
+	// cluster tests put them on another node than the observer).
+	auxAt *testServer
+	// settle, when set, waits after a barrier until the server applied
+	// what it read (forwarded auxiliary data arrives at the owner later).
+	settle func()
+	sent   int
 }
 
 func (d *crashDriver) connect(s *testServer, code, secret string) logonAck {
@@ -114,12 +120,18 @@ func (d *crashDriver) send(s *testServer, e *replayfile.Event) {
 	case replayfile.KindObserver:
 		c = d.obs
 	case replayfile.KindAux:
+		if d.auxAt != nil {
+			s = d.auxAt
+		}
 		c, event = d.auxFor(s, e), "aux_data"
 	default:
 		d.t.Fatalf("event %d: neither observer nor auxiliary", e.Index)
 	}
 	if d.last != nil && c != d.last {
 		barrier(d.t, d.last)
+		if d.settle != nil {
+			d.settle()
+		}
 	}
 	d.last = c
 	p, err := e.Payload("")
@@ -138,6 +150,9 @@ func (d *crashDriver) checkpoint(cp goldenCheckpoint) {
 	d.t.Helper()
 	if d.last != nil {
 		barrier(d.t, d.last)
+		if d.settle != nil {
+			d.settle()
+		}
 	}
 	for i, ov := range append([]*overlay{d.ov}, d.also...) {
 		if diffs := ov.awaitGolden(cp, 5*time.Second); diffs != nil {
