@@ -6,6 +6,7 @@ package relay_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -396,4 +397,62 @@ func TestClusterAuxOnOtherNode(t *testing.T) {
 	if worst > 22 {
 		t.Errorf("%d match_data within two seconds on a relaying node: the 10/s ceiling does not hold", worst)
 	}
+}
+
+// TestClusterSharedExtras: every node answers the extras the same: the
+// cluster's match count, the team info of a match finished on another
+// node, a preview created on another node; and a game_end removes the
+// match from the whole cluster.
+func TestClusterSharedExtras(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds cmd/spectra-server, runs three nodes and redis-server")
+	}
+	rs := redistest.Start(t)
+	replay := replayPath(t, "short_3rounds.replay")
+	nodes := startNodes(t, rs, 3)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+
+	logon := headerLogon(t, replay, "", "TEAMC1")
+	obs, _ := obsLogon(t, a.Ingest, logon)
+	obs2, _ := obsLogon(t, b.Ingest, headerLogon(t, replay, "", "TEAMC2"))
+	barrier(t, obs2)
+	for _, s := range nodes {
+		if n := matchesRunning(t, s); n != 2 {
+			t.Errorf("%s/status: matchesRunning %d, want 2", s.Extras, n)
+		}
+	}
+	ovC := newOverlay(t, c.Output, "TEAMC1")
+	obsEvent(t, obs, "Observer1#OBS", "TEAMC1", "score", map[string]any{"team_0": 1, "team_1": 0})
+	obsEvent(t, obs, "Observer1#OBS", "TEAMC1", "round_info", map[string]any{"roundNumber": 2, "roundPhase": "game_end"})
+	u := "/getTeamInfoForCode?groupCode=TEAMC1"
+	var ans httpAnswer
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ans = do(t, "GET", c.Extras+u, nil, nil)
+		if ans.status != 404 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	got := expectJSON(t, "team info on another node", ans, 200, nil)
+	if d := diffJSON(got["leftTeam"], logon["leftTeam"], 5); d != nil || got["higherScore"] != float64(0) {
+		t.Errorf("team info from node C: %v %v", d, got["higherScore"])
+	}
+	if expectJSON(t, "team info on the third node", do(t, "GET", b.Extras+u, nil, nil), 200, nil) == nil {
+		t.Error("no team info on node B")
+	}
+	if n := matchesRunning(t, c); n != 1 {
+		t.Errorf("after game_end: matchesRunning %d on node C, want 1", n)
+	}
+	if ovC.count() == 0 {
+		t.Error("the overlay on node C got no match_data of the match owned by A")
+	}
+
+	body, _ := json.Marshal(map[string]any{"key": "k", "previewCode": "CLU123", "leftTeam": logon["leftTeam"], "rightTeam": logon["rightTeam"], "toolsData": logon["toolsData"]})
+	expectJSON(t, "createPreview on A", do(t, "PUT", a.Extras+"/createPreview", body, map[string]string{"Content-Type": "application/json"}), 200, map[string]any{"previewCode": "CLU123"})
+	pv := expectJSON(t, "preview on C", do(t, "GET", c.Extras+"/preview/CLU123", nil, nil), 200, nil)
+	if pv == nil {
+		t.Fatal("no preview on node C")
+	}
+	expectJSON(t, "unknown preview on B", do(t, "GET", b.Extras+"/preview/NOPE12", nil, nil), 404, map[string]any{"error": "Preview not found"})
 }
