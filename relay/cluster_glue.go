@@ -417,6 +417,14 @@ func (g *clusterGlue) lost(lm *liveMatch, err error) {
 	}
 	g.c.log.Warn("cluster: match owned by another node now; this node stops applying and publishing it",
 		"groupCode", lm.code, "err", err)
+	// Its clients belong on the new owner: a lost connection makes
+	// socket.io-client reconnect (through the load balancer), where the
+	// DISCONNECT that remove sends would make it give up.
+	lm.mu.Lock()
+	for ic := range lm.conns {
+		ic.s.CloseTransport()
+	}
+	lm.mu.Unlock()
 	g.c.remove(lm, reasonFenced)
 	g.ensureRemote(lm.code)
 }

@@ -266,6 +266,11 @@ func TestClusterSplitBrain(t *testing.T) {
 	bctx, bcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	if err := oldObs.Barrier(bctx); err != nil {
 		t.Logf("barrier on the old connection: %v (A closed it)", err)
+		// A lost connection, not a DISCONNECT: after a DISCONNECT
+		// socket.io-client would not reconnect to the new owner.
+		if strings.Contains(err.Error(), "io server disconnect") {
+			t.Errorf("the fenced node sent the observer a DISCONNECT: %v", err)
+		}
 	}
 	bcancel()
 	awaitLog(t, a, "owned by another node now", 5*time.Second)
