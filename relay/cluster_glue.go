@@ -28,6 +28,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"spectra-relay/relay/cluster"
@@ -59,9 +60,17 @@ type clusterGlue struct {
 	auxMu sync.Mutex
 	aux   map[*ingestConn]*remoteAux
 
+	// downUntil (unix ns): after a failed Redis call events skip the
+	// stream until then, so a hanging Redis does not stall every event
+	// for the client's timeout.
+	downUntil atomic.Int64
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
+
+// redisBackoff is how long events skip the stream after Redis failed.
+const redisBackoff = time.Second
 
 // clusterMatch is a live match's ownership, set on liveMatch.cm.
 type clusterMatch struct {
@@ -284,7 +293,11 @@ func (g *clusterGlue) beforeApply(lm *liveMatch, raw string, now time.Time) (don
 	cm.applyMu.Lock()
 	ctx, cancel := rctx()
 	defer cancel()
-	err = cm.own.Append(ctx, now.UnixMilli(), raw)
+	if time.Now().UnixNano() < g.downUntil.Load() {
+		err = errRedisBackoff
+	} else {
+		err = cm.own.Append(ctx, now.UnixMilli(), raw)
+	}
 	if errors.Is(err, cluster.ErrLost) {
 		g.restoreLocked(lm)
 		err = cm.own.Append(ctx, now.UnixMilli(), raw)
@@ -316,6 +329,9 @@ func (g *clusterGlue) beforeApply(lm *liveMatch, raw string, now time.Time) (don
 		if cm.gap >= 0 {
 			cm.gap++
 		}
+		if err != errRedisBackoff {
+			g.downUntil.Store(time.Now().Add(redisBackoff).UnixNano())
+		}
 	}
 	return func() {
 		lm.mu.Lock()
@@ -333,6 +349,8 @@ func (g *clusterGlue) beforeApply(lm *liveMatch, raw string, now time.Time) (don
 		cm.applyMu.Unlock()
 	}, nil
 }
+
+var errRedisBackoff = errors.New("cluster: Redis failed less than a second ago")
 
 // restoreLocked writes the match back into Redis from this node's replay
 // file, after Redis lost it or missed events. cm.applyMu held.
