@@ -81,7 +81,12 @@ type clusterMatch struct {
 	// the order this node applied them, which a rebuild repeats.
 	applyMu   sync.Mutex
 	indexedID string // match id last written to the Redis index
-	gap       int    // events applied while Redis was unreachable
+	gap       int    // events applied while Redis was unreachable; applyMu held
+
+	// pending is the last packet whose publish failed or was skipped, for
+	// the heal loop; lm.sendMu held.
+	pending  []byte
+	pendingV uint64
 }
 
 // remoteRoom is a group code this node has overlays of but does not own.
@@ -458,14 +463,26 @@ func (g *clusterGlue) released(lm *liveMatch, why string) {
 
 // published is sendLocked's hook: one publish per send.
 func (g *clusterGlue) published(lm *liveMatch, v uint64, pkt []byte) {
+	cm := lm.cm
+	if time.Now().UnixNano() < g.downUntil.Load() {
+		// Redis failed just now: the heal loop publishes the latest
+		// state once it answers.
+		cm.pending, cm.pendingV = pkt, v
+		return
+	}
 	ctx, cancel := rctx()
 	defer cancel()
-	switch err := lm.cm.own.Publish(ctx, v, pkt); {
-	case err == nil, errors.Is(err, cluster.ErrLost):
-		// Lost: the next event or renewal restores the match.
+	switch err := cm.own.Publish(ctx, v, pkt); {
+	case err == nil:
+		cm.pending = nil
+	case errors.Is(err, cluster.ErrLost):
+		// The renewal restores the match, the heal loop publishes.
+		cm.pending, cm.pendingV = pkt, v
 	case errors.Is(err, cluster.ErrFenced):
 		go g.lost(lm, err)
 	default:
+		cm.pending, cm.pendingV = pkt, v
+		g.downUntil.Store(time.Now().Add(redisBackoff).UnixNano())
 		g.c.log.Debug("cluster: publish failed; overlays on other nodes miss this state", "groupCode", lm.code, "err", err)
 	}
 }
@@ -766,11 +783,34 @@ func (g *clusterGlue) watchRedis() {
 			g.c.log.Info("cluster: Redis reachable again")
 			down = false
 		}
+		g.downUntil.Store(0)
+		g.heal()
 		if last != "" && id != last {
 			g.c.log.Warn("cluster: Redis restarted (new run_id); keys it did not persist are lost: owned matches restore theirs from their replay files, finished-match team info and previews stored before are gone",
 				"ownedMatches", g.c.Count(), "remoteRooms", g.roomCount())
 		}
 		last = id
+	}
+}
+
+// heal catches up what an outage left behind, without waiting for the
+// next event: the streams that missed events, the states not published.
+func (g *clusterGlue) heal() {
+	for _, lm := range g.c.snapshot(nil) {
+		cm := lm.cm
+		if cm == nil {
+			continue
+		}
+		cm.applyMu.Lock()
+		if cm.gap > 0 {
+			g.restoreLocked(lm)
+		}
+		cm.applyMu.Unlock()
+		lm.sendMu.Lock()
+		if cm.pending != nil {
+			g.published(lm, cm.pendingV, cm.pending)
+		}
+		lm.sendMu.Unlock()
 	}
 }
 

@@ -537,3 +537,61 @@ func TestClusterFailoverTimeFullMatch(t *testing.T) {
 	t.Logf("%s: %d events rebuilt; observer reconnect with rebuild %v, first state on a connected overlay of the surviving node %v after the kill",
 		name, n, reconnect.Round(time.Millisecond), firstState.Round(time.Millisecond))
 }
+
+// TestClusterRedisPause: Redis hangs (SIGSTOP) mid-match for less than a
+// lease. The owner keeps applying (its own overlays stay golden), and
+// when Redis answers again it writes the events the stream missed back
+// from its replay file, so a failover afterwards still rebuilds the
+// whole match.
+func TestClusterRedisPause(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds cmd/spectra-server, runs two nodes and redis-server")
+	}
+	rs := redistest.Start(t)
+	r := loadClusterReplay(t)
+	nodes := startNodes(t, rs, 2)
+	a, b := nodes[0], nodes[1]
+	d := &crashDriver{t: t, replay: r.path}
+	secret := d.connect(a, r.h.GroupCode, "").Reason
+	ovB := newOverlay(t, b.Output, r.h.GroupCode)
+	d.also = []*overlay{ovB}
+	// After every auxiliary client logged on: a logon during the hang
+	// finds no match id in Redis (refused, the client retries later).
+	pauseAt := r.golden[r.cut(t, "combat_start_r1")].AfterEvent
+	r.play(d, a, 0, pauseAt)
+
+	if err := rs.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	paused := true
+	defer func() {
+		if paused {
+			_ = rs.Resume()
+		}
+	}()
+	// Events during the pause: the owner's overlay follows them.
+	resumeAt := r.golden[r.cut(t, "score_r1")].AfterEvent
+	d.also = nil
+	r.play(d, a, pauseAt+1, resumeAt)
+	if err := rs.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	paused = false
+	awaitLog(t, a, "cluster: Redis unreachable", 5*time.Second)
+	d.also = []*overlay{ovB}
+	killAt := r.cut(t, "combat_start_r2")
+	cut := r.golden[killAt].AfterEvent
+	r.play(d, a, resumeAt+1, cut)
+	awaitLog(t, a, "match restored in Redis from the replay file", 10*time.Second)
+
+	a.kill(t)
+	closeClients(d)
+	if ack := d.connect(b, r.h.GroupCode, secret); ack.Reason != "reconnected" {
+		t.Fatalf("observer reconnect after the Redis pause: %+v", ack)
+	}
+	if diffs := ovB.awaitGolden(r.golden[killAt], 5*time.Second); diffs != nil {
+		t.Fatalf("state rebuilt from the resynced stream: %s", strings.Join(diffs, "\n"))
+	}
+	r.play(d, b, cut+1, len(r.events)-1)
+	r.finished(t)
+}

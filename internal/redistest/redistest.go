@@ -137,11 +137,28 @@ func (s *Server) Stop() {
 		return
 	}
 	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Process.Signal(syscall.SIGCONT) // a paused process dies only once continued
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		s.t.Errorf("redis-server did not exit within 10s of SIGKILL")
 	}
+}
+
+// Pause stops the server process (SIGSTOP): connections stay open but
+// nothing answers, as with a hung Redis or a network partition.
+func (s *Server) Pause() error { return s.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() error { return s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return fmt.Errorf("redis-server not running")
+	}
+	return s.cmd.Process.Signal(sig)
 }
 
 // Restart stops the server and starts an empty one on the same port:

@@ -472,7 +472,8 @@ func (o *Owner) IndexMatchID(ctx context.Context, old, id string) error {
 }
 
 var restoreScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local t = redis.call('GET', KEYS[2])
+if t and t ~= ARGV[10] then return 0 end
 redis.call('SET', KEYS[2], ARGV[9], 'PX', ARGV[6])
 redis.call('HSET', KEYS[1], 'secret', ARGV[1], 'logon', ARGV[2], 'start', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
@@ -481,19 +482,21 @@ redis.call('SET', KEYS[3], ARGV[4] .. ':' .. ARGV[9], 'PX', ARGV[5])
 redis.call('ZADD', KEYS[4], tonumber(ARGV[7]) + tonumber(ARGV[5]), ARGV[8])
 return 1`)
 
-// Restore writes the keys of a match Redis lost (ErrLost) back from what
-// the owner has: its meta and the events it still holds (from its replay
-// file). The token continues above the owner's, so states published from
-// here on order after the ones before the loss. ErrFenced when another
-// node registered the code meanwhile.
+// Restore writes the keys of a match Redis lost (ErrLost), or whose
+// stream missed events while Redis was unreachable, back from what the
+// owner has: its meta and every event it applied (from its replay file);
+// the stream is replaced. The token continues above the owner's, so
+// states published from here on order after the ones before. ErrFenced
+// when another node owns the code meanwhile.
 func (o *Owner) Restore(ctx context.Context, secret string, logon []byte, events []Entry, matchID string) error {
 	n := o.n
 	o.mu.Lock()
-	next := o.token + 1
+	cur := o.token
+	next := cur + 1
 	o.mu.Unlock()
 	r, err := restoreScript.Run(ctx, n.rdb,
 		[]string{key(o.Code, "meta"), key(o.Code, "token"), key(o.Code, "lease"), liveKey, key(o.Code, "events")},
-		secret, logon, o.Start, n.cfg.NodeID, ms(n.cfg.LeaseTTL), ms(n.cfg.KeyTTL), time.Now().UnixMilli(), o.Code, next).Int64()
+		secret, logon, o.Start, n.cfg.NodeID, ms(n.cfg.LeaseTTL), ms(n.cfg.KeyTTL), time.Now().UnixMilli(), o.Code, next, cur).Int64()
 	if err != nil {
 		return fmt.Errorf("cluster: restore %q: %w", o.Code, err)
 	}

@@ -234,12 +234,24 @@ func TestRedisLossRestore(t *testing.T) {
 	if err != nil || len(codes) != 1 || codes[0] != "G3" {
 		t.Fatalf("match id index: %v %v", codes, err)
 	}
+	// A resync with the keys present (events missed while Redis was
+	// unreachable) replaces the stream.
+	if err := o.Restore(ctx, "sec", []byte("{}"), []cluster.Entry{{TS: 10, Raw: "e1"}, {TS: 11, Raw: "e2"}, {TS: 12, Raw: "e3"}, {TS: 13, Raw: "e4"}}, "mid-1"); err != nil {
+		t.Fatalf("resync: %v", err)
+	}
 	b := newNode(t, rs.URL, "b", nil)
-	_, snap, err := b.Takeover(ctx, "G3", "sec", nil)
+	ob, snap, err := b.Takeover(ctx, "G3", "sec", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(snap.Events) != 3 || snap.Events[2].Raw != "e3" {
-		t.Fatalf("after restore the stream has %+v", snap.Events)
+	if len(snap.Events) != 4 || snap.Events[3].Raw != "e4" {
+		t.Fatalf("after restore and resync the stream has %+v", snap.Events)
+	}
+	// The old owner cannot restore over the new one.
+	if err := o.Restore(ctx, "sec", []byte("{}"), nil, ""); !errors.Is(err, cluster.ErrFenced) {
+		t.Fatalf("restore by a fenced owner: %v, want ErrFenced", err)
+	}
+	if err := ob.Append(ctx, 14, "e5"); err != nil {
+		t.Fatal(err)
 	}
 }
