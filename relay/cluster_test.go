@@ -220,7 +220,22 @@ func TestClusterSplitBrain(t *testing.T) {
 			_ = a.cmd.Process.Signal(syscall.SIGCONT)
 		}
 	}()
-	time.Sleep(7 * time.Second) // past the 6 s lease: the pause is what is under test
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Paused past its lease: wait until Redis has let it expire.
+	leaseKey := "spectra:m:" + r.h.GroupCode + ":lease"
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		n, err := rdb.Exists(ctx, leaseKey).Result()
+		if err == nil && n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the paused owner's lease did not expire within 15s (%v)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	oldObs := d.obs
 	oldAux := d.aux
 	d.last = nil
@@ -234,10 +249,6 @@ func TestClusterSplitBrain(t *testing.T) {
 	}
 	awaitLog(t, b, `msg="match taken over" groupCode=`+r.h.GroupCode, 5*time.Second)
 
-	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
-	defer rdb.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	streamKey := "spectra:m:" + r.h.GroupCode + ":events"
 	lenBefore, err := rdb.XLen(ctx, streamKey).Result()
 	if err != nil {
