@@ -38,8 +38,10 @@ func TestFloorSmoke(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	defer cancel()
 	gc := groupCode(0)
+	// Markers further apart than the send interval: each activating toast is
+	// still active at the next send, so each gives a latency sample.
 	o := &observer{src: src, groupCode: gc, matchID: src.matchID + "-" + gc, ingest: "http://" + in.Addr().String(),
-		speed: 20, markerEvery: 50 * time.Millisecond, markers: &markerLog{}}
+		speed: 20, markerEvery: 150 * time.Millisecond, markers: &markerLog{}}
 	ready := make(chan error, 1)
 	go o.run(ctx, ready)
 	defer o.close()

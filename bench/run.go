@@ -644,7 +644,7 @@ func runStep(ctx context.Context, cfg *Config, srcs []*replaySource, kind string
 	cancel()
 	s.reference(&res)
 	if res.ok() && res.Measured() && res.DeliveredPct < MinDeliveredPct {
-		res.Status = fmt.Sprintf("%.1f%% delivered, under %.1f%%", res.DeliveredPct, MinDeliveredPct)
+		res.Status = fmt.Sprintf("%.2f%% delivered, under %.1f%%", res.DeliveredPct, MinDeliveredPct)
 	}
 	return res
 }

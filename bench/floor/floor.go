@@ -8,8 +8,9 @@
 // acks, obs_data / aux_data, logon → logon_success, and pings. There are no
 // Engine.IO sessions, no polling, no rooms, no game rules.
 //
-// Per match, a goroutine wakes every 100 ms; if an event changed the state
-// since the last send it encodes the state once, compresses the frame once
+// Per match, a goroutine sends the state when an event changed it, at most
+// every 100 ms (at once if the last send is older: leading edge, like
+// spectra-server). It encodes the state once, compresses the frame once
 // with the match's shared deflate context (context takeover, as
 // engineio.Stream does) and writes it to each overlay with one
 // non-blocking write(2). An overlay whose window does not hold the match's
@@ -51,7 +52,7 @@ type Config struct {
 	Level int
 	// PingInterval between Engine.IO pings; 0: 25 s.
 	PingInterval time.Duration
-	// SendInterval of the per-match loop; 0: 100 ms.
+	// SendInterval is the least time between two sends of a match; 0: 100 ms.
 	SendInterval time.Duration
 	Log          *slog.Logger
 }

@@ -28,12 +28,15 @@ type match struct {
 	secret    string
 
 	mu       sync.Mutex
-	state    map[string]any
-	players  map[string]map[string]any // riotId → player object inside state
+	state    *object
+	players  map[string]*object // riotId → player object inside state
+	toastOn  bool
+	enc      []byte // the state's JSON, reused
 	matchID  string
 	changed  bool
 	overlays []*conn // appended in place, removed by copy: the loop reads a snapshot
 	ingest   map[net.Conn]struct{}
+	wake     chan struct{} // an event changed the state; buffered 1
 
 	// The latest frame, for overlays that log on between sends.
 	last *sendFrame
@@ -57,7 +60,7 @@ type sendFrame struct {
 	seq        uint64
 	epochStart bool
 	msgLen     int    // the WebSocket message's length before compression
-	plain      []byte // uncompressed frame
+	plain      []byte // uncompressed frame; built on first need, under freeMu
 	payload    []byte // the message, for the context-free variant
 	ctx        []byte // compressed with the shared context
 	free       []byte // compressed alone; built on first need, under freeMu
@@ -67,105 +70,132 @@ func newMatch(s *Server, groupCode string) *match {
 	var b [6]byte
 	rand.Read(b[:])
 	m := &match{s: s, groupCode: groupCode, secret: strings.ToUpper(hex.EncodeToString(b[:])),
-		players: map[string]map[string]any{}, ingest: map[net.Conn]struct{}{}}
-	json.Unmarshal(s.base, &m.state)
-	m.state["groupCode"] = groupCode
-	m.state["isRunning"] = true
-	for _, t := range list(m.state["teams"]) {
-		for _, p := range list(obj(t)["players"]) {
+		players: map[string]*object{}, ingest: map[net.Conn]struct{}{}, wake: make(chan struct{}, 1)}
+	st, _ := decodeOrdered(s.base) // New checked it is an object
+	m.state, _ = st.(*object)
+	if m.state == nil {
+		m.state = &object{}
+	}
+	m.state.set("groupCode", groupCode)
+	m.state.set("isRunning", true)
+	for _, t := range list(m.state.get("teams")) {
+		for _, p := range list(obj(t).get("players")) {
 			if po := obj(p); po != nil {
-				if id, _ := po["riotId"].(string); id != "" {
+				if id, _ := po.get("riotId").(string); id != "" {
 					m.players[id] = po
 				}
 			}
 		}
+	}
+	if ti := obj(m.state.get("toastInfo")); ti != nil {
+		m.toastOn = ti.get("active") == true
 	}
 	m.comp, _ = flate.NewWriter(&m.cbuf, s.cfg.Level)
 	m.fresh, _ = flate.NewWriter(&m.fbuf, s.cfg.Level)
 	return m
 }
 
-func obj(v any) map[string]any { o, _ := v.(map[string]any); return o }
-func list(v any) []any         { l, _ := v.([]any); return l }
+func obj(v any) *object {
+	o, _ := v.(*object)
+	if o == nil {
+		return &object{}
+	}
+	return o
+}
+
+func list(v any) []any { l, _ := v.([]any); return l }
 
 var scoreFields = []string{"kills", "deaths", "assists", "money", "currUltPoints", "maxUltPoints", "isAlive", "hasSpike"}
 
-// apply patches the state with one event, as bench/baseline/server.js does.
+// apply patches the state with one event, as bench/baseline/server.js does;
+// values are copied from the event as they came.
 func (m *match) apply(ev *event) {
-	var d any
-	if json.Unmarshal(ev.Data, &d) != nil {
-		return
+	var fields map[string]json.RawMessage
+	if len(ev.Data) > 0 && ev.Data[0] == '{' {
+		if json.Unmarshal(ev.Data, &fields) != nil {
+			return
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.state
 	switch ev.Type {
 	case "scoreboard", "aux_scoreboard":
-		if do := obj(d); do != nil {
-			id, _ := do["playerId"].(string)
-			if p := m.players[id]; p != nil {
-				for _, f := range scoreFields {
-					if v, ok := do[f]; ok {
-						p[f] = v
-					}
+		var id string
+		json.Unmarshal(fields["playerId"], &id)
+		if p := m.players[id]; p != nil {
+			for _, f := range scoreFields {
+				if v, ok := fields[f]; ok {
+					p.set(f, v)
 				}
 			}
 		}
 	case "aux_health":
-		if p := m.players[ev.PlayerID]; p != nil {
-			if v, ok := d.(float64); ok {
-				p["health"] = v
-			}
+		if p := m.players[ev.PlayerID]; p != nil && len(ev.Data) > 0 && (ev.Data[0] == '-' || ev.Data[0] >= '0' && ev.Data[0] <= '9') {
+			p.set("health", ev.Data)
 		}
 	case "round_info":
-		if do := obj(d); do != nil {
-			s["roundNumber"], s["roundPhase"] = do["roundNumber"], do["roundPhase"]
+		if fields != nil {
+			s.set("roundNumber", rawOrNull(fields["roundNumber"]))
+			s.set("roundPhase", rawOrNull(fields["roundPhase"]))
 		}
 	case "score":
-		if do := obj(d); do != nil {
-			if ts := list(s["teams"]); len(ts) == 2 {
-				if t := obj(ts[0]); t != nil {
-					t["roundsWon"] = do["team_0"]
-				}
-				if t := obj(ts[1]); t != nil {
-					t["roundsWon"] = do["team_1"]
-				}
-			}
+		if ts := list(s.get("teams")); fields != nil && len(ts) == 2 {
+			obj(ts[0]).set("roundsWon", rawOrNull(fields["team_0"]))
+			obj(ts[1]).set("roundsWon", rawOrNull(fields["team_1"]))
 		}
 	case "match_start":
-		s["matchId"] = d
-		m.matchID, _ = d.(string)
+		s.set("matchId", ev.Data)
+		m.matchID = ""
+		json.Unmarshal(ev.Data, &m.matchID)
 	case "observing":
-		for _, t := range list(s["teams"]) {
-			for _, p := range list(obj(t)["players"]) {
-				if po := obj(p); po != nil {
-					po["isObserved"] = po["searchName"] == d
+		var name string
+		json.Unmarshal(ev.Data, &name)
+		for _, t := range list(s.get("teams")) {
+			for _, p := range list(obj(t).get("players")) {
+				if po := obj(p); len(po.keys) > 0 {
+					sn, _ := po.get("searchName").(string)
+					po.set("isObserved", sn == name)
 				}
 			}
 		}
 	case "toast":
-		if ti := obj(s["toastInfo"]); ti != nil && ti["active"] == true {
-			ti["active"] = false
-		} else if do := obj(d); do != nil {
-			do["active"] = true
-			s["toastInfo"] = do
+		if m.toastOn {
+			obj(s.get("toastInfo")).set("active", false)
+			m.toastOn = false
+		} else if fields != nil {
+			ti, err := decodeOrdered(ev.Data)
+			if to, ok := ti.(*object); ok && err == nil {
+				to.set("active", true)
+				s.set("toastInfo", to)
+				m.toastOn = true
+			}
 		}
 	}
-	s["timestamp"] = time.Now().UnixMilli()
+	s.set("timestamp", time.Now().UnixMilli())
 	m.changed = true
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+func rawOrNull(v json.RawMessage) any {
+	if v == nil {
+		return nil
+	}
+	return v
 }
 
 // encodeLocked builds the next frame from the state: the JSON once, the
 // Socket.IO packet around it, and its compression with the shared context.
 func (m *match) encodeLocked() *sendFrame {
-	inner, err := json.Marshal(m.state)
-	if err != nil {
-		return nil
-	}
-	arg, _ := json.Marshal(string(inner))
-	msg := make([]byte, 0, len(arg)+20)
+	m.enc = appendValue(m.enc[:0], m.state)
+	// The frame is kept by overlays' pending writes and by m.last: a new
+	// buffer per send, sized from the last one.
+	msg := make([]byte, 0, len(m.enc)+len(m.enc)/8+32)
 	msg = append(msg, `42["match_data",`...)
-	msg = append(msg, arg...)
+	msg = appendString(msg, m.enc)
 	msg = append(msg, ']')
 	if m.reset || m.seq == 0 {
 		m.comp.Reset(&m.cbuf)
@@ -178,7 +208,7 @@ func (m *match) encodeLocked() *sendFrame {
 }
 
 func (m *match) frame(msg []byte, epochStart bool) *sendFrame {
-	f := &sendFrame{seq: m.seq, epochStart: epochStart, msgLen: len(msg), payload: msg, plain: textFrame(nil, msg)}
+	f := &sendFrame{seq: m.seq, epochStart: epochStart, msgLen: len(msg), payload: msg}
 	m.cbuf.Reset()
 	m.comp.Write(msg)
 	m.comp.Flush()
@@ -201,22 +231,44 @@ func (m *match) free(f *sendFrame) []byte {
 	return f.free
 }
 
-// loop sends the state every SendInterval when it changed, and pings.
+// plainOf is f as an uncompressed frame, for overlays without deflate.
+func (m *match) plainOf(f *sendFrame) []byte {
+	m.freeMu.Lock()
+	defer m.freeMu.Unlock()
+	if f.plain == nil {
+		f.plain = textFrame(nil, f.payload)
+	}
+	return f.plain
+}
+
+// loop sends the state when it changed, at most once per SendInterval:
+// at once if the last send is at least that old (leading edge, as
+// spectra-server does), else when it is. It also sends the pings.
 func (m *match) loop() {
-	t := time.NewTicker(m.s.cfg.SendInterval)
-	defer t.Stop()
-	nextPing := time.Now().Add(m.s.cfg.PingInterval)
+	ping := time.NewTicker(m.s.cfg.PingInterval)
+	defer ping.Stop()
+	wait := time.NewTimer(0)
+	<-wait.C
+	var last time.Time
 	for {
 		select {
 		case <-m.s.done:
 			return
-		case now := <-t.C:
-			if !now.Before(nextPing) {
-				nextPing = now.Add(m.s.cfg.PingInterval)
-				m.ping()
-			}
-			m.send()
+		case <-ping.C:
+			m.ping()
+			continue
+		case <-m.wake:
 		}
+		if d := time.Until(last.Add(m.s.cfg.SendInterval)); d > 0 {
+			wait.Reset(d)
+			select {
+			case <-m.s.done:
+				return
+			case <-wait.C:
+			}
+		}
+		last = time.Now()
+		m.send()
 	}
 }
 
@@ -274,7 +326,7 @@ func (m *match) sendTo(c *conn, f *sendFrame) bool {
 		return false
 	}
 	if !c.deflate {
-		c.writeLocked(f.plain)
+		c.writeLocked(m.plainOf(f))
 		return true
 	}
 	next := c.lastSeq+1 == f.seq
@@ -314,8 +366,10 @@ func (m *match) join(c *conn, ack []byte) {
 		c.writeLocked(ack)
 		return
 	}
-	b := f.plain
-	if c.deflate {
+	var b []byte
+	if !c.deflate {
+		b = m.plainOf(f)
+	} else {
 		b = m.free(f)
 		c.lastSeq, c.contig, c.fromStart = f.seq, f.msgLen, false
 	}
