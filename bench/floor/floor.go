@@ -18,6 +18,11 @@
 // without context, built at most once per frame, until it has received 32
 // KiB of consecutive frames. That is the physically necessary work per send.
 //
+// Idle overlays hold no goroutine and no buffer: after the handshake they are
+// watched by one epoll set (mailru/easygo, as spectra-server's engineio
+// does), and a read goroutine runs only when one has sent something.
+// Observers, a few per match, keep a reader goroutine each.
+//
 // The state is a real match state (the last checkpoint of a golden file,
 // BaseState) patched per event like the Node baseline does (bench/baseline),
 // so the payload has the size and shape of spectra-server's.
@@ -36,11 +41,13 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
+	"github.com/mailru/easygo/netpoll"
 )
 
 // Config configures a Server.
@@ -63,8 +70,14 @@ type Server struct {
 	base []byte // the seed state as JSON
 	log  *slog.Logger
 
+	// ep watches idle overlays (nil: a reader goroutine each), as
+	// spectra-server's engineio does: an overlay sends a pong every 25 s,
+	// and a goroutine per overlay would be most of its memory.
+	ep *netpoll.Epoll
+
 	mu      sync.Mutex
 	matches map[string]*match // by group code
+	polled  map[*conn]struct{}
 	closed  bool
 	lns     []net.Listener
 	done    chan struct{}
@@ -85,7 +98,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{cfg: cfg, log: cfg.Log, matches: map[string]*match{}, done: make(chan struct{})}
+	s := &Server{cfg: cfg, log: cfg.Log, matches: map[string]*match{}, polled: map[*conn]struct{}{}, done: make(chan struct{})}
 	s.base = []byte(stubState)
 	if cfg.BaseState != "" {
 		b, err := os.ReadFile(cfg.BaseState)
@@ -104,9 +117,18 @@ func New(cfg Config) (*Server, error) {
 			s.base = doc.Checkpoints[n-1].Data
 		}
 	}
-	var probe map[string]any
-	if err := json.Unmarshal(s.base, &probe); err != nil {
-		return nil, fmt.Errorf("floor: base state is not a JSON object: %w", err)
+	if st, err := decodeOrdered(s.base); err != nil {
+		return nil, fmt.Errorf("floor: base state: %w", err)
+	} else if _, ok := st.(*object); !ok {
+		return nil, fmt.Errorf("floor: base state is not a JSON object")
+	}
+	ep, err := netpoll.EpollCreate(&netpoll.EpollConfig{
+		OnWaitError: func(err error) { cfg.Log.Error("floor: epoll wait", "err", err) },
+	})
+	if err != nil {
+		cfg.Log.Warn("floor: no epoll, a reader goroutine per overlay", "err", err)
+	} else {
+		s.ep = ep
 	}
 	return s, nil
 }
@@ -170,13 +192,19 @@ func (s *Server) Close() error {
 		ln.Close()
 	}
 	var conns []net.Conn
+	var polled []*conn
+	for c := range s.polled {
+		polled = append(polled, c)
+	}
 	for _, m := range s.matches {
 		m.mu.Lock()
-		for _, o := range m.overlays {
-			conns = append(conns, o.conn)
-		}
 		for c := range m.ingest {
 			conns = append(conns, c)
+		}
+		for _, o := range m.overlays {
+			if !o.polled {
+				conns = append(conns, o.conn) // reader-goroutine fallback
+			}
 		}
 		m.mu.Unlock()
 	}
@@ -184,7 +212,13 @@ func (s *Server) Close() error {
 	for _, c := range conns {
 		c.Close()
 	}
+	for _, c := range polled {
+		c.close()
+	}
 	s.wg.Wait()
+	if s.ep != nil {
+		s.ep.Close()
+	}
 	return nil
 }
 
@@ -203,23 +237,25 @@ type conn struct {
 	pending []byte
 	dead    bool
 
-	m *match // the match it logged on to (overlays) or reports to (observers)
+	// m is the match it logged on to (overlays) or reports to (observers);
+	// atomic because close may run on a writer's goroutine.
+	m atomic.Pointer[match]
+
+	fd        int // watched by Server.ep when polled
+	polled    bool
+	closeOnce sync.Once
+	msg       []byte // a fragmented message's first frames
 
 	// Stream sync, guarded by wmu: which frames of m its inflate window holds.
 	lastSeq   uint64
 	contig    int
 	fromStart bool
-
-	// The reader's buffer; only observers get one (overlays send a pong
-	// every 25 s, and a buffer per overlay would be most of its memory).
-	br *bufio.Reader
 }
 
 const windowSize = 32 << 10
 
 func (s *Server) handle(nc net.Conn, output bool) {
-	defer nc.Close()
-	c := &conn{s: s, conn: nc, output: output}
+	c := &conn{s: s, conn: nc, output: output, fd: -1}
 	if tc, ok := nc.(*net.TCPConn); ok {
 		c.raw, _ = tc.SyscallConn()
 	}
@@ -262,26 +298,110 @@ func (s *Server) handle(nc net.Conn, output bool) {
 		}
 	}
 	if _, err := up.Upgrade(nc); err != nil || !path {
+		nc.Close()
 		return
 	}
 	nc.SetDeadline(time.Time{})
-	if !output {
-		c.br = bufio.NewReaderSize(nc, 16<<10)
-	}
 	sid := newID()
 	c.write(textFrame(nil, []byte(`0{"sid":"`+sid+`","upgrades":[],"pingInterval":`+
 		fmt.Sprint(s.cfg.PingInterval.Milliseconds())+`,"pingTimeout":20000,"maxPayload":1000000}`)))
+	if output && s.ep != nil && c.raw != nil {
+		if err := c.register(); err == nil {
+			return // the poller reads it from now on
+		}
+	}
+	var r io.Reader = nc
 	if !output {
+		r = bufio.NewReaderSize(nc, 16<<10)
 		stop := c.pinger()
 		defer stop()
 	}
-	err := c.readLoop()
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+	var err error
+	for err == nil {
+		err = c.next(r)
+	}
+	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		s.log.Debug("floor: connection ended", "err", err)
 	}
-	if c.m != nil {
-		c.m.remove(c)
+	c.close()
+}
+
+// readEvents: one-shot, so that one goroutine at a time reads a connection,
+// and the event is re-armed when it is done.
+const readEvents = netpoll.EPOLLIN | netpoll.EPOLLRDHUP | netpoll.EPOLLONESHOT
+
+// register hands an overlay to the poller. The descriptor is used as is (a
+// dup would double the descriptors); close removes it from the epoll set
+// before closing it, so that a reused number is never watched by mistake.
+func (c *conn) register() error {
+	fd := -1
+	if err := c.raw.Control(func(f uintptr) { fd = int(f) }); err != nil {
+		return err
 	}
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return net.ErrClosed
+	}
+	c.fd = fd
+	if err := s.ep.Add(fd, readEvents, func(netpoll.EpollEvent) { go c.readReady() }); err != nil {
+		c.fd = -1
+		return err
+	}
+	c.polled = true
+	s.polled[c] = struct{}{}
+	return nil
+}
+
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+// readReady reads what has arrived, then re-arms the event. An idle overlay
+// holds no goroutine and no buffer.
+func (c *conn) readReady() {
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(c.conn)
+	defer func() {
+		br.Reset(nil)
+		readerPool.Put(br)
+	}()
+	for {
+		// A frame cut in two by the network: wait a little for its rest.
+		c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if err := c.next(br); err != nil {
+			c.close()
+			return
+		}
+		if br.Buffered() == 0 {
+			break
+		}
+	}
+	c.s.mu.Lock()
+	if c.polled {
+		c.s.ep.Mod(c.fd, readEvents)
+	}
+	c.s.mu.Unlock()
+}
+
+// close ends the connection once: out of the epoll set, closed, out of its
+// match. Never called with wmu held (match.join takes mu, then wmu).
+func (c *conn) close() {
+	c.closeOnce.Do(func() {
+		c.s.mu.Lock()
+		if c.polled {
+			c.s.ep.Del(c.fd)
+			c.polled = false
+			delete(c.s.polled, c)
+		}
+		c.s.mu.Unlock()
+		c.wmu.Lock()
+		c.dead = true
+		c.wmu.Unlock()
+		c.conn.Close()
+		if m := c.m.Load(); m != nil {
+			m.remove(c)
+		}
+	})
 }
 
 // pinger sends Engine.IO pings to an ingest connection (overlays get theirs
@@ -316,61 +436,52 @@ func newID() string {
 // maxMessage bounds a client message (an observer's event is a few KB).
 const maxMessage = 1 << 20
 
-func (c *conn) readLoop() error {
-	var r io.Reader = c.conn
-	if c.br != nil {
-		r = c.br
-	}
-	var msg []byte
+// next reads one frame and handles it (a message once complete).
+func (c *conn) next(r io.Reader) error {
 	var hbuf [ws.MaxHeaderSize]byte
-	for {
-		h, err := ws.ReadHeaderBuffer(r, hbuf[:])
-		if err != nil {
-			return err
-		}
-		if h.Length > maxMessage || int64(len(msg))+h.Length > maxMessage {
-			return errors.New("message too big")
-		}
-		start := len(msg)
-		if h.OpCode.IsControl() {
-			start = 0
-		}
-		buf := msg
-		if h.OpCode.IsControl() {
-			buf = make([]byte, 0, h.Length)
-		}
-		buf = append(buf, make([]byte, h.Length)...)
-		if _, err := io.ReadFull(r, buf[start:]); err != nil {
+	h, err := ws.ReadHeaderBuffer(r, hbuf[:])
+	if err != nil {
+		return err
+	}
+	if h.Length > maxMessage || int64(len(c.msg))+h.Length > maxMessage {
+		return errors.New("message too big")
+	}
+	if h.OpCode.IsControl() {
+		p := make([]byte, h.Length)
+		if _, err := io.ReadFull(r, p); err != nil {
 			return err
 		}
 		if h.Masked {
-			ws.Cipher(buf[start:], h.Mask, 0)
+			ws.Cipher(p, h.Mask, 0)
 		}
 		switch h.OpCode {
 		case ws.OpClose:
 			c.write(ws.CompiledClose)
 			return io.EOF
 		case ws.OpPing:
-			c.write(ws.MustCompileFrame(ws.NewPongFrame(buf)))
-			continue
-		case ws.OpPong:
-			continue
+			c.write(ws.MustCompileFrame(ws.NewPongFrame(p)))
 		}
-		msg = buf
-		if !h.Fin {
-			continue
-		}
-		if h.Rsv1() {
-			// The bench's clients never compress what they send; a
-			// compressed message is not worth a decompressor here.
-			msg = msg[:0]
-			continue
-		}
-		if err := c.onMessage(msg); err != nil {
-			return err
-		}
-		msg = msg[:0]
+		return nil
 	}
+	start := len(c.msg)
+	c.msg = append(c.msg, make([]byte, h.Length)...)
+	if _, err := io.ReadFull(r, c.msg[start:]); err != nil {
+		return err
+	}
+	if h.Masked {
+		ws.Cipher(c.msg[start:], h.Mask, 0)
+	}
+	if !h.Fin {
+		return nil
+	}
+	msg := c.msg
+	c.msg = nil
+	if h.Rsv1() {
+		// The bench's clients never compress what they send; a compressed
+		// message is not worth a decompressor here.
+		return nil
+	}
+	return c.onMessage(msg)
 }
 
 // onMessage handles one Engine.IO text message.
@@ -429,7 +540,7 @@ func (c *conn) onMessage(b []byte) error {
 func (c *conn) onEvent(name string, arg []byte) {
 	s := c.s
 	if c.output {
-		if name != "logon" || c.m != nil {
+		if name != "logon" || c.m.Load() != nil {
 			return
 		}
 		var l struct {
@@ -445,7 +556,7 @@ func (c *conn) onEvent(name string, arg []byte) {
 	}
 	switch name {
 	case "obs_logon":
-		if c.m != nil {
+		if c.m.Load() != nil {
 			return
 		}
 		var l struct {
@@ -460,10 +571,10 @@ func (c *conn) onEvent(name string, arg []byte) {
 		m.mu.Lock()
 		m.ingest[c.conn] = struct{}{}
 		m.mu.Unlock()
-		c.m = m
+		c.m.Store(m)
 		c.write(eventFrame("obs_logon_ack", []byte(`{"type":"authenticate","value":true,"reason":"`+m.secret+`"}`)))
 	case "aux_logon":
-		if c.m != nil {
+		if c.m.Load() != nil {
 			return
 		}
 		var l struct {
@@ -474,21 +585,21 @@ func (c *conn) onEvent(name string, arg []byte) {
 			m.mu.Lock()
 			m.ingest[c.conn] = struct{}{}
 			m.mu.Unlock()
-			c.m = m
+			c.m.Store(m)
 			c.write(eventFrame("aux_logon_ack", []byte(`{"type":"aux_authenticate","value":true}`)))
 			return
 		}
 		reason, _ := json.Marshal("Game with Match ID " + l.MatchID + " not found.")
 		c.write(eventFrame("aux_logon_ack", []byte(`{"type":"authenticate","value":false,"reason":`+string(reason)+`}`)))
 	case "obs_data", "aux_data":
-		if c.m == nil {
+		if c.m.Load() == nil {
 			return
 		}
 		var ev event
 		if json.Unmarshal(arg, &ev) != nil || ev.Type == "" || ev.Data == nil {
 			return
 		}
-		c.m.apply(&ev)
+		c.m.Load().apply(&ev)
 	}
 }
 
@@ -547,7 +658,7 @@ func (c *conn) writeLocked(b []byte) {
 	n, err := c.rawWrite(b)
 	if err != nil {
 		c.dead = true
-		c.conn.Close()
+		go c.close() // not under wmu
 		return
 	}
 	if n < len(b) {
@@ -603,7 +714,7 @@ func (c *conn) drain() {
 			c.dead = true
 			c.pending = nil
 			c.wmu.Unlock()
-			c.conn.Close()
+			c.close()
 			return
 		}
 		c.conn.SetWriteDeadline(time.Time{})

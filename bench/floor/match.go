@@ -357,7 +357,7 @@ func (m *match) sendTo(c *conn, f *sendFrame) bool {
 func (m *match) join(c *conn, ack []byte) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c.m = m
+	c.m.Store(m)
 	m.overlays = append(m.overlays, c)
 	f := m.last
 	c.wmu.Lock()
