@@ -172,7 +172,7 @@ func Chart(r *Report) string {
 	for _, s := range ss {
 		c := colorOf(s.server)
 		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="3" stroke-dasharray="%s"/>`, lx, ly, lx+34, ly, c, dashFor(s))
-		fmt.Fprintf(&b, `<circle cx="%d" cy="%d" r="4" fill="%s"/>`, lx+17, ly, c)
+		fmt.Fprintf(&b, `<circle cx="%d" cy="%d" r="4" %s/>`, lx+17, ly, markerStyle(s, c))
 		name := seriesLabel(s)
 		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="14" dominant-baseline="middle">%s</text>`+"\n", lx+42, ly, esc(name))
 		lx += 60 + 8*len(name)
@@ -284,7 +284,7 @@ func Chart(r *Report) string {
 			if len(xs) == 1 {
 				return float64(p.x) + panelW/2
 			}
-			return float64(p.x) + 30 + float64(i)*float64(panelW-60)/float64(len(xs)-1)
+			return float64(p.x) + 50 + float64(i)*float64(panelW-100)/float64(len(xs)-1)
 		}
 		axes(&b, p.x, p.y, panelW, plotH, p.title)
 		for _, t := range p.ticks {
@@ -298,8 +298,13 @@ func Chart(r *Report) string {
 			}
 			y := yOf(ref.v)
 			fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s" stroke-width="1.5" stroke-dasharray="6 3"/>`, p.x, y, p.x+panelW, y, ref.color)
-			// Mid-panel, above the line: the points sit at the sides.
-			fmt.Fprintf(&b, `<text x="%d" y="%.1f" font-size="12" fill="%s" text-anchor="middle">%s</text>`+"\n", p.x+panelW/2, y-5, ref.color, esc(ref.text))
+			// Above the line, where the points are not: mid-panel when they
+			// sit at the sides, at the left when they sit in the middle.
+			tx, anchor := p.x+panelW/2, "middle"
+			if len(xs) == 1 {
+				tx, anchor = p.x+8, "start"
+			}
+			fmt.Fprintf(&b, `<text x="%d" y="%.1f" font-size="12" fill="%s" text-anchor="%s">%s</text>`+"\n", tx, y-5, ref.color, anchor, esc(ref.text))
 		}
 		for i := range xs {
 			x := xOf(i)
@@ -321,14 +326,30 @@ func Chart(r *Report) string {
 				}
 			}
 		}
+		// The series with a point at each overlay count, in order: they are
+		// drawn side by side around it, so that points of equal value stay
+		// apart.
+		group := map[int][]*series{}
+		for _, s := range ss {
+			for _, pt := range s.pts {
+				group[pt.x] = append(group[pt.x], s)
+			}
+		}
 		for _, s := range ss {
 			c := colorOf(s.server)
 			var line []string
 			for _, pt := range s.pts {
-				x := xOf(pt.x)
-				lx, anchor := 7.0, "start"
-				if pt.x == len(xs)-1 && len(xs) > 1 {
-					lx, anchor = -7, "end"
+				const step = 14.0
+				n, rank := len(group[pt.x]), slices.Index(group[pt.x], s)
+				half := float64(n-1) / 2 * step
+				shift := float64(rank)*step - half
+				x := xOf(pt.x) + shift
+				// Labels beside the group, not between its points: the left
+				// half's to the left, the right half's to the right (at the
+				// rightmost count all to the left, inside the panel).
+				lx, anchor := half-shift+7, "start"
+				if float64(rank) < float64(n-1)/2 || pt.x == len(xs)-1 && len(xs) > 1 {
+					lx, anchor = -half-shift-7, "end"
 				}
 				v, ok := p.value(pt.res)
 				if !ok {
@@ -342,7 +363,7 @@ func Chart(r *Report) string {
 				}
 				y := yOf(v)
 				line = append(line, fmt.Sprintf("%.1f,%.1f", x, y))
-				fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="5" fill="%s"/>`, x, y, c)
+				fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="5" %s/>`, x, y, markerStyle(s, c))
 				dy := 19.0
 				if v >= topAt[pt.x] || y+dy > float64(p.y+plotH-4) {
 					dy = -9
@@ -365,6 +386,14 @@ func Chart(r *Report) string {
 	}
 	b.WriteString("</svg>\n")
 	return b.String()
+}
+
+// markerStyle: storm steps get hollow points.
+func markerStyle(s *series, color string) string {
+	if s.kind == StepStorm {
+		return fmt.Sprintf(`fill="white" stroke="%s" stroke-width="2.5"`, color)
+	}
+	return fmt.Sprintf(`fill="%s"`, color)
 }
 
 func orAll(list string) string {
