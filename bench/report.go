@@ -32,11 +32,26 @@ func Redraw(jsonPath string) error {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return fmt.Errorf("%s: %w", jsonPath, err)
 	}
+	r.upgrade()
 	base := strings.TrimSuffix(jsonPath, ".json")
 	if err := os.WriteFile(base+".svg", []byte(Chart(&r)), 0o644); err != nil {
 		return err
 	}
 	return os.WriteFile(base+".md", []byte(r.Markdown(filepath.Base(base)+".svg")), 0o644)
+}
+
+// upgrade fills in what reports from older versions of the bench lack: CPU
+// per delivered match_data, and "ok" only at ≥ 99.5 % delivered.
+func (r *Report) upgrade() {
+	for i := range r.Results {
+		x := &r.Results[i]
+		if x.ServerCPUPerMsgUs == 0 && x.Measured() && x.DeliveredPerSec > 0 {
+			x.ServerCPUPerMsgUs = x.ServerCores / x.DeliveredPerSec * 1e6
+		}
+		if x.ok() && x.Measured() && x.DeliveredPct < MinDeliveredPct {
+			x.Status = fmt.Sprintf("%.2f%% delivered, under %.1f%%", x.DeliveredPct, MinDeliveredPct)
+		}
+	}
 }
 
 // Write writes base.md, base.json and base.svg.
