@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
@@ -41,6 +42,10 @@ const (
 type wsConn struct {
 	conn net.Conn
 	pre  []byte // bytes read by the HTTP server past the handshake
+
+	// hdr is the frame header buffer of the connection's one reader:
+	// ws.ReadHeader would allocate one per frame.
+	hdr [ws.MaxHeaderSize - 2]byte
 
 	deflate bool // permessage-deflate negotiated
 	ctxOK   bool // the client keeps its window across messages
@@ -304,6 +309,7 @@ var (
 	errPeerClosed    = errors.New("engineio: websocket closed by peer")
 	errFrameTooLarge = errors.New("engineio: websocket message too large")
 	errBadFrame      = errors.New("engineio: websocket protocol error")
+	errInvalidUTF8   = errors.New("engineio: websocket text message is not UTF-8")
 )
 
 // readMessage reads one whole message (all fragments) from br. Control
@@ -313,17 +319,19 @@ func (s *Server) readMessage(br *bufio.Reader, wc *wsConn) (inMessage, error) {
 	var msg inMessage
 	var compressed, started bool
 	for {
-		h, err := ws.ReadHeader(br)
+		h, err := ws.ReadHeaderBuffer(br, wc.hdr[:])
 		if err != nil {
 			msg.release()
 			return inMessage{}, err
 		}
-		if !h.Masked || h.Length < 0 {
+		// RSV2 and RSV3 belong to no extension this server negotiates;
+		// RSV1 is permessage-deflate's and checked below (RFC 6455 §5.2).
+		if !h.Masked || h.Length < 0 || h.Rsv2() || h.Rsv3() {
 			msg.release()
 			return inMessage{}, errBadFrame
 		}
 		if h.OpCode.IsControl() {
-			if !h.Fin || h.Length > 125 {
+			if !h.Fin || h.Length > 125 || h.Rsv != 0 {
 				msg.release()
 				return inMessage{}, errBadFrame
 			}
@@ -354,6 +362,7 @@ func (s *Server) readMessage(br *bufio.Reader, wc *wsConn) (inMessage, error) {
 			msg.binary = h.OpCode == ws.OpBinary
 			compressed = h.Rsv1()
 			if compressed && !wc.deflate {
+				msg.release()
 				return inMessage{}, errBadFrame
 			}
 			msg.buf = bytebufferpool.Get()
@@ -386,6 +395,12 @@ func (s *Server) readMessage(br *bufio.Reader, wc *wsConn) (inMessage, error) {
 		bytebufferpool.Put(out)
 	}
 	msg.data = msg.buf.B
+	// Checked on the whole message, after inflating: a code point may be
+	// split across fragments (RFC 6455 §8.1).
+	if !msg.binary && !utf8.Valid(msg.data) {
+		msg.release()
+		return inMessage{}, errInvalidUTF8
+	}
 	return msg, nil
 }
 
@@ -550,6 +565,8 @@ func readErrorReason(err error) CloseReason {
 		return ReasonClientClose
 	case errors.Is(err, errFrameTooLarge):
 		return ReasonPayloadTooLarge
+	case errors.Is(err, errInvalidUTF8):
+		return ReasonInvalidPayload
 	case errors.Is(err, errBadFrame), errors.Is(err, ws.ErrHeaderLengthUnexpected), errors.Is(err, ws.ErrProtocolOpCodeReserved):
 		return ReasonParseError
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET):
