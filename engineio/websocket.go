@@ -220,6 +220,12 @@ func (so *Socket) upgradeTo(wc *wsConn) {
 	for {
 		msg, err := so.srv.readMessage(br, wc)
 		if err != nil {
+			if r := readErrorReason(err); r == ReasonParseError || r == ReasonInvalidPayload {
+				// The polling session lives on; only this WebSocket is
+				// refused, with the status its frame earned.
+				_ = wc.conn.SetWriteDeadline(time.Now().Add(so.srv.cfg.WriteTimeout))
+				_, _ = wc.conn.Write(closeFrameFor(r))
+			}
 			fail()
 			return
 		}

@@ -173,3 +173,39 @@ func TestReadMessageAllocs(t *testing.T) {
 		t.Errorf("readMessage allocates %v times per message", n)
 	}
 }
+
+// TestUpgradeStrictFrames: the same checks apply while a polling session
+// probes a WebSocket; the WebSocket is closed with the status, the polling
+// session carries on.
+func TestUpgradeStrictFrames(t *testing.T) {
+	tests := []struct {
+		name   string
+		f      ws.Frame
+		status ws.StatusCode
+	}{
+		{"RSV2 on the probe", frame(ws.OpText, true, ws.Rsv(false, true, false), []byte("2probe")), ws.StatusProtocolError},
+		{"invalid UTF-8 probe", frame(ws.OpText, true, 0, []byte("2pr\xffbe")), ws.StatusInvalidFramePayloadData},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := newRecorder()
+			rec.onMsg = echo
+			_, base := startServer(t, Config{}, rec)
+			sid := openPolling(t, base)
+			c := dialWS(t, base+"?EIO=4&transport=websocket&sid="+sid, false)
+			if err := ws.WriteFrame(c.conn, ws.MaskFrame(tc.f)); err != nil {
+				t.Fatal(err)
+			}
+			if status, msg := c.awaitEnd(); status != tc.status {
+				t.Fatalf("close status %d (message %q), want %d", status, msg, tc.status)
+			}
+			u := base + "?EIO=4&transport=polling&sid=" + sid
+			if code, body, _ := httpDo(t, "POST", u, "4still"); code != 200 || body != "ok" {
+				t.Fatalf("polling POST after the refused upgrade: %d %q", code, body)
+			}
+			if code, body, _ := httpDo(t, "GET", u, ""); code != 200 || body != "4still" {
+				t.Fatalf("polling GET after the refused upgrade: %d %q", code, body)
+			}
+		})
+	}
+}
