@@ -43,10 +43,6 @@ type wsConn struct {
 	conn net.Conn
 	pre  []byte // bytes read by the HTTP server past the handshake
 
-	// hdr is the frame header buffer of the connection's one reader:
-	// ws.ReadHeader would allocate one per frame.
-	hdr [ws.MaxHeaderSize - 2]byte
-
 	deflate bool // permessage-deflate negotiated
 	ctxOK   bool // the client keeps its window across messages
 
@@ -214,7 +210,7 @@ func (so *Socket) upgradeTo(wc *wsConn) {
 		so.mu.Unlock()
 		wc.shutdown(nil)
 	}
-	br := bufio.NewReaderSize(wc.reader(), 512)
+	br := newFrameReader(wc.reader(), 512)
 	_ = wc.conn.SetReadDeadline(time.Now().Add(upgradeTimeout))
 	probed := false
 	for {
@@ -321,11 +317,11 @@ var (
 // readMessage reads one whole message (all fragments) from br. Control
 // frames are handled here: a ping is answered and reported as ctrl, a
 // close frame ends with errPeerClosed.
-func (s *Server) readMessage(br *bufio.Reader, wc *wsConn) (inMessage, error) {
+func (s *Server) readMessage(br *frameReader, wc *wsConn) (inMessage, error) {
 	var msg inMessage
 	var compressed, started bool
 	for {
-		h, err := ws.ReadHeaderBuffer(br, wc.hdr[:])
+		h, err := ws.ReadHeaderBuffer(br, br.hdr[:])
 		if err != nil {
 			msg.release()
 			return inMessage{}, err
@@ -436,7 +432,19 @@ func (s *Server) inflate(in []byte) (*bytebufferpool.ByteBuffer, error) {
 	return out, nil
 }
 
-var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+// frameReader is a connection's buffered reader with the frame header
+// buffer next to it: ws.ReadHeader would allocate one per frame. It comes
+// from readerPool for a netpoll read, so it is never shared by two reads.
+type frameReader struct {
+	*bufio.Reader
+	hdr [ws.MaxHeaderSize - 2]byte
+}
+
+func newFrameReader(r io.Reader, size int) *frameReader {
+	return &frameReader{Reader: bufio.NewReaderSize(r, size)}
+}
+
+var readerPool = sync.Pool{New: func() any { return newFrameReader(nil, 4096) }}
 
 // startReading hands the connection to the netpoller (or, for TLS and
 // when netpoll is off, to a reader goroutine).
@@ -454,7 +462,7 @@ func (so *Socket) startReading() {
 			}
 		}
 	}
-	go so.readLoop(bufio.NewReaderSize(wc.reader(), 4096))
+	go so.readLoop(newFrameReader(wc.reader(), 4096))
 }
 
 // newPoller makes the epoll instance that watches idle WebSocket
@@ -510,7 +518,7 @@ func (so *Socket) registerNetpoll(ep *netpoll.Epoll, tc *net.TCPConn) error {
 // read buffer.
 func (so *Socket) readReady() {
 	wc := so.ws
-	br := readerPool.Get().(*bufio.Reader)
+	br := readerPool.Get().(*frameReader)
 	br.Reset(wc.conn)
 	defer func() {
 		br.Reset(nil)
@@ -529,13 +537,13 @@ func (so *Socket) readReady() {
 }
 
 // readLoop is the goroutine reader for connections netpoll cannot watch.
-func (so *Socket) readLoop(br *bufio.Reader) {
+func (so *Socket) readLoop(br *frameReader) {
 	for so.handleNext(br) {
 	}
 }
 
 // handleNext reads and handles one message; false means the session ended.
-func (so *Socket) handleNext(br *bufio.Reader) bool {
+func (so *Socket) handleNext(br *frameReader) bool {
 	wc := so.ws
 	msg, err := so.srv.readMessage(br, wc)
 	if err != nil {

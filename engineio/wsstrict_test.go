@@ -1,7 +1,6 @@
 package engineio
 
 import (
-	"bufio"
 	"bytes"
 	"compress/flate"
 	"fmt"
@@ -158,7 +157,7 @@ func TestReadMessageAllocs(t *testing.T) {
 	_ = ws.WriteFrame(&wire, ws.MaskFrame(ws.NewTextFrame(msg)))
 	one := wire.Bytes()
 	src := bytes.NewReader(nil)
-	br := bufio.NewReaderSize(src, 4096)
+	br := newFrameReader(src, 4096)
 	read := func() {
 		src.Reset(one)
 		br.Reset(src)
