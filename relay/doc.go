@@ -55,7 +55,9 @@
 // version and key checks): an obs_logon whose groupCode is not a non-empty
 // string of at most 64 bytes (maxGroupCodeLen), or whose obsName or a
 // team's name or tricode is longer than 256 bytes (maxNameLen); an
-// aux_logon whose name, playerId or matchId is longer than 256 bytes.
+// aux_logon whose name, playerId or matchId is longer than 256 bytes; and
+// either whose clientVersion, which the version refusal quotes, is longer
+// than 64 bytes (maxVersionLen).
 // Lengths are of the decoded string, or of the JSON text for other values.
 // Real group codes are 6 characters and names a few dozen; the caps keep a
 // client from making every match_data, log line and file name carry

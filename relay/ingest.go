@@ -116,8 +116,10 @@ const (
 // Logon field limits (relay/doc.go). The group code names the match in
 // every event, room and file name; names end up in every match_data. Real
 // group codes are 6 characters, names a few dozen.
+// The client version is quoted back in the refusal reason.
 const (
 	maxGroupCodeLen = 64
+	maxVersionLen   = 64
 	maxNameLen      = 256
 )
 
@@ -139,7 +141,8 @@ func fieldTooLong(raw json.RawMessage, limit int) bool {
 
 // checkObsLogon enforces the obs_logon field rules the existing server
 // lacks: the group code a non-empty string of at most maxGroupCodeLen
-// bytes, obsName and the teams' names and tricodes at most maxNameLen.
+// bytes, clientVersion at most maxVersionLen, obsName and the teams' names
+// and tricodes at most maxNameLen.
 func checkObsLogon(raw []byte) error {
 	ms, err := objectMembers(raw)
 	if err != nil {
@@ -153,6 +156,9 @@ func checkObsLogon(raw []byte) error {
 		return errors.New("empty groupCode")
 	case fieldTooLong(gc, maxGroupCodeLen):
 		return fmt.Errorf("groupCode longer than %d bytes", maxGroupCodeLen)
+	}
+	if v, ok := findMember(ms, "clientVersion"); ok && fieldTooLong(v, maxVersionLen) {
+		return fmt.Errorf("clientVersion longer than %d bytes", maxVersionLen)
 	}
 	if v, ok := findMember(ms, "obsName"); ok && fieldTooLong(v, maxNameLen) {
 		return fmt.Errorf("obsName longer than %d bytes", maxNameLen)
@@ -266,9 +272,12 @@ func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
 		srv.refuse(ic, "aux_logon_ack", reasonInvalidPacket)
 		return
 	}
-	for _, key := range [...]string{"name", "playerId", "matchId"} {
-		if v, ok := findMember(ms, key); ok && fieldTooLong(v, maxNameLen) {
-			srv.refuse(ic, "aux_logon_ack", reasonInvalidPacket, "err", key+" too long", "bytes", len(v))
+	for _, f := range [...]struct {
+		key   string
+		limit int
+	}{{"clientVersion", maxVersionLen}, {"name", maxNameLen}, {"playerId", maxNameLen}, {"matchId", maxNameLen}} {
+		if v, ok := findMember(ms, f.key); ok && fieldTooLong(v, f.limit) {
+			srv.refuse(ic, "aux_logon_ack", reasonInvalidPacket, "err", f.key+" too long", "bytes", len(v))
 			return
 		}
 	}

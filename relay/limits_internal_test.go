@@ -57,6 +57,8 @@ func TestLogonLimits(t *testing.T) {
 		{"right tricode too long", func(m map[string]any) { m["groupCode"] = "TEAM02"; team("rightTeam", "tricode", name(maxNameLen+1))(m) }, false},
 		{"team as a long string", func(m map[string]any) { m["groupCode"] = "TEAM03"; m["leftTeam"] = name(maxNameLen + 1) }, false},
 		{"escapes count decoded", func(m map[string]any) { m["groupCode"] = "ESC001"; m["obsName"] = strings.Repeat("é", maxNameLen/2) }, true},
+		{"clientVersion of 500 KB", func(m map[string]any) { m["groupCode"] = "VERS01"; m["clientVersion"] = name(500 << 10) }, false},
+		{"clientVersion of 65 bytes", func(m map[string]any) { m["groupCode"] = "VERS02"; m["clientVersion"] = name(maxVersionLen + 1) }, false},
 		{"groupCode of 64 bytes", set("groupCode", code(maxGroupCodeLen)), true},
 		{"names at the cap", func(m map[string]any) {
 			m["groupCode"] = "CAP001"
@@ -97,6 +99,7 @@ func TestLogonLimits(t *testing.T) {
 		{"name of 900 KB", set("name", name(900<<10)), false},
 		{"playerId too long", set("playerId", name(maxNameLen+1)), false},
 		{"matchId too long", set("matchId", name(maxNameLen+1)), false},
+		{"clientVersion too long", set("clientVersion", name(maxVersionLen+1)), false},
 		{"object name too long", set("name", map[string]string{"x": name(maxNameLen)}), false},
 		{"at the caps", func(m map[string]any) { m["name"] = name(maxNameLen); m["playerId"] = name(maxNameLen) }, true},
 	}
