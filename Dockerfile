@@ -32,8 +32,8 @@ VOLUME ["/srv/spectra/keys", "/srv/spectra/replays"]
 # ingest (observers), output (overlays), HTTP extras
 EXPOSE 5100 5200 5101
 # /readyz on the extras port (503 while draining), over TLS or plain
-# (INSECURE); the certificate
-# is not checked, the relay's own may be self-signed.
+# (INSECURE); the certificate is not checked, the relay's own may be
+# self-signed.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
     CMD wget -q -O /dev/null --no-check-certificate "https://127.0.0.1:${EXTRAS_PORT:-5101}/readyz" \
      || wget -q -O /dev/null "http://127.0.0.1:${EXTRAS_PORT:-5101}/readyz" || exit 1
