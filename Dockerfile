@@ -31,9 +31,10 @@ USER spectra
 VOLUME ["/srv/spectra/keys", "/srv/spectra/replays"]
 # ingest (observers), output (overlays), HTTP extras
 EXPOSE 5100 5200 5101
-# /status on the extras port, over TLS or plain (INSECURE); the certificate
-# is not checked, the relay's own may be self-signed.
+# /readyz on the extras port (503 while draining), over TLS or plain
+# (INSECURE); the certificate is not checked, the relay's own may be
+# self-signed.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-    CMD wget -q -O /dev/null --no-check-certificate "https://127.0.0.1:${EXTRAS_PORT:-5101}/status" \
-     || wget -q -O /dev/null "http://127.0.0.1:${EXTRAS_PORT:-5101}/status" || exit 1
+    CMD wget -q -O /dev/null --no-check-certificate "https://127.0.0.1:${EXTRAS_PORT:-5101}/readyz" \
+     || wget -q -O /dev/null "http://127.0.0.1:${EXTRAS_PORT:-5101}/readyz" || exit 1
 ENTRYPOINT ["spectra-server"]

@@ -62,18 +62,25 @@ fuzz:
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# Load benchmarks on replayed traffic, the Go server and the Node socket.io
-# baseline side by side; report in bench/results/<date>-<host>.{md,json,svg}.
+# Load benchmarks on replayed traffic: spectra-server beside the floor server
+# (bench/floor, the least work a relay must do) and the Node socket.io baseline.
+# Reports go to bench/out/<date>-<host>.{md,json,svg} (untracked); add
+# BENCH_FLAGS=-update-results to write bench/results/ instead.
 # BENCH_FLAGS adds or overrides spectra-bench flags (go run ./bench/cmd/spectra-bench -h).
 BENCH_FLAGS ?=
+# CPUs for bench-quick: the server on one core, the load generator on another.
+BENCH_SERVER_CPUS  ?= 0
+BENCH_HARNESS_CPUS ?= 1
 
-## bench-quick: both servers at 1 match × 200 and 10 matches × 100 overlays (under 2 minutes).
-bench-quick: node-deps
-	$(GO) run ./bench/cmd/spectra-bench -steps 1x200,10x1000 -duration 12s $(BENCH_FLAGS)
+## bench-quick: spectra-server and floor side by side, pinned (server CPU 0, harness CPU 1): a connect storm
+## of 10 × 2 000 overlays, then a broadcast step at 10 × 2 000 (under 3 minutes).
+bench-quick:
+	$(GO) run ./bench/cmd/spectra-bench -servers go,floor -server-cpus $(BENCH_SERVER_CPUS) -harness-cpus $(BENCH_HARNESS_CPUS) \
+		-steps storm:10x2000,10x2000 -duration 10s $(BENCH_FLAGS)
 
-## bench: the full suite — 1, 10 and 50 matches × 1 000 to 10 000 overlays, both servers (~30 minutes).
+## bench: the full suite — 1, 10 and 50 matches × 1 000 to 10 000 overlays, spectra-server, floor and Node (~45 minutes).
 bench: node-deps
-	$(GO) run ./bench/cmd/spectra-bench -matches 1,10,50 -overlays 1000,2000,5000,10000 -duration 30s -ramp 500 $(BENCH_FLAGS)
+	$(GO) run ./bench/cmd/spectra-bench -servers go,floor,node -matches 1,10,50 -overlays 1000,2000,5000,10000 -duration 30s -ramp 500 $(BENCH_FLAGS)
 
 bench-full: bench
 

@@ -16,13 +16,40 @@ type chartPoint struct {
 
 type series struct {
 	server  string
-	matches int // 0: all
+	kind    string // step kind: storm steps are their own line
+	matches int    // 0: all
 	pts     []chartPoint
 }
 
-// Chart draws delivered % and p99 latency against overlays, one line per
-// server (and per match count when the run has several overlay counts for
-// one match count), as a standalone SVG.
+// chartPanel is one plot of the chart: a figure of each result against
+// overlays.
+type chartPanel struct {
+	title     string
+	value     func(Result) (float64, bool) // false: no point
+	log       bool
+	lo, hi    float64 // the y range; log panels widen it to their data
+	ticks     []float64
+	tickLabel func(float64) string
+	label     func(float64) string // a point's value label
+	refs      []chartRef
+	crosses   bool // failed steps get a cross on the bottom line
+	x, y      int  // top-left corner
+}
+
+// chartRef is a horizontal reference line with its note.
+type chartRef struct {
+	v     float64
+	text  string
+	color string
+}
+
+var serverColors = map[string]string{KindGo: "#1565c0", KindFloor: "#2e7d32", KindNode: "#e65100"}
+
+// Chart draws, against overlays, one line per server (and per step kind,
+// and per match count when the run has several overlay counts for one match
+// count): delivered %, p99 latency with the 100 ms send-interval floor,
+// server CPU per delivered match_data and RSS per overlay, as a standalone
+// SVG.
 func Chart(r *Report) string {
 	var xs []int
 	perMatches := map[int]map[int]bool{}
@@ -43,13 +70,13 @@ func Chart(r *Report) string {
 		}
 	}
 	var ss []*series
-	find := func(server string, m int) *series {
+	find := func(server, kind string, m int) *series {
 		for _, s := range ss {
-			if s.server == server && s.matches == m {
+			if s.server == server && s.kind == kind && s.matches == m {
 				return s
 			}
 		}
-		s := &series{server: server, matches: m}
+		s := &series{server: server, kind: kind, matches: m}
 		ss = append(ss, s)
 		return s
 	}
@@ -58,23 +85,43 @@ func Chart(r *Report) string {
 		if byMatches {
 			m = x.Matches
 		}
-		s := find(x.Server, m)
+		s := find(x.Server, x.Kind, m)
 		s.pts = append(s.pts, chartPoint{x: slices.Index(xs, x.Overlays), matches: x.Matches, res: x})
 	}
 	for _, s := range ss {
 		slices.SortFunc(s.pts, func(a, b chartPoint) int { return a.x - b.x })
 	}
+	serverOrder := func(k string) int {
+		switch k {
+		case KindGo:
+			return 0
+		case KindFloor:
+			return 1
+		case KindNode:
+			return 2
+		}
+		return 3
+	}
 	slices.SortFunc(ss, func(a, b *series) int {
 		if a.server != b.server {
+			if d := serverOrder(a.server) - serverOrder(b.server); d != 0 {
+				return d
+			}
 			return strings.Compare(a.server, b.server)
+		}
+		if a.kind != b.kind {
+			return strings.Compare(a.kind, b.kind)
 		}
 		return a.matches - b.matches
 	})
 
 	const (
 		W                 = 1100
-		bottom            = 70
 		panelW, gap, left = 440, 110, 80
+		plotH             = 280
+		rowGap            = 110 // x labels of one row, title of the next
+		bottom            = 60
+		notes             = 3 // footnote lines
 	)
 	// The legend's rows decide where the panels start.
 	legendRows, rowX := 1, left
@@ -88,34 +135,45 @@ func Chart(r *Report) string {
 		legendRows--
 	}
 	top := 56 + 20*legendRows + 36
-	H := top + 354 + bottom
-	plotH := float64(H - top - bottom)
+	H := top + 2*plotH + rowGap + bottom + 18*notes + 16
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="DejaVu Sans, Arial, sans-serif">`+"\n", W, H, W, H)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", W, H)
-	fmt.Fprintf(&b, `<text x="%d" y="28" font-size="20" font-weight="bold">spectra-bench — %s on %s (%d CPUs)</text>`+"\n", left, esc(r.Date), esc(r.Host), r.CPUs)
+	pin := ""
+	if r.ServerCPUs != "" || r.HarnessCPUs != "" {
+		pin = fmt.Sprintf(", server on CPU %s, harness on CPU %s", orAll(r.ServerCPUs), orAll(r.HarnessCPUs))
+	}
+	fmt.Fprintf(&b, `<text x="%d" y="28" font-size="20" font-weight="bold">spectra-bench — %s on %s (%d CPUs%s)</text>`+"\n", left, esc(r.Date), esc(r.Host), r.CPUs, esc(pin))
 
-	colors := map[string]string{KindGo: "#1565c0", KindNode: "#e65100"}
 	dashes := []string{"", "8 4", "2 4", "12 4 2 4"}
 	var matchesList []int
 	for m := range perMatches {
 		matchesList = append(matchesList, m)
 	}
 	slices.Sort(matchesList)
-	dashFor := func(m int) string {
-		if m == 0 {
-			return ""
+	dashFor := func(s *series) string {
+		i := 0
+		if s.matches != 0 {
+			i = slices.Index(matchesList, s.matches)
 		}
-		return dashes[slices.Index(matchesList, m)%len(dashes)]
+		if s.kind == StepStorm {
+			i += 1
+		}
+		return dashes[i%len(dashes)]
 	}
-	seriesName := seriesLabel
+	colorOf := func(server string) string {
+		if c := serverColors[server]; c != "" {
+			return c
+		}
+		return "#444"
+	}
 	// Legend.
 	lx, ly := left, 56
 	for _, s := range ss {
-		c := colors[s.server]
-		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="3" stroke-dasharray="%s"/>`, lx, ly, lx+34, ly, c, dashFor(s.matches))
-		fmt.Fprintf(&b, `<circle cx="%d" cy="%d" r="4" fill="%s"/>`, lx+17, ly, c)
-		name := seriesName(s)
+		c := colorOf(s.server)
+		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="3" stroke-dasharray="%s"/>`, lx, ly, lx+34, ly, c, dashFor(s))
+		fmt.Fprintf(&b, `<circle cx="%d" cy="%d" r="4" %s/>`, lx+17, ly, markerStyle(s, c))
+		name := seriesLabel(s)
 		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="14" dominant-baseline="middle">%s</text>`+"\n", lx+42, ly, esc(name))
 		lx += 60 + 8*len(name)
 		if lx > W-250 {
@@ -123,12 +181,6 @@ func Chart(r *Report) string {
 		}
 	}
 
-	xpos := func(px0 int, i int) float64 {
-		if len(xs) == 1 {
-			return float64(px0) + panelW/2
-		}
-		return float64(px0) + 30 + float64(i)*float64(panelW-60)/float64(len(xs)-1)
-	}
 	// xSub is a second label line: with one step per overlay count, how
 	// many matches it has.
 	xSub := func(i int) string {
@@ -146,126 +198,239 @@ func Chart(r *Report) string {
 		return ""
 	}
 
-	// Panel 1: delivered %, linear 0–110.
-	p1 := left
-	yDel := func(v float64) float64 {
-		v = math.Max(0, math.Min(v, 110))
-		return float64(top) + plotH*(1-v/110)
+	row2 := top + plotH + rowGap
+	panels := []*chartPanel{
+		{
+			title: "delivered match_data (% of expected)", x: left, y: top,
+			value: func(x Result) (float64, bool) { return x.DeliveredPct, x.Measured() },
+			lo:    0, hi: 110, ticks: []float64{0, 25, 50, 75, 100},
+			tickLabel: func(v float64) string { return fmt.Sprintf("%.0f%%", v) },
+			label:     func(v float64) string { return fmt.Sprintf("%.1f%%", v) },
+			refs:      []chartRef{{MinDeliveredPct, "ok ≥ 99.5 %", "#9e9e9e"}},
+			crosses:   true,
+		},
+		{
+			title: "p99 ingest→overlay latency (ms, log scale)", x: left + panelW + gap, y: top,
+			value: func(x Result) (float64, bool) { return x.LatencyP99ms, x.Measured() && x.LatencySamples > 0 },
+			log:   true, lo: 10, hi: 10000,
+			tickLabel: msLabel, label: msLabel,
+			refs: []chartRef{{SendIntervalMs, "100 ms send interval (floor)", "#c62828"}},
+		},
+		{
+			title: "server CPU per delivered match_data (µs)", x: left, y: row2,
+			value: func(x Result) (float64, bool) {
+				return x.ServerCPUPerMsgUs, x.Measured() && x.ServerCPUPerMsgUs > 0
+			},
+			tickLabel: func(v float64) string { return trimFloat(v) },
+			label:     func(v float64) string { return fmt.Sprintf("%.1f", v) },
+		},
+		{
+			title: "server RSS per connected overlay (KiB)", x: left + panelW + gap, y: row2,
+			value: func(x Result) (float64, bool) {
+				return x.RSSPerConnKiB, x.Measured() && x.Connected > 0
+			},
+			tickLabel: func(v float64) string { return trimFloat(v) },
+			label:     func(v float64) string { return fmt.Sprintf("%.1f", v) },
+		},
 	}
-	axes(&b, p1, top, panelW, int(plotH), "delivered match_data (% of expected)")
-	for _, t := range []float64{0, 25, 50, 75, 100} {
-		y := yDel(t)
-		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s"/>`, p1, y, p1+panelW, y, gridColor(t == 100))
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" font-size="13" text-anchor="end" dominant-baseline="middle">%.0f%%</text>`+"\n", p1-6, y, t)
-	}
-	// Panel 2: p99 latency, log scale.
-	p2 := left + panelW + gap
-	lo, hi := 10.0, 10000.0
-	for _, x := range r.Results {
-		if x.LatencySamples > 0 {
-			hi = math.Max(hi, math.Pow(10, math.Ceil(math.Log10(x.LatencyP99ms))))
-			lo = math.Min(lo, math.Pow(10, math.Floor(math.Log10(math.Max(x.LatencyP99ms, 1)))))
-		}
-	}
-	yLat := func(v float64) float64 {
-		v = math.Max(lo, math.Min(v, hi))
-		return float64(top) + plotH*(1-(math.Log10(v)-math.Log10(lo))/(math.Log10(hi)-math.Log10(lo)))
-	}
-	axes(&b, p2, top, panelW, int(plotH), "p99 ingest→overlay latency (ms, log scale)")
-	for t := lo; t <= hi*1.001; t *= 10 {
-		y := yLat(t)
-		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s"/>`, p2, y, p2+panelW, y, gridColor(false))
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" font-size="13" text-anchor="end" dominant-baseline="middle">%s</text>`+"\n", p2-6, y, msLabel(t))
-	}
-	// The 100 ms goal.
-	if lo < 100 && hi > 100 {
-		y := yLat(100)
-		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#2e7d32" stroke-width="1.5" stroke-dasharray="6 3"/>`, p2, y, p2+panelW, y)
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" font-size="12" fill="#2e7d32" text-anchor="end">goal ≤ 100 ms</text>`+"\n", p2+panelW-6, y+36)
-	}
-	for _, px := range []int{p1, p2} {
-		for i := range xs {
-			x := xpos(px, i)
-			fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#555"/>`, x, top+int(plotH), x, top+int(plotH)+5)
-			fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="13" text-anchor="middle">%d</text>`+"\n", x, top+int(plotH)+20, xs[i])
-			if sub := xSub(i); sub != "" {
-				fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="12" fill="#555" text-anchor="middle">%s</text>`+"\n", x, top+int(plotH)+36, esc(sub))
+	var labels []chartLabel
+	for pi, p := range panels {
+		// The y range: log panels widen to their data, linear ones without a
+		// fixed range start at 0 and end at a round number above the data.
+		var vals []float64
+		for _, x := range r.Results {
+			if v, ok := p.value(x); ok {
+				vals = append(vals, v)
 			}
 		}
-		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="14" text-anchor="middle">overlays (all matches)</text>`+"\n", px+panelW/2, H-12)
-	}
+		if !p.log && p.hi == 0 && len(vals) > 1 {
+			// Figures an order of magnitude apart (the Node baseline beside
+			// the Go servers) go on a log scale, or the small ones are flat.
+			lo, hi := slices.Min(vals), slices.Max(vals)
+			if lo > 0 && hi/lo > 10 {
+				p.log, p.title = true, p.title+", log scale"
+				p.lo, p.hi = math.Pow(10, math.Floor(math.Log10(lo))), 1
+			}
+		}
+		switch {
+		case p.log:
+			for _, v := range vals {
+				p.hi = math.Max(p.hi, math.Pow(10, math.Ceil(math.Log10(math.Max(v, 1)))))
+				p.lo = math.Min(p.lo, math.Pow(10, math.Floor(math.Log10(math.Max(v, 1)))))
+			}
+			for t := p.lo; t <= p.hi*1.001; t *= 10 {
+				p.ticks = append(p.ticks, t)
+			}
+		case p.hi == 0:
+			top := 0.0
+			for _, v := range vals {
+				top = math.Max(top, v)
+			}
+			p.hi = niceCeil(top * 1.1)
+			for i := range 5 {
+				p.ticks = append(p.ticks, p.hi*float64(i)/4)
+			}
+			p.hi *= 1.05
+		}
+		yOf := func(v float64) float64 {
+			if p.log {
+				v = math.Max(p.lo, math.Min(v, p.hi))
+				return float64(p.y) + plotH*(1-(math.Log10(v)-math.Log10(p.lo))/(math.Log10(p.hi)-math.Log10(p.lo)))
+			}
+			v = math.Max(p.lo, math.Min(v, p.hi))
+			return float64(p.y) + plotH*(1-(v-p.lo)/(p.hi-p.lo))
+		}
+		xOf := func(i int) float64 {
+			if len(xs) == 1 {
+				return float64(p.x) + panelW/2
+			}
+			return float64(p.x) + 50 + float64(i)*float64(panelW-100)/float64(len(xs)-1)
+		}
+		axes(&b, p.x, p.y, panelW, plotH, p.title)
+		for _, t := range p.ticks {
+			y := yOf(t)
+			fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s"/>`, p.x, y, p.x+panelW, y, gridColor(false))
+			fmt.Fprintf(&b, `<text x="%d" y="%.1f" font-size="13" text-anchor="end" dominant-baseline="middle">%s</text>`+"\n", p.x-6, y, p.tickLabel(t))
+		}
+		for _, ref := range p.refs {
+			if ref.v <= p.lo || ref.v >= p.hi {
+				continue
+			}
+			y := yOf(ref.v)
+			fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s" stroke-width="1.5" stroke-dasharray="6 3"/>`, p.x, y, p.x+panelW, y, ref.color)
+			// Above the line, where the points are not: mid-panel when they
+			// sit at the sides, at the left when they sit in the middle.
+			tx, anchor := p.x+panelW/2, "middle"
+			if len(xs) == 1 {
+				tx, anchor = p.x+8, "start"
+			}
+			fmt.Fprintf(&b, `<text x="%d" y="%.1f" font-size="12" fill="%s" text-anchor="%s">%s</text>`+"\n", tx, y-5, ref.color, anchor, esc(ref.text))
+		}
+		for i := range xs {
+			x := xOf(i)
+			fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#555"/>`, x, p.y+plotH, x, p.y+plotH+5)
+			fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="13" text-anchor="middle">%d</text>`+"\n", x, p.y+plotH+20, xs[i])
+			if sub := xSub(i); sub != "" {
+				fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="12" fill="#555" text-anchor="middle">%s</text>`+"\n", x, p.y+plotH+36, esc(sub))
+			}
+		}
+		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="14" text-anchor="middle">overlays (all matches)</text>`+"\n", p.x+panelW/2, p.y+plotH+54)
 
-	// Series. At each overlay count the highest point's label goes above
-	// it, the others' below, so that close values stay legible.
-	topDel := map[int]float64{}
-	topLat := map[int]float64{}
-	for _, s := range ss {
-		for _, p := range s.pts {
-			if p.res.WindowSeconds > 0 {
-				topDel[p.x] = math.Max(topDel[p.x], p.res.DeliveredPct)
-				if p.res.LatencySamples > 0 {
-					topLat[p.x] = math.Max(topLat[p.x], p.res.LatencyP99ms)
+		// At each overlay count the highest point's label goes above it,
+		// the others' below, so that close values stay legible.
+		topAt := map[int]float64{}
+		for _, s := range ss {
+			for _, pt := range s.pts {
+				if v, ok := p.value(pt.res); ok {
+					topAt[pt.x] = math.Max(topAt[pt.x], v)
 				}
 			}
 		}
-	}
-	place := func(v, top float64) float64 {
-		if v >= top {
-			return -9
-		}
-		return 19
-	}
-	var labels []chartLabel
-	for _, s := range ss {
-		c := colors[s.server]
-		if c == "" {
-			c = "#444"
-		}
-		var del, lat []string
-		for _, p := range s.pts {
-			measured := p.res.WindowSeconds > 0
-			// The rightmost labels go to the left of their points.
-			lx, anchor := 7.0, "start"
-			if p.x == len(xs)-1 && len(xs) > 1 {
-				lx, anchor = -7, "end"
-			}
-			x1 := xpos(p1, p.x)
-			x2 := xpos(p2, p.x)
-			if !measured {
-				// Failed or skipped: a cross on the zero line.
-				y := yDel(0)
-				fmt.Fprintf(&b, `<path d="M%.1f %.1fl8 8m0 -8l-8 8" transform="translate(-4 -4)" stroke="%s" stroke-width="2.5"/>`, x1, y, c)
-				fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" fill="%s" text-anchor="middle">%s</text>`+"\n", x1, y-10, c, "failed")
-				continue
-			}
-			y := yDel(p.res.DeliveredPct)
-			del = append(del, fmt.Sprintf("%.1f,%.1f", x1, y))
-			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="5" fill="%s"/>`, x1, y, c)
-			labels = append(labels, chartLabel{panel: 1, x: p.x, px: x1 + lx, y: y + place(p.res.DeliveredPct, topDel[p.x]),
-				text: fmt.Sprintf("%.0f%%", p.res.DeliveredPct), color: c, anchor: anchor})
-			if p.res.LatencySamples > 0 {
-				yl := yLat(p.res.LatencyP99ms)
-				lat = append(lat, fmt.Sprintf("%.1f,%.1f", x2, yl))
-				fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="5" fill="%s"/>`, x2, yl, c)
-				labels = append(labels, chartLabel{panel: 2, x: p.x, px: x2 + lx, y: yl + place(p.res.LatencyP99ms, topLat[p.x]),
-					text: msLabel(p.res.LatencyP99ms), color: c, anchor: anchor})
+		// The series with a point at each overlay count, in order: they are
+		// drawn side by side around it, so that points of equal value stay
+		// apart.
+		group := map[int][]*series{}
+		for _, s := range ss {
+			for _, pt := range s.pts {
+				group[pt.x] = append(group[pt.x], s)
 			}
 		}
-		for _, pl := range [][]string{del, lat} {
-			if len(pl) > 1 {
-				fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2.5" stroke-dasharray="%s"/>`+"\n", strings.Join(pl, " "), c, dashFor(s.matches))
+		for _, s := range ss {
+			c := colorOf(s.server)
+			var line []string
+			for _, pt := range s.pts {
+				const step = 14.0
+				n, rank := len(group[pt.x]), slices.Index(group[pt.x], s)
+				half := float64(n-1) / 2 * step
+				shift := float64(rank)*step - half
+				x := xOf(pt.x) + shift
+				// Labels beside the group, not between its points: the left
+				// half's to the left, the right half's to the right (at the
+				// rightmost count all to the left, inside the panel).
+				lx, anchor := half-shift+7, "start"
+				if float64(rank) < float64(n-1)/2 || pt.x == len(xs)-1 && len(xs) > 1 {
+					lx, anchor = -half-shift-7, "end"
+				}
+				v, ok := p.value(pt.res)
+				if !ok {
+					if p.crosses && !pt.res.Measured() {
+						// Failed, aborted or skipped: a cross on the bottom line.
+						y := yOf(p.lo)
+						fmt.Fprintf(&b, `<path d="M%.1f %.1fl8 8m0 -8l-8 8" transform="translate(-4 -4)" stroke="%s" stroke-width="2.5"/>`, x, y, c)
+						fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" fill="%s" text-anchor="middle">%s</text>`+"\n", x, y-10, c, "failed")
+					}
+					continue
+				}
+				y := yOf(v)
+				line = append(line, fmt.Sprintf("%.1f,%.1f", x, y))
+				fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="5" %s/>`, x, y, markerStyle(s, c))
+				dy := 19.0
+				if v >= topAt[pt.x] || y+dy > float64(p.y+plotH-4) {
+					dy = -9
+				}
+				labels = append(labels, chartLabel{panel: pi, x: pt.x, px: x + lx, y: y + dy, text: p.label(v), color: c, anchor: anchor})
+			}
+			if len(line) > 1 {
+				fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2.5" stroke-dasharray="%s"/>`+"\n", strings.Join(line, " "), c, dashFor(s))
 			}
 		}
 	}
 	drawLabels(&b, labels)
+	noteY := row2 + plotH + 80
+	for i, line := range []string{
+		"Red dashed line: the 100 ms send interval. A server sends each match's state at most every 100 ms, so a change waits up to",
+		"100 ms for the next send; a p99 near 100 ms is the floor any server has, and what tells servers apart is the distance above it.",
+		"CPU per match_data: server CPU time in the window / match_data delivered. RSS per overlay: RSS growth from before the overlays connected.",
+	} {
+		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="12" fill="#333">%s</text>`+"\n", left, noteY+18*i, esc(line))
+	}
 	b.WriteString("</svg>\n")
 	return b.String()
 }
 
+// markerStyle: storm steps get hollow points.
+func markerStyle(s *series, color string) string {
+	if s.kind == StepStorm {
+		return fmt.Sprintf(`fill="white" stroke="%s" stroke-width="2.5"`, color)
+	}
+	return fmt.Sprintf(`fill="%s"`, color)
+}
+
+func orAll(list string) string {
+	if list == "" {
+		return "any"
+	}
+	return list
+}
+
+// niceCeil is the smallest 1, 2 or 5 × 10^k at or above v (1 for v ≤ 0).
+func niceCeil(v float64) float64 {
+	if v <= 0 {
+		return 1
+	}
+	e := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*e >= v {
+			return m * e
+		}
+	}
+	return 10 * e
+}
+
+func trimFloat(v float64) string {
+	if v == math.Trunc(v) {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
 func seriesLabel(s *series) string {
-	name := map[string]string{KindGo: "Go spectra-server", KindNode: "Node socket.io baseline"}[s.server]
+	name := map[string]string{KindGo: "Go spectra-server", KindFloor: "floor server", KindNode: "Node socket.io baseline"}[s.server]
 	if name == "" {
 		name = s.server
+	}
+	if s.kind == StepStorm {
+		name += ", storm"
 	}
 	if s.matches > 0 {
 		name += fmt.Sprintf(", %d match", s.matches)

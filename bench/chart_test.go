@@ -8,10 +8,14 @@ import (
 )
 
 func TestChartFromReport(t *testing.T) {
-	r := &Report{Date: "2026-01-01 00:00", Host: "test", CPUs: 2, Results: []Result{
-		{Server: KindGo, Matches: 1, Overlays: 200, Status: "ok", WindowSeconds: 10, DeliveredPct: 100, LatencySamples: 5, LatencyP99ms: 90},
-		{Server: KindNode, Matches: 1, Overlays: 200, Status: "ok", WindowSeconds: 10, DeliveredPct: 98, LatencySamples: 5, LatencyP99ms: 95},
-		{Server: KindGo, Matches: 10, Overlays: 1000, Status: "ok", WindowSeconds: 10, DeliveredPct: 100, LatencySamples: 5, LatencyP99ms: 100},
+	r := &Report{Date: "2026-01-01 00:00", Host: "test", CPUs: 2, ServerCPUs: "0", HarnessCPUs: "1", Results: []Result{
+		measured(KindGo, StepRamp, 1, 200, 100, 90, 0.1, 1600, 20),
+		measured(KindFloor, StepRamp, 1, 200, 100, 85, 0.08, 1600, 10),
+		measured(KindNode, StepRamp, 1, 200, 98, 95, 0.5, 1500, 300),
+		measured(KindGo, StepStorm, 10, 1000, 99, 140, 0.3, 8000, 25),
+		measured(KindFloor, StepStorm, 10, 1000, 100, 110, 0.2, 8000, 12),
+		measured(KindGo, StepRamp, 10, 1000, 100, 100, 0.25, 8000, 22),
+		measured(KindFloor, StepRamp, 10, 1000, 100, 104, 0.2, 8000, 11),
 		{Server: KindNode, Matches: 10, Overlays: 1000, Status: "server exited"},
 	}}
 	if p := os.Getenv("BENCH_REPORT"); p != "" {
@@ -26,8 +30,14 @@ func TestChartFromReport(t *testing.T) {
 		}
 	}
 	svg := Chart(r)
-	if !strings.HasPrefix(svg, "<svg") || !strings.Contains(svg, "Node socket.io baseline") || strings.Count(svg, "<polyline") < 1 {
-		t.Fatalf("unexpected chart:\n%s", svg)
+	for _, want := range []string{"<svg", "Node socket.io baseline", "floor server, storm", "100 ms send interval",
+		"server CPU per delivered match_data", "server RSS per connected overlay", "failed"} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("chart without %q", want)
+		}
+	}
+	if strings.Count(svg, "<polyline") < 4 {
+		t.Errorf("chart with %d lines", strings.Count(svg, "<polyline"))
 	}
 	if out := os.Getenv("BENCH_SVG_OUT"); out != "" {
 		os.WriteFile(out, []byte(svg), 0o644)

@@ -31,19 +31,24 @@ type overlayCounters struct {
 	connectFails atomic.Int64
 	errors       atomic.Int64
 	lastLogonNs  atomic.Int64 // when the latest logon_success arrived
+	// Overlays that have received a match_data, and when the latest of
+	// them got its first (storm steps wait for every overlay's).
+	firstData       atomic.Int64
+	lastFirstDataNs atomic.Int64
 }
 
 // rawConn is one counting overlay.
 type rawConn struct {
-	fd     int
-	nc     net.Conn // during the dial only
-	match  int
-	state  uint8 // see conn* below
-	p      frameParser
-	logon  []byte // the logon frame, sent after the namespace CONNECT answer
-	pool   *countPool
-	wbuf   []byte
-	closed bool
+	fd      int
+	nc      net.Conn // during the dial only
+	match   int
+	state   uint8 // see conn* below
+	p       frameParser
+	logon   []byte // the logon frame, sent after the namespace CONNECT answer
+	pool    *countPool
+	wbuf    []byte
+	closed  bool
+	gotData bool
 }
 
 const (
@@ -253,18 +258,14 @@ func (c *rawConn) message(op byte, compressed bool, data []byte, wire int64) err
 			// A ping, most likely; an unsolicited pong is harmless.
 			return c.send(opText, []byte{'3'})
 		}
-		pc.matchData.Add(1)
-		pc.matchWire.Add(wire)
-		c.pool.perMatch[c.match].Add(1)
+		c.countMatchData(wire)
 		return nil
 	}
 	switch {
 	case len(data) == 1 && data[0] == '2':
 		return c.send(opText, []byte{'3'})
 	case bytes.HasPrefix(data, prefixMatchData):
-		pc.matchData.Add(1)
-		pc.matchWire.Add(wire)
-		c.pool.perMatch[c.match].Add(1)
+		c.countMatchData(wire)
 	case len(data) > 0 && (data[0] == '1' || bytes.HasPrefix(data, []byte("41"))):
 		return errServerClosed
 	}
@@ -272,6 +273,18 @@ func (c *rawConn) message(op byte, compressed bool, data []byte, wire int64) err
 }
 
 var errServerClosed = errors.New("closed by the server")
+
+func (c *rawConn) countMatchData(wire int64) {
+	pc := c.pool.c
+	pc.matchData.Add(1)
+	pc.matchWire.Add(wire)
+	c.pool.perMatch[c.match].Add(1)
+	if !c.gotData {
+		c.gotData = true
+		pc.firstData.Add(1)
+		storeMax(&pc.lastFirstDataNs, time.Now().UnixNano())
+	}
+}
 
 // control implements frameSink.
 func (c *rawConn) control(op byte, payload []byte) error {
@@ -365,5 +378,16 @@ func (p *countPool) close() {
 		l.conns = map[int]*rawConn{}
 		l.mu.Unlock()
 		syscall.Close(l.epfd)
+	}
+}
+
+// storeMax raises a to v unless it is already later (several epoll loops
+// report).
+func storeMax(a *atomic.Int64, v int64) {
+	for {
+		old := a.Load()
+		if old >= v || a.CompareAndSwap(old, v) {
+			return
+		}
 	}
 }

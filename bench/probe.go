@@ -44,6 +44,7 @@ type probe struct {
 	nRecorded   int
 
 	matchData   atomic.Int64
+	firstDataNs atomic.Int64 // when the first match_data arrived
 	matchWire   atomic.Int64
 	bytesRead   atomic.Int64
 	invalidJSON atomic.Int64
@@ -229,7 +230,9 @@ func (p *probe) message(op byte, compressed bool, data []byte, wire int64) error
 	case "logon_success":
 		p.loggedOn.Store(true)
 	case "match_data":
-		p.matchData.Add(1)
+		if p.matchData.Add(1) == 1 {
+			p.firstDataNs.Store(time.Now().UnixNano())
+		}
 		p.matchWire.Add(wire)
 		p.onMatchData(data, args)
 	}

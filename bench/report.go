@@ -10,14 +10,16 @@ import (
 
 // Report is what a bench run writes.
 type Report struct {
-	Date     string            `json:"date"`
-	Host     string            `json:"host"`
-	CPUs     int               `json:"cpus"`
-	Go       string            `json:"go"`
-	Node     string            `json:"node"`
-	Command  string            `json:"command"`
-	Settings map[string]string `json:"settings"`
-	Results  []Result          `json:"results"`
+	Date        string            `json:"date"`
+	Host        string            `json:"host"`
+	CPUs        int               `json:"cpus"`
+	ServerCPUs  string            `json:"serverCPUs,omitempty"`  // taskset list; "" not pinned
+	HarnessCPUs string            `json:"harnessCPUs,omitempty"` // sched_setaffinity list; "" not pinned
+	Go          string            `json:"go"`
+	Node        string            `json:"node"`
+	Command     string            `json:"command"`
+	Settings    map[string]string `json:"settings"`
+	Results     []Result          `json:"results"`
 }
 
 // Redraw rewrites the .md and .svg of a report from its .json.
@@ -30,11 +32,26 @@ func Redraw(jsonPath string) error {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return fmt.Errorf("%s: %w", jsonPath, err)
 	}
+	r.upgrade()
 	base := strings.TrimSuffix(jsonPath, ".json")
 	if err := os.WriteFile(base+".svg", []byte(Chart(&r)), 0o644); err != nil {
 		return err
 	}
 	return os.WriteFile(base+".md", []byte(r.Markdown(filepath.Base(base)+".svg")), 0o644)
+}
+
+// upgrade fills in what reports from older versions of the bench lack: CPU
+// per delivered match_data, and "ok" only at ≥ 99.5 % delivered.
+func (r *Report) upgrade() {
+	for i := range r.Results {
+		x := &r.Results[i]
+		if x.ServerCPUPerMsgUs == 0 && x.Measured() && x.DeliveredPerSec > 0 {
+			x.ServerCPUPerMsgUs = x.ServerCores / x.DeliveredPerSec * 1e6
+		}
+		if x.ok() && x.Measured() && x.DeliveredPct < MinDeliveredPct {
+			x.Status = fmt.Sprintf("%.2f%% delivered, under %.1f%%", x.DeliveredPct, MinDeliveredPct)
+		}
+	}
 }
 
 // Write writes base.md, base.json and base.svg.
@@ -59,6 +76,152 @@ func f0(v float64) string { return fmt.Sprintf("%.0f", v) }
 func f1(v float64) string { return fmt.Sprintf("%.1f", v) }
 func f2(v float64) string { return fmt.Sprintf("%.2f", v) }
 
+// dash is what a cell shows for a figure that was not measured.
+const dash = "—"
+
+// SendIntervalMs is the servers' send interval: a change waits for the
+// match's next send, so no server's p99 latency is much below it.
+const SendIntervalMs = 100
+
+// Ratio is one figure of two servers at the same step, and a / b.
+type Ratio struct {
+	A, B   float64
+	OKA    bool // A was measured
+	OKB    bool
+	R      float64
+	HasRat bool // both measured and B > 0
+}
+
+func ratio(a, b float64, okA, okB bool) Ratio {
+	r := Ratio{A: a, B: b, OKA: okA, OKB: okB}
+	if okA && okB && b > 0 {
+		r.R, r.HasRat = a/b, true
+	}
+	return r
+}
+
+// cell renders "a / b (×r)", with — for what was not measured.
+func (r Ratio) cell(format func(float64) string, unit string) string {
+	sa, sb := dash, dash
+	if r.OKA {
+		sa = format(r.A) + unit
+	}
+	if r.OKB {
+		sb = format(r.B) + unit
+	}
+	out := sa + " / " + sb
+	if r.HasRat {
+		out += fmt.Sprintf(" (×%.2f)", r.R)
+	}
+	return out
+}
+
+// Comparison is spectra-server beside another server at one step.
+type Comparison struct {
+	Step      Step
+	A, B      Result
+	Delivered Ratio
+	// P99Over: p99 minus the send interval, and the difference A − B in ms
+	// (a ratio of two small differences says little).
+	P99Over      Ratio
+	P99Delta     float64
+	HasP99Delta  bool
+	CPUPerMsg    Ratio // µs of server CPU per delivered match_data
+	Storm        Ratio // seconds until every overlay had a match_data
+	RSSPerConn   Ratio // KiB per connected overlay
+	HarnessFull  bool  // the bench's CPUs were full in either run
+	BDeliversAll bool  // B delivered ≥ MinDeliveredPct: the goals apply
+}
+
+// Compare pairs the results of servers a and b step by step, in the order
+// the steps first appear.
+func Compare(results []Result, a, b string) []Comparison {
+	byStep := map[string]map[Step]Result{a: {}, b: {}}
+	var order []Step
+	for _, x := range results {
+		if x.Server != a && x.Server != b {
+			continue
+		}
+		st := x.Step()
+		if _, seenA := byStep[a][st]; !seenA {
+			if _, seenB := byStep[b][st]; !seenB {
+				order = append(order, st)
+			}
+		}
+		byStep[x.Server][st] = x
+	}
+	var out []Comparison
+	for _, st := range order {
+		ra, okA := byStep[a][st]
+		rb, okB := byStep[b][st]
+		if !okA || !okB {
+			continue
+		}
+		out = append(out, compareResults(ra, rb))
+	}
+	return out
+}
+
+func compareResults(a, b Result) Comparison {
+	ma, mb := a.Measured(), b.Measured()
+	c := Comparison{Step: a.Step(), A: a, B: b, HarnessFull: a.HarnessFull() || b.HarnessFull()}
+	c.Delivered = ratio(a.DeliveredPct, b.DeliveredPct, ma, mb)
+	la, lb := ma && a.LatencySamples > 0, mb && b.LatencySamples > 0
+	c.P99Over = ratio(a.LatencyP99ms-SendIntervalMs, b.LatencyP99ms-SendIntervalMs, la, lb)
+	c.P99Over.HasRat, c.P99Over.R = false, 0
+	if la && lb {
+		c.P99Delta, c.HasP99Delta = a.LatencyP99ms-b.LatencyP99ms, true
+	}
+	c.CPUPerMsg = ratio(a.ServerCPUPerMsgUs, b.ServerCPUPerMsgUs, ma && a.ServerCPUPerMsgUs > 0, mb && b.ServerCPUPerMsgUs > 0)
+	if a.Kind == StepStorm {
+		c.Storm = ratio(a.StormSeconds, b.StormSeconds, a.StormSeconds > 0, b.StormSeconds > 0)
+	}
+	c.RSSPerConn = ratio(a.RSSPerConnKiB, b.RSSPerConnKiB, ma && a.Connected > 0, mb && b.Connected > 0)
+	c.BDeliversAll = mb && b.DeliveredPct >= MinDeliveredPct
+	return c
+}
+
+// Goals of issue 7 for spectra-server beside the floor.
+const (
+	goalP99DeltaMs  = 20
+	goalCPURatio    = 1.15
+	goalStormRatio  = 1.5
+	goalRSSPerConnK = 12
+)
+
+// Misses lists the goals A misses against B at this step; none when B
+// itself did not deliver (the goals apply only where the floor does).
+func (c Comparison) Misses() []string {
+	if !c.BDeliversAll {
+		return nil
+	}
+	var m []string
+	if !c.Delivered.OKA || c.A.DeliveredPct < MinDeliveredPct {
+		m = append(m, "delivered")
+	}
+	if !c.HasP99Delta || c.P99Delta > goalP99DeltaMs {
+		m = append(m, "p99")
+	}
+	if !c.CPUPerMsg.HasRat || c.CPUPerMsg.R > goalCPURatio {
+		m = append(m, "CPU")
+	}
+	if c.Step.Kind == StepStorm && (!c.Storm.HasRat || c.Storm.R > goalStormRatio) {
+		m = append(m, "storm")
+	}
+	if !c.RSSPerConn.OKA || c.A.RSSPerConnKiB > goalRSSPerConnK {
+		m = append(m, "RSS")
+	}
+	return m
+}
+
+// na renders a figure of one result, — unless measured.
+func na(ok bool, v float64, format func(float64) string) string {
+	if !ok {
+		return dash
+	}
+	return format(v)
+}
+
 // Markdown renders the report as tables and notes.
 func (r *Report) Markdown(svg string) string {
 	var b strings.Builder
@@ -72,80 +235,105 @@ func (r *Report) Markdown(svg string) string {
 	for _, k := range keys {
 		fmt.Fprintf(&b, "- %s: %s\n", k, r.Settings[k])
 	}
-	fmt.Fprintf(&b, "\n![delivered %% and p99 latency against overlays](%s)\n\n", svg)
+	fmt.Fprintf(&b, "\n![delivered %%, p99 latency, server CPU per match_data and RSS per overlay against overlays](%s)\n\n", svg)
+
+	full := false
+	for _, x := range r.Results {
+		full = full || x.HarnessFull()
+	}
+	if cs := Compare(r.Results, KindGo, KindFloor); len(cs) > 0 {
+		b.WriteString("## spectra-server beside the floor\n\n")
+		b.WriteString("Each cell is spectra-server / floor from the same run (×: the ratio). The goals (issue 7) apply where the floor delivers ≥ 99.5 %: " +
+			"delivered ≥ 99.5 %, p99 ≤ floor + 20 ms, CPU per match_data ≤ ×1.15, storm ≤ ×1.5, RSS ≤ 12 KiB per overlay.\n\n")
+		b.WriteString("| step | delivered | p99 − 100 ms (Δ) | server µs CPU / match_data | storm s | KiB RSS / overlay | goals missed |\n")
+		b.WriteString("|---|---|---|---|---|---|---|\n")
+		for _, c := range cs {
+			p99 := c.P99Over.cell(func(v float64) string { return fmt.Sprintf("%+.0f", v) }, " ms")
+			if c.HasP99Delta {
+				p99 += fmt.Sprintf(" (Δ %+.0f ms)", c.P99Delta)
+			}
+			storm := dash
+			if c.Step.Kind == StepStorm {
+				storm = c.Storm.cell(f1, "")
+			}
+			goals := dash + " (floor under 99.5 %)"
+			if c.BDeliversAll {
+				goals = "none"
+				if m := c.Misses(); len(m) > 0 {
+					goals = strings.Join(m, ", ")
+				}
+			}
+			step := c.Step.String()
+			if c.HarnessFull {
+				step += " ‡"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", step,
+				c.Delivered.cell(f1, "%"), p99, c.CPUPerMsg.cell(f1, ""), storm, c.RSSPerConn.cell(f1, ""), goals)
+		}
+		b.WriteString("\n")
+	}
+	if full {
+		b.WriteString("‡ **The harness's CPUs were full** (it used ≥ 95 % of the CPUs it may run on, in the window or the storm): " +
+			"at these steps the load generator is the limit, so the floor's figures are the harness's limit, not the floor's, and a ratio " +
+			"against them flatters spectra-server.\n\n")
+	}
 
 	b.WriteString("## Results\n\n")
-	b.WriteString("| server | matches | overlays | logged on | connect s | sends/match/s | delivered/s | expected/s | delivered | p50 ms | p99 ms | max ms | wire MB/s | B/match_data | zlib-3 ctx B | zlib-3 no-ctx B | server cores | server RSS MB | KiB/conn | harness cores | disc | errors | status |\n")
-	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
+	b.WriteString("| server | step | logged on | connect s | storm s | sends/match/s | delivered/s | expected/s | delivered | p50 ms | p99 ms | max ms | wire MB/s | B/match_data | zlib-3 ctx B | zlib-3 no-ctx B | server cores | µs CPU/match_data | server RSS MB | KiB/conn | harness cores | disc | errors | status |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	for _, x := range r.Results {
-		if x.WindowSeconds == 0 {
-			fmt.Fprintf(&b, "| %s | %d | %d | %d | | | | | | | | | | | | | | | | | | %d | %s |\n",
-				x.Server, x.Matches, x.Overlays, x.Connected, x.ConnectFails+x.Errors, x.Status)
-			continue
+		m := x.Measured()
+		lat := m && x.LatencySamples > 0
+		ref := m && x.RefMessages > 0
+		storm := dash
+		if x.StormSeconds > 0 {
+			storm = f1(x.StormSeconds)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %s | %s | %s | %s | **%s%%** | %s | **%s** | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %d | %s |\n",
-			x.Server, x.Matches, x.Overlays, x.Connected, f1(x.ConnectSeconds), f1(x.SendsPerMatchPerSec),
-			f0(x.DeliveredPerSec), f0(x.ExpectedPerSec), f1(x.DeliveredPct),
-			f0(x.LatencyP50ms), f0(x.LatencyP99ms), f0(x.LatencyMaxms),
-			f2(x.WireMBps), f0(x.BytesPerMatchData), f0(x.RefContextBytes), f0(x.RefNoContextBytes),
-			f2(x.ServerCores), f0(x.ServerRSSMB), f1(x.RSSPerConnKiB), f2(x.HarnessCores),
-			x.Disconnects, x.ConnectFails+x.Errors+x.InvalidJSON, x.Status)
+		del := dash
+		if m {
+			del = "**" + f1(x.DeliveredPct) + "%**"
+		}
+		p99 := dash
+		if lat {
+			p99 = "**" + f0(x.LatencyP99ms) + "**"
+		}
+		harness := na(m, x.HarnessCores, f2)
+		if x.HarnessFull() {
+			harness += " ‡"
+		}
+		disc := dash
+		if m {
+			disc = fmt.Sprint(x.Disconnects)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |\n",
+			x.Server, x.Step(), x.Connected, na(x.ConnectSeconds > 0, x.ConnectSeconds, f1), storm,
+			na(m, x.SendsPerMatchPerSec, f1), na(m, x.DeliveredPerSec, f0), na(m, x.ExpectedPerSec, f0), del,
+			na(lat, x.LatencyP50ms, f0), p99, na(lat, x.LatencyMaxms, f0),
+			na(m, x.WireMBps, f2), na(m && x.BytesPerMatchData > 0, x.BytesPerMatchData, f0), na(ref, x.RefContextBytes, f0), na(ref, x.RefNoContextBytes, f0),
+			na(m, x.ServerCores, f2), na(m && x.ServerCPUPerMsgUs > 0, x.ServerCPUPerMsgUs, f1), na(m, x.ServerRSSMB, f0), na(m && x.Connected > 0, x.RSSPerConnKiB, f1), harness,
+			disc, x.ConnectFails+x.Errors+x.InvalidJSON, x.Status)
 	}
 
-	// Side by side, where both servers ran the same step.
-	type key struct{ m, n int }
-	byKind := map[string]map[key]Result{}
-	var order []key
-	for _, x := range r.Results {
-		if byKind[x.Server] == nil {
-			byKind[x.Server] = map[key]Result{}
-		}
-		k := key{x.Matches, x.Overlays}
-		if _, seen := byKind[KindGo][k]; !seen {
-			if _, seen := byKind[KindNode][k]; !seen {
-				order = append(order, k)
-			}
-		}
-		byKind[x.Server][k] = x
-	}
-	if len(byKind[KindGo]) > 0 && len(byKind[KindNode]) > 0 {
+	if cs := Compare(r.Results, KindGo, KindNode); len(cs) > 0 {
 		b.WriteString("\n## Go against the Node baseline\n\n")
-		b.WriteString("| matches | overlays | delivered go / node | p99 ms go / node | server cores go / node | RSS MB go / node | B/match_data go / node |\n")
-		b.WriteString("|--:|--:|---|---|---|---|---|\n")
-		for _, k := range order {
-			g, okg := byKind[KindGo][k]
-			n, okn := byKind[KindNode][k]
-			if !okg || !okn {
-				continue
-			}
-			cell := func(a, b float64, fmtf func(float64) string, suffix string, okA, okB bool) string {
-				sa, sb := "—", "—"
-				if okA {
-					sa = fmtf(a) + suffix
-				}
-				if okB {
-					sb = fmtf(b) + suffix
-				}
-				ratio := ""
-				if okA && okB && b > 0 {
-					ratio = fmt.Sprintf(" (×%.2f)", a/b)
-				}
-				return sa + " / " + sb + ratio
-			}
-			gm, nm := g.WindowSeconds > 0, n.WindowSeconds > 0
-			fmt.Fprintf(&b, "| %d | %d | %s | %s | %s | %s | %s |\n", k.m, k.n,
-				cell(g.DeliveredPct, n.DeliveredPct, f1, "%", gm, nm),
-				cell(g.LatencyP99ms, n.LatencyP99ms, f0, "", gm && g.LatencySamples > 0, nm && n.LatencySamples > 0),
-				cell(g.ServerCores, n.ServerCores, f2, "", gm, nm),
-				cell(g.ServerRSSMB, n.ServerRSSMB, f0, "", gm, nm),
-				cell(g.BytesPerMatchData, n.BytesPerMatchData, f0, "", gm, nm))
+		b.WriteString("| step | delivered go / node | p99 ms go / node | server cores go / node | RSS MB go / node | B/match_data go / node |\n")
+		b.WriteString("|---|---|---|---|---|---|\n")
+		for _, c := range cs {
+			g, n := c.A, c.B
+			gm, nm := g.Measured(), n.Measured()
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", c.Step,
+				c.Delivered.cell(f1, "%"),
+				ratio(g.LatencyP99ms, n.LatencyP99ms, gm && g.LatencySamples > 0, nm && n.LatencySamples > 0).cell(f0, ""),
+				ratio(g.ServerCores, n.ServerCores, gm, nm).cell(f2, ""),
+				ratio(g.ServerRSSMB, n.ServerRSSMB, gm, nm).cell(f0, ""),
+				ratio(g.BytesPerMatchData, n.BytesPerMatchData, gm, nm).cell(f0, ""))
 		}
 	}
 
 	var errs []string
 	for _, x := range r.Results {
 		if x.FirstError != "" {
-			errs = append(errs, fmt.Sprintf("- %s %dx%d: %s", x.Server, x.Matches, x.Overlays, x.FirstError))
+			errs = append(errs, fmt.Sprintf("- %s %s: %s", x.Server, x.Step(), x.FirstError))
 		}
 	}
 	if len(errs) > 0 {
@@ -166,22 +354,34 @@ func sortStrings(s []string) {
 const legend = `
 ## What the columns mean
 
+- **servers**: **go** is spectra-server (` + "`./cmd/spectra-server`" + `); **floor** is ` + "`bench/floor`" + `, a minimal
+  server doing only the physically necessary work per send (the state encoded once per match and send,
+  compressed once with one shared deflate context per match, one write(2) per overlay; no Engine.IO
+  sessions, no polling, no rooms); **node** is the socket.io 4.8 baseline in ` + "`bench/baseline`" + `.
+- **step**: MATCHESxOVERLAYS. A plain step ramps the overlays up at the ramp rate; a **storm:** step
+  connects all of them at once with the storm dialers (no ramp), as after a server restart.
 - **overlays**: clients of the output port in total, spread evenly over the matches; all but the
   polling share are direct WebSocket clients offering permessage-deflate exactly as Chromium
   does (` + "`permessage-deflate; client_max_window_bits`" + `). A few per match are probes (below).
 - **logged on / connect s**: overlays that got ` + "`logon_success`" + `, and the time from the first
   connection attempt to the last ` + "`logon_success`" + ` (the ramp rate bounds it from below).
+- **storm s**: storm steps only — from the first connection attempt until every overlay had received
+  its first match_data; — when not all of them did.
 - **sends/match/s**: the match_data each overlay is owed per second — per match, the number of
   100 ms slots in which the observer sent at least one event (what a change-driven 100 ms loop must
   send, at most 10/s), or the busiest probe's count if higher (a server may send sooner after a quiet
   period), averaged over the matches.
 - **expected/s** = Σ over matches of sends/s × overlays of the match; **delivered/s**: match_data
-  messages all overlays received in the window; **delivered** = delivered / expected.
+  messages all overlays received in the window; **delivered** = delivered / expected. A step is
+  **ok** only at ≥ 99.5 % delivered.
 - **p50/p99/max ms**: ingest→overlay latency measured by the probes. Each observer emits a
   ` + "`toast`" + ` event with a sequence number every marker interval; the server copies the toast into the
   state's toastInfo, so the first match_data whose toastInfo is active with message m<seq> is the
   first state reflecting that marker. Latency = when the probe read it − when the observer handed the
-  marker to its socket; it includes the wait for the server's send tick.
+  marker to its socket; it includes the wait for the server's send tick. **p99 − 100 ms**: a change
+  waits for its match's next send, at most one 100 ms send interval, so a p99 near 100 ms is the floor
+  of any server sending at most 10 times a second; the figure that says how a server does is the
+  distance above it. Δ is spectra-server's p99 minus the floor's.
 - **wire MB/s**: bytes all overlays read from their sockets (frame headers, compressed payloads,
   pings, polling bodies). **B/match_data**: wire bytes (frame header + payload) per match_data over the
   WebSocket overlays.
@@ -190,9 +390,12 @@ const legend = `
   3, memLevel 7, 15-bit window, sync flush per message, 1024-byte threshold) on one stream per
   connection (context takeover), and message by message (no context), plus the frame header.
 - **server cores / RSS**: from /proc/<pid>/stat (utime+stime over the window) and /proc/<pid>/status
-  (VmRSS, highest sample in the window). **KiB/conn**: RSS at the end of the window minus RSS before
+  (VmRSS, highest sample in the window). **µs CPU/match_data**: server CPU time in the window per
+  delivered match_data. **KiB/conn** (KiB RSS / overlay): RSS at the end of the window minus RSS before
   the overlays connected, per logged-on overlay (busy connections, not idle ones).
-- **harness cores**: this bench's own CPU in the window (observers, overlays, probes).
+- **harness cores**: this bench's own CPU in the window (observers, overlays, probes); ‡ when it used
+  ≥ 95 % of the CPUs it may run on (in the window or the storm): the harness is then the limit.
 - **disc**: overlays disconnected during the window; **errors**: failed connections, protocol or
   write errors, observer errors and match_data that were not valid JSON.
+- **—**: not measured (the step failed, was aborted or skipped before or during its window).
 `

@@ -20,10 +20,11 @@ import (
 )
 
 // Step is one load level: Overlays clients in total, spread evenly over
-// Matches matches (probes included).
+// Matches matches (probes included), connected as Kind says.
 type Step struct {
-	Matches  int `json:"matches"`
-	Overlays int `json:"overlays"`
+	Kind     string `json:"kind,omitempty"` // StepRamp or StepStorm
+	Matches  int    `json:"matches"`
+	Overlays int    `json:"overlays"`
 }
 
 // Config is a whole bench run.
@@ -40,6 +41,7 @@ type Config struct {
 	MarkerEvery    time.Duration // latency marker interval per match
 	Readers        int           // epoll loops for the counting overlays
 	Dialers        int           // concurrent connection attempts
+	StormDialers   int           // concurrent connection attempts in a storm step
 	Deflate        bool          // offer permessage-deflate
 	MaxServerRSS   int64         // abort a step when the server's RSS exceeds this
 	ConnectTimeout time.Duration
@@ -49,6 +51,10 @@ type Config struct {
 	BaselineDir string // bench/baseline
 	BaseState   string // golden checkpoints file for the Node baseline's state
 	GoBinary    string // built spectra-server
+	FloorBinary string // built bench/cmd/floor
+	ServerCPUs  string // taskset -c list for the servers; "" leaves them alone
+	ServerCPUN  int    // how many CPUs the servers may use
+	HarnessCPUN int    // how many CPUs this process may use
 	LogDir      string // server logs and recorded payloads
 
 	Progress io.Writer
@@ -58,11 +64,24 @@ type Config struct {
 // Result is one server at one step.
 type Result struct {
 	Server   string `json:"server"`
+	Kind     string `json:"kind,omitempty"` // StepRamp or StepStorm
 	Matches  int    `json:"matches"`
 	Overlays int    `json:"overlays"`
 	Polling  int    `json:"pollingOverlays"`
 	Probes   int    `json:"probes"`
-	Status   string `json:"status"` // "ok" or what went wrong
+	Status   string `json:"status"` // "ok" (≥ 99.5 % delivered) or what went wrong
+	// Aborted: the window was cut short (interrupted, server gone, RSS
+	// limit); its figures are not a measurement.
+	Aborted     bool `json:"aborted,omitempty"`
+	ServerCPUs  int  `json:"serverCPUs,omitempty"`  // CPUs the server could use
+	HarnessCPUs int  `json:"harnessCPUs,omitempty"` // CPUs the bench could use
+
+	// Storm steps: from the first dial until every overlay had its first
+	// match_data (0: not all did), and the CPU both sides used meanwhile.
+	StormSeconds      float64 `json:"stormSeconds,omitempty"`
+	FirstData         int64   `json:"overlaysWithMatchData,omitempty"`
+	StormServerCores  float64 `json:"stormServerCores,omitempty"`
+	StormHarnessCores float64 `json:"stormHarnessCores,omitempty"`
 
 	Connected      int64   `json:"connected"`
 	ConnectSeconds float64 `json:"connectSeconds"`
@@ -95,9 +114,33 @@ type Result struct {
 	ServerRSSBeforeMB   float64 `json:"serverRSSBeforeOverlaysMB"`
 	RSSPerConnKiB       float64 `json:"rssPerConnKiB"`
 	HarnessCores        float64 `json:"harnessCores"`
+	// ServerCPUPerMsgUs: server CPU time per delivered match_data, in µs.
+	ServerCPUPerMsgUs float64 `json:"serverCPUPerMatchDataUs,omitempty"`
 }
 
+// MinDeliveredPct is the share of owed match_data a step must deliver to
+// count as ok.
+const MinDeliveredPct = 99.5
+
 func (r *Result) ok() bool { return r.Status == "ok" }
+
+// Measured reports whether the window ran to its end, so that its figures
+// mean something (the step may still have failed its goal).
+func (r *Result) Measured() bool { return r.WindowSeconds > 0 && !r.Aborted }
+
+// HarnessFull reports whether the bench itself used (nearly) all of its
+// CPUs, in the window or in the storm: then the server was measured against
+// the harness's limit, not its own.
+func (r *Result) HarnessFull() bool {
+	if r.HarnessCPUs <= 0 {
+		return false
+	}
+	lim := 0.95 * float64(r.HarnessCPUs)
+	return r.HarnessCores >= lim || r.StormHarnessCores >= lim
+}
+
+// Step is the step the result belongs to.
+func (r *Result) Step() Step { return Step{Kind: r.Kind, Matches: r.Matches, Overlays: r.Overlays} }
 
 // Run measures every step with every server.
 func Run(ctx context.Context, cfg *Config) ([]Result, error) {
@@ -119,15 +162,15 @@ func Run(ctx context.Context, cfg *Config) ([]Result, error) {
 			if ctx.Err() != nil {
 				return results, ctx.Err()
 			}
-			key := fmt.Sprintf("%s/%d", kind, st.Matches)
+			key := fmt.Sprintf("%s/%s/%d", kind, st.Kind, st.Matches)
 			if n, ok := failedAt[key]; ok && cfg.StopAfterFail && st.Overlays > n {
-				results = append(results, Result{Server: kind, Matches: st.Matches, Overlays: st.Overlays,
+				results = append(results, Result{Server: kind, Kind: st.Kind, Matches: st.Matches, Overlays: st.Overlays,
 					Status: fmt.Sprintf("skipped: failed at %d overlays", n)})
 				continue
 			}
 			r := runStep(ctx, cfg, srcs, kind, st)
 			cfg.printf("%s\n", r.summary())
-			if !r.ok() || r.DeliveredPct < 50 {
+			if !r.Measured() || r.DeliveredPct < 50 || r.Connected < int64(r.Overlays) {
 				if _, ok := failedAt[key]; !ok {
 					failedAt[key] = st.Overlays
 				}
@@ -152,28 +195,43 @@ func (cfg *Config) printf(format string, args ...any) {
 }
 
 func (r *Result) summary() string {
-	if !r.ok() && r.WindowSeconds == 0 {
-		return fmt.Sprintf("%-4s %3d matches %6d overlays: %s", r.Server, r.Matches, r.Overlays, r.Status)
+	head := fmt.Sprintf("%-5s %-16s", r.Server, r.Step())
+	if !r.Measured() {
+		return head + ": " + r.Status
 	}
-	return fmt.Sprintf("%-4s %3d matches %6d overlays: delivered %.1f%% (%.0f/s of %.0f/s), p99 %.0f ms, %.0f B/match_data, server %.2f cores %.0f MB, %s",
-		r.Server, r.Matches, r.Overlays, r.DeliveredPct, r.DeliveredPerSec, r.ExpectedPerSec, r.LatencyP99ms,
-		r.BytesPerMatchData, r.ServerCores, r.ServerRSSMB, r.Status)
+	storm := ""
+	if r.Kind == StepStorm {
+		storm = "storm —, "
+		if r.StormSeconds > 0 {
+			storm = fmt.Sprintf("storm %.1f s, ", r.StormSeconds)
+		}
+	}
+	full := ""
+	if r.HarnessFull() {
+		full = " [harness CPU full]"
+	}
+	return fmt.Sprintf("%s: %sdelivered %.1f%% (%.0f/s of %.0f/s), p99 %.0f ms, %.0f B/match_data, server %.2f cores %.0f MB, %.1f µs CPU/match_data, %s%s",
+		head, storm, r.DeliveredPct, r.DeliveredPerSec, r.ExpectedPerSec, r.LatencyP99ms,
+		r.BytesPerMatchData, r.ServerCores, r.ServerRSSMB, r.ServerCPUPerMsgUs, r.Status, full)
 }
 
 // pollingOverlay is an overlay on eioclient: polling first, then the
 // upgrade to WebSocket, as socket.io-client does by default.
 type pollingOverlay struct {
-	c         *sioclient.Client
-	match     int
-	matchData atomic.Int64
-	loggedOn  atomic.Bool
+	c           *sioclient.Client
+	match       int
+	matchData   atomic.Int64
+	firstDataNs atomic.Int64
+	loggedOn    atomic.Bool
 }
 
 func dialPolling(ctx context.Context, url, groupCode string, match int, deflate bool, timeout time.Duration, pc *overlayCounters) (*pollingOverlay, error) {
 	o := &pollingOverlay{match: match}
 	c := sioclient.New(sioclient.Options{EIO: eioclient.Options{Deflate: deflate}})
 	c.On("match_data", func([]json.RawMessage) {
-		o.matchData.Add(1)
+		if o.matchData.Add(1) == 1 {
+			o.firstDataNs.Store(time.Now().UnixNano())
+		}
 	})
 	logged := make(chan struct{})
 	c.On("logon_success", func([]json.RawMessage) {
@@ -286,13 +344,15 @@ func (s *stepState) snap() snapshot {
 }
 
 func runStep(ctx context.Context, cfg *Config, srcs []*replaySource, kind string, st Step) (res Result) {
-	res = Result{Server: kind, Matches: st.Matches, Overlays: st.Overlays, Status: "ok"}
+	res = Result{Server: kind, Kind: st.Kind, Matches: st.Matches, Overlays: st.Overlays, Status: "ok",
+		ServerCPUs: cfg.ServerCPUN, HarnessCPUs: cfg.HarnessCPUN}
 	if st.Matches < 1 || st.Overlays < st.Matches {
 		res.Status = "bad step"
 		return res
 	}
-	label := fmt.Sprintf("%s %dx%d", kind, st.Matches, st.Overlays)
-	logPath := filepath.Join(cfg.LogDir, fmt.Sprintf("%s-%dm-%do.log", kind, st.Matches, st.Overlays))
+	storm := st.Kind == StepStorm
+	label := fmt.Sprintf("%s %s", kind, st)
+	logPath := filepath.Join(cfg.LogDir, fmt.Sprintf("%s-%s%dm-%do.log", kind, st.Kind, st.Matches, st.Overlays))
 	srv, err := startServer(ctx, cfg, kind, logPath)
 	if err != nil {
 		res.Status = "server: " + err.Error()
@@ -407,7 +467,15 @@ func runStep(ctx context.Context, cfg *Config, srcs []*replaySource, kind string
 	var dialers sync.WaitGroup
 	var attempted atomic.Int64
 	outURL := "http://" + srv.output
-	for range max(cfg.Dialers, 1) {
+	nDialers := cfg.Dialers
+	if storm {
+		nDialers = cfg.StormDialers
+	}
+	stormStart := s.snap()
+	if storm {
+		rampStart = stormStart.at
+	}
+	for range max(nDialers, 1) {
 		dialers.Add(1)
 		go func() {
 			defer dialers.Done()
@@ -443,10 +511,12 @@ func runStep(ctx context.Context, cfg *Config, srcs []*replaySource, kind string
 		every := time.Duration(float64(time.Second) / max(cfg.RampRate, 1))
 		next := time.Now()
 		for _, t := range tasks {
-			if sleepUntil(sctx, next) != nil {
-				return
+			if !storm {
+				if sleepUntil(sctx, next) != nil {
+					return
+				}
+				next = next.Add(every)
 			}
-			next = next.Add(every)
 			select {
 			case work <- t:
 			case <-sctx.Done():
@@ -456,17 +526,34 @@ func runStep(ctx context.Context, cfg *Config, srcs []*replaySource, kind string
 	}()
 	total := int64(st.Overlays)
 	rampLimit := time.Duration(float64(len(tasks))/max(cfg.RampRate, 1)*2*float64(time.Second)) + 30*time.Second + cfg.ConnectTimeout
+	if storm {
+		// A server that accepts 60 logons per second takes nearly three
+		// minutes for 10 000; give it that, not more.
+		rampLimit = max(3*cfg.ConnectTimeout, 180*time.Second)
+	}
 	deadline := time.Now().Add(rampLimit)
 	prev := s.snap()
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
 	for {
+		// A storm ends when every overlay has its first match_data (or
+		// failed); a ramp when every overlay logged on.
 		done := s.counters.loggedOn.Load()+s.counters.connectFails.Load() >= total
+		if storm {
+			first, _ := s.firstData()
+			// Overlays the server dropped will never get theirs.
+			done = first+s.counters.connectFails.Load()+s.counters.disconnects.Load() >= total
+		}
 		if done || time.Now().After(deadline) || !srv.alive() || ctx.Err() != nil {
 			break
 		}
 		<-tick.C
 		cur := s.snap()
-		cfg.printf("%s: connecting %d/%d (failed %d) | %s", label, s.counters.loggedOn.Load(), total, s.counters.connectFails.Load(), rates(prev, cur))
+		if cur.at.Sub(prev.at) < time.Second {
+			continue
+		}
+		first, _ := s.firstData()
+		cfg.printf("%s: connecting %d/%d, %d with match_data (failed %d) | %s", label, s.counters.loggedOn.Load(), total, first, s.counters.connectFails.Load(), rates(prev, cur))
 		prev = cur
 		if cur.proc.rss > cfg.MaxServerRSS {
 			res.Status = fmt.Sprintf("aborted: server RSS %.0f MB over the limit", float64(cur.proc.rss)/(1<<20))
@@ -477,6 +564,18 @@ func runStep(ctx context.Context, cfg *Config, srcs []*replaySource, kind string
 	res.Connected = s.counters.loggedOn.Load()
 	if last := s.counters.lastLogonNs.Load(); last > 0 {
 		res.ConnectSeconds = time.Unix(0, last).Sub(rampStart).Seconds()
+	}
+	if storm {
+		stormEnd := s.snap()
+		first, last := s.firstData()
+		res.FirstData = first
+		if first >= total && last > 0 {
+			res.StormSeconds = time.Unix(0, last).Sub(stormStart.at).Seconds()
+		}
+		if d := stormEnd.at.Sub(stormStart.at).Seconds(); d > 0 {
+			res.StormServerCores = cores(stormStart.proc, stormEnd.proc)
+			res.StormHarnessCores = (stormEnd.self - stormStart.self).Seconds() / d
+		}
 	}
 	switch {
 	case ctx.Err() != nil:
@@ -511,11 +610,11 @@ func runStep(ctx context.Context, cfg *Config, srcs []*replaySource, kind string
 			next = w.end
 		}
 		if sleepUntil(ctx, next) != nil {
-			res.Status = "interrupted"
+			res.Status, res.Aborted = "interrupted", true
 			break
 		}
 		if !srv.alive() {
-			res.Status = "server exited during the window (see " + srv.log + ")"
+			res.Status, res.Aborted = "server exited during the window (see "+srv.log+")", true
 			break
 		}
 		cur := s.snap()
@@ -524,6 +623,7 @@ func runStep(ctx context.Context, cfg *Config, srcs []*replaySource, kind string
 		prev = cur
 		if cur.proc.rss > cfg.MaxServerRSS {
 			res.Status = fmt.Sprintf("aborted: server RSS %.0f MB over the limit", float64(cur.proc.rss)/(1<<20))
+			res.Aborted = true
 			break
 		}
 	}
@@ -543,7 +643,33 @@ func runStep(ctx context.Context, cfg *Config, srcs []*replaySource, kind string
 	}
 	cancel()
 	s.reference(&res)
+	if res.ok() && res.Measured() && res.DeliveredPct < MinDeliveredPct {
+		res.Status = fmt.Sprintf("%.2f%% delivered, under %.1f%%", res.DeliveredPct, MinDeliveredPct)
+	}
 	return res
+}
+
+// firstData counts the overlays that have received a match_data, and when
+// the latest of them got its first one (Unix ns).
+func (s *stepState) firstData() (n, lastNs int64) {
+	n, lastNs = s.counters.firstData.Load(), s.counters.lastFirstDataNs.Load()
+	for _, ps := range s.probes {
+		for _, p := range ps {
+			if t := p.firstDataNs.Load(); t > 0 {
+				n++
+				lastNs = max(lastNs, t)
+			}
+		}
+	}
+	s.pollMu.Lock()
+	for _, o := range s.polling {
+		if t := o.firstDataNs.Load(); t > 0 {
+			n++
+			lastNs = max(lastNs, t)
+		}
+	}
+	s.pollMu.Unlock()
+	return n, lastNs
 }
 
 // rates is the progress line's middle part.
@@ -621,6 +747,9 @@ func (s *stepState) finish(res *Result, t0, t1 *snapshot) {
 	}
 	res.ServerCores = cores(t0.proc, t1.proc)
 	res.HarnessCores = (t1.self - t0.self).Seconds() / d
+	if res.DeliveredPerSec > 0 {
+		res.ServerCPUPerMsgUs = res.ServerCores / res.DeliveredPerSec * 1e6
+	}
 	var lat []time.Duration
 	for _, ps := range s.probes {
 		for _, p := range ps {
@@ -651,7 +780,7 @@ func (s *stepState) reference(res *Result) {
 	if n == 0 {
 		return
 	}
-	path := filepath.Join(s.cfg.LogDir, fmt.Sprintf("%s-%dm-%do.payloads", res.Server, res.Matches, res.Overlays))
+	path := filepath.Join(s.cfg.LogDir, fmt.Sprintf("%s-%s%dm-%do.payloads", res.Server, res.Kind, res.Matches, res.Overlays))
 	if err := os.WriteFile(path, rec, 0o644); err != nil {
 		return
 	}

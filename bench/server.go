@@ -17,8 +17,9 @@ import (
 
 // Server kinds.
 const (
-	KindGo   = "go"
-	KindNode = "node"
+	KindGo    = "go"
+	KindFloor = "floor" // bench/floor: the least work a relay must do
+	KindNode  = "node"
 )
 
 // serverProc is a server under test, started for one step.
@@ -39,11 +40,21 @@ func startServer(ctx context.Context, cfg *Config, kind, logPath string) (*serve
 	case KindGo:
 		cmd = exec.Command(cfg.GoBinary, "-bind", "127.0.0.1", "-ingest-port", "0", "-output-port", "0", "-extras-port", "0", "-replay-dir", "")
 		cmd.Env = append(os.Environ(), "INSECURE=true", "REQUIRE_AUTH_KEY=false")
+	case KindFloor:
+		cmd = exec.Command(cfg.FloorBinary, "-bind", "127.0.0.1", "-base-state", cfg.BaseState)
 	case KindNode:
 		cmd = exec.Command("node", filepath.Join(cfg.BaselineDir, "server.js"))
 		cmd.Env = append(os.Environ(), "BIND=127.0.0.1", "BASE_STATE="+cfg.BaseState)
 	default:
 		return nil, fmt.Errorf("unknown server kind %q", kind)
+	}
+	if cfg.ServerCPUs != "" {
+		// taskset execs the server, so the pid stays the server's; the Go
+		// runtime sizes GOMAXPROCS from the affinity it starts with.
+		args := append([]string{"-c", cfg.ServerCPUs, cmd.Path}, cmd.Args[1:]...)
+		env := cmd.Env
+		cmd = exec.Command("taskset", args...)
+		cmd.Env = env
 	}
 	cmd.Dir = cfg.WorkDir
 	logf, err := os.Create(logPath)

@@ -25,8 +25,9 @@ type Config struct {
 	// CORSOrigin is sent as Access-Control-Allow-Origin on polling
 	// responses. Default "*". Set to "-" to send no CORS headers.
 	CORSOrigin string
-	// BodyTimeout bounds reading one polling POST body; long-poll GETs are
-	// not affected. Default 10s.
+	// BodyTimeout bounds reading one polling POST body (and net/http's
+	// drain of any other request's unread body); long-poll GETs are not
+	// affected. Default 10s.
 	BodyTimeout time.Duration
 	// DisableUpgrades advertises no upgrades in the polling handshake.
 	DisableUpgrades bool

@@ -1,7 +1,6 @@
 package engineio
 
 import (
-	"bufio"
 	"bytes"
 	"compress/flate"
 	"errors"
@@ -98,7 +97,7 @@ type readResult struct {
 }
 
 func readAllMessages(s *Server, r io.Reader) []readResult {
-	br := bufio.NewReaderSize(r, 64)
+	br := newFrameReader(r, 64)
 	wc := &wsConn{deflate: true}
 	var out []readResult
 	for i := 0; i < 64; i++ {

@@ -219,7 +219,17 @@ func (so *Socket) servePollPost(w http.ResponseWriter, r *http.Request) {
 
 	buf := bytebufferpool.Get()
 	defer bytebufferpool.Put(buf)
+	// ServeHTTP set the body deadline. It is per request: net/http resets
+	// the connection's read deadline before reading the next request's
+	// headers, and it is cleared once the whole body is in, so neither the
+	// background read net/http runs while this handler works nor a later
+	// long-poll GET on the same keep-alive connection can trip over it.
+	// After a failed or oversized read it stays, which bounds net/http's
+	// drain of the unread rest too.
 	n, err := buf.ReadFrom(io.LimitReader(r.Body, s.cfg.MaxPayload+1))
+	if err == nil && n <= s.cfg.MaxPayload {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	}
 	if err != nil {
 		so.Close(ReasonTransportError)
 		s.httpError(w, r, errCodeBadRequest)

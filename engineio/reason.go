@@ -30,6 +30,8 @@ const (
 	// ReasonUpgradeReplaced: the session moved to another transport or a
 	// second upgrade arrived for it.
 	ReasonUpgradeReplaced
+	// ReasonInvalidPayload: a WebSocket text message was not valid UTF-8.
+	ReasonInvalidPayload
 )
 
 var reasonNames = [...]string{
@@ -44,6 +46,7 @@ var reasonNames = [...]string{
 	ReasonSlowConsumer:    "slow consumer",
 	ReasonDuplicatePoll:   "duplicate poll",
 	ReasonUpgradeReplaced: "upgrade replaced",
+	ReasonInvalidPayload:  "invalid payload data",
 }
 
 func (r CloseReason) String() string {
@@ -63,6 +66,8 @@ func (r CloseReason) wsStatus() ws.StatusCode {
 		return ws.StatusProtocolError
 	case ReasonPayloadTooLarge:
 		return ws.StatusMessageTooBig
+	case ReasonInvalidPayload:
+		return ws.StatusInvalidFramePayloadData
 	case ReasonSlowConsumer, ReasonTransportError:
 		return ws.StatusInternalServerError
 	case ReasonPingTimeout:

@@ -67,6 +67,9 @@ func NewServer(cfg Config, onConnect func(*Socket)) *Server {
 	if cfg.MaxPayload <= 0 {
 		cfg.MaxPayload = 1e6
 	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = 10 * time.Second
+	}
 	if cfg.CORSOrigin == "" {
 		cfg.CORSOrigin = "*"
 	}
@@ -254,6 +257,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Body != http.NoBody {
+		// Every body is read, or drained by net/http after the handler,
+		// under a deadline: a client that announces a body and never sends
+		// it must not hold the connection and its goroutine for ever.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
 	}
 	q := r.URL.Query()
 	if q.Get("EIO") != "4" {

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
@@ -209,12 +210,18 @@ func (so *Socket) upgradeTo(wc *wsConn) {
 		so.mu.Unlock()
 		wc.shutdown(nil)
 	}
-	br := bufio.NewReaderSize(wc.reader(), 512)
+	br := newFrameReader(wc.reader(), 512)
 	_ = wc.conn.SetReadDeadline(time.Now().Add(upgradeTimeout))
 	probed := false
 	for {
 		msg, err := so.srv.readMessage(br, wc)
 		if err != nil {
+			if r := readErrorReason(err); r == ReasonParseError || r == ReasonInvalidPayload {
+				// The polling session lives on; only this WebSocket is
+				// refused, with the status its frame earned.
+				_ = wc.conn.SetWriteDeadline(time.Now().Add(so.srv.cfg.WriteTimeout))
+				_, _ = wc.conn.Write(closeFrameFor(r))
+			}
 			fail()
 			return
 		}
@@ -305,26 +312,29 @@ var (
 	errPeerClosed    = errors.New("engineio: websocket closed by peer")
 	errFrameTooLarge = errors.New("engineio: websocket message too large")
 	errBadFrame      = errors.New("engineio: websocket protocol error")
+	errInvalidUTF8   = errors.New("engineio: websocket text message is not UTF-8")
 )
 
 // readMessage reads one whole message (all fragments) from br. Control
 // frames are handled here: a ping is answered and reported as ctrl, a
 // close frame ends with errPeerClosed.
-func (s *Server) readMessage(br *bufio.Reader, wc *wsConn) (inMessage, error) {
+func (s *Server) readMessage(br *frameReader, wc *wsConn) (inMessage, error) {
 	var msg inMessage
 	var compressed, started bool
 	for {
-		h, err := ws.ReadHeader(br)
+		h, err := ws.ReadHeaderBuffer(br, br.hdr[:])
 		if err != nil {
 			msg.release()
 			return inMessage{}, err
 		}
-		if !h.Masked || h.Length < 0 {
+		// RSV2 and RSV3 belong to no extension this server negotiates;
+		// RSV1 is permessage-deflate's and checked below (RFC 6455 §5.2).
+		if !h.Masked || h.Length < 0 || h.Rsv2() || h.Rsv3() {
 			msg.release()
 			return inMessage{}, errBadFrame
 		}
 		if h.OpCode.IsControl() {
-			if !h.Fin || h.Length > 125 {
+			if !h.Fin || h.Length > 125 || h.Rsv != 0 {
 				msg.release()
 				return inMessage{}, errBadFrame
 			}
@@ -355,6 +365,7 @@ func (s *Server) readMessage(br *bufio.Reader, wc *wsConn) (inMessage, error) {
 			msg.binary = h.OpCode == ws.OpBinary
 			compressed = h.Rsv1()
 			if compressed && !wc.deflate {
+				msg.release()
 				return inMessage{}, errBadFrame
 			}
 			msg.buf = bytebufferpool.Get()
@@ -387,6 +398,12 @@ func (s *Server) readMessage(br *bufio.Reader, wc *wsConn) (inMessage, error) {
 		bytebufferpool.Put(out)
 	}
 	msg.data = msg.buf.B
+	// Checked on the whole message, after inflating: a code point may be
+	// split across fragments (RFC 6455 §8.1).
+	if !msg.binary && !utf8.Valid(msg.data) {
+		msg.release()
+		return inMessage{}, errInvalidUTF8
+	}
 	return msg, nil
 }
 
@@ -416,7 +433,19 @@ func (s *Server) inflate(in []byte) (*bytebufferpool.ByteBuffer, error) {
 	return out, nil
 }
 
-var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+// frameReader is a connection's buffered reader with the frame header
+// buffer next to it: ws.ReadHeader would allocate one per frame. It comes
+// from readerPool for a netpoll read, so it is never shared by two reads.
+type frameReader struct {
+	*bufio.Reader
+	hdr [ws.MaxHeaderSize - 2]byte
+}
+
+func newFrameReader(r io.Reader, size int) *frameReader {
+	return &frameReader{Reader: bufio.NewReaderSize(r, size)}
+}
+
+var readerPool = sync.Pool{New: func() any { return newFrameReader(nil, 4096) }}
 
 // startReading hands the connection to the netpoller (or, for TLS and
 // when netpoll is off, to a reader goroutine).
@@ -434,7 +463,7 @@ func (so *Socket) startReading() {
 			}
 		}
 	}
-	go so.readLoop(bufio.NewReaderSize(wc.reader(), 4096))
+	go so.readLoop(newFrameReader(wc.reader(), 4096))
 }
 
 // newPoller makes the epoll instance that watches idle WebSocket
@@ -490,7 +519,7 @@ func (so *Socket) registerNetpoll(ep *netpoll.Epoll, tc *net.TCPConn) error {
 // read buffer.
 func (so *Socket) readReady() {
 	wc := so.ws
-	br := readerPool.Get().(*bufio.Reader)
+	br := readerPool.Get().(*frameReader)
 	br.Reset(wc.conn)
 	defer func() {
 		br.Reset(nil)
@@ -509,13 +538,13 @@ func (so *Socket) readReady() {
 }
 
 // readLoop is the goroutine reader for connections netpoll cannot watch.
-func (so *Socket) readLoop(br *bufio.Reader) {
+func (so *Socket) readLoop(br *frameReader) {
 	for so.handleNext(br) {
 	}
 }
 
 // handleNext reads and handles one message; false means the session ended.
-func (so *Socket) handleNext(br *bufio.Reader) bool {
+func (so *Socket) handleNext(br *frameReader) bool {
 	wc := so.ws
 	msg, err := so.srv.readMessage(br, wc)
 	if err != nil {
@@ -551,6 +580,8 @@ func readErrorReason(err error) CloseReason {
 		return ReasonClientClose
 	case errors.Is(err, errFrameTooLarge):
 		return ReasonPayloadTooLarge
+	case errors.Is(err, errInvalidUTF8):
+		return ReasonInvalidPayload
 	case errors.Is(err, errBadFrame), errors.Is(err, ws.ErrHeaderLengthUnexpected), errors.Is(err, ws.ErrProtocolOpCodeReserved):
 		return ReasonParseError
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET):

@@ -309,6 +309,19 @@ func (c *Controller) route(ev match.Event, raw string, from *ingestConn) error {
 	}
 	var buf [4]*liveMatch
 	targets := c.byMatchID(buf[:0], ev.MatchID)
+	if from != nil {
+		// By match id too, a connection writes only into its own match.
+		own := from.match()
+		for _, lm := range targets {
+			if lm == own {
+				return c.apply(lm, ev, raw, now)
+			}
+		}
+		if len(targets) > 0 {
+			return errForeignMatch
+		}
+		return nil
+	}
 	var first error
 	for _, lm := range targets {
 		if err := c.apply(lm, ev, raw, now); err != nil && first == nil {
@@ -318,7 +331,7 @@ func (c *Controller) route(ev match.Event, raw string, from *ingestConn) error {
 	return first
 }
 
-var errForeignMatch = errors.New("group code of another match than the connection's")
+var errForeignMatch = errors.New("event for another match than the connection's")
 
 // apply runs one event on one match and schedules what follows from it.
 func (c *Controller) apply(lm *liveMatch, ev match.Event, raw string, now time.Time) error {

@@ -33,11 +33,34 @@
 // Only where it was a bug or a security problem and invisible to correct
 // clients: an output logon sends the snapshot to the new overlay only (the
 // existing server re-sent it to the whole room); every auxiliary connection
-// of an ended match is disconnected; a connection may only write group-code
-// data into the match it logged on to; an empty AUTH_KEY never matches; an
-// auxiliary logon with an empty match id finds no match; the replay file
+// of an ended match is disconnected; a connection writes only into the
+// match it logged on to, whether an event names a match by group code or
+// by match id (the existing server applied match-id data to every match
+// with that id, so anyone who read a match id off an overlay could write
+// into it); an auxiliary connection may send only aux_* events (not, say,
+// round_info game_end), though for any player of its match, as the real
+// client's spectator variant does; dropped events leave the connection up
+// and are logged at most once per connection per second; an empty AUTH_KEY
+// never matches; an auxiliary logon with an empty match id finds no match;
+// logon fields are type-checked and length-capped (below); the replay file
 // name uses a sanitised group code; finished-team info lives one hour after
 // game_end (not after logon); previews do not carry the playercams secret;
 // a closed auxiliary connection is sent to the overlays at once rather than
 // with the next event.
+//
+// # Logon limits
+//
+// Logons that the existing server took whatever their content are refused
+// with "Invalid packet." in the usual ack (after the type check, before the
+// version and key checks): an obs_logon whose groupCode is not a non-empty
+// string of at most 64 bytes (maxGroupCodeLen), or whose obsName or a
+// team's name or tricode is longer than 256 bytes (maxNameLen); an
+// aux_logon whose name, playerId or matchId is longer than 256 bytes; and
+// either whose clientVersion, which the version refusal quotes, is longer
+// than 64 bytes (maxVersionLen).
+// Lengths are of the decoded string, or of the JSON text for other values.
+// Real group codes are 6 characters and names a few dozen; the caps keep a
+// client from making every match_data, log line and file name carry
+// hundreds of kilobytes. Team URLs and toolsData are not capped beyond
+// the transport's MaxPayload.
 package relay

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"spectra-relay/socketio"
 )
@@ -19,6 +20,14 @@ const maxPreviewBody = 100 << 10
 // HEAD answered by GET routes, and CORS "*" on every answer.
 func (srv *Server) extrasHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Body != http.NoBody {
+			// A body that is announced and never sent would otherwise hold
+			// the connection for ever: reads here, and net/http's drain of
+			// an unread body after the handler, end at the deadline. The
+			// next request on the connection starts without it (net/http
+			// resets the read deadline per request).
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(srv.cfg.BodyTimeout))
+		}
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", "*")
 		if r.Method == http.MethodOptions {

@@ -1,7 +1,12 @@
 package relay
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +30,36 @@ type ingestConn struct {
 	lm       *liveMatch // the match this connection logged on to
 	aux      bool
 	playerID string
+
+	// Dropped-data logging, at most one line per connection per
+	// dropLogEvery: a hostile client must not turn each event into a log
+	// line.
+	dropLogAt  atomic.Int64 // unix nanoseconds of the last line
+	dropLogged atomic.Int64 // drops not logged since
+}
+
+const dropLogEvery = time.Second
+
+// logDrop logs a dropped event unless this connection logged one less
+// than dropLogEvery ago; the next line carries the count of those skipped.
+func (srv *Server) logDrop(ic *ingestConn, level slog.Level, msg string, attrs ...any) {
+	now := time.Now().UnixNano()
+	last := ic.dropLogAt.Load()
+	if now-last < int64(dropLogEvery) || !ic.dropLogAt.CompareAndSwap(last, now) {
+		ic.dropLogged.Add(1)
+		return
+	}
+	if n := ic.dropLogged.Swap(0); n > 0 {
+		attrs = append(attrs, "alsoDropped", n)
+	}
+	srv.log.Log(context.Background(), level, msg, append(attrs, "remote", ic.s.Handshake().Address)...)
+}
+
+// match is the match the connection logged on to, nil before a logon.
+func (ic *ingestConn) match() *liveMatch {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	return ic.lm
 }
 
 // mayWrite reports whether group-code data from this connection may go to
@@ -78,6 +113,80 @@ const (
 	auxAckOK            = `{"type":"aux_authenticate","value":true}`
 )
 
+// Logon field limits (relay/doc.go). The group code names the match in
+// every event, room and file name; names end up in every match_data. Real
+// group codes are 6 characters, names a few dozen.
+// The client version is quoted back in the refusal reason.
+const (
+	maxGroupCodeLen = 64
+	maxVersionLen   = 64
+	maxNameLen      = 256
+)
+
+// fieldTooLong reports whether a logon member exceeds limit bytes: the
+// decoded text of a string, the JSON text of any other value.
+func fieldTooLong(raw json.RawMessage, limit int) bool {
+	if len(raw) == 0 || raw[0] != '"' {
+		return len(raw) > limit
+	}
+	if len(raw) <= limit+2 {
+		return false // decoding never makes a string longer than its JSON
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return true
+	}
+	return len(s) > limit
+}
+
+// checkObsLogon enforces the obs_logon field rules the existing server
+// lacks: the group code a non-empty string of at most maxGroupCodeLen
+// bytes, clientVersion at most maxVersionLen, obsName and the teams' names
+// and tricodes at most maxNameLen.
+func checkObsLogon(raw []byte) error {
+	ms, err := objectMembers(raw)
+	if err != nil {
+		return err
+	}
+	gc, ok := findMember(ms, "groupCode")
+	switch {
+	case !ok || len(gc) == 0 || gc[0] != '"':
+		return errors.New("groupCode is not a string")
+	case string(gc) == `""`:
+		return errors.New("empty groupCode")
+	case fieldTooLong(gc, maxGroupCodeLen):
+		return fmt.Errorf("groupCode longer than %d bytes", maxGroupCodeLen)
+	}
+	if v, ok := findMember(ms, "clientVersion"); ok && fieldTooLong(v, maxVersionLen) {
+		return fmt.Errorf("clientVersion longer than %d bytes", maxVersionLen)
+	}
+	if v, ok := findMember(ms, "obsName"); ok && fieldTooLong(v, maxNameLen) {
+		return fmt.Errorf("obsName longer than %d bytes", maxNameLen)
+	}
+	for _, side := range [...]string{"leftTeam", "rightTeam"} {
+		team, ok := findMember(ms, side)
+		if !ok || len(team) == 0 {
+			continue
+		}
+		if team[0] != '{' {
+			if fieldTooLong(team, maxNameLen) {
+				return fmt.Errorf("%s longer than %d bytes", side, maxNameLen)
+			}
+			continue
+		}
+		tms, err := objectMembers(team)
+		if err != nil {
+			return err
+		}
+		for _, key := range [...]string{"name", "tricode"} {
+			if v, ok := findMember(tms, key); ok && fieldTooLong(v, maxNameLen) {
+				return fmt.Errorf("%s.%s longer than %d bytes", side, key, maxNameLen)
+			}
+		}
+	}
+	return nil
+}
+
 func versionReason(v string) string {
 	return "Client version " + v + " is not compatible with server version " + ServerVersion + "."
 }
@@ -104,6 +213,10 @@ func (srv *Server) obsLogon(ic *ingestConn, e *socketio.Event) {
 		srv.refuse(ic, "obs_logon_ack", reasonInvalidPacket)
 		return
 	}
+	if err := checkObsLogon(raw); err != nil {
+		srv.refuse(ic, "obs_logon_ack", reasonInvalidPacket, "err", err)
+		return
+	}
 	if !compatibleVersion(l.ClientVersion) {
 		ms, _ := objectMembers(raw)
 		cv, ok := findMember(ms, "clientVersion")
@@ -115,10 +228,6 @@ func (srv *Server) obsLogon(ic *ingestConn, e *socketio.Event) {
 		return
 	}
 	taken := "Game with Group Code " + l.GroupCode + " exists and is still live."
-	if l.GroupCode == "" {
-		srv.refuse(ic, "obs_logon_ack", taken, "err", "empty group code")
-		return
-	}
 	res, err := srv.ctrl.createOrReconnect(l, raw)
 	if err != nil {
 		srv.refuse(ic, "obs_logon_ack", taken, "groupCode", l.GroupCode, "err", err)
@@ -162,6 +271,15 @@ func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
 	if t, _ := str("type"); t != "aux_authenticate" {
 		srv.refuse(ic, "aux_logon_ack", reasonInvalidPacket)
 		return
+	}
+	for _, f := range [...]struct {
+		key   string
+		limit int
+	}{{"clientVersion", maxVersionLen}, {"name", maxNameLen}, {"playerId", maxNameLen}, {"matchId", maxNameLen}} {
+		if v, ok := findMember(ms, f.key); ok && fieldTooLong(v, f.limit) {
+			srv.refuse(ic, "aux_logon_ack", reasonInvalidPacket, "err", f.key+" too long", "bytes", len(v))
+			return
+		}
 	}
 	if cv, _ := str("clientVersion"); !compatibleVersion(cv) {
 		raw, ok := findMember(ms, "clientVersion")
@@ -219,7 +337,7 @@ func (srv *Server) acceptData(ic *ingestConn) {
 func (srv *Server) onData(ic *ingestConn, e *socketio.Event) {
 	payload, err := e.String(0)
 	if err != nil {
-		srv.log.Warn("dropped data: not a JSON string", "event", e.Name, "err", err)
+		srv.logDrop(ic, slog.LevelWarn, "dropped data: not a JSON string", "event", e.Name, "err", err)
 		return
 	}
 	// The bytes are read-only views of the immutable string: ParseEvent
@@ -227,15 +345,21 @@ func (srv *Server) onData(ic *ingestConn, e *socketio.Event) {
 	raw := unsafe.Slice(unsafe.StringData(payload), len(payload))
 	ev, err := match.ParseEvent(raw)
 	if err != nil {
-		srv.log.Warn("dropped malformed data", "event", e.Name, "err", err, "bytes", len(payload))
+		srv.logDrop(ic, slog.LevelWarn, "dropped malformed data", "event", e.Name, "err", err, "bytes", len(payload))
 		return
 	}
-	if ev.Type == "aux_scoreboard" {
-		ic.mu.Lock()
-		if ic.aux && ic.playerID == "" {
-			ic.playerID = ev.PlayerID
-		}
-		ic.mu.Unlock()
+	ic.mu.Lock()
+	aux := ic.aux
+	if aux && ev.Type == "aux_scoreboard" && ic.playerID == "" {
+		ic.playerID = ev.PlayerID
+	}
+	ic.mu.Unlock()
+	if aux && !strings.HasPrefix(ev.Type, "aux_") {
+		// An auxiliary client streams one player's view; round_info,
+		// match_start or game_end from it would let anyone who can read
+		// a match id off an overlay end or rewrite the match.
+		srv.logDrop(ic, slog.LevelWarn, "dropped non-auxiliary event from an auxiliary connection", "type", ev.Type, "matchId", ev.MatchID)
+		return
 	}
 	if srv.ctrl.cl != nil && srv.ctrl.cl.forwardAux(ic, &ev, payload) { // cluster hook
 		return
@@ -243,11 +367,11 @@ func (srv *Server) onData(ic *ingestConn, e *socketio.Event) {
 	if err := srv.ctrl.ingest(ev, payload, ic); err != nil {
 		switch {
 		case errors.Is(err, errNoMatch), errors.Is(err, errMatchRemoved):
-			srv.log.Info("dropped data for no live match", "type", ev.Type, "groupCode", ev.GroupCode, "matchId", ev.MatchID)
+			srv.logDrop(ic, slog.LevelInfo, "dropped data for no live match", "type", ev.Type, "groupCode", ev.GroupCode, "matchId", ev.MatchID)
 		case errors.Is(err, errForeignMatch):
-			srv.log.Warn("dropped data for another connection's match", "type", ev.Type, "groupCode", ev.GroupCode)
+			srv.logDrop(ic, slog.LevelWarn, "dropped data for another match than the connection's", "type", ev.Type, "groupCode", ev.GroupCode, "matchId", ev.MatchID)
 		default:
-			srv.log.Warn("event rejected by the match", "type", ev.Type, "groupCode", ev.GroupCode, "matchId", ev.MatchID, "err", err)
+			srv.logDrop(ic, slog.LevelWarn, "event rejected by the match", "type", ev.Type, "groupCode", ev.GroupCode, "matchId", ev.MatchID, "err", err)
 		}
 	}
 }

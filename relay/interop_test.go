@@ -379,6 +379,16 @@ func TestInteropAuxClients(t *testing.T) {
 	}, 90*time.Second)
 }
 
+func TestInteropMatchIsolation(t *testing.T) {
+	needNode(t)
+	replay := replayPath(t, "short_3rounds.replay")
+	s := startServer(t, serverOpts{authKey: testAuthKey})
+	runNode(t, "isolation.test.mjs", map[string]string{
+		"INGEST_URL": s.Ingest, "OUTPUT_URL": s.Output,
+		"AUTH_KEY": testAuthKey, "REPLAY": replay,
+	}, 90*time.Second)
+}
+
 func TestInteropOverlayRateAndLateJoin(t *testing.T) {
 	needNode(t)
 	replay := replayPath(t, "short_3rounds.replay")

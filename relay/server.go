@@ -78,6 +78,9 @@ func NewServer(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = 10 * time.Second
+	}
 	if cfg.PreviewTTL <= 0 {
 		cfg.PreviewTTL = DefaultPreviewTTL
 	}

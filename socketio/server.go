@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"spectra-relay/engineio"
 )
@@ -214,7 +216,7 @@ func (c *conn) handlePacket(p *Packet) {
 	}
 	so := c.socket(p.Nsp)
 	if so == nil {
-		c.protocolError(errors.New("socketio: packet for a namespace that is not connected: " + p.Nsp))
+		c.protocolError(errors.New("socketio: packet for a namespace that is not connected: " + echoNsp(p.Nsp)))
 		return
 	}
 	switch p.Type {
@@ -240,7 +242,7 @@ func (c *conn) handlePacket(p *Packet) {
 func (c *conn) connect(p *Packet) {
 	nsp := c.srv.lookupNsp(p.Nsp)
 	if nsp == nil {
-		c.send(encodeConnectError(p.Nsp, "Invalid namespace", nil))
+		c.send(encodeConnectError(echoNsp(p.Nsp), "Invalid namespace", nil))
 		return
 	}
 	c.mu.Lock()
@@ -356,6 +358,35 @@ func encodeConnectError(nsp, msg string, data any) []byte {
 		}
 	}
 	return append(b, '}')
+}
+
+// maxEchoNsp bounds the namespace name echoed in an unknown-namespace
+// CONNECT_ERROR: the client chooses it, up to MaxPayload bytes.
+const maxEchoNsp = 64
+
+// echoNsp is nsp as an unknown-namespace reply may repeat it: control
+// characters dropped and cut to maxEchoNsp bytes on a rune boundary. An
+// ordinary name comes back unchanged, which the client needs to match the
+// reply to its namespace.
+func echoNsp(nsp string) string {
+	clean := len(nsp) <= maxEchoNsp
+	for i := 0; clean && i < len(nsp); i++ {
+		clean = nsp[i] >= 0x20 && nsp[i] < 0x7f
+	}
+	if clean {
+		return nsp
+	}
+	b := make([]byte, 0, maxEchoNsp)
+	for _, r := range nsp {
+		if unicode.IsControl(r) {
+			continue
+		}
+		if len(b)+utf8.RuneLen(r) > maxEchoNsp {
+			break
+		}
+		b = utf8.AppendRune(b, r)
+	}
+	return string(b)
 }
 
 func encodeConnectOK(nsp, sid string) []byte {

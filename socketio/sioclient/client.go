@@ -139,7 +139,12 @@ type Client struct {
 	barriers   map[string]chan struct{}
 	barrierN   uint64
 	err        error
+	// ended closes when the connection ends; done closes after that, once
+	// every event that arrived before the end went through its handlers, so
+	// a waiter on Done never misses one. The client's own waits use ended.
+	ended      chan struct{}
 	done       chan struct{}
+	dispatched chan struct{} // the dispatch loop has returned
 
 	// Receive state, touched only by the Engine.IO reader.
 	pending *Packet
@@ -169,14 +174,16 @@ func New(opts Options) *Client {
 		opts.EIO.Logger = opts.Logger
 	}
 	c := &Client{
-		opts:      opts,
-		nsp:       opts.Namespace,
-		log:       opts.Logger,
-		handlers:  map[string][]func(*Event){},
-		acks:      map[uint64]chan Message{},
-		barriers:  map[string]chan struct{}{},
-		connected: make(chan struct{}),
-		done:      make(chan struct{}),
+		opts:       opts,
+		nsp:        opts.Namespace,
+		log:        opts.Logger,
+		handlers:   map[string][]func(*Event){},
+		acks:       map[uint64]chan Message{},
+		barriers:   map[string]chan struct{}{},
+		connected:  make(chan struct{}),
+		ended:      make(chan struct{}),
+		done:       make(chan struct{}),
+		dispatched: make(chan struct{}),
 	}
 	c.qcond = sync.NewCond(&c.qmu)
 	return c
@@ -244,7 +251,7 @@ func (c *Client) Connect(ctx context.Context, url string) error {
 	}
 	select {
 	case <-c.connected:
-	case <-c.done:
+	case <-c.ended:
 		c.mu.Lock()
 		err := c.connErr
 		if err == nil {
@@ -261,7 +268,7 @@ func (c *Client) Connect(ctx context.Context, url string) error {
 	c.mu.Unlock()
 	if err != nil {
 		conn.Close()
-		<-c.done
+		<-c.ended
 		return err
 	}
 	return nil
@@ -294,6 +301,8 @@ func (c *Client) watch() {
 	c.qdone = true
 	c.qcond.Broadcast()
 	c.qmu.Unlock()
+	close(c.ended)
+	<-c.dispatched
 	close(c.done)
 }
 
@@ -307,7 +316,8 @@ func (c *Client) SID() string {
 // EIO returns the underlying Engine.IO connection (stats, transport).
 func (c *Client) EIO() *eioclient.Conn { return c.eio }
 
-// Done is closed when the Client has ended.
+// Done is closed when the Client has ended and the handlers of every event
+// received before the end have returned (so a handler must not wait for it).
 func (c *Client) Done() <-chan struct{} { return c.done }
 
 // Err returns why the Client ended: ErrServerDisconnect after the server's
@@ -419,7 +429,7 @@ func (c *Client) Barrier(ctx context.Context) error {
 	select {
 	case <-ch:
 		return nil
-	case <-c.done:
+	case <-c.ended:
 		return fmt.Errorf("sioclient: barrier: %w", c.Err())
 	case <-ctx.Done():
 		return fmt.Errorf("sioclient: barrier: %w", ctx.Err())
@@ -448,7 +458,7 @@ func (c *Client) Close() error {
 	c.eio.Send(AppendPacket(nil, Packet{Type: PacketDisconnect, Namespace: c.nsp}), false)
 	c.sendMu.Unlock()
 	err := c.eio.Close()
-	<-c.done
+	<-c.ended // not done: Close may be called from a handler
 	return err
 }
 
@@ -594,6 +604,7 @@ func (c *Client) enqueue(e *Event) {
 // dispatchLoop runs handlers in arrival order. Events that arrived before the
 // connection ended are still delivered.
 func (c *Client) dispatchLoop() {
+	defer close(c.dispatched)
 	for {
 		c.qmu.Lock()
 		for len(c.queue) == 0 && !c.qdone {

@@ -1,9 +1,11 @@
 // Command spectra-bench measures Spectra relays under replayed traffic: the
-// Go spectra-server of this module and a Node socket.io 4.8 baseline
+// Go spectra-server of this module, the floor server (bench/floor, the
+// least work a relay must do) and a Node socket.io 4.8 baseline
 // (bench/baseline), side by side in one run, and writes
-// bench/results/<date>-<host>.{md,json,svg}.
+// <out>/<date>-<host>.{md,json,svg} (bench/out, untracked; bench/results
+// with -update-results).
 //
-//	go run ./bench/cmd/spectra-bench -steps 1x200,10x1000 -duration 15s
+//	go run ./bench/cmd/spectra-bench -steps storm:10x2000,10x2000 -server-cpus 0 -harness-cpus 1
 //
 // Run it from the module root (make bench-quick, make bench).
 package main
@@ -33,13 +35,16 @@ func main() {
 func run() int {
 	var (
 		cfg       bench.Config
-		servers   = flag.String("servers", "both", "servers to measure: go | node | both")
-		steps     = flag.String("steps", "", "load steps as MATCHESxOVERLAYS (overlays in total), comma-separated, e.g. 1x200,10x1000; overrides -matches/-overlays/-per-match")
+		servers   = flag.String("servers", "go,floor", "servers to measure, comma-separated: go (spectra-server), floor (bench/floor), node (bench/baseline)")
+		steps     = flag.String("steps", "", "load steps as [storm:]MATCHESxOVERLAYS (overlays in total), comma-separated, e.g. 1x200,storm:10x1000; a storm step connects every overlay at once (-storm-dialers) and times until each has its first match_data; overrides -matches/-overlays/-per-match")
 		matches   = flag.String("matches", "10", "match counts, comma-separated (with -overlays or -per-match)")
 		overlays  = flag.String("overlays", "1000", "total overlay counts, comma-separated")
 		perMatch  = flag.String("per-match", "", "overlays per match instead of -overlays, comma-separated")
 		replays   = flag.String("replays", "testdata/replays/*.replay", "replay files (glob, comma-separated, relative to the working directory: the repository root under make); match i plays file i mod n")
-		outDir    = flag.String("out", "bench/results", "folder for the report")
+		outDir    = flag.String("out", "", "folder for the report (default bench/out, which git ignores)")
+		update    = flag.Bool("update-results", false, "write the report into bench/results (tracked) instead of -out")
+		serverCPU = flag.String("server-cpus", "", "CPU list the servers run on (taskset -c), e.g. 0")
+		benchCPU  = flag.String("harness-cpus", "", "CPU list this bench runs on (sched_setaffinity; GOMAXPROCS follows), e.g. 1")
 		baseState = flag.String("base-state", "testdata/replays/golden/bomb_regular.checkpoints.json", "golden checkpoints file whose last state seeds the Node baseline's matches")
 		serverBin = flag.String("server-bin", "", "prebuilt spectra-server binary (default: go build ./cmd/spectra-server)")
 		maxRSSMB  = flag.Int64("max-server-rss", 4096, "abort a step when the server's RSS exceeds this many MB")
@@ -54,7 +59,8 @@ func run() int {
 	flag.IntVar(&cfg.Probes, "probes", 2, "probe clients per match (full decoding, latency)")
 	flag.DurationVar(&cfg.MarkerEvery, "marker", 200*time.Millisecond, "latency marker interval per match")
 	flag.IntVar(&cfg.Readers, "readers", 1, "epoll loops reading the counting overlays")
-	flag.IntVar(&cfg.Dialers, "dialers", 32, "concurrent connection attempts")
+	flag.IntVar(&cfg.Dialers, "dialers", 32, "concurrent connection attempts (ramp steps)")
+	flag.IntVar(&cfg.StormDialers, "storm-dialers", 64, "concurrent connection attempts in a storm step")
 	flag.BoolVar(&cfg.Deflate, "deflate", true, "offer permessage-deflate like Chromium")
 	flag.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 20*time.Second, "bound on one overlay's connect and logon")
 	flag.BoolVar(&cfg.StopAfterFail, "stop-after-fail", true, "skip a server's bigger steps (same match count) after it failed one or delivered under 50%")
@@ -82,16 +88,50 @@ func run() int {
 	cfg.BaseState = *baseState
 	cfg.MaxServerRSS = *maxRSSMB << 20
 
-	switch *servers {
-	case "both":
-		cfg.Servers = []string{bench.KindGo, bench.KindNode}
-	case bench.KindGo, bench.KindNode:
-		cfg.Servers = []string{*servers}
-	default:
-		return fail("-servers must be go, node or both")
+	if cfg.Servers, err = bench.ParseServers(*servers); err != nil {
+		return fail("-servers: %v", err)
 	}
-	if cfg.Steps, err = parseSteps(*steps, *matches, *overlays, *perMatch); err != nil {
+	if cfg.Steps, err = bench.ParseSteps(*steps, *matches, *overlays, *perMatch); err != nil {
 		return fail("%v", err)
+	}
+	if *outDir == "" {
+		*outDir = filepath.Join("bench", "out")
+	}
+	if *update {
+		*outDir = filepath.Join("bench", "results")
+	}
+
+	// Pinning: the servers through taskset, this process through
+	// sched_setaffinity. A server inherits the bench's set, so when only the
+	// bench is pinned the servers get the set the bench started with.
+	all, err := bench.Affinity()
+	if err != nil {
+		return fail("%v", err)
+	}
+	cfg.ServerCPUN, cfg.HarnessCPUN = len(all), len(all)
+	if *benchCPU != "" {
+		cpus, err := bench.ParseCPUList(*benchCPU)
+		if err != nil {
+			return fail("-harness-cpus: %v", err)
+		}
+		if err := bench.PinSelf(cpus); err != nil {
+			return fail("-harness-cpus: %v", err)
+		}
+		cfg.HarnessCPUN = len(cpus)
+		*benchCPU = bench.FormatCPUList(cpus)
+		if *serverCPU == "" {
+			*serverCPU = bench.FormatCPUList(all)
+		}
+	}
+	if *serverCPU != "" {
+		cpus, err := bench.ParseCPUList(*serverCPU)
+		if err != nil {
+			return fail("-server-cpus: %v", err)
+		}
+		if _, err := exec.LookPath("taskset"); err != nil {
+			return fail("-server-cpus needs taskset (util-linux): %v", err)
+		}
+		cfg.ServerCPUs, cfg.ServerCPUN = bench.FormatCPUList(cpus), len(cpus)
 	}
 	for _, g := range strings.Split(*replays, ",") {
 		m, _ := filepath.Glob(strings.TrimSpace(g))
@@ -140,6 +180,12 @@ func run() int {
 					return fail("building the server: %v\n%s", err, out)
 				}
 			}
+		case bench.KindFloor:
+			cfg.FloorBinary = filepath.Join(logDir, "floor")
+			fmt.Fprintln(os.Stderr, "building ./bench/cmd/floor")
+			if out, err := exec.CommandContext(ctx, "go", "build", "-o", cfg.FloorBinary, "./bench/cmd/floor").CombinedOutput(); err != nil {
+				return fail("building the floor server: %v\n%s", err, out)
+			}
 		case bench.KindNode:
 			if _, err := os.Stat(filepath.Join(cfg.BaselineDir, "node_modules", "socket.io", "package.json")); err != nil {
 				fmt.Fprintln(os.Stderr, "npm ci in bench/baseline")
@@ -167,17 +213,29 @@ func run() int {
 	}
 	host, _ := os.Hostname()
 	nodeVersion, _ := exec.Command("node", "--version").Output()
+	pinned := func(list string, n int) string {
+		if list == "" {
+			return fmt.Sprintf("not pinned (%d CPUs)", n)
+		}
+		return fmt.Sprintf("CPU %s (%d)", list, n)
+	}
 	rep := &bench.Report{
-		Date:    start.Format("2006-01-02 15:04"),
-		Host:    host,
-		CPUs:    runtime.NumCPU(),
-		Go:      runtime.Version(),
-		Node:    strings.TrimSpace(string(nodeVersion)),
-		Command: "spectra-bench " + strings.Join(os.Args[1:], " "),
+		ServerCPUs:  *serverCPU,
+		HarnessCPUs: *benchCPU,
+		Date:        start.Format("2006-01-02 15:04"),
+		Host:        host,
+		CPUs:        runtime.NumCPU(),
+		Go:          runtime.Version(),
+		Node:        strings.TrimSpace(string(nodeVersion)),
+		Command:     "spectra-bench " + strings.Join(os.Args[1:], " "),
 		Settings: map[string]string{
 			"replays":          strings.Join(cfg.Files, ", "),
 			"speed":            fmt.Sprint(cfg.Speed),
-			"ramp":             fmt.Sprintf("%.0f connections/s", cfg.RampRate),
+			"ramp":             fmt.Sprintf("%.0f connections/s, %d dialers", cfg.RampRate, cfg.Dialers),
+			"storm dialers":    strconv.Itoa(cfg.StormDialers),
+			"server CPUs":      pinned(cfg.ServerCPUs, cfg.ServerCPUN),
+			"harness CPUs":     pinned(*benchCPU, cfg.HarnessCPUN),
+			"floor server":     "bench/floor (one frame per match and send, deflate level 6 with one shared context per match, one write(2) per overlay)",
 			"polling share":    fmt.Sprint(cfg.PollingShare),
 			"window":           cfg.Duration.String(),
 			"probes per match": strconv.Itoa(cfg.Probes),
@@ -191,7 +249,7 @@ func run() int {
 	if werr := rep.Write(base); werr != nil {
 		return fail("writing the report: %v", werr)
 	}
-	fmt.Fprintf(os.Stderr, "wrote %s.{md,json,svg} in %s\n", base, time.Since(start).Round(time.Second))
+	fmt.Fprintf(os.Stderr, "wrote %s.{md,json,svg} in %s\nreport: %s.md\n", base, time.Since(start).Round(time.Second), filepath.Join(root, base))
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return 130
@@ -216,59 +274,4 @@ func moduleRoot() (string, error) {
 		}
 		dir = parent
 	}
-}
-
-func ints(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("bad count %q", f)
-		}
-		out = append(out, n)
-	}
-	return out, nil
-}
-
-func parseSteps(steps, matches, overlays, perMatch string) ([]bench.Step, error) {
-	var out []bench.Step
-	if steps != "" {
-		for _, f := range strings.Split(steps, ",") {
-			m, n, ok := strings.Cut(strings.TrimSpace(f), "x")
-			mi, err1 := strconv.Atoi(m)
-			ni, err2 := strconv.Atoi(n)
-			if !ok || err1 != nil || err2 != nil || mi < 1 || ni < mi {
-				return nil, fmt.Errorf("bad step %q (want MATCHESxOVERLAYS with overlays ≥ matches)", f)
-			}
-			out = append(out, bench.Step{Matches: mi, Overlays: ni})
-		}
-		return out, nil
-	}
-	ms, err := ints(matches)
-	if err != nil {
-		return nil, err
-	}
-	src, mult := overlays, false
-	if perMatch != "" {
-		src, mult = perMatch, true
-	}
-	ns, err := ints(src)
-	if err != nil {
-		return nil, err
-	}
-	for _, m := range ms {
-		for _, n := range ns {
-			if mult {
-				n *= m
-			}
-			if n >= m {
-				out = append(out, bench.Step{Matches: m, Overlays: n})
-			}
-		}
-	}
-	return out, nil
 }

@@ -1,0 +1,63 @@
+// Command floor runs the bench's floor server (package bench/floor): the
+// least a Spectra relay must do for spectra-bench's clients. spectra-bench
+// builds and starts it like spectra-server and reads its listening line.
+//
+//	go run ./bench/cmd/floor -base-state testdata/replays/golden/bomb_regular.checkpoints.json
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"spectra-relay/bench/floor"
+)
+
+func main() {
+	var (
+		bind       = flag.String("bind", "127.0.0.1", "address to listen on")
+		ingestPort = flag.Int("ingest-port", 0, "observer port (0: any free port)")
+		outputPort = flag.Int("output-port", 0, "overlay port (0: any free port)")
+		baseState  = flag.String("base-state", "", "golden checkpoints file whose last state seeds every match")
+		level      = flag.Int("level", 6, "deflate level (spectra-server's default is 6)")
+		verbose    = flag.Bool("v", false, "log connection errors")
+	)
+	flag.Parse()
+	lvl := slog.LevelInfo
+	if *verbose {
+		lvl = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	srv, err := floor.New(floor.Config{BaseState: *baseState, Level: *level, Log: log})
+	if err != nil {
+		log.Error("floor: start", "err", err)
+		os.Exit(1)
+	}
+	listen := func(port int) net.Listener {
+		ln, err := net.Listen("tcp", net.JoinHostPort(*bind, strconv.Itoa(port)))
+		if err != nil {
+			log.Error("floor: listen", "err", err)
+			os.Exit(1)
+		}
+		return ln
+	}
+	in, out := listen(*ingestPort), listen(*outputPort)
+	errc := make(chan error, 2)
+	go func() { errc <- srv.ServeIngest(in) }()
+	go func() { errc <- srv.ServeOutput(out) }()
+	// The same line as spectra-server's, which spectra-bench parses.
+	fmt.Printf("floor listening ingest=%s output=%s\n", in.Addr(), out.Addr())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	select {
+	case <-sig:
+	case err := <-errc:
+		log.Error("floor: serve", "err", err)
+	}
+	srv.Close()
+}

@@ -1,0 +1,188 @@
+package engineio
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"spectra-relay/engineio/eioclient"
+)
+
+// slowBody sends the headers of a request announcing a body of announced
+// bytes and then only the first part of it, and reports how long the
+// server took to close the connection. It gives up at limit.
+func slowBody(addr, method, path string, announced int, part string, limit time.Duration) (time.Duration, error) {
+	start := time.Now()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	req := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s",
+		method, path, addr, announced, part)
+	if _, err := io.WriteString(conn, req); err != nil {
+		return 0, err
+	}
+	_ = conn.SetReadDeadline(start.Add(limit))
+	_, err = io.Copy(io.Discard, conn)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return time.Since(start), fmt.Errorf("still open after %v", limit)
+		}
+		// A reset is as good as a FIN: the server dropped it.
+	}
+	return time.Since(start), nil
+}
+
+// TestPollingBodyTimeout holds 300 polling POSTs whose bodies never finish
+// against a server with a 1 s body deadline: every one is closed on time,
+// while a real polling client keeps exchanging messages through it.
+func TestPollingBodyTimeout(t *testing.T) {
+	const (
+		slow    = 300
+		timeout = time.Second
+		limit   = timeout + 4*time.Second
+	)
+	rec := newRecorder()
+	rec.onMsg = echo
+	rec.closed = make(chan CloseReason, 2*slow) // every slow session closes
+	rec.gotMsg = make(chan struct{}, 4096)
+	_, base := startServer(t, Config{BodyTimeout: timeout}, rec)
+	addr := strings.TrimPrefix(strings.TrimSuffix(base, "/engine.io/"), "http://")
+
+	// A normal client, on polling only so its POSTs share the server with
+	// the slow ones.
+	got := make(chan string, 16)
+	cl, err := eioclient.Dial(context.Background(), base, eioclient.Options{
+		Transports: []string{eioclient.TransportPolling},
+		OnMessage:  func(d []byte, _ bool) { got <- string(d) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+
+	sids := make([]string, slow)
+	for i := range sids {
+		sids[i] = openPolling(t, base)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, slow)
+	times := make(chan time.Duration, slow)
+	for _, sid := range sids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := slowBody(addr, "POST", "/engine.io/?EIO=4&transport=polling&sid="+sid, 1000, "4012345678", limit)
+			if err != nil {
+				errs <- err
+				return
+			}
+			times <- d
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+
+	// Round trips of the normal client while the slow bodies are held.
+	rounds := 0
+	pace := time.NewTicker(10 * time.Millisecond)
+	defer pace.Stop()
+	for held := true; held; {
+		select {
+		case <-done:
+			held = false
+		case <-pace.C:
+		}
+		msg := fmt.Sprintf("ping-%d", rounds)
+		if err := cl.Send([]byte(msg), false); err != nil {
+			t.Fatalf("normal client send: %v", err)
+		}
+		if m := await(t, got, "echo"); m != msg {
+			t.Fatalf("echo %q, want %q", m, msg)
+		}
+		rounds++
+	}
+	close(errs)
+	close(times)
+	for err := range errs {
+		t.Error(err)
+	}
+	var maxT, minT time.Duration = 0, time.Hour
+	for d := range times {
+		maxT, minT = max(maxT, d), min(minT, d)
+	}
+	if minT < timeout*9/10 {
+		t.Errorf("a slow body was cut after %v, before the %v deadline", minT, timeout)
+	}
+	t.Logf("%d slow bodies closed after %v..%v; %d normal round trips meanwhile", slow, minT, maxT, rounds)
+	if rounds < 2 {
+		t.Errorf("only %d normal round trips while the slow bodies were held", rounds)
+	}
+}
+
+// TestPollingBodyDeadlineNotInherited: a long-poll GET that follows a POST
+// on the same keep-alive connection waits past the body deadline.
+func TestPollingBodyDeadlineNotInherited(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	rec := newRecorder()
+	_, base := startServer(t, Config{BodyTimeout: timeout, PingInterval: 4 * timeout, PingTimeout: 5 * time.Second}, rec)
+	sid := openPolling(t, base)
+	addr := strings.TrimPrefix(strings.TrimSuffix(base, "/engine.io/"), "http://")
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(conn)
+	path := "/engine.io/?EIO=4&transport=polling&sid=" + sid
+	roundTrip := func(method, body string) (int, string) {
+		t.Helper()
+		fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n%s", method, path, addr, len(body), body)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b)
+	}
+	if code, body := roundTrip("POST", "4hello"); code != 200 || body != "ok" {
+		t.Fatalf("POST: %d %q", code, body)
+	}
+	start := time.Now()
+	if code, body := roundTrip("GET", ""); code != 200 || body != "2" {
+		t.Fatalf("long-poll GET: %d %q", code, body)
+	}
+	if d := time.Since(start); d < 2*timeout {
+		t.Errorf("long-poll answered after %v; the ping comes at %v", d, 4*timeout)
+	}
+}
+
+// TestPollingBodyTimeoutOtherMethod: a body on a method the sid path does
+// not take is drained under the deadline too.
+func TestPollingBodyTimeoutOtherMethod(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	_, base := startServer(t, Config{BodyTimeout: timeout}, newRecorder())
+	sid := openPolling(t, base)
+	addr := strings.TrimPrefix(strings.TrimSuffix(base, "/engine.io/"), "http://")
+	for _, m := range []string{"PUT", "POST"} {
+		path := "/engine.io/?EIO=4&transport=polling&sid=" + sid
+		if m == "POST" {
+			path = "/engine.io/?EIO=4&transport=polling" // no sid: refused before any read
+		}
+		if _, err := slowBody(addr, m, path, 5000, "4abcdef", timeout+4*time.Second); err != nil {
+			t.Errorf("%s: %v", m, err)
+		}
+	}
+}

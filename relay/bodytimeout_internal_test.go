@@ -1,0 +1,163 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"spectra-relay/engineio/eioclient"
+	"spectra-relay/socketio/sioclient"
+)
+
+// slowBody sends a request's headers announcing announced body bytes, then
+// only part of them, and returns how long the server took to drop the
+// connection; it gives up at limit.
+func slowBody(addr, method, path string, announced int, part string, limit time.Duration) (time.Duration, error) {
+	start := time.Now()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	req := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+		method, path, addr, announced, part)
+	if _, err := io.WriteString(conn, req); err != nil {
+		return 0, err
+	}
+	_ = conn.SetReadDeadline(start.Add(limit))
+	if _, err := io.Copy(io.Discard, conn); err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return time.Since(start), fmt.Errorf("%s %s still open after %v", method, path, limit)
+		}
+	}
+	return time.Since(start), nil
+}
+
+type hAnswer struct {
+	status int
+	body   []byte
+}
+
+func hDo(t testing.TB, method, url, body string) hAnswer {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return hAnswer{resp.StatusCode, b}
+}
+
+// TestBodyTimeoutIngestAndExtras holds 150 polling POSTs to valid sids on
+// the ingest port and 150 PUT /createPreview on the extras port whose
+// bodies never finish, against a relay with 1 s body deadlines. Every one is
+// closed on time while an observer on polling and an extras client keep
+// being served.
+func TestBodyTimeoutIngestAndExtras(t *testing.T) {
+	const (
+		perPort = 150
+		timeout = time.Second
+		limit   = timeout + 4*time.Second
+	)
+	ts := newTServer(t, func(c *Config) {
+		c.BodyTimeout = timeout
+		c.Engine.BodyTimeout = timeout
+	})
+	ingestAddr := strings.TrimPrefix(ts.ingest, "http://")
+	extrasAddr := strings.TrimPrefix(ts.extras, "http://")
+
+	normal := sioclient.New(sioclient.Options{
+		EIO:    eioclient.Options{Transports: []string{eioclient.TransportPolling}},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err := normal.Connect(ctxT(t), ts.ingest); err != nil {
+		t.Fatal(err)
+	}
+	defer normal.Close()
+
+	sids := make([]string, perPort)
+	for i := range sids {
+		a := hDo(t, "GET", ts.ingest+"/socket.io/?EIO=4&transport=polling", "")
+		if a.status != 200 || len(a.body) < 10 {
+			t.Fatalf("handshake %d %q", a.status, a.body)
+		}
+		body := string(a.body)
+		i0 := strings.Index(body, `"sid":"`) + len(`"sid":"`)
+		sids[i] = body[i0 : i0+strings.IndexByte(body[i0:], '"')]
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*perPort)
+	times := make(chan time.Duration, 2*perPort)
+	run := func(addr, method, path string, announced int, part string) {
+		defer wg.Done()
+		d, err := slowBody(addr, method, path, announced, part, limit)
+		if err != nil {
+			errs <- err
+			return
+		}
+		times <- d
+	}
+	for _, sid := range sids {
+		wg.Add(2)
+		go run(ingestAddr, "POST", "/socket.io/?EIO=4&transport=polling&sid="+sid, 1000, "40{\"to\":1}")
+		go run(extrasAddr, "PUT", "/createPreview", 5000, `{"key":`)
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+
+	rounds := 0
+	pace := time.NewTicker(10 * time.Millisecond)
+	defer pace.Stop()
+	for held := true; held; {
+		select {
+		case <-done:
+			held = false
+		case <-pace.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := normal.Barrier(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("polling client round trip %d: %v", rounds, err)
+		}
+		if a := hDo(t, "GET", ts.extras+"/status", ""); a.status != http.StatusOK {
+			t.Fatalf("extras /status: %d %s", a.status, a.body)
+		}
+		rounds++
+	}
+	close(errs)
+	close(times)
+	for err := range errs {
+		t.Error(err)
+	}
+	var maxT, minT time.Duration = 0, time.Hour
+	for d := range times {
+		maxT, minT = max(maxT, d), min(minT, d)
+	}
+	if minT < timeout*9/10 {
+		t.Errorf("a slow body was cut after %v, before the %v deadline", minT, timeout)
+	}
+	if rounds < 2 {
+		t.Errorf("only %d normal round trips while the slow bodies were held", rounds)
+	}
+	t.Logf("%d slow bodies closed after %v..%v; %d normal round trips meanwhile", 2*perPort, minT, maxT, rounds)
+	// A complete preview still goes through on the same server.
+	if a := hDo(t, "PUT", ts.extras+"/createPreview", `{"key":"`+tKey+`"}`); a.status == http.StatusRequestTimeout || a.status >= 500 {
+		t.Errorf("complete createPreview after the hold: %d %s", a.status, a.body)
+	}
+}
