@@ -100,7 +100,7 @@ type remoteRoom struct {
 // remoteAux is an auxiliary connection whose match lives on other nodes.
 type remoteAux struct {
 	matchID  string
-	codes    []string
+	code     string // its match, as a local auxiliary connection has one
 	playerID string
 }
 
@@ -633,7 +633,7 @@ func (g *clusterGlue) auxLogonRemote(ic *ingestConn, matchID, playerID string) b
 		return false
 	}
 	g.auxMu.Lock()
-	g.aux[ic] = &remoteAux{matchID: matchID, codes: codes, playerID: playerID}
+	g.aux[ic] = &remoteAux{matchID: matchID, code: codes[0], playerID: playerID}
 	g.auxMu.Unlock()
 	return true
 }
@@ -650,17 +650,18 @@ func (g *clusterGlue) forwardAux(ic *ingestConn, ev *match.Event, payload string
 	if ra == nil {
 		return false
 	}
+	// Like a local connection, a remote one writes only into its own
+	// match, by group code or by match id.
+	if ev.HasGroupCode && ev.GroupCode != ra.code || !ev.HasGroupCode && ev.MatchID != ra.matchID {
+		g.c.log.Debug("cluster: dropped auxiliary data for another match than the connection's", "type", ev.Type, "groupCode", ev.GroupCode, "matchId", ev.MatchID)
+		return true
+	}
 	ctx, cancel := rctx()
 	defer cancel()
-	for _, code := range ra.codes {
-		if ev.HasGroupCode && ev.GroupCode != code {
-			continue
-		}
-		if ok, err := g.node.Forward(ctx, code, cluster.InData, payload); err != nil || !ok {
-			// No owner listening: the match is between owners (failover)
-			// or gone. Auxiliary data repeats, the next one heals it.
-			g.c.log.Debug("cluster: auxiliary data not delivered to an owner", "groupCode", code, "type", ev.Type, "err", err)
-		}
+	if ok, err := g.node.Forward(ctx, ra.code, cluster.InData, payload); err != nil || !ok {
+		// No owner listening: the match is between owners (failover) or
+		// gone. Auxiliary data repeats, the next one heals it.
+		g.c.log.Debug("cluster: auxiliary data not delivered to an owner", "groupCode", ra.code, "type", ev.Type, "err", err)
 	}
 	return true
 }
@@ -676,9 +677,7 @@ func (g *clusterGlue) auxClosed(ic *ingestConn) {
 	}
 	ctx, cancel := rctx()
 	defer cancel()
-	for _, code := range ra.codes {
-		_, _ = g.node.Forward(ctx, code, cluster.InAuxGone, ra.playerID)
-	}
+	_, _ = g.node.Forward(ctx, ra.code, cluster.InAuxGone, ra.playerID)
 }
 
 // onIn applies what a remote auxiliary client sent to a match owned here.
