@@ -464,8 +464,16 @@ func TestClusterSharedExtras(t *testing.T) {
 	if expectJSON(t, "team info on the third node", do(t, "GET", b.Extras+u, nil, nil), 200, nil) == nil {
 		t.Error("no team info on node B")
 	}
-	if n := matchesRunning(t, c); n != 1 {
-		t.Errorf("after game_end: matchesRunning %d on node C, want 1", n)
+	// The team info is stored just before the match leaves the cluster.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		n := matchesRunning(t, c)
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after game_end: matchesRunning %d on node C, want 1", n)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if ovC.count() == 0 {
 		t.Error("the overlay on node C got no match_data of the match owned by A")
