@@ -31,6 +31,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"spectra-relay/relay/cluster"
 	"spectra-relay/relay/match"
 	"spectra-relay/relay/replayfile"
@@ -64,6 +66,9 @@ type clusterGlue struct {
 	// stream until then, so a hanging Redis does not stall every event
 	// for the client's timeout.
 	downUntil atomic.Int64
+
+	// Metrics (spectra_cluster_*), registered by JoinCluster.
+	takeovers, fenced, restores, redisErrors prometheus.Counter
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -118,6 +123,27 @@ func (srv *Server) JoinCluster(ctx context.Context, cc ClusterConfig) error {
 		return err
 	}
 	g.node = node
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: metricPrefix + "cluster_" + name, Help: help})
+	}
+	g.takeovers = counter("takeovers_total", "Matches this node took over from another node (observer reconnect with the group secret).")
+	g.fenced = counter("matches_lost_total", "Matches this node dropped because another node owns them now (fenced).")
+	g.restores = counter("restores_total", "Matches this node wrote back into Redis after Redis lost or missed their events.")
+	g.redisErrors = counter("redis_errors_total", "Failed Redis calls on the event path (appends and publishes).")
+	rooms := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: metricPrefix + "cluster_remote_rooms",
+		Help: "Group codes this node relays from another node's match (subscribed channels)."},
+		func() float64 { return float64(g.roomCount()) })
+	if err := srv.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: metricPrefix + "cluster_owned_matches",
+		Help: "Matches this node owns."}, func() float64 { return float64(c.Count()) })); err != nil {
+		node.Close()
+		return err
+	}
+	for _, m := range []prometheus.Collector{g.takeovers, g.fenced, g.restores, g.redisErrors, rooms} {
+		if err := srv.reg.Register(m); err != nil {
+			node.Close()
+			return err
+		}
+	}
 	c.cl = g
 	g.wg.Add(2)
 	go g.sweepLoop()
@@ -220,6 +246,7 @@ func (g *clusterGlue) takeover(l match.Logon) (res logonResult, handled bool, er
 	if snap.Full {
 		lost = "the stream was at its cap: events after it are missing from the rebuilt state"
 	}
+	g.takeovers.Inc()
 	c.log.Info("match taken over", "groupCode", l.GroupCode, "matchId", lm.matchID, "token", own.Token(),
 		"events", len(snap.Events), "rejected", rejected, "took", time.Since(began).Round(time.Millisecond), "lost", lost)
 	c.schedule(lm)
@@ -335,6 +362,7 @@ func (g *clusterGlue) beforeApply(lm *liveMatch, raw string, now time.Time) (don
 			cm.gap++
 		}
 		if err != errRedisBackoff {
+			g.redisErrors.Inc()
 			g.downUntil.Store(time.Now().Add(redisBackoff).UnixNano())
 		}
 	}
@@ -378,6 +406,7 @@ func (g *clusterGlue) restoreLocked(lm *liveMatch) {
 		c.log.Error("cluster: match not restored in Redis", "groupCode", lm.code, "err", err)
 		return
 	}
+	g.restores.Inc()
 	missed := cm.gap
 	cm.gap = 0
 	cm.indexedID = id
@@ -427,9 +456,19 @@ func (g *clusterGlue) replayEntries(rl *replayLog) ([]cluster.Entry, error) {
 // node's overlays of it now follow the new owner through Redis.
 func (g *clusterGlue) lost(lm *liveMatch, err error) {
 	if errors.Is(err, cluster.ErrLost) {
-		lm.cm.applyMu.Lock()
-		g.restoreLocked(lm)
-		lm.cm.applyMu.Unlock()
+		cm := lm.cm
+		cm.applyMu.Lock()
+		defer cm.applyMu.Unlock()
+		// An event may have restored it meanwhile.
+		ctx, cancel := rctx()
+		err := cm.own.Renew(ctx)
+		cancel()
+		switch {
+		case errors.Is(err, cluster.ErrLost):
+			g.restoreLocked(lm)
+		case errors.Is(err, cluster.ErrFenced):
+			go g.lost(lm, err)
+		}
 		return
 	}
 	lm.mu.Lock()
@@ -438,6 +477,7 @@ func (g *clusterGlue) lost(lm *liveMatch, err error) {
 	if removed {
 		return
 	}
+	g.fenced.Inc()
 	g.c.log.Warn("cluster: match owned by another node now; this node stops applying and publishing it",
 		"groupCode", lm.code, "err", err)
 	// Its clients belong on the new owner: a lost connection makes
@@ -482,6 +522,7 @@ func (g *clusterGlue) published(lm *liveMatch, v uint64, pkt []byte) {
 		go g.lost(lm, err)
 	default:
 		cm.pending, cm.pendingV = pkt, v
+		g.redisErrors.Inc()
 		g.downUntil.Store(time.Now().Add(redisBackoff).UnixNano())
 		g.c.log.Debug("cluster: publish failed; overlays on other nodes miss this state", "groupCode", lm.code, "err", err)
 	}

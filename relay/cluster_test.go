@@ -106,6 +106,18 @@ func awaitLog(t *testing.T, s *testServer, what string, wait time.Duration) {
 	}
 }
 
+// metricLine fails the test unless s's /metrics has the exact sample line.
+func metricLine(t *testing.T, s *testServer, line string) {
+	t.Helper()
+	a := do(t, "GET", s.Extras+"/metrics", nil, nil)
+	for _, l := range strings.Split(string(a.body), "\n") {
+		if l == line {
+			return
+		}
+	}
+	t.Errorf("%s/metrics has no line %q", s.Extras, line)
+}
+
 func closeClients(d *crashDriver) {
 	for _, c := range append([]*sioclient.Client{d.obs}, mapValues(d.aux)...) {
 		c.Close()
@@ -162,6 +174,9 @@ func TestClusterGoldenAndFailover(t *testing.T) {
 	}
 	t.Logf("failover: observer's reconnect to another node (connect, logon, rebuild from the stream, ack) took %v", took.Round(time.Millisecond))
 	awaitLog(t, b, `msg="match taken over" groupCode=`+r.h.GroupCode, 5*time.Second)
+	metricLine(t, b, "spectra_cluster_takeovers_total 1")
+	metricLine(t, b, "spectra_cluster_owned_matches 1")
+	metricLine(t, c, "spectra_cluster_remote_rooms 1")
 	// The overlays that stayed connected see the rebuilt state: the last
 	// golden one before the kill.
 	for i, ov := range []*overlay{early, late, d.ov} {
@@ -285,6 +300,7 @@ func TestClusterSplitBrain(t *testing.T) {
 	}
 	bcancel()
 	awaitLog(t, a, "owned by another node now", 5*time.Second)
+	metricLine(t, a, "spectra_cluster_matches_lost_total 1")
 	if n, err := rdb.XLen(ctx, streamKey).Result(); err != nil || n != lenBefore {
 		t.Fatalf("stream length %d after the old owner's event (err %v), want %d: the fenced owner appended", n, err, lenBefore)
 	}
@@ -335,6 +351,7 @@ func TestClusterRedisRestart(t *testing.T) {
 	}
 	awaitLog(t, a, "cluster: Redis restarted", 10*time.Second)
 	awaitLog(t, a, "match restored in Redis from the replay file", 10*time.Second)
+	metricLine(t, a, "spectra_cluster_restores_total 1")
 	for _, s := range nodes {
 		awaitLog(t, s, "cluster: Redis restarted", 10*time.Second)
 	}

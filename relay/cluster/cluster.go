@@ -534,6 +534,17 @@ redis.call('SET', KEYS[2], ARGV[2] .. ':' .. t, 'PX', ARGV[3])
 redis.call('ZADD', KEYS[3], tonumber(ARGV[4]) + tonumber(ARGV[3]), ARGV[5])
 return 1`)
 
+// Renew renews the lease now: nil while this node owns the match,
+// ErrFenced or ErrLost otherwise.
+func (o *Owner) Renew(ctx context.Context) error {
+	r, err := renewScript.Run(ctx, o.n.rdb, []string{key(o.Code, "token"), key(o.Code, "lease"), liveKey},
+		o.tok(), o.n.cfg.NodeID, ms(o.n.cfg.LeaseTTL), time.Now().UnixMilli(), o.Code).Int64()
+	if err != nil {
+		return fmt.Errorf("cluster: renew %q: %w", o.Code, err)
+	}
+	return fenceErr(r)
+}
+
 // renewLoop renews every owned lease each third of LeaseTTL, in one
 // pipeline, and tells the owners that lost theirs.
 func (n *Node) renewLoop() {
