@@ -869,6 +869,17 @@ func (srv *Server) matchesRunning() int {
 	return srv.ctrl.Count()
 }
 
+// teamInfo looks in Redis for a match finished on another node.
+func (srv *Server) teamInfo(code string) ([]byte, bool) {
+	if info, ok := srv.ctrl.TeamInfo(code); ok {
+		return info, true
+	}
+	if g := srv.ctrl.cl; g != nil {
+		return g.teamInfo(code)
+	}
+	return nil, false
+}
+
 func (srv *Server) putPreview(code string, doc []byte) bool {
 	if g := srv.ctrl.cl; g != nil {
 		return g.putPreview(code, doc, srv.cfg.PreviewTTL)

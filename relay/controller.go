@@ -439,9 +439,6 @@ func (c *Controller) TeamInfo(code string) ([]byte, bool) {
 	defer c.finishedMu.Unlock()
 	fi, ok := c.finished[code]
 	if !ok || c.now().After(fi.expires) {
-		if c.cl != nil { // cluster hook: finished on another node
-			return c.cl.teamInfo(code)
-		}
 		return nil, false
 	}
 	return fi.json, true

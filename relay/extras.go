@@ -84,7 +84,7 @@ func (srv *Server) getTeamInfo(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "Group code is required")
 		return
 	}
-	info, ok := srv.ctrl.TeamInfo(vals[0])
+	info, ok := srv.teamInfo(vals[0])
 	if !ok {
 		writeError(w, http.StatusNotFound, "Group code not found")
 		return
