@@ -123,15 +123,17 @@ func (d *crashDriver) send(s *testServer, e *replayfile.Event) {
 		if d.auxAt != nil {
 			s = d.auxAt
 		}
+		if d.aux[e.PlayerID] == nil && d.last != nil {
+			// The logon finds the match by the id an earlier event set:
+			// those events are applied first.
+			d.sync()
+		}
 		c, event = d.auxFor(s, e), "aux_data"
 	default:
 		d.t.Fatalf("event %d: neither observer nor auxiliary", e.Index)
 	}
 	if d.last != nil && c != d.last {
-		barrier(d.t, d.last)
-		if d.settle != nil {
-			d.settle()
-		}
+		d.sync()
 	}
 	d.last = c
 	p, err := e.Payload("")
@@ -144,15 +146,21 @@ func (d *crashDriver) send(s *testServer, e *replayfile.Event) {
 	d.sent++
 }
 
+// sync waits until the server handled what the last sending client sent.
+func (d *crashDriver) sync() {
+	d.t.Helper()
+	barrier(d.t, d.last)
+	if d.settle != nil {
+		d.settle()
+	}
+}
+
 // checkpoint waits (bounded) until the overlays' latest state is the
 // golden one.
 func (d *crashDriver) checkpoint(cp goldenCheckpoint) {
 	d.t.Helper()
 	if d.last != nil {
-		barrier(d.t, d.last)
-		if d.settle != nil {
-			d.settle()
-		}
+		d.sync()
 	}
 	for i, ov := range append([]*overlay{d.ov}, d.also...) {
 		if diffs := ov.awaitGolden(cp, 5*time.Second); diffs != nil {
