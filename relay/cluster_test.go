@@ -141,11 +141,14 @@ func TestClusterGoldenAndFailover(t *testing.T) {
 	a, b, c := nodes[0], nodes[1], nodes[2]
 
 	early := newOverlay(t, b.Output, r.h.GroupCode) // before the match exists
+	// On the node that will own the match, also before it exists: it
+	// listens to Redis first, then gets the owner's own sends, once.
+	earlyOwner := newOverlay(t, a.Output, r.h.GroupCode)
 	d := &crashDriver{t: t, replay: r.path}
 	ack := d.connect(a, r.h.GroupCode, "")
 	secret := ack.Reason
 	late := newOverlay(t, c.Output, r.h.GroupCode)
-	d.also = []*overlay{early, late}
+	d.also = []*overlay{early, late, earlyOwner}
 
 	// A second observer with the same code on another node is refused:
 	// the code is live in the cluster.
@@ -160,6 +163,13 @@ func TestClusterGoldenAndFailover(t *testing.T) {
 		if n := matchesRunning(t, s); n != 1 {
 			t.Errorf("%s/status: matchesRunning %d, want 1 (the cluster's)", s.Extras, n)
 		}
+	}
+	metricLine(t, a, "spectra_cluster_remote_rooms 0")
+	// The owner's overlay that logged on before the match got each send
+	// once: as many states as the one logged on after it, plus at most the
+	// first send that one's logon snapshot stood in for.
+	if e, o := earlyOwner.count(), d.ov.count(); e > o+1 {
+		t.Errorf("overlay on the owner from before the match: %d match_data, the owner's later overlay %d: sent twice?", e, o)
 	}
 	before := r.next
 
