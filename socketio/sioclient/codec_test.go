@@ -6,7 +6,7 @@ import (
 	"errors"
 	"testing"
 
-	"spectra-relay/socketio"
+	"spectra-relay/socketio/siopacket"
 )
 
 func TestDecodePacket(t *testing.T) {
@@ -173,7 +173,7 @@ func TestAppendArgs(t *testing.T) {
 func TestAppendStringMatchesJSON(t *testing.T) {
 	for _, s := range []string{"", "plain", "quote\"back\\slash", "\x7f\x01", "日本語", "bad\xffutf8", "\u2028"} {
 		var back string
-		enc := socketio.AppendString(nil, s)
+		enc := siopacket.AppendString(nil, s)
 		if err := json.Unmarshal(enc, &back); err != nil {
 			t.Fatalf("%q encoded to invalid JSON %s: %v", s, enc, err)
 		}

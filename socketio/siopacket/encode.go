@@ -1,4 +1,4 @@
-package socketio
+package siopacket
 
 import (
 	"encoding/json"
@@ -21,13 +21,13 @@ var ErrUnsupportedValue = errors.New("socketio: unsupported argument value")
 // placeholders refer to. id is NoID for no ack. Argument rules are those
 // of AppendValue.
 func EncodeEvent(nsp string, id int64, event string, args ...any) ([]byte, [][]byte, error) {
-	return encodeArgs(nil, PacketEvent, nsp, id, event, true, args)
+	return EncodeArgs(nil, PacketEvent, nsp, id, event, true, args)
 }
 
-// encodeArgs builds `<header>[event?,args...]`. []byte arguments become
+// EncodeArgs builds `<header>[event?,args...]`. []byte arguments become
 // placeholders, which turns the packet type into its binary variant; the
 // header, written after the payload is known, is moved in front then.
-func encodeArgs(dst []byte, t PacketType, nsp string, id int64, event string, withEvent bool, args []any) ([]byte, [][]byte, error) {
+func EncodeArgs(dst []byte, t PacketType, nsp string, id int64, event string, withEvent bool, args []any) ([]byte, [][]byte, error) {
 	size := 16 + len(nsp) + len(event)
 	for _, a := range args {
 		switch v := a.(type) {
@@ -47,7 +47,7 @@ func encodeArgs(dst []byte, t PacketType, nsp string, id int64, event string, wi
 	start := len(dst)
 	// Reserve room for the text header, assuming no attachments; a binary
 	// packet rewrites it below.
-	dst = appendHeader(dst, t, 0, nsp, id)
+	dst = AppendHeader(dst, t, 0, nsp, id)
 	hdrEnd := len(dst)
 	dst = append(dst, '[')
 	n := 0
@@ -75,7 +75,7 @@ func encodeArgs(dst []byte, t PacketType, nsp string, id int64, event string, wi
 	if t == PacketAck {
 		bt = PacketBinaryAck
 	}
-	hdr := appendHeader(nil, bt, len(bins), nsp, id)
+	hdr := AppendHeader(nil, bt, len(bins), nsp, id)
 	out := make([]byte, 0, start+len(hdr)+len(dst)-hdrEnd)
 	out = append(out, dst[:start]...)
 	out = append(out, hdr...)
@@ -83,9 +83,9 @@ func encodeArgs(dst []byte, t PacketType, nsp string, id int64, event string, wi
 	return out, bins, nil
 }
 
-// encodeRaw builds `<header>[event?,raw args...]` with arguments copied
+// EncodeRaw builds `<header>[event?,raw args...]` with arguments copied
 // verbatim; attachments keep their placeholder numbering.
-func encodeRaw(t PacketType, nsp string, id int64, event string, withEvent bool, args []RawJSON, nAttach int) []byte {
+func EncodeRaw(t PacketType, nsp string, id int64, event string, withEvent bool, args []RawJSON, nAttach int) []byte {
 	size := 24 + len(nsp) + len(event)
 	for _, a := range args {
 		size += len(a) + 1
@@ -98,7 +98,7 @@ func encodeRaw(t PacketType, nsp string, id int64, event string, withEvent bool,
 		}
 	}
 	dst := make([]byte, 0, size)
-	dst = appendHeader(dst, t, nAttach, nsp, id)
+	dst = AppendHeader(dst, t, nAttach, nsp, id)
 	dst = append(dst, '[')
 	n := 0
 	if withEvent {
