@@ -111,7 +111,7 @@ func TestRecoverAfterRestartWithTornLine(t *testing.T) {
 	shutdown(t, ts1)
 
 	path := onlyReplay(t, dir, code)
-	sidecar := secretPathOf(path)
+	sidecar := replayfile.SecretPath(path)
 	st, err := os.Stat(sidecar)
 	if err != nil {
 		t.Fatalf("no group secret sidecar: %v", err)
@@ -279,7 +279,7 @@ func TestRecoverSelection(t *testing.T) {
 	w("TWO003", "S-TWO003-old", ago(20))
 	w("TWO003", "S-TWO003-new", ago(10), gameEnd("TWO003"))
 	noSecret := w("NOS001", "S-NOS001", ago(5))
-	os.Remove(secretPathOf(noSecret.path))
+	os.Remove(replayfile.SecretPath(noSecret.path))
 	bad := w("BAD001", "S-BAD001", ago(5))
 	content, _ := os.ReadFile(bad.path)
 	lines := bytes.Split(content, []byte("\n"))
@@ -312,7 +312,7 @@ func TestRecoverSelection(t *testing.T) {
 	}
 	// Secrets of what can never resume are removed, the rest stays.
 	for f, keep := range map[file]bool{finished: false, expired: false, old: false, twoOld: false, twoNew: true, bad: true} {
-		_, err := os.Stat(secretPathOf(f.path))
+		_, err := os.Stat(replayfile.SecretPath(f.path))
 		if (err == nil) != keep {
 			t.Errorf("sidecar of %s: kept %v, want %v", filepath.Base(f.path), err == nil, keep)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"spectra-relay/engineio/eioclient"
+	"spectra-relay/internal/jsontext"
 	"spectra-relay/relay/replayfile"
 	"spectra-relay/socketio/sioclient"
 )
@@ -481,10 +482,10 @@ func TestReplayFileFormat(t *testing.T) {
 	if err := json.Unmarshal([]byte("["+string(raw)+"]"), &all); err != nil {
 		t.Fatalf("[file] is not a JSON array: %v", err)
 	}
-	ms, _ := objectMembers(h.Raw)
+	ms, _ := jsontext.Members(h.Raw)
 	keys := make([]string, len(ms))
 	for i, m := range ms {
-		keys[i] = m.key
+		keys[i] = m.Key
 	}
 	want := "serverVersion,clientVersion,obsName,groupCode,groupSecret,leftTeam,rightTeam,toolsData,logStartTime"
 	if got := strings.Join(keys, ","); got != want {

@@ -16,6 +16,7 @@ import (
 	"github.com/bytedance/sonic"
 
 	"spectra-relay/engineio/eioclient"
+	"spectra-relay/internal/jsontext"
 )
 
 // Errors that end a Client; Err wraps one of them or an eioclient error.
@@ -70,7 +71,7 @@ func (m Message) Binary(i int) ([]byte, bool) {
 		Placeholder bool `json:"_placeholder"`
 		Num         *int `json:"num"`
 	}
-	if firstByte(m.Args[i]) != '{' || json.Unmarshal(m.Args[i], &ph) != nil || !ph.Placeholder || ph.Num == nil {
+	if jsontext.FirstNonSpace(m.Args[i]) != '{' || json.Unmarshal(m.Args[i], &ph) != nil || !ph.Placeholder || ph.Num == nil {
 		return nil, false
 	}
 	if *ph.Num < 0 || *ph.Num >= len(m.Attachments) {
@@ -228,7 +229,7 @@ func (c *Client) Connect(ctx context.Context, url string) error {
 		if err != nil {
 			return fmt.Errorf("sioclient: encoding auth: %w", err)
 		}
-		if firstByte(b) != '{' {
+		if jsontext.FirstNonSpace(b) != '{' {
 			return fmt.Errorf("sioclient: auth must encode to a JSON object, got %.40s", b)
 		}
 		auth = b
@@ -538,7 +539,7 @@ func (c *Client) handlePacket(p Packet, atts [][]byte) {
 		c.mu.Unlock()
 	case PacketConnectError:
 		ce := &ConnectError{}
-		if firstByte(p.Data) == '"' {
+		if jsontext.FirstNonSpace(p.Data) == '"' {
 			json.Unmarshal(p.Data, &ce.Message)
 		} else {
 			var v struct {

@@ -1,7 +1,6 @@
 package sioclient
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,14 +68,6 @@ func DecodePacket(s []byte) (Packet, error) {
 		return p, fmt.Errorf("%w: %s without an id", ErrBadPacket, p.Type)
 	}
 	return p, nil
-}
-
-func firstByte(b []byte) byte {
-	b = bytes.TrimLeft(b, " \t\r\n")
-	if len(b) == 0 {
-		return 0
-	}
-	return b[0]
 }
 
 // splitArray splits a JSON array into its raw elements.

@@ -15,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/bytedance/sonic"
+
+	"spectra-relay/internal/jsontext"
 )
 
 // PacketType is a Socket.IO v5 packet type.
@@ -160,7 +162,7 @@ func validatePayload(p *Packet) error {
 	}
 	switch p.Type {
 	case PacketConnect:
-		if d != nil && firstNonSpace(d) != '{' {
+		if d != nil && jsontext.FirstNonSpace(d) != '{' {
 			return errBadPayload
 		}
 	case PacketDisconnect:
@@ -168,7 +170,7 @@ func validatePayload(p *Packet) error {
 			return errBadPayload
 		}
 	case PacketConnectError:
-		if c := firstNonSpace(d); c != '{' && c != '"' {
+		if c := jsontext.FirstNonSpace(d); c != '{' && c != '"' {
 			return errBadPayload
 		}
 	case PacketEvent, PacketBinaryEvent:
@@ -192,7 +194,7 @@ func validatePayload(p *Packet) error {
 			return errBadPayload
 		}
 	case PacketAck, PacketBinaryAck:
-		if firstNonSpace(d) != '[' {
+		if jsontext.FirstNonSpace(d) != '[' {
 			return errBadPayload
 		}
 	}
@@ -206,17 +208,6 @@ func validatePayload(p *Packet) error {
 	}
 	return nil
 }
-
-func firstNonSpace(b []byte) byte {
-	for _, c := range b {
-		if !isSpace(c) {
-			return c
-		}
-	}
-	return 0
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // firstElement returns the first element of a JSON array that is already
 // known to be valid JSON; ok is false when b is not an array or is empty.
@@ -239,7 +230,7 @@ func SplitArray(b []byte, fn func(i int, el []byte) bool) error {
 
 func splitArray(b []byte, fn func(i int, el []byte) bool) error {
 	i := 0
-	for i < len(b) && isSpace(b[i]) {
+	for i < len(b) && jsontext.IsSpace(b[i]) {
 		i++
 	}
 	if i >= len(b) || b[i] != '[' {
@@ -248,7 +239,7 @@ func splitArray(b []byte, fn func(i int, el []byte) bool) error {
 	i++
 	n := 0
 	for {
-		for i < len(b) && isSpace(b[i]) {
+		for i < len(b) && jsontext.IsSpace(b[i]) {
 			i++
 		}
 		if i >= len(b) {
@@ -287,7 +278,7 @@ func splitArray(b []byte, fn func(i int, el []byte) bool) error {
 			return errBadPayload
 		}
 		end := i
-		for end > start && isSpace(b[end-1]) {
+		for end > start && jsontext.IsSpace(b[end-1]) {
 			end--
 		}
 		if end == start {
