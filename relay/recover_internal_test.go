@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"spectra-relay/internal/testenv"
 	"spectra-relay/relay/replayfile"
 )
 
@@ -192,14 +193,10 @@ func TestRecoverAfterRestartWithTornLine(t *testing.T) {
 		"data": map[string]any{"roundNumber": 3, "roundPhase": "game_end"}})
 	total++
 	waitDone(t, obs2)
-	for deadline := time.Now().Add(tTimeout); ; time.Sleep(5 * time.Millisecond) {
-		if _, err := os.Stat(sidecar); err != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the group secret sidecar outlived game_end")
-		}
-	}
+	testenv.WaitFor(t, tTimeout, "the group secret sidecar to go after game_end", func() bool {
+		_, err := os.Stat(sidecar)
+		return err != nil
+	})
 	shutdown(t, ts2)
 
 	// One file, continued: the torn line is gone and every event is there.

@@ -11,6 +11,7 @@ import (
 
 	"spectra-relay/engineio/eioclient"
 	"spectra-relay/internal/jsontext"
+	"spectra-relay/internal/testenv"
 	"spectra-relay/relay/replayfile"
 	"spectra-relay/socketio/sioclient"
 )
@@ -390,17 +391,18 @@ func TestGameEndRemovesMatchAndDisconnects(t *testing.T) {
 // the expected number of events (or any, for want 0) and ends in game_end.
 func readReplayEventually(t testing.TB, path string, want int) (replayfile.Header, []replayfile.Event) {
 	t.Helper()
-	var lastErr error
-	for range 500 {
-		h, evs, err := replayfile.ReadFile(path)
-		if err == nil && (want == 0 && len(evs) > 0 && evs[len(evs)-1].IsGameEnd() || want > 0 && len(evs) == want) {
-			return h, evs
-		}
-		lastErr = err
-		waitFlush()
+	var (
+		h       replayfile.Header
+		evs     []replayfile.Event
+		lastErr error
+	)
+	if !testenv.Poll(tTimeout, func() bool {
+		h, evs, lastErr = replayfile.ReadFile(path)
+		return lastErr == nil && (want == 0 && len(evs) > 0 && evs[len(evs)-1].IsGameEnd() || want > 0 && len(evs) == want)
+	}) {
+		t.Fatalf("replay %s incomplete: %v", path, lastErr)
 	}
-	t.Fatalf("replay %s incomplete: %v", path, lastErr)
-	return replayfile.Header{}, nil
+	return h, evs
 }
 
 func TestNoSecretsEmitted(t *testing.T) {
