@@ -11,19 +11,9 @@ import (
 	"spectra-relay/socketio/siopacket"
 )
 
-// PacketType is the codec's: one definition of the wire types.
+// PacketType is the codec's (package siopacket): one definition of the wire
+// types, whose constants (siopacket.PacketEvent, ...) fill Packet.Type.
 type PacketType = siopacket.PacketType
-
-// Socket.IO v5 packet types.
-const (
-	PacketConnect      = siopacket.PacketConnect
-	PacketDisconnect   = siopacket.PacketDisconnect
-	PacketEvent        = siopacket.PacketEvent
-	PacketAck          = siopacket.PacketAck
-	PacketConnectError = siopacket.PacketConnectError
-	PacketBinaryEvent  = siopacket.PacketBinaryEvent
-	PacketBinaryAck    = siopacket.PacketBinaryAck
-)
 
 // Packet is one Socket.IO packet in its text form; binary attachments travel
 // as separate Engine.IO messages after it.
@@ -64,7 +54,7 @@ func DecodePacket(s []byte) (Packet, error) {
 	if sp.ID != siopacket.NoID {
 		p.HasID, p.ID = true, uint64(sp.ID)
 	}
-	if (p.Type == PacketAck || p.Type == PacketBinaryAck) && !p.HasID {
+	if (p.Type == siopacket.PacketAck || p.Type == siopacket.PacketBinaryAck) && !p.HasID {
 		return p, fmt.Errorf("%w: %s without an id", ErrBadPacket, p.Type)
 	}
 	return p, nil
