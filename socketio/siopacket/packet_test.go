@@ -345,6 +345,7 @@ func BenchmarkDecodePacket(b *testing.B) {
 }
 
 func BenchmarkEncode(b *testing.B) {
+	matchData := testenv.MatchData(b)
 	cases := []struct {
 		name string
 		fn   func() ([]byte, error)
@@ -368,7 +369,7 @@ func BenchmarkEncode(b *testing.B) {
 			return AppendPacket(nil, &Packet{Type: PacketDisconnect, Nsp: "/custom", ID: NoID}), nil
 		}},
 		{"match_data 15KB", func() ([]byte, error) {
-			p, _, err := EncodeEvent("/", NoID, "match_data", testenv.MatchData(b))
+			p, _, err := EncodeEvent("/", NoID, "match_data", matchData)
 			return p, err
 		}},
 	}
