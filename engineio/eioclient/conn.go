@@ -2,9 +2,9 @@
 // (optionally with permessage-deflate) and the polling→websocket upgrade that
 // socket.io-client performs by default.
 //
-// It stands alone (it does not import the server packages of this module) so
-// that tests and load generators exercise the server the way real browsers
-// and Node clients do.
+// It imports no server package of this module, only the wire codec it
+// shares with the server (eiopacket), so that tests and load generators
+// exercise the server the way real browsers and Node clients do.
 package eioclient
 
 import (
