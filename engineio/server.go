@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/mailru/easygo/netpoll"
+
+	"spectra-relay/internal/shardhash"
 )
 
 const (
@@ -143,13 +145,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) shard(sid string) *sessionShard {
-	// FNV-1a inlined over the string: no allocation on lookup.
-	h := uint32(2166136261)
-	for i := 0; i < len(sid); i++ {
-		h ^= uint32(sid[i])
-		h *= 16777619
-	}
-	return &s.shards[h%sessionShards]
+	return &s.shards[shardhash.FNV1a(sid)%sessionShards]
 }
 
 func (s *Server) lookup(sid string) *Socket {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"spectra-relay/engineio/eioclient"
+	"spectra-relay/internal/testenv"
 	"spectra-relay/relay/replayfile"
 	"spectra-relay/socketio/sioclient"
 )
@@ -93,16 +94,10 @@ func httpGet(t testing.TB, url string) (*http.Response, string) {
 	return resp, string(b)
 }
 
-// eventually polls cond until it holds or the deadline passes.
+// eventually polls cond until it holds, failing after tTimeout.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(tTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.WaitFor(t, tTimeout, what, cond)
 }
 
 // dialOpts is dialT with client options: the transports and compression

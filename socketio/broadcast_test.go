@@ -1,15 +1,10 @@
 package socketio
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
-
-	"github.com/bytedance/sonic"
 
 	"spectra-relay/engineio"
 	"spectra-relay/internal/testenv"
@@ -71,46 +66,8 @@ func connectFake(tb testing.TB, s *Server, nsp string, keep bool) (*Socket, *sin
 	return so, tr
 }
 
-var (
-	matchDataOnce sync.Once
-	matchData     string
-	matchDataErr  error
-)
-
-// matchDataString is a late checkpoint of the golden bomb_regular replay
-// (testdata/replays at the module root), JSON-encoded: the ~15 KB string
-// argument of a match_data broadcast.
-func matchDataString(tb testing.TB) string {
-	tb.Helper()
-	path := testenv.Golden(tb, "bomb_regular")
-	matchDataOnce.Do(func() {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			matchDataErr = err
-			return
-		}
-		var doc struct {
-			Checkpoints []struct {
-				Data sonic.NoCopyRawMessage `json:"data"`
-			} `json:"checkpoints"`
-		}
-		if err := sonic.Unmarshal(raw, &doc); err != nil || len(doc.Checkpoints) < 3 {
-			matchDataErr = fmt.Errorf("%s: %d checkpoints, %v", path, len(doc.Checkpoints), err)
-			return
-		}
-		// The relay sends compact JSON; the file is indented.
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, doc.Checkpoints[len(doc.Checkpoints)-3].Data); err != nil {
-			matchDataErr = fmt.Errorf("%s: %w", path, err)
-			return
-		}
-		matchData = buf.String()
-	})
-	if matchDataErr != nil {
-		tb.Fatal(matchDataErr)
-	}
-	return matchData
-}
+// matchDataString is the ~15 KB string argument of a match_data broadcast.
+func matchDataString(tb testing.TB) string { return testenv.MatchData(tb) }
 
 func TestBroadcastRooms(t *testing.T) {
 	s := NewServer(Config{})

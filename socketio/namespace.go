@@ -6,22 +6,16 @@ import (
 	"sync/atomic"
 
 	"spectra-relay/engineio"
+	"spectra-relay/internal/shardhash"
 )
 
 // numShards is the number of shards of a namespace's socket and room
 // registries; both are indexed by shardOf, so one constant rules both.
 const numShards = 64
 
-// shardOf is FNV-1a over the key, inlined so a lookup cannot allocate.
-// Sockets are sharded by socket id, rooms by room name.
-func shardOf(key string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(key); i++ {
-		h ^= uint32(key[i])
-		h *= 16777619
-	}
-	return h % numShards
-}
+// shardOf picks the shard of a key: sockets are sharded by socket id,
+// rooms by room name.
+func shardOf(key string) uint32 { return shardhash.FNV1a(key) % numShards }
 
 // Middleware runs on every CONNECT to a namespace before the socket is
 // registered. A non-nil error refuses the connection with CONNECT_ERROR:
