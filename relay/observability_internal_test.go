@@ -182,11 +182,13 @@ func TestMetricsMoveDuringReplay(t *testing.T) {
 	deflated.waitFor(t, 0, func(e tEvent) bool {
 		return e.name == "match_data" && strings.Contains(e.arg, `"roundNumber":2,"roundPhase":"end"`)
 	})
-	// The replay flush loop writes every 100 ms.
+	// The replay flush loop writes every 100 ms, and the two overlays on
+	// default transports finish their upgrade in the background.
 	var ms metricSet
-	eventually(t, "replay bytes written", func() bool {
+	eventually(t, "replay bytes written and both upgrades done", func() bool {
 		ms = scrapeMetrics(t, ts.extras)
-		return ms.sum("spectra_replay_bytes_written_total") > 0
+		return ms.sum("spectra_replay_bytes_written_total") > 0 &&
+			ms.sum("spectra_upgrades_total", `port="output"`)-before.sum("spectra_upgrades_total", `port="output"`) >= 2
 	})
 
 	delta := func(name string, match ...string) float64 { return ms.sum(name, match...) - before.sum(name, match...) }
