@@ -11,8 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/mailru/easygo/netpoll"
 )
 
 const (
@@ -41,7 +39,7 @@ type Server struct {
 	// can wait for the close frames to be written.
 	wsLive atomic.Int64
 
-	poller *netpoll.Epoll // nil: reader goroutines
+	poller *poller // nil: reader goroutines
 	work   *workerPool
 
 	closing atomic.Bool
