@@ -113,6 +113,7 @@ type liveMatch struct {
 	lastEvent    time.Time  // status page: the last event applied
 
 	sendMu     sync.Mutex
+	kick       atomic.Bool   // a change waits to be scheduled: see schedule
 	sent       atomic.Uint64 // version last broadcast, written under sendMu
 	lastSend   time.Time
 	armed      bool
@@ -413,7 +414,7 @@ func (c *Controller) finish(lm *liveMatch, info []byte, sendFinal bool) {
 	if sendFinal {
 		lm.sendMu.Lock()
 		c.sendLocked(lm)
-		lm.sendMu.Unlock()
+		lm.unlockSend()
 	}
 	c.remove(lm, "game_end")
 }
@@ -521,9 +522,36 @@ func (c *Controller) auxDisconnected(lm *liveMatch, playerID string) {
 
 // schedule sends lm's state now if the last send is at least SendInterval
 // old, else makes sure the trailing timer will send it.
+//
+// It never waits for sendMu: while another goroutine holds it (a broadcast
+// fanning out, a logon's snapshot), the change is left in lm.kick and the
+// holder schedules it when it unlocks (unlockSend). An observer's read
+// path thus never queues behind a fan-out of its match; the holder's
+// re-check after its unlock means no change is left unscheduled.
 func (c *Controller) schedule(lm *liveMatch) {
-	lm.sendMu.Lock()
-	defer lm.sendMu.Unlock()
+	lm.kick.Store(true)
+	c.trySchedule(lm)
+}
+
+// trySchedule schedules a pending kick unless sendMu is held, in which case
+// its holder will.
+func (c *Controller) trySchedule(lm *liveMatch) {
+	for lm.kick.Load() && lm.sendMu.TryLock() {
+		if lm.kick.Swap(false) {
+			c.scheduleLocked(lm)
+		}
+		lm.sendMu.Unlock()
+	}
+}
+
+// unlockSend releases sendMu and schedules a change that arrived meanwhile.
+func (lm *liveMatch) unlockSend() {
+	lm.sendMu.Unlock()
+	lm.c.trySchedule(lm)
+}
+
+// scheduleLocked is schedule's work. lm.sendMu held.
+func (c *Controller) scheduleLocked(lm *liveMatch) {
 	if lm.armed {
 		return // and dirtySince is set: the armed timer's send will clear it
 	}
@@ -541,7 +569,7 @@ func (c *Controller) schedule(lm *liveMatch) {
 
 func (lm *liveMatch) onTimer() {
 	lm.sendMu.Lock()
-	defer lm.sendMu.Unlock()
+	defer lm.unlockSend()
 	if !lm.armed {
 		return // stopped by remove
 	}
@@ -635,7 +663,7 @@ func (c *Controller) subscribe(code string, join func() error, emit func(*snapsh
 	}
 	lm.sendMu.Lock()
 	sh.mu.RUnlock()
-	defer lm.sendMu.Unlock()
+	defer lm.unlockSend()
 	if err := join(); err != nil {
 		return err
 	}

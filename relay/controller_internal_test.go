@@ -244,3 +244,50 @@ func TestSubscribeSharesSnapshotPerVersion(t *testing.T) {
 		prev = a
 	}
 }
+
+// A change made while the match's sendMu is held (a fan-out or a logon's
+// snapshot under way) does not wait for it; the holder sends it when it
+// unlocks, so the overlays still get the newest state.
+func TestScheduleDoesNotWaitForSendMu(t *testing.T) {
+	rec := newRec()
+	c := NewController(ControllerConfig{Logger: quietLogger()}, rec)
+	defer c.Close()
+	r := loadReplay(t, "short_3rounds")
+	lm := newTestMatch(t, c, r, "KICK01")
+	rec.wait(t)                                           // the initial state
+	time.Sleep(DefaultSendInterval + 10*time.Millisecond) // the quiet period under test: the next change is due at once
+
+	lm.sendMu.Lock() // as a broadcast in progress would
+	held := rec.n()  // every send takes sendMu: none can happen from here
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ingestT(t, c, `{"obsName":"o","groupCode":"KICK01","type":"map","data":"Jam"}`)
+	}()
+	select {
+	case <-done:
+	case <-time.After(tTimeout):
+		lm.sendMu.Unlock()
+		t.Fatal("ingest waited for the held sendMu")
+	}
+	if n := rec.n(); n != held {
+		lm.sendMu.Unlock()
+		t.Fatalf("%d sends while sendMu was held", n-held)
+	}
+	lm.unlockSend()
+	last := rec.n() - 1
+	if last != held {
+		t.Fatalf("%d sends when the holder unlocked, want 1", last+1-held)
+	}
+	want := func() string {
+		lm.mu.Lock()
+		defer lm.mu.Unlock()
+		return string(appendMatchDataPacket(nil, lm.m.AppendJSON(nil)))
+	}()
+	rec.mu.Lock()
+	got := string(rec.sends[last].pkt)
+	rec.mu.Unlock()
+	if got != want {
+		t.Fatal("the send after the unlock is not the newest state")
+	}
+}
