@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/mailru/easygo/netpoll"
-
 	"spectra-relay/internal/shardhash"
 )
 
@@ -43,7 +41,7 @@ type Server struct {
 	// can wait for the close frames to be written.
 	wsLive atomic.Int64
 
-	poller *netpoll.Epoll // nil: reader goroutines
+	poller *poller // nil: reader goroutines
 	work   *workerPool
 
 	closing atomic.Bool
