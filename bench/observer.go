@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"spectra-relay/engineio/eioclient"
+	"spectra-relay/internal/replayplayer"
 	"spectra-relay/relay/replayfile"
 	"spectra-relay/socketio/sioclient"
 )
@@ -19,22 +20,19 @@ func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
 // replaySource is one replay file, read once and shared by every match that
 // plays it.
 type replaySource struct {
-	path    string
-	header  replayfile.Header
-	events  []replayfile.Event
-	warmEnd int               // index of the first round_info: events before it are sent at once
-	matchID string            // the match id of its match_start
-	names   map[string]string // playerId → "name#tagline"
+	*replayplayer.Source
+	warmEnd int    // index of the first round_info: events before it are sent at once
+	matchID string // the match id of its match_start
 }
 
 func loadReplay(path string) (*replaySource, error) {
-	h, evs, err := replayfile.ReadFile(path)
+	src, err := replayplayer.Load(path)
 	if err != nil {
 		return nil, err
 	}
-	s := &replaySource{path: path, header: h, events: evs, warmEnd: -1, names: map[string]string{}}
-	for i := range evs {
-		ev := &evs[i]
+	s := &replaySource{Source: src, warmEnd: -1}
+	for i := range src.Events {
+		ev := &src.Events[i]
 		switch ev.Type {
 		case "round_info":
 			if s.warmEnd < 0 {
@@ -44,18 +42,13 @@ func loadReplay(path string) (*replaySource, error) {
 			if s.matchID == "" {
 				json.Unmarshal(ev.Data, &s.matchID)
 			}
-		case "roster":
-			var r struct{ PlayerID, Name, Tagline string }
-			if json.Unmarshal(ev.Data, &r) == nil && r.PlayerID != "" && r.Name != "" {
-				s.names[r.PlayerID] = r.Name + "#" + r.Tagline
-			}
 		}
 	}
 	if s.warmEnd < 0 {
 		s.warmEnd = 0
 	}
-	if s.header.ClientVersion == "" {
-		s.header.ClientVersion = "0.3.22"
+	if s.Header.ClientVersion == "" {
+		s.Header.ClientVersion = "0.3.22"
 	}
 	return s, nil
 }
@@ -95,44 +88,13 @@ func (o *observer) clientOptions() sioclient.Options {
 	return sioclient.Options{EIO: eioclient.Options{Transports: []string{eioclient.TransportWebSocket}, Deflate: true}}
 }
 
-type ack struct {
-	Type   string `json:"type"`
-	Value  bool   `json:"value"`
-	Reason string `json:"reason"`
-}
-
-func (o *observer) logon(ctx context.Context, event, ackEvent string, payload any) (*sioclient.Client, ack, error) {
+func (o *observer) logon(ctx context.Context, event, ackEvent string, payload any) (*sioclient.Client, replayplayer.Ack, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	c := sioclient.New(o.clientOptions())
-	acks := make(chan []json.RawMessage, 1)
-	c.On(ackEvent, func(args []json.RawMessage) {
-		select {
-		case acks <- args:
-		default:
-		}
-	})
-	if err := c.Connect(ctx, o.ingest); err != nil {
-		return nil, ack{}, err
-	}
-	body, _ := json.Marshal(payload)
-	if err := c.Emit(event, string(body)); err != nil {
-		c.Close()
-		return nil, ack{}, err
-	}
-	var a ack
-	select {
-	case args := <-acks:
-		var s string
-		if len(args) == 0 || json.Unmarshal(args[0], &s) != nil || json.Unmarshal([]byte(s), &a) != nil {
-			c.Close()
-			return nil, a, fmt.Errorf("bad %s", ackEvent)
-		}
-	case <-c.Done():
-		return nil, a, fmt.Errorf("closed before %s: %v", ackEvent, c.Err())
-	case <-ctx.Done():
-		c.Close()
-		return nil, a, fmt.Errorf("no %s", ackEvent)
+	a, err := replayplayer.Logon(ctx, c, o.ingest, event, ackEvent, payload)
+	if err != nil {
+		return nil, a, err
 	}
 	return c, a, nil
 }
@@ -152,7 +114,7 @@ func (o *observer) run(ctx context.Context, ready chan<- error) {
 }
 
 func (o *observer) start(ctx context.Context) error {
-	h := o.src.header
+	h := o.src.Header
 	payload := h.ObsLogon(h.ClientVersion, "bench", o.groupCode, "")
 	c, a, err := o.logon(ctx, "obs_logon", "obs_logon_ack", payload)
 	if err != nil {
@@ -165,7 +127,7 @@ func (o *observer) start(ctx context.Context) error {
 	o.obs = c
 	o.aux = map[string]*sioclient.Client{}
 	for i := 0; i < o.src.warmEnd; i++ {
-		if err := o.send(ctx, &o.src.events[i]); err != nil {
+		if err := o.send(ctx, &o.src.Events[i]); err != nil {
 			return err
 		}
 	}
@@ -186,22 +148,11 @@ func (o *observer) close() {
 }
 
 func sleepUntil(ctx context.Context, t time.Time) error {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err()
-	}
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-tm.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return replayplayer.Sleep(ctx, time.Until(t))
 }
 
 func (o *observer) play(ctx context.Context) error {
-	evs := o.src.events
+	evs := o.src.Events
 	i := o.src.warmEnd
 	base, tsBase := time.Now(), evs[i].Timestamp
 	nextMarker := time.Now().Add(o.markerEvery)
@@ -255,7 +206,7 @@ func (o *observer) sendMarker() error {
 		GroupCode string `json:"groupCode"`
 		Type      string `json:"type"`
 		Data      any    `json:"data"`
-	}{o.src.header.ObsName, o.groupCode, "toast", map[string]any{
+	}{o.src.Header.ObsName, o.groupCode, "toast", map[string]any{
 		"title": "bench", "message": fmt.Sprintf("m%d", o.marker), "duration": nil, "eventLogoEnabled": true,
 	}})
 	if seq := o.markers.add(time.Now()); seq != o.marker {
@@ -270,11 +221,12 @@ func (o *observer) sendMarker() error {
 }
 
 func (o *observer) send(ctx context.Context, ev *replayfile.Event) error {
-	c, channel := o.obs, "obs_data"
-	switch ev.Kind() {
-	case replayfile.KindObserver:
-	case replayfile.KindAux:
-		channel = "aux_data"
+	c := o.obs
+	channel, ok := replayplayer.Channel(ev)
+	if !ok {
+		return nil
+	}
+	if ev.Kind() == replayfile.KindAux {
 		var err error
 		if c, err = o.auxFor(ctx, ev); err != nil {
 			return err
@@ -282,8 +234,6 @@ func (o *observer) send(ctx context.Context, ev *replayfile.Event) error {
 		if c == nil {
 			return nil
 		}
-	default:
-		return nil
 	}
 	payload, err := ev.Payload(o.groupCode)
 	if err != nil {
@@ -317,12 +267,7 @@ func (o *observer) auxFor(ctx context.Context, ev *replayfile.Event) (*sioclient
 		}
 		o.auxSync = true
 	}
-	name := o.src.names[ev.PlayerID]
-	if name == "" {
-		name = "Aux-" + ev.PlayerID
-	}
-	payload := map[string]string{"type": "aux_authenticate", "clientVersion": o.src.header.ClientVersion,
-		"name": name, "matchId": o.matchID, "playerId": ev.PlayerID}
+	payload := replayplayer.NewAuxLogon(o.src.Header.ClientVersion, o.src.AuxName(ev.PlayerID), o.matchID, ev.PlayerID)
 	c, a, err := o.logon(ctx, "aux_logon", "aux_logon_ack", payload)
 	if err != nil {
 		o.errors.Add(1)

@@ -47,6 +47,13 @@ func NewTextFrame(payload []byte) *Frame {
 	return &Frame{payload: payload, level: defaultDeflateLevel, threshold: defaultDeflateThreshold}
 }
 
+// NewTextFrame builds a text message frame compressed with the server's
+// deflate level and threshold. Handing one such Frame to many sockets makes
+// each wire form, the compressed one included, once for all of them.
+func (s *Server) NewTextFrame(payload []byte) *Frame {
+	return &Frame{payload: payload, level: s.cfg.Deflate.Level, threshold: s.cfg.Deflate.Threshold}
+}
+
 // NewBinaryFrame builds a binary message frame. The Frame keeps payload.
 func NewBinaryFrame(payload []byte) *Frame {
 	return &Frame{binary: true, payload: payload, level: defaultDeflateLevel, threshold: defaultDeflateThreshold}

@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/mailru/easygo/netpoll"
+	"spectra-relay/internal/shardhash"
 )
 
 const (
@@ -41,7 +41,7 @@ type Server struct {
 	// can wait for the close frames to be written.
 	wsLive atomic.Int64
 
-	poller *netpoll.Epoll // nil: reader goroutines
+	poller *poller // nil: reader goroutines
 	work   *workerPool
 
 	closing atomic.Bool
@@ -143,13 +143,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) shard(sid string) *sessionShard {
-	// FNV-1a inlined over the string: no allocation on lookup.
-	h := uint32(2166136261)
-	for i := 0; i < len(sid); i++ {
-		h ^= uint32(sid[i])
-		h *= 16777619
-	}
-	return &s.shards[h%sessionShards]
+	return &s.shards[shardhash.FNV1a(sid)%sessionShards]
 }
 
 func (s *Server) lookup(sid string) *Socket {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
-	"github.com/mailru/easygo/netpoll"
 	"github.com/valyala/bytebufferpool"
 )
 
@@ -466,30 +464,12 @@ func (so *Socket) startReading() {
 	go so.readLoop(newFrameReader(wc.reader(), 4096))
 }
 
-// newPoller makes the epoll instance that watches idle WebSocket
-// connections; nil (with a warning) where there is none, and then every
-// connection gets a reader goroutine.
-func newPoller(log *slog.Logger) *netpoll.Epoll {
-	ep, err := netpoll.EpollCreate(&netpoll.EpollConfig{
-		OnWaitError: func(err error) { log.Error("engineio: epoll wait", "err", err) },
-	})
-	if err != nil {
-		log.Warn("engineio: netpoll disabled, using reader goroutines", "err", err)
-		return nil
-	}
-	return ep
-}
-
-// readEvents: one-shot, so that one connection is read by one task at a
-// time and re-armed only when that task is done.
-const readEvents = netpoll.EPOLLIN | netpoll.EPOLLRDHUP | netpoll.EPOLLONESHOT
-
 // registerNetpoll watches the connection's descriptor. The descriptor is
 // used as is, not duplicated and not wrapped in an os.File (whose finalizer
 // would close a number that may since belong to another connection);
 // wsConn.shutdown removes it from the epoll set before the connection is
 // closed, so a reused number is never watched for a dead connection.
-func (so *Socket) registerNetpoll(ep *netpoll.Epoll, tc *net.TCPConn) error {
+func (so *Socket) registerNetpoll(ep *poller, tc *net.TCPConn) error {
 	rc, err := tc.SyscallConn()
 	if err != nil {
 		return err
@@ -504,9 +484,7 @@ func (so *Socket) registerNetpoll(ep *netpoll.Epoll, tc *net.TCPConn) error {
 	if wc.stopped {
 		return nil
 	}
-	err = ep.Add(fd, readEvents, func(netpoll.EpollEvent) {
-		so.srv.work.schedule(so.readFn)
-	})
+	err = ep.add(fd, func() { so.srv.work.schedule(so.readFn) })
 	if err != nil {
 		return err
 	}
@@ -590,16 +568,16 @@ func readErrorReason(err error) CloseReason {
 	return ReasonTransportError
 }
 
-func (wc *wsConn) resume(ep *netpoll.Epoll) {
+func (wc *wsConn) resume(ep *poller) {
 	wc.mu.Lock()
 	if !wc.stopped && wc.registered {
-		_ = ep.Mod(wc.fd, readEvents)
+		_ = ep.rearm(wc.fd)
 	}
 	wc.mu.Unlock()
 }
 
 // shutdown stops watching the descriptor and closes the connection.
-func (wc *wsConn) shutdown(ep *netpoll.Epoll) {
+func (wc *wsConn) shutdown(ep *poller) {
 	wc.mu.Lock()
 	defer wc.mu.Unlock()
 	if wc.stopped {
@@ -608,7 +586,7 @@ func (wc *wsConn) shutdown(ep *netpoll.Epoll) {
 	wc.stopped = true
 	wc.live.Add(-1)
 	if wc.registered {
-		_ = ep.Del(wc.fd)
+		_ = ep.del(wc.fd)
 	}
 	_ = wc.conn.Close()
 }

@@ -96,10 +96,10 @@ type clusterMatch struct {
 
 // remoteRoom is a group code this node has overlays of but does not own.
 type remoteRoom struct {
-	mu  sync.Mutex
-	seq cluster.Seq
-	lit []byte // the state as a JSON string literal, for logon snapshots
-	has bool
+	mu   sync.Mutex
+	seq  cluster.Seq
+	snap snapshot // the latest state, for logon snapshots; guarded by mu
+	has  bool
 }
 
 // remoteAux is an auxiliary connection whose match lives on other nodes.
@@ -533,7 +533,7 @@ func (g *clusterGlue) published(lm *liveMatch, v uint64, pkt []byte) {
 // remoteSubscribe is subscribe's path for a group code with no live
 // match here: the overlay joins the room, the node listens to the code's
 // channel, and the latest state known in the cluster is the snapshot.
-func (g *clusterGlue) remoteSubscribe(code string, join func() error, emit func(lit []byte) error) error {
+func (g *clusterGlue) remoteSubscribe(code string, join func() error, emit func(*snapshot) error) error {
 	rr := g.room(code)
 	rr.mu.Lock()
 	defer rr.mu.Unlock()
@@ -544,7 +544,7 @@ func (g *clusterGlue) remoteSubscribe(code string, join func() error, emit func(
 		g.fetchLatest(code, rr)
 	}
 	if rr.has {
-		return emit(rr.lit)
+		return emit(&rr.snap)
 	}
 	return nil
 }
@@ -581,7 +581,7 @@ func (rr *remoteRoom) setLocked(s cluster.Seq, pkt []byte) {
 		return
 	}
 	rr.seq, rr.has = s, true
-	rr.lit = pkt[len(matchDataPrefix) : len(pkt)-1]
+	rr.snap = snapshot{version: max(s.Version, 1), pkt: pkt}
 }
 
 // ensureRemote keeps a room this node stopped owning fed from Redis.
@@ -621,7 +621,11 @@ func (g *clusterGlue) onOut(code string, s cluster.Seq, pkt []byte) {
 		return
 	}
 	rr.setLocked(s, pkt)
-	if g.c.out != nil {
+	// Framed once: the broadcast's frame is also the logon snapshot's.
+	switch {
+	case g.c.outF != nil:
+		_, rr.snap.prep, rr.snap.framed = g.c.outF.BroadcastRawPrepared(code, pkt, true)
+	case g.c.out != nil:
 		g.c.out.BroadcastRaw(code, pkt, true)
 	}
 }
@@ -850,7 +854,7 @@ func (g *clusterGlue) heal() {
 		if cm.pending != nil {
 			g.published(lm, cm.pendingV, cm.pending)
 		}
-		lm.sendMu.Unlock()
+		lm.unlockSend()
 	}
 }
 

@@ -59,12 +59,21 @@ type ControllerConfig struct {
 	Now func() time.Time
 }
 
+// framingBroadcaster is a Broadcaster that also hands back the frame it
+// sent (the output namespace does): overlays logging on later are sent
+// that very frame, whose compressed form the broadcast may already have
+// made.
+type framingBroadcaster interface {
+	BroadcastRawPrepared(room string, packet []byte, coalesce bool) (int, socketio.Prepared, bool)
+}
+
 // Controller holds the live matches and decides when their state is sent.
 type Controller struct {
 	cfg    ControllerConfig
 	log    *slog.Logger
 	replay replayConf
 	out    Broadcaster
+	outF   framingBroadcaster // out, when it is one; else nil
 	now    func() time.Time
 	shards [numShards]shard
 	ids    [numShards]idShard
@@ -106,12 +115,12 @@ type liveMatch struct {
 	lastEvent    time.Time  // status page: the last event applied
 
 	sendMu     sync.Mutex
+	kick       atomic.Bool   // a change waits to be scheduled: see schedule
 	sent       atomic.Uint64 // version last broadcast, written under sendMu
 	lastSend   time.Time
 	armed      bool
 	timer      *time.Timer
-	lit        []byte // JSON string literal of version litVersion, shared with a sent packet
-	litVersion uint64
+	snap       snapshot  // the newest state encoded for overlays; version 0 until needed
 	dirtySince time.Time // first change not sent yet (send lag metric); zero when none
 
 	cm *clusterMatch // cluster hook: this node's ownership; nil when alone
@@ -148,6 +157,7 @@ func NewController(cfg ControllerConfig, out Broadcaster) *Controller {
 		stop:      make(chan struct{}),
 		m:         newCtrlMetrics(),
 	}
+	c.outF, _ = out.(framingBroadcaster)
 	c.replay = replayConf{dir: cfg.ReplayDir, limit: cfg.ReplayMaxBytes, log: cfg.Logger, kick: c.kickFlush}
 	for i := range c.shards {
 		c.shards[i].m = make(map[string]*liveMatch)
@@ -428,7 +438,7 @@ func (c *Controller) finish(lm *liveMatch, info []byte, sendFinal bool) {
 	if sendFinal {
 		lm.sendMu.Lock()
 		c.sendLocked(lm)
-		lm.sendMu.Unlock()
+		lm.unlockSend()
 	}
 	c.remove(lm, "game_end")
 }
@@ -476,7 +486,7 @@ func (c *Controller) remove(lm *liveMatch, why string) {
 	lm.sendMu.Lock()
 	lm.timer.Stop()
 	lm.armed = false
-	lm.lit = nil
+	lm.snap = snapshot{}
 	lm.sendMu.Unlock()
 	if lm.cm != nil { // cluster hook
 		c.cl.released(lm, why)
@@ -539,9 +549,36 @@ func (c *Controller) auxDisconnected(lm *liveMatch, playerID string) {
 
 // schedule sends lm's state now if the last send is at least SendInterval
 // old, else makes sure the trailing timer will send it.
+//
+// It never waits for sendMu: while another goroutine holds it (a broadcast
+// fanning out, a logon's snapshot), the change is left in lm.kick and the
+// holder schedules it when it unlocks (unlockSend). An observer's read
+// path thus never queues behind a fan-out of its match; the holder's
+// re-check after its unlock means no change is left unscheduled.
 func (c *Controller) schedule(lm *liveMatch) {
-	lm.sendMu.Lock()
-	defer lm.sendMu.Unlock()
+	lm.kick.Store(true)
+	c.trySchedule(lm)
+}
+
+// trySchedule schedules a pending kick unless sendMu is held, in which case
+// its holder will.
+func (c *Controller) trySchedule(lm *liveMatch) {
+	for lm.kick.Load() && lm.sendMu.TryLock() {
+		if lm.kick.Swap(false) {
+			c.scheduleLocked(lm)
+		}
+		lm.sendMu.Unlock()
+	}
+}
+
+// unlockSend releases sendMu and schedules a change that arrived meanwhile.
+func (lm *liveMatch) unlockSend() {
+	lm.sendMu.Unlock()
+	lm.c.trySchedule(lm)
+}
+
+// scheduleLocked is schedule's work. lm.sendMu held.
+func (c *Controller) scheduleLocked(lm *liveMatch) {
 	if lm.armed {
 		return // and dirtySince is set: the armed timer's send will clear it
 	}
@@ -559,7 +596,7 @@ func (c *Controller) schedule(lm *liveMatch) {
 
 func (lm *liveMatch) onTimer() {
 	lm.sendMu.Lock()
-	defer lm.sendMu.Unlock()
+	defer lm.unlockSend()
 	if !lm.armed {
 		return // stopped by remove
 	}
@@ -589,15 +626,17 @@ func (c *Controller) sendLocked(lm *liveMatch) {
 	*bp = js
 	jsonBufPool.Put(bp)
 
-	lm.lit = pkt[len(matchDataPrefix) : len(pkt)-1]
-	lm.litVersion = v
+	lm.snap = snapshot{version: v, pkt: pkt}
 	lm.sent.Store(v)
 	// The interval counts from the hand-over to the broadcast, not from the
 	// decision to send: encoding a state takes longer under load, and the
 	// overlays must see sends at least SendInterval apart.
 	lm.lastSend = c.now()
 	n := 0
-	if c.out != nil {
+	switch {
+	case c.outF != nil:
+		n, lm.snap.prep, lm.snap.framed = c.outF.BroadcastRawPrepared(lm.code, pkt, true)
+	case c.out != nil:
 		n = c.out.BroadcastRaw(lm.code, pkt, true)
 	}
 	if lm.cm != nil { // cluster hook: once to the other nodes
@@ -615,12 +654,35 @@ func appendMatchDataPacket(dst, js []byte) []byte {
 	return append(dst, ']')
 }
 
+// snapshot is one state version as overlays that join get it: the
+// match_data packet, encoded once, and its frame (the broadcast's own, or
+// made on the first logon), so that every wire form of it (the compressed
+// one above all) is built once per version however many overlays log on.
+// A liveMatch holds the newest one, guarded by its sendMu.
+type snapshot struct {
+	version uint64 // 0: none
+	pkt     []byte // 2["match_data",<state as a JSON string>]; shared with a broadcast
+
+	framed bool
+	prep   socketio.Prepared
+}
+
+// prepared is the snapshot framed for namespace n, the overlays' one.
+// lm.sendMu held.
+func (sn *snapshot) prepared(n *socketio.Namespace) socketio.Prepared {
+	if !sn.framed {
+		sn.prep, sn.framed = n.PrepareRaw(sn.pkt), true
+	}
+	return sn.prep
+}
+
 // subscribe joins an overlay to a group's room and, when the match is live,
-// emits the current state to that overlay alone. Holding the shard lock
+// emits the current state to that overlay alone; emit runs with lm.sendMu
+// held and must not keep the snapshot. Holding the shard lock
 // while joining means a match created meanwhile cannot broadcast before the
 // overlay is in the room; holding sendMu orders the snapshot before every
 // later broadcast of the match.
-func (c *Controller) subscribe(code string, join func() error, emit func(lit []byte) error) error {
+func (c *Controller) subscribe(code string, join func() error, emit func(*snapshot) error) error {
 	sh := c.shardOf(code)
 	sh.mu.RLock()
 	lm := sh.m[code]
@@ -635,7 +697,7 @@ func (c *Controller) subscribe(code string, join func() error, emit func(lit []b
 	}
 	lm.sendMu.Lock()
 	sh.mu.RUnlock()
-	defer lm.sendMu.Unlock()
+	defer lm.unlockSend()
 	if err := join(); err != nil {
 		return err
 	}
@@ -645,21 +707,20 @@ func (c *Controller) subscribe(code string, join func() error, emit func(lit []b
 		return nil
 	}
 	v := lm.version
-	lit := lm.lit
-	if lit == nil || lm.litVersion != v {
+	if lm.snap.version != v {
 		bp := jsonBufPool.Get().(*[]byte)
 		js := lm.m.AppendJSON((*bp)[:0])
 		lm.mu.Unlock()
-		lit = socketio.AppendJSONString(make([]byte, 0, len(js)+len(js)/8+8), js)
+		pkt := appendMatchDataPacket(make([]byte, 0, len(js)+len(js)/8+32), js)
 		*bp = js
 		jsonBufPool.Put(bp)
 		// Later logons at this version reuse it; the broadcast of this
-		// version (if still due) will replace it with its own slice.
-		lm.lit, lm.litVersion = lit, v
+		// version (if still due) will replace it with its own.
+		lm.snap = snapshot{version: v, pkt: pkt}
 	} else {
 		lm.mu.Unlock()
 	}
-	return emit(lit)
+	return emit(&lm.snap)
 }
 
 // ---- loops ----

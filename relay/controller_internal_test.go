@@ -193,3 +193,101 @@ func TestAuxDataRoutedByMatchID(t *testing.T) {
 		t.Fatal("index not updated on a new match id")
 	}
 }
+
+// Overlays logging on at one state version share one encoded snapshot
+// (so its compressed frame is built once, not once per overlay), and a
+// change gives the next logon a new one holding the new state.
+func TestSubscribeSharesSnapshotPerVersion(t *testing.T) {
+	rec := newRec()
+	c := NewController(ControllerConfig{SendInterval: time.Hour, Logger: quietLogger()}, rec)
+	defer c.Close()
+	r := loadReplay(t, "short_3rounds")
+	lm := newTestMatch(t, c, r, "SNAP01")
+	rec.wait(t) // the initial state went out; the hour-long interval holds the next
+	state := func() string {
+		lm.mu.Lock()
+		defer lm.mu.Unlock()
+		return string(appendMatchDataPacket(nil, lm.m.AppendJSON(nil)))
+	}
+	logon := func() snapshot {
+		t.Helper()
+		var got snapshot
+		err := c.subscribe("SNAP01", func() error { return nil }, func(sn *snapshot) error { got = *sn; return nil })
+		if err != nil || got.version == 0 || len(got.pkt) == 0 {
+			t.Fatalf("subscribe: snapshot %+v, err %v", got, err)
+		}
+		return got
+	}
+	tests := []struct {
+		name   string
+		change string // an observer event applied before the logons; "" none
+	}{
+		{"the broadcast version", ""},
+		{"a version not broadcast yet", `{"obsName":"o","groupCode":"SNAP01","type":"map","data":"Jam"}`},
+		{"the next change", `{"obsName":"o","groupCode":"SNAP01","type":"map","data":"Bind"}`},
+	}
+	var prev snapshot
+	for _, tc := range tests {
+		if tc.change != "" {
+			ingestT(t, c, tc.change)
+		}
+		a, b := logon(), logon()
+		if a.version != b.version || &a.pkt[0] != &b.pkt[0] {
+			t.Fatalf("%s: two logons at one version got two encodings", tc.name)
+		}
+		if a.version == prev.version {
+			t.Fatalf("%s: a logon after a change got the old snapshot", tc.name)
+		}
+		if string(a.pkt) != state() {
+			t.Fatalf("%s: the snapshot is not the current state", tc.name)
+		}
+		prev = a
+	}
+}
+
+// A change made while the match's sendMu is held (a fan-out or a logon's
+// snapshot under way) does not wait for it; the holder sends it when it
+// unlocks, so the overlays still get the newest state.
+func TestScheduleDoesNotWaitForSendMu(t *testing.T) {
+	rec := newRec()
+	c := NewController(ControllerConfig{Logger: quietLogger()}, rec)
+	defer c.Close()
+	r := loadReplay(t, "short_3rounds")
+	lm := newTestMatch(t, c, r, "KICK01")
+	rec.wait(t)                                           // the initial state
+	time.Sleep(DefaultSendInterval + 10*time.Millisecond) // the quiet period under test: the next change is due at once
+
+	lm.sendMu.Lock() // as a broadcast in progress would
+	held := rec.n()  // every send takes sendMu: none can happen from here
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ingestT(t, c, `{"obsName":"o","groupCode":"KICK01","type":"map","data":"Jam"}`)
+	}()
+	select {
+	case <-done:
+	case <-time.After(tTimeout):
+		lm.sendMu.Unlock()
+		t.Fatal("ingest waited for the held sendMu")
+	}
+	if n := rec.n(); n != held {
+		lm.sendMu.Unlock()
+		t.Fatalf("%d sends while sendMu was held", n-held)
+	}
+	lm.unlockSend()
+	last := rec.n() - 1
+	if last != held {
+		t.Fatalf("%d sends when the holder unlocked, want 1", last+1-held)
+	}
+	want := func() string {
+		lm.mu.Lock()
+		defer lm.mu.Unlock()
+		return string(appendMatchDataPacket(nil, lm.m.AppendJSON(nil)))
+	}()
+	rec.mu.Lock()
+	got := string(rec.sends[last].pkt)
+	rec.mu.Unlock()
+	if got != want {
+		t.Fatal("the send after the unlock is not the newest state")
+	}
+}

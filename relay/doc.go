@@ -15,6 +15,8 @@
 //     bookkeeping next to it (version, bound connections, replay log);
 //   - sendMu serialises what leaves for the overlays: broadcasts and
 //     logon snapshots of the match are queued in version order under it.
+//     A change never waits for it: schedule only tries it, and otherwise
+//     leaves a kick that the holder schedules when it unlocks.
 //
 // Lock order: shard.mu → liveMatch.sendMu → liveMatch.mu → idShard.mu.
 // Nothing takes a shard lock while holding a match lock.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"spectra-relay/internal/jsontext"
 	"spectra-relay/socketio"
 )
 
@@ -103,12 +104,12 @@ func (srv *Server) createPreview(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "Invalid preview data")
 		return
 	}
-	ms, err := objectMembers(body)
+	ms, err := jsontext.Members(body)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "Invalid JSON body")
 		return
 	}
-	key, hasKey := findMember(ms, "key")
+	key, hasKey := jsontext.Find(ms, "key")
 	if !hasKey || !jsTruthy(key) {
 		writeError(w, http.StatusBadRequest, "Missing or invalid key in preview data")
 		return
@@ -122,7 +123,7 @@ func (srv *Server) createPreview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	code := ""
-	if pc, ok := findMember(ms, "previewCode"); ok && len(pc) > 0 && pc[0] == '"' {
+	if pc, ok := jsontext.Find(ms, "previewCode"); ok && len(pc) > 0 && pc[0] == '"' {
 		if s := jsString(pc, true); utf16Len(s) == 6 {
 			code = s
 		}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"spectra-relay/internal/testenv"
 )
 
 type httpAnswer struct {
@@ -99,17 +101,12 @@ func TestExtrasStatus(t *testing.T) {
 	// game_end removes a match at once; a dropped observer does not.
 	obsEvent(t, obs1, "Observer1#OBS", "STAT01", "round_info", map[string]any{"roundNumber": 1, "roundPhase": "game_end"})
 	obs2.Close()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		var st map[string]any
+	var st map[string]any
+	if !testenv.Poll(3*time.Second, func() bool {
 		httpGetJSON(t, s.Extras+"/status", &st)
-		if st["matchesRunning"] == float64(1) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("matchesRunning after one game_end: %v, want 1", st["matchesRunning"])
-		}
-		time.Sleep(50 * time.Millisecond)
+		return st["matchesRunning"] == float64(1)
+	}) {
+		t.Fatalf("matchesRunning after one game_end: %v, want 1", st["matchesRunning"])
 	}
 	select {
 	case <-obs1.Done():
@@ -134,14 +131,7 @@ func TestExtrasTeamInfoForCode(t *testing.T) {
 	obsEvent(t, obs, "Observer1#OBS", "TEAM01", "score", map[string]any{"team_0": 1, "team_1": 0})
 	obsEvent(t, obs, "Observer1#OBS", "TEAM01", "round_info", map[string]any{"roundNumber": 2, "roundPhase": "game_end"})
 	var a httpAnswer
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		a = do(t, "GET", u+"?groupCode=TEAM01", nil, nil)
-		if a.status != 404 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Poll(3*time.Second, func() bool { a = do(t, "GET", u+"?groupCode=TEAM01", nil, nil); return a.status != 404 })
 	got := expectJSON(t, "finished match", a, 200, nil)
 	tools := logon["toolsData"].(map[string]any)
 	sponsors := tools["sponsorInfo"].(map[string]any)
@@ -166,14 +156,7 @@ func TestExtrasTeamInfoForCode(t *testing.T) {
 	// A tie goes to the right team (index 1), like the existing server.
 	obs2, _ := obsLogon(t, s.Ingest, headerLogon(t, replay, "", "TEAM02"))
 	obsEvent(t, obs2, "Observer1#OBS", "TEAM02", "round_info", map[string]any{"roundNumber": 1, "roundPhase": "game_end"})
-	deadline = time.Now().Add(3 * time.Second)
-	for {
-		a = do(t, "GET", u+"?groupCode=TEAM02", nil, nil)
-		if a.status != 404 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Poll(3*time.Second, func() bool { a = do(t, "GET", u+"?groupCode=TEAM02", nil, nil); return a.status != 404 })
 	if got := expectJSON(t, "finished match, tie", a, 200, nil); got["higherScore"] != float64(1) {
 		t.Errorf("higherScore of a 0-0 game: %v, want 1", got["higherScore"])
 	}

@@ -302,10 +302,6 @@ func containsAny(s string, needles ...string) string {
 	return ""
 }
 
-// waitFlush waits for the next replay flush round (the flush loop runs
-// every second); used only where a file is checked from outside.
-func waitFlush() { time.Sleep(20 * time.Millisecond) }
-
 func mustMarshal(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)

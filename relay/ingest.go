@@ -12,6 +12,7 @@ import (
 	"time"
 	"unsafe"
 
+	"spectra-relay/internal/jsontext"
 	"spectra-relay/relay/match"
 	"spectra-relay/socketio"
 )
@@ -144,11 +145,11 @@ func fieldTooLong(raw json.RawMessage, limit int) bool {
 // bytes, clientVersion at most maxVersionLen, obsName and the teams' names
 // and tricodes at most maxNameLen.
 func checkObsLogon(raw []byte) error {
-	ms, err := objectMembers(raw)
+	ms, err := jsontext.Members(raw)
 	if err != nil {
 		return err
 	}
-	gc, ok := findMember(ms, "groupCode")
+	gc, ok := jsontext.Find(ms, "groupCode")
 	switch {
 	case !ok || len(gc) == 0 || gc[0] != '"':
 		return errors.New("groupCode is not a string")
@@ -157,14 +158,14 @@ func checkObsLogon(raw []byte) error {
 	case fieldTooLong(gc, maxGroupCodeLen):
 		return fmt.Errorf("groupCode longer than %d bytes", maxGroupCodeLen)
 	}
-	if v, ok := findMember(ms, "clientVersion"); ok && fieldTooLong(v, maxVersionLen) {
+	if v, ok := jsontext.Find(ms, "clientVersion"); ok && fieldTooLong(v, maxVersionLen) {
 		return fmt.Errorf("clientVersion longer than %d bytes", maxVersionLen)
 	}
-	if v, ok := findMember(ms, "obsName"); ok && fieldTooLong(v, maxNameLen) {
+	if v, ok := jsontext.Find(ms, "obsName"); ok && fieldTooLong(v, maxNameLen) {
 		return fmt.Errorf("obsName longer than %d bytes", maxNameLen)
 	}
 	for _, side := range [...]string{"leftTeam", "rightTeam"} {
-		team, ok := findMember(ms, side)
+		team, ok := jsontext.Find(ms, side)
 		if !ok || len(team) == 0 {
 			continue
 		}
@@ -174,12 +175,12 @@ func checkObsLogon(raw []byte) error {
 			}
 			continue
 		}
-		tms, err := objectMembers(team)
+		tms, err := jsontext.Members(team)
 		if err != nil {
 			return err
 		}
 		for _, key := range [...]string{"name", "tricode"} {
-			if v, ok := findMember(tms, key); ok && fieldTooLong(v, maxNameLen) {
+			if v, ok := jsontext.Find(tms, key); ok && fieldTooLong(v, maxNameLen) {
 				return fmt.Errorf("%s.%s longer than %d bytes", side, key, maxNameLen)
 			}
 		}
@@ -218,8 +219,8 @@ func (srv *Server) obsLogon(ic *ingestConn, e *socketio.Event) {
 		return
 	}
 	if !compatibleVersion(l.ClientVersion) {
-		ms, _ := objectMembers(raw)
-		cv, ok := findMember(ms, "clientVersion")
+		ms, _ := jsontext.Members(raw)
+		cv, ok := jsontext.Find(ms, "clientVersion")
 		srv.refuse(ic, "obs_logon_ack", versionReason(jsString(cv, ok)), "groupCode", l.GroupCode)
 		return
 	}
@@ -256,13 +257,13 @@ func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
 		srv.refuse(ic, "aux_logon_ack", reasonInvalidPacket, "err", err)
 		return
 	}
-	ms, err := objectMembers([]byte(payload))
+	ms, err := jsontext.Members([]byte(payload))
 	if err != nil {
 		srv.refuse(ic, "aux_logon_ack", reasonInvalidPacket, "err", err)
 		return
 	}
 	str := func(key string) (string, bool) {
-		v, ok := findMember(ms, key)
+		v, ok := jsontext.Find(ms, key)
 		if !ok || len(v) == 0 || v[0] != '"' {
 			return "", false
 		}
@@ -276,17 +277,17 @@ func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
 		key   string
 		limit int
 	}{{"clientVersion", maxVersionLen}, {"name", maxNameLen}, {"playerId", maxNameLen}, {"matchId", maxNameLen}} {
-		if v, ok := findMember(ms, f.key); ok && fieldTooLong(v, f.limit) {
+		if v, ok := jsontext.Find(ms, f.key); ok && fieldTooLong(v, f.limit) {
 			srv.refuse(ic, "aux_logon_ack", reasonInvalidPacket, "err", f.key+" too long", "bytes", len(v))
 			return
 		}
 	}
 	if cv, _ := str("clientVersion"); !compatibleVersion(cv) {
-		raw, ok := findMember(ms, "clientVersion")
+		raw, ok := jsontext.Find(ms, "clientVersion")
 		srv.refuse(ic, "aux_logon_ack", versionReason(jsString(raw, ok)))
 		return
 	}
-	rawID, hasID := findMember(ms, "matchId")
+	rawID, hasID := jsontext.Find(ms, "matchId")
 	matchID := jsString(rawID, hasID)
 	var buf [1]*liveMatch
 	var lm *liveMatch
@@ -297,7 +298,7 @@ func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
 	}
 	notFound := "Game with Match ID " + matchID + " not found."
 	playerID, _ := str("playerId")
-	if rawPID, ok := findMember(ms, "playerId"); ok && playerID == "" && len(rawPID) > 0 && rawPID[0] != '"' {
+	if rawPID, ok := jsontext.Find(ms, "playerId"); ok && playerID == "" && len(rawPID) > 0 && rawPID[0] != '"' {
 		playerID = jsString(rawPID, true)
 	}
 	if lm == nil && srv.ctrl.cl != nil && hasID && matchID != "" && srv.ctrl.cl.auxLogonRemote(ic, matchID, playerID) { // cluster hook

@@ -210,7 +210,9 @@ func playAndRead(t *testing.T, s *testServer, file, groupCode string, n int, gam
 	case <-ctx.Done():
 		t.Fatalf("spectra-replay did not finish after game_end:\n%s", tail(out.String(), 4000))
 	}
-	// At most one last state may follow game_end (SPEC §6); it is not compared.
+	// At most one last state may follow game_end (SPEC §6); it is not
+	// compared. The sleep is a quiet period: what must not arrive has no
+	// event to await.
 	time.Sleep(200 * time.Millisecond)
 	if extra := ov.count() - before; extra > 1 {
 		t.Errorf("%d match_data after game_end, at most 1 allowed", extra)

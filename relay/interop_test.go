@@ -473,20 +473,16 @@ func (o *overlay) latest() map[string]any {
 // settle waits until no match_data arrived for quiet (and at least min).
 func (o *overlay) settle(min, quiet, max time.Duration) map[string]any {
 	o.t.Helper()
-	start := time.Now()
-	time.Sleep(min)
-	for {
+	time.Sleep(min) // part of the quiet period under test, not synchronisation
+	if !testenv.Poll(max-min, func() bool {
 		o.mu.Lock()
 		last := o.last
 		o.mu.Unlock()
-		if time.Since(last) >= quiet {
-			return o.latest()
-		}
-		if time.Since(start) > max {
-			o.t.Fatalf("match_data did not settle within %s", max)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return time.Since(last) >= quiet
+	}) {
+		o.t.Fatalf("match_data did not settle within %s", max)
 	}
+	return o.latest()
 }
 
 // obsLogon connects an observer and logs it on; it returns the client and

@@ -206,6 +206,8 @@ func TestSpectraWatch(t *testing.T) {
 			// seconds of large match_data frames.
 			runReplay(t, replayBin, "-ingest", s.Ingest, "-transport", transport, "-mode", "timestamps", "-speed", "400", "-quiet", replay)
 			w.waitLine(finalShortLine, 10*time.Second)
+			// A quiet period before the stop: the one match_data that may
+			// follow game_end reaches the watcher; there is no event to await.
 			time.Sleep(300 * time.Millisecond)
 			w.signal(syscall.SIGINT)
 			if code := w.wait(5 * time.Second); code != 0 {

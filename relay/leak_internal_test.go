@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"spectra-relay/engineio/eioclient"
+	"spectra-relay/internal/testenv"
 	"spectra-relay/socketio/sioclient"
 )
 
@@ -132,20 +133,16 @@ func TestNoLeakAfterCycles(t *testing.T) {
 	settle := func(what string, fds0, g0 int) {
 		t.Helper()
 		tr.CloseIdleConnections()
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			fds, g := openFDs(t), liveGoroutines()
-			if fds <= fds0+slack && g <= g0+slack {
-				t.Logf("%s: %d descriptors (idle %d), %d goroutines (idle %d)", what, fds, fds0, g, g0)
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Fatalf("%s: %d descriptors (idle %d), %d goroutines (idle %d) after 15 s\n%s",
-					what, fds, fds0, g, g0, buf[:runtime.Stack(buf, true)])
-			}
-			time.Sleep(50 * time.Millisecond) // polling a count; there is no event to await
+		var fds, g int
+		if !testenv.Poll(15*time.Second, func() bool {
+			fds, g = openFDs(t), liveGoroutines()
+			return fds <= fds0+slack && g <= g0+slack
+		}) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%s: %d descriptors (idle %d), %d goroutines (idle %d) after 15 s\n%s",
+				what, fds, fds0, g, g0, buf[:runtime.Stack(buf, true)])
 		}
+		t.Logf("%s: %d descriptors (idle %d), %d goroutines (idle %d)", what, fds, fds0, g, g0)
 	}
 
 	// Warm up: lazily started machinery (pool workers, timers) is part of
@@ -162,7 +159,7 @@ func TestNoLeakAfterCycles(t *testing.T) {
 	// connections' goroutines end within a few ms).
 	fds0, g0 := openFDs(t), liveGoroutines()
 	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); {
-		time.Sleep(100 * time.Millisecond) // polling a count; there is no event to await
+		time.Sleep(100 * time.Millisecond) // a quiet period: the counts must stop moving
 		fds, g := openFDs(t), liveGoroutines()
 		if fds == fds0 && g == g0 {
 			break

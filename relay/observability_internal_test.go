@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"spectra-relay/engineio/eioclient"
+	"spectra-relay/internal/testenv"
 	"spectra-relay/relay/replayfile"
 	"spectra-relay/socketio/sioclient"
 )
@@ -93,16 +94,10 @@ func httpGet(t testing.TB, url string) (*http.Response, string) {
 	return resp, string(b)
 }
 
-// eventually polls cond until it holds or the deadline passes.
+// eventually polls cond until it holds, failing after tTimeout.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(tTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.WaitFor(t, tTimeout, what, cond)
 }
 
 // dialOpts is dialT with client options: the transports and compression
@@ -187,11 +182,13 @@ func TestMetricsMoveDuringReplay(t *testing.T) {
 	deflated.waitFor(t, 0, func(e tEvent) bool {
 		return e.name == "match_data" && strings.Contains(e.arg, `"roundNumber":2,"roundPhase":"end"`)
 	})
-	// The replay flush loop writes every 100 ms.
+	// The replay flush loop writes every 100 ms, and the two overlays on
+	// default transports finish their upgrade in the background.
 	var ms metricSet
-	eventually(t, "replay bytes written", func() bool {
+	eventually(t, "replay bytes written and both upgrades done", func() bool {
 		ms = scrapeMetrics(t, ts.extras)
-		return ms.sum("spectra_replay_bytes_written_total") > 0
+		return ms.sum("spectra_replay_bytes_written_total") > 0 &&
+			ms.sum("spectra_upgrades_total", `port="output"`)-before.sum("spectra_upgrades_total", `port="output"`) >= 2
 	})
 
 	delta := func(name string, match ...string) float64 { return ms.sum(name, match...) - before.sum(name, match...) }

@@ -44,7 +44,7 @@ func (srv *Server) onOutputConnection(s *socketio.Socket) {
 				}
 				return s.Emit("logon_success", string(ack))
 			},
-			func(lit []byte) error { return s.Emit("match_data", socketio.RawJSON(lit)) })
+			func(snap *snapshot) error { return s.SendPrepared(snap.prepared(s.Namespace())) })
 		if err != nil {
 			srv.log.Info("output logon failed", "groupCode", code, "err", err)
 			return

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"spectra-relay/internal/jsontext"
 	"spectra-relay/socketio"
 )
 
@@ -77,9 +78,9 @@ func newPreviewCode() string {
 // buildPreview renders the existing server's PreviewMatch for a
 // createPreview body: fixed demo players around the two teams and the
 // tools. Errors are where that server's constructor throws.
-func buildPreview(body []member) ([]byte, error) {
-	left, _ := findMember(body, "leftTeam")
-	right, _ := findMember(body, "rightTeam")
+func buildPreview(body []jsontext.Member) ([]byte, error) {
+	left, _ := jsontext.Find(body, "leftTeam")
+	right, _ := jsontext.Find(body, "rightTeam")
 	lt, err := previewTeam(left, leftPreviewPlayers)
 	if err != nil {
 		return nil, err
@@ -88,7 +89,7 @@ func buildPreview(body []member) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	td, _ := findMember(body, "toolsData")
+	td, _ := jsontext.Find(body, "toolsData")
 	tools, err := previewTools(td)
 	if err != nil {
 		return nil, err
@@ -117,17 +118,17 @@ func previewTeam(raw json.RawMessage, players [5][2]string) ([]byte, error) {
 		}
 		return nil, errors.New("Cannot read properties of " + what + " (reading 'name')")
 	}
-	var team []member
+	var team []jsontext.Member
 	if raw[0] == '{' {
 		var err error
-		if team, err = objectMembers(raw); err != nil {
+		if team, err = jsontext.Members(raw); err != nil {
 			return nil, err
 		}
 	}
 	b := []byte{'{'}
 	comma := false
 	field := func(key, from string) {
-		v, ok := findMember(team, from)
+		v, ok := jsontext.Find(team, from)
 		if !ok {
 			return
 		}
@@ -138,7 +139,7 @@ func previewTeam(raw json.RawMessage, players [5][2]string) ([]byte, error) {
 		b = append(b, '"')
 		b = append(b, key...)
 		b = append(b, '"', ':')
-		b = compactJSON(b, v)
+		b = jsontext.Compact(b, v)
 	}
 	field("teamName", "name")
 	field("teamTricode", "tricode")
@@ -188,54 +189,54 @@ func appendPreviewPlayer(b []byte, name, agent string) []byte {
 // members assigned over them, both timeout counters reset to the maximum.
 // The playercams secret and end time are left out, as from match_data.
 func previewTools(raw json.RawMessage) ([]byte, error) {
-	tools := []member{
-		{"seriesInfo", json.RawMessage(`{"needed":1,"wonLeft":0,"wonRight":0,"mapInfo":[]}`)},
-		{"seedingInfo", json.RawMessage(`{"left":"","right":""}`)},
-		{"tournamentInfo", json.RawMessage(`{"name":"","logoUrl":"","backdropUrl":""}`)},
-		{"timeoutDuration", json.RawMessage(`60`)},
-		{"timeoutCounter", json.RawMessage(`{"max":2,"left":2,"right":2}`)},
-		{"timeoutCancellationGracePeriod", json.RawMessage(`10`)},
-		{"sponsorInfo", json.RawMessage(`{"enabled":false,"duration":5,"sponsors":[]}`)},
-		{"watermarkInfo", json.RawMessage(`{"spectraWatermark":true,"customTextEnabled":false,"customText":""}`)},
-		{"playercamsInfo", json.RawMessage(`{"enable":false,"removeTricodes":false,"identifier":"","secret":"","endTime":0,"enabledPlayers":[]}`)},
-		{"nameOverrides", json.RawMessage(`{"overrides":"[]"}`)},
-		{"roundWinBox", json.RawMessage(`{"type":"disabled","sponsors":[]}`)},
+	tools := []jsontext.Member{
+		{Key: "seriesInfo", Val: json.RawMessage(`{"needed":1,"wonLeft":0,"wonRight":0,"mapInfo":[]}`)},
+		{Key: "seedingInfo", Val: json.RawMessage(`{"left":"","right":""}`)},
+		{Key: "tournamentInfo", Val: json.RawMessage(`{"name":"","logoUrl":"","backdropUrl":""}`)},
+		{Key: "timeoutDuration", Val: json.RawMessage(`60`)},
+		{Key: "timeoutCounter", Val: json.RawMessage(`{"max":2,"left":2,"right":2}`)},
+		{Key: "timeoutCancellationGracePeriod", Val: json.RawMessage(`10`)},
+		{Key: "sponsorInfo", Val: json.RawMessage(`{"enabled":false,"duration":5,"sponsors":[]}`)},
+		{Key: "watermarkInfo", Val: json.RawMessage(`{"spectraWatermark":true,"customTextEnabled":false,"customText":""}`)},
+		{Key: "playercamsInfo", Val: json.RawMessage(`{"enable":false,"removeTricodes":false,"identifier":"","secret":"","endTime":0,"enabledPlayers":[]}`)},
+		{Key: "nameOverrides", Val: json.RawMessage(`{"overrides":"[]"}`)},
+		{Key: "roundWinBox", Val: json.RawMessage(`{"type":"disabled","sponsors":[]}`)},
 	}
-	set := func(ms []member, key string, v json.RawMessage) []member {
+	set := func(ms []jsontext.Member, key string, v json.RawMessage) []jsontext.Member {
 		for i := range ms {
-			if ms[i].key == key {
-				ms[i].val = v
+			if ms[i].Key == key {
+				ms[i].Val = v
 				return ms
 			}
 		}
-		return append(ms, member{key, v})
+		return append(ms, jsontext.Member{Key: key, Val: v})
 	}
 	if len(raw) > 0 && raw[0] == '{' {
-		init, err := objectMembers(raw)
+		init, err := jsontext.Members(raw)
 		if err != nil {
 			return nil, err
 		}
 		for _, m := range init {
-			if m.key != "__proto__" {
-				tools = set(tools, m.key, m.val)
+			if m.Key != "__proto__" {
+				tools = set(tools, m.Key, m.Val)
 			}
 		}
 	}
-	tc, _ := findMember(tools, "timeoutCounter")
+	tc, _ := jsontext.Find(tools, "timeoutCounter")
 	switch {
 	case string(tc) == "null":
 		return nil, errors.New("Cannot set properties of null (setting 'left')")
 	case tc[0] == '{':
-		counter, err := objectMembers(tc)
+		counter, err := jsontext.Members(tc)
 		if err != nil {
 			return nil, err
 		}
-		max, ok := findMember(counter, "max")
+		max, ok := jsontext.Find(counter, "max")
 		if !ok {
 			// left = right = undefined: JSON leaves them out.
 			out := counter[:0]
 			for _, m := range counter {
-				if m.key != "left" && m.key != "right" {
+				if m.Key != "left" && m.Key != "right" {
 					out = append(out, m)
 				}
 			}
@@ -244,7 +245,7 @@ func previewTools(raw json.RawMessage) ([]byte, error) {
 			counter = set(counter, "left", max)
 			counter = set(counter, "right", max)
 		}
-		tools = set(tools, "timeoutCounter", append(appendMembers([]byte{'{'}, counter, false, nil), '}'))
+		tools = set(tools, "timeoutCounter", append(jsontext.AppendMembers([]byte{'{'}, counter, false, nil), '}'))
 	case tc[0] != '[':
 		return nil, errors.New("Cannot create property 'left' on " + jsTypeName(tc) + " '" + jsString(tc, true) + "'")
 	}
@@ -255,19 +256,19 @@ func previewTools(raw json.RawMessage) ([]byte, error) {
 			b = append(b, ',')
 		}
 		comma = true
-		b = socketio.AppendString(b, m.key)
+		b = socketio.AppendString(b, m.Key)
 		b = append(b, ':')
-		if m.key == "playercamsInfo" && len(m.val) > 0 && m.val[0] == '{' {
-			pc, err := objectMembers(m.val)
+		if m.Key == "playercamsInfo" && len(m.Val) > 0 && m.Val[0] == '{' {
+			pc, err := jsontext.Members(m.Val)
 			if err != nil {
 				return nil, err
 			}
 			b = append(b, '{')
-			b = appendMembers(b, pc, false, func(k string) bool { return k == "secret" || k == "endTime" })
+			b = jsontext.AppendMembers(b, pc, false, func(k string) bool { return k == "secret" || k == "endTime" })
 			b = append(b, '}')
 			continue
 		}
-		b = compactJSON(b, m.val)
+		b = jsontext.Compact(b, m.Val)
 	}
 	return append(b, '}'), nil
 }

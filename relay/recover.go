@@ -27,7 +27,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"spectra-relay/relay/match"
@@ -145,7 +144,7 @@ func (c *Controller) recoverMatches() (RecoveryReport, error) {
 	byCode := make(map[string]*recoverCandidate)
 	for _, e := range entries {
 		name := e.Name()
-		if !e.Type().IsRegular() || !strings.HasPrefix(name, "Match_") || !strings.HasSuffix(name, ".replay") {
+		if !e.Type().IsRegular() || !replayfile.IsFileName(name) {
 			continue
 		}
 		path := filepath.Join(dir, name)
@@ -215,7 +214,7 @@ func readReplayHeader(path string) (replayfile.Header, error) {
 }
 
 func (c *Controller) dropSecretOf(replayPath string) {
-	if err := os.Remove(secretPathOf(replayPath)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := os.Remove(replayfile.SecretPath(replayPath)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		c.log.Warn("match recovery: group secret sidecar not removed", "file", replayPath, "err", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"spectra-relay/engineio/eioclient"
+	"spectra-relay/internal/testenv"
 	"spectra-relay/relay/replayfile"
 	"spectra-relay/socketio/sioclient"
 )
@@ -173,9 +174,8 @@ func (d *crashDriver) checkpoint(cp goldenCheckpoint) {
 // the checkpoint's; it returns the last difference seen when it is not.
 func (o *overlay) awaitGolden(cp goldenCheckpoint, wait time.Duration) []string {
 	o.t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		diffs := []string{"no match_data yet"}
+	diffs := []string{"no match_data yet"}
+	if testenv.Poll(wait, func() bool {
 		o.mu.Lock()
 		n := len(o.states)
 		var latest json.RawMessage
@@ -183,40 +183,42 @@ func (o *overlay) awaitGolden(cp goldenCheckpoint, wait time.Duration) []string 
 			latest = o.states[n-1]
 		}
 		o.mu.Unlock()
-		if n > 0 {
-			if diffs = goldenDiff(o.t, cp, latest); diffs == nil {
-				return nil
-			}
+		if n == 0 {
+			return false
 		}
-		if time.Now().After(deadline) {
-			return diffs
-		}
-		time.Sleep(10 * time.Millisecond)
+		diffs = goldenDiff(o.t, cp, latest)
+		return diffs == nil
+	}) {
+		return nil
 	}
+	return diffs
 }
 
 // waitOnDisk polls the replay file until it holds every event sent.
 func waitOnDisk(t *testing.T, dir string, want int) (string, time.Duration) {
 	t.Helper()
 	start := time.Now()
-	var lastErr error
-	got := 0
-	for time.Since(start) < 5*time.Second {
-		files, _ := filepath.Glob(filepath.Join(dir, "Match_*.replay"))
-		if len(files) > 1 {
-			t.Fatalf("more than one replay file: %v", files)
+	var (
+		lastErr error
+		got     int
+		files   []string
+	)
+	if !testenv.Poll(5*time.Second, func() bool {
+		files, _ = filepath.Glob(filepath.Join(dir, "Match_*.replay"))
+		if len(files) != 1 {
+			return len(files) > 1
 		}
-		if len(files) == 1 {
-			_, evs, err := replayfile.ReadFile(files[0])
-			if err == nil && len(evs) == want {
-				return files[0], time.Since(start)
-			}
-			lastErr, got = err, len(evs)
-		}
-		time.Sleep(5 * time.Millisecond)
+		var evs []replayfile.Event
+		_, evs, lastErr = replayfile.ReadFile(files[0])
+		got = len(evs)
+		return lastErr == nil && got == want
+	}) {
+		t.Fatalf("replay file has %d of %d events after 5s (%v)", got, want, lastErr)
 	}
-	t.Fatalf("replay file has %d of %d events after 5s (%v)", got, want, lastErr)
-	return "", 0
+	if len(files) > 1 {
+		t.Fatalf("more than one replay file: %v", files)
+	}
+	return files[0], time.Since(start)
 }
 
 // TestCrashRecovery: kill -9 mid-match, restart on the same replay dir, and
@@ -277,12 +279,10 @@ func TestCrashRecovery(t *testing.T) {
 	}
 
 	srv2 := startServer(t, serverOpts{replayDir: dir})
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(srv2.log.String(), `msg="match recovered" groupCode=`+h.GroupCode) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no recovery log line:\n%s", srv2.log.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testenv.Poll(5*time.Second, func() bool {
+		return strings.Contains(srv2.log.String(), `msg="match recovered" groupCode=`+h.GroupCode)
+	}) {
+		t.Fatalf("no recovery log line:\n%s", srv2.log.String())
 	}
 	// The observer continues the same match with its secret; the new
 	// overlay has the rebuilt state as its first match_data.
@@ -290,13 +290,7 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatalf("observer reconnect: %+v", ack)
 	}
 	ov2 := d.ov
-	deadline = time.Now().Add(5 * time.Second)
-	for ov2.count() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no match_data for an overlay of the recovered match")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 5*time.Second, "match_data for an overlay of the recovered match", func() bool { return ov2.count() > 0 })
 	ov2.mu.Lock()
 	first := ov2.states[0]
 	ov2.mu.Unlock()

@@ -54,7 +54,7 @@ func FuzzScanReplay(f *testing.F) {
 			t.Fatalf("the kept prefix reads differently: err %v, torn %v, %d/%d events, end %d/%d",
 				err, again.torn, n2, n, again.goodEnd, sc.goodEnd)
 		}
-		more := appendReplayEvent(kept, `{"obsName":"o","groupCode":"G","type":"map","data":"Jam"}`, 7)
+		more := replayfile.AppendEvent(kept, `{"obsName":"o","groupCode":"G","type":"map","data":"Jam"}`, 7)
 		third, _, err := scan(more)
 		if err != nil || third.torn != nil || third.invalid != again.invalid {
 			t.Fatalf("the continued file does not read: err %v, torn %v", err, third.torn)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"spectra-relay/internal/testenv"
 	"spectra-relay/relay/replayfile"
 )
 
@@ -111,7 +112,7 @@ func TestRecoverAfterRestartWithTornLine(t *testing.T) {
 	shutdown(t, ts1)
 
 	path := onlyReplay(t, dir, code)
-	sidecar := secretPathOf(path)
+	sidecar := replayfile.SecretPath(path)
 	st, err := os.Stat(sidecar)
 	if err != nil {
 		t.Fatalf("no group secret sidecar: %v", err)
@@ -192,14 +193,10 @@ func TestRecoverAfterRestartWithTornLine(t *testing.T) {
 		"data": map[string]any{"roundNumber": 3, "roundPhase": "game_end"}})
 	total++
 	waitDone(t, obs2)
-	for deadline := time.Now().Add(tTimeout); ; time.Sleep(5 * time.Millisecond) {
-		if _, err := os.Stat(sidecar); err != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the group secret sidecar outlived game_end")
-		}
-	}
+	testenv.WaitFor(t, tTimeout, "the group secret sidecar to go after game_end", func() bool {
+		_, err := os.Stat(sidecar)
+		return err != nil
+	})
 	shutdown(t, ts2)
 
 	// One file, continued: the torn line is gone and every event is there.
@@ -279,7 +276,7 @@ func TestRecoverSelection(t *testing.T) {
 	w("TWO003", "S-TWO003-old", ago(20))
 	w("TWO003", "S-TWO003-new", ago(10), gameEnd("TWO003"))
 	noSecret := w("NOS001", "S-NOS001", ago(5))
-	os.Remove(secretPathOf(noSecret.path))
+	os.Remove(replayfile.SecretPath(noSecret.path))
 	bad := w("BAD001", "S-BAD001", ago(5))
 	content, _ := os.ReadFile(bad.path)
 	lines := bytes.Split(content, []byte("\n"))
@@ -312,7 +309,7 @@ func TestRecoverSelection(t *testing.T) {
 	}
 	// Secrets of what can never resume are removed, the rest stays.
 	for f, keep := range map[file]bool{finished: false, expired: false, old: false, twoOld: false, twoNew: true, bad: true} {
-		_, err := os.Stat(secretPathOf(f.path))
+		_, err := os.Stat(replayfile.SecretPath(f.path))
 		if (err == nil) != keep {
 			t.Errorf("sidecar of %s: kept %v, want %v", filepath.Base(f.path), err == nil, keep)
 		}

@@ -7,10 +7,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"spectra-relay/relay/replayfile"
 )
 
 // Replay buffering: events are appended to memory on the ingest path and
@@ -77,32 +78,22 @@ type replayLog struct {
 	f   *os.File
 }
 
-// replayName is the file name of a match's replay; the sidecar holding its
-// secret has the same stem.
-func replayName(groupCode string, startMs int64) string {
-	return "Match_" + fileSafe(groupCode) + "_" + strconv.FormatInt(startMs, 10) + ".replay"
-}
-
-func secretPathOf(replayPath string) string {
-	return strings.TrimSuffix(replayPath, ".replay") + ".secret"
-}
-
 // openReplay creates <dir>/Match_<groupCode>_<startMs>.replay and its
 // secret sidecar and buffers the header. logon is the obs_logon payload as
 // received.
 func openReplay(conf replayConf, groupCode, secret string, start time.Time, logon []byte) (*replayLog, error) {
-	ms, err := objectMembers(logon)
+	hdr, err := replayfile.AppendHeader(make([]byte, 0, len(logon)+64), ServerVersion, logon, start.UnixMilli())
 	if err != nil {
-		return nil, fmt.Errorf("replay header: %w", err)
+		return nil, err
 	}
 	if err := os.MkdirAll(conf.dir, 0o755); err != nil {
 		return nil, err
 	}
 	startMs := start.UnixMilli()
-	path := filepath.Join(conf.dir, replayName(groupCode, startMs))
+	path := filepath.Join(conf.dir, replayfile.FileName(groupCode, startMs))
 	// The secret first: a replay file without one cannot be recovered, a
 	// secret without a replay file is only removed at the next start.
-	secretPath := secretPathOf(path)
+	secretPath := replayfile.SecretPath(path)
 	if err := writeSecret(secretPath, secret); err != nil {
 		return nil, err
 	}
@@ -111,14 +102,6 @@ func openReplay(conf replayConf, groupCode, secret string, start time.Time, logo
 		_ = os.Remove(secretPath)
 		return nil, err
 	}
-	hdr := make([]byte, 0, len(logon)+64)
-	hdr = append(hdr, `{"serverVersion":"`+ServerVersion+`"`...)
-	hdr = appendMembers(hdr, ms, true, func(k string) bool {
-		return k == "key" || k == "type" || k == "serverVersion" || k == "logStartTime"
-	})
-	hdr = append(hdr, `,"logStartTime":`...)
-	hdr = strconv.AppendInt(hdr, startMs, 10)
-	hdr = append(hdr, '}')
 	return &replayLog{path: path, secretPath: secretPath, code: groupCode, conf: conf, buf: hdr, size: int64(len(hdr)), f: f}, nil
 }
 
@@ -138,7 +121,7 @@ func reopenReplay(conf replayConf, groupCode, path string, goodEnd int64) (*repl
 	if err != nil {
 		return nil, err
 	}
-	r := &replayLog{path: path, secretPath: secretPathOf(path), code: groupCode, conf: conf, size: goodEnd, f: f}
+	r := &replayLog{path: path, secretPath: replayfile.SecretPath(path), code: groupCode, conf: conf, size: goodEnd, f: f}
 	// Whether the file was capped before is not written down; the event
 	// that capped it did not fit into what was left. Logging again after
 	// such a gap would make the file a log of another match, so a file
@@ -168,7 +151,7 @@ func writeSecret(path, secret string) error {
 
 // readSecret returns the secret stored beside a replay file.
 func readSecret(replayPath string) (string, error) {
-	b, err := os.ReadFile(secretPathOf(replayPath))
+	b, err := os.ReadFile(replayfile.SecretPath(replayPath))
 	if err != nil {
 		return "", err
 	}
@@ -185,38 +168,6 @@ func (r *replayLog) dropSecret() error {
 		return err
 	}
 	return nil
-}
-
-// fileSafe keeps a group code usable as part of a file name: a code is
-// client input, and "../x" must not leave the replay directory.
-func fileSafe(s string) string {
-	if s == "" {
-		return "_"
-	}
-	ok := true
-	for i := 0; i < len(s); i++ {
-		if !isFileSafe(s[i]) {
-			ok = false
-			break
-		}
-	}
-	if ok && len(s) <= 64 {
-		return s
-	}
-	b := []byte(s)
-	if len(b) > 64 {
-		b = b[:64]
-	}
-	for i, c := range b {
-		if !isFileSafe(c) {
-			b[i] = '_'
-		}
-	}
-	return string(b)
-}
-
-func isFileSafe(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
 }
 
 // add buffers one event: the payload as the client sent it, compacted,
@@ -238,7 +189,7 @@ func (r *replayLog) add(raw string, ts int64) {
 		return
 	}
 	n := len(r.buf)
-	r.buf = appendReplayEvent(r.buf, raw, ts)
+	r.buf = replayfile.AppendEvent(r.buf, raw, ts)
 	if lim := r.conf.limit; lim >= 0 && r.size+int64(len(r.buf)-n) > lim {
 		// The file stays a complete prefix of the match: no later event
 		// is logged, even one that would still fit.
@@ -258,43 +209,6 @@ func (r *replayLog) add(raw string, ts int64) {
 	if big && r.conf.kick != nil {
 		r.conf.kick()
 	}
-}
-
-func appendReplayEvent(dst []byte, raw string, ts int64) []byte {
-	dst = append(dst, ',', '\n')
-	if !strings.Contains(raw, `"timestamp"`) {
-		n := len(dst)
-		dst = compactJSON(dst, raw)
-		if len(dst) > n && dst[len(dst)-1] == '}' {
-			dst = dst[:len(dst)-1]
-			if len(dst) > n+1 { // not "{}"
-				dst = append(dst, ',')
-			}
-			dst = append(dst, `"timestamp":`...)
-			dst = strconv.AppendInt(dst, ts, 10)
-			return append(dst, '}')
-		}
-		return dst
-	}
-	// A payload with its own timestamp: the server's value replaces it in
-	// place, as the existing server's assignment does.
-	ms, err := objectMembers([]byte(raw))
-	if err != nil {
-		return compactJSON(dst, raw)
-	}
-	stamp := []byte(strconv.FormatInt(ts, 10))
-	found := false
-	for i := range ms {
-		if ms[i].key == "timestamp" {
-			ms[i].val, found = stamp, true
-		}
-	}
-	if !found {
-		ms = append(ms, member{"timestamp", stamp})
-	}
-	dst = append(dst, '{')
-	dst = appendMembers(dst, ms, false, nil)
-	return append(dst, '}')
 }
 
 // flush writes what is buffered. The buffer is swapped out under mu so

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"spectra-relay/engineio/eioclient"
+	"spectra-relay/internal/jsontext"
+	"spectra-relay/internal/testenv"
 	"spectra-relay/relay/replayfile"
 	"spectra-relay/socketio/sioclient"
 )
@@ -389,17 +391,18 @@ func TestGameEndRemovesMatchAndDisconnects(t *testing.T) {
 // the expected number of events (or any, for want 0) and ends in game_end.
 func readReplayEventually(t testing.TB, path string, want int) (replayfile.Header, []replayfile.Event) {
 	t.Helper()
-	var lastErr error
-	for range 500 {
-		h, evs, err := replayfile.ReadFile(path)
-		if err == nil && (want == 0 && len(evs) > 0 && evs[len(evs)-1].IsGameEnd() || want > 0 && len(evs) == want) {
-			return h, evs
-		}
-		lastErr = err
-		waitFlush()
+	var (
+		h       replayfile.Header
+		evs     []replayfile.Event
+		lastErr error
+	)
+	if !testenv.Poll(tTimeout, func() bool {
+		h, evs, lastErr = replayfile.ReadFile(path)
+		return lastErr == nil && (want == 0 && len(evs) > 0 && evs[len(evs)-1].IsGameEnd() || want > 0 && len(evs) == want)
+	}) {
+		t.Fatalf("replay %s incomplete: %v", path, lastErr)
 	}
-	t.Fatalf("replay %s incomplete: %v", path, lastErr)
-	return replayfile.Header{}, nil
+	return h, evs
 }
 
 func TestNoSecretsEmitted(t *testing.T) {
@@ -481,10 +484,10 @@ func TestReplayFileFormat(t *testing.T) {
 	if err := json.Unmarshal([]byte("["+string(raw)+"]"), &all); err != nil {
 		t.Fatalf("[file] is not a JSON array: %v", err)
 	}
-	ms, _ := objectMembers(h.Raw)
+	ms, _ := jsontext.Members(h.Raw)
 	keys := make([]string, len(ms))
 	for i, m := range ms {
-		keys[i] = m.key
+		keys[i] = m.Key
 	}
 	want := "serverVersion,clientVersion,obsName,groupCode,groupSecret,leftTeam,rightTeam,toolsData,logStartTime"
 	if got := strings.Join(keys, ","); got != want {

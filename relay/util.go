@@ -3,27 +3,18 @@ package relay
 import (
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"strconv"
 	"strings"
 
-	"spectra-relay/socketio"
+	"spectra-relay/internal/shardhash"
 )
 
 // ServerVersion is the version of the existing server this one replaces; it
 // appears in version-mismatch reasons and in replay headers.
 const ServerVersion = "0.3.4"
 
-// fnv1a is the 32-bit FNV-1a hash, inlined so the shard lookup on the
-// ingest path costs no allocation and no interface call.
-func fnv1a(s string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h ^= uint32(s[i])
-		h *= 16777619
-	}
-	return h
-}
+// fnv1a is the shard hash of group codes and ids.
+func fnv1a(s string) uint32 { return shardhash.FNV1a(s) }
 
 const secretAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
@@ -169,114 +160,3 @@ func jsString(raw json.RawMessage, present bool) string {
 	}
 	return string(raw)
 }
-
-// member is one member of a JSON object, in document order.
-type member struct {
-	key string
-	val json.RawMessage
-}
-
-// objectMembers splits a JSON object into its members in order, which
-// encoding/json's maps would lose; key order is visible in replay headers
-// and previews. A duplicate key keeps its first position and last value,
-// as JSON.parse does.
-func objectMembers(raw []byte) ([]member, error) {
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, err
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, errNotObject
-	}
-	var out []member
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		key, _ := tok.(string)
-		var val json.RawMessage
-		if err := dec.Decode(&val); err != nil {
-			return nil, err
-		}
-		dup := false
-		for i := range out {
-			if out[i].key == key {
-				out[i].val, dup = val, true
-				break
-			}
-		}
-		if !dup {
-			out = append(out, member{key, val})
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err == nil {
-		return nil, errTrailing
-	}
-	return out, nil
-}
-
-func findMember(ms []member, key string) (json.RawMessage, bool) {
-	for _, m := range ms {
-		if m.key == key {
-			return m.val, true
-		}
-	}
-	return nil, false
-}
-
-// appendMembers writes members back as a compact JSON object body
-// (without braces), skipping the keys for which skip returns true.
-func appendMembers(dst []byte, ms []member, comma bool, skip func(string) bool) []byte {
-	for _, m := range ms {
-		if skip != nil && skip(m.key) {
-			continue
-		}
-		if comma {
-			dst = append(dst, ',')
-		}
-		comma = true
-		dst = socketio.AppendString(dst, m.key)
-		dst = append(dst, ':')
-		dst = compactJSON(dst, m.val)
-	}
-	return dst
-}
-
-// compactJSON appends valid JSON without the whitespace between tokens.
-func compactJSON[T ~string | ~[]byte](dst []byte, src T) []byte {
-	inStr, esc := false, false
-	start := 0
-	for i := 0; i < len(src); i++ {
-		c := src[i]
-		if inStr {
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				inStr = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inStr = true
-		case ' ', '\t', '\n', '\r':
-			dst = append(dst, src[start:i]...)
-			start = i + 1
-		}
-	}
-	return append(dst, src[start:]...)
-}
-
-var (
-	errNotObject = errors.New("not a JSON object")
-	errTrailing  = errors.New("data after the JSON value")
-)

@@ -68,32 +68,6 @@ func TestMatchDataPacket(t *testing.T) {
 	}
 }
 
-func TestCompactJSON(t *testing.T) {
-	in := " { \"a\" : [ 1 , \"x y\\\" z\" ] ,\n\t\"b\":{ } } "
-	if got := string(compactJSON(nil, in)); got != `{"a":[1,"x y\" z"],"b":{}}` {
-		t.Fatalf("compact %s", got)
-	}
-}
-
-func TestAppendReplayEvent(t *testing.T) {
-	got := string(appendReplayEvent(nil, `{"obsName":"o", "type":"map","data":"Jam"}`, 42))
-	if want := ",\n" + `{"obsName":"o","type":"map","data":"Jam","timestamp":42}`; got != want {
-		t.Fatalf("%q, want %q", got, want)
-	}
-	got = string(appendReplayEvent(nil, `{"timestamp":1,"type":"x","data":{"timestamp":5}}`, 42))
-	if want := ",\n" + `{"timestamp":42,"type":"x","data":{"timestamp":5}}`; got != want {
-		t.Fatalf("%q, want %q", got, want)
-	}
-}
-
-func TestFileSafe(t *testing.T) {
-	for in, want := range map[string]string{"ABC123": "ABC123", "../x": "___x", "": "_", "a/b\\c": "a_b_c"} {
-		if got := fileSafe(in); got != want {
-			t.Errorf("fileSafe(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestJSString(t *testing.T) {
 	for raw, want := range map[string]string{`"x"`: "x", `5`: "5", `null`: "null", `{"a":1}`: "[object Object]", `[1,"a",null]`: "1,a,", `true`: "true"} {
 		if got := jsString(json.RawMessage(raw), true); got != want {

@@ -1,15 +1,10 @@
 package socketio
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
-
-	"github.com/bytedance/sonic"
 
 	"spectra-relay/engineio"
 	"spectra-relay/internal/testenv"
@@ -71,46 +66,8 @@ func connectFake(tb testing.TB, s *Server, nsp string, keep bool) (*Socket, *sin
 	return so, tr
 }
 
-var (
-	matchDataOnce sync.Once
-	matchData     string
-	matchDataErr  error
-)
-
-// matchDataString is a late checkpoint of the golden bomb_regular replay
-// (testdata/replays at the module root), JSON-encoded: the ~15 KB string
-// argument of a match_data broadcast.
-func matchDataString(tb testing.TB) string {
-	tb.Helper()
-	path := testenv.Golden(tb, "bomb_regular")
-	matchDataOnce.Do(func() {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			matchDataErr = err
-			return
-		}
-		var doc struct {
-			Checkpoints []struct {
-				Data sonic.NoCopyRawMessage `json:"data"`
-			} `json:"checkpoints"`
-		}
-		if err := sonic.Unmarshal(raw, &doc); err != nil || len(doc.Checkpoints) < 3 {
-			matchDataErr = fmt.Errorf("%s: %d checkpoints, %v", path, len(doc.Checkpoints), err)
-			return
-		}
-		// The relay sends compact JSON; the file is indented.
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, doc.Checkpoints[len(doc.Checkpoints)-3].Data); err != nil {
-			matchDataErr = fmt.Errorf("%s: %w", path, err)
-			return
-		}
-		matchData = buf.String()
-	})
-	if matchDataErr != nil {
-		tb.Fatal(matchDataErr)
-	}
-	return matchData
-}
+// matchDataString is the ~15 KB string argument of a match_data broadcast.
+func matchDataString(tb testing.TB) string { return testenv.MatchData(tb) }
 
 func TestBroadcastRooms(t *testing.T) {
 	s := NewServer(Config{})
@@ -213,5 +170,59 @@ func BenchmarkBroadcast(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// A broadcast hands back its own frame, and a socket joining later is sent
+// that very frame: its wire forms are made once for the room and every
+// late joiner. Sending across namespaces or a zero Prepared is refused.
+func TestBroadcastRawPreparedSharesTheFrame(t *testing.T) {
+	s := NewServer(Config{})
+	s.Of("/other")
+	member, mtr := connectFake(t, s, "/", true)
+	if err := member.Join("r"); err != nil {
+		t.Fatal(err)
+	}
+	nsp := s.Of("/")
+	pkt := []byte(`2["match_data","{}"]`)
+	sent, p, ok := nsp.BroadcastRawPrepared("r", pkt, true)
+	if sent != 1 || !ok {
+		t.Fatalf("broadcast reached %d, prepared %v", sent, ok)
+	}
+	if _, _, ok := nsp.BroadcastRawPrepared("empty", pkt, true); ok {
+		t.Fatal("a broadcast to an empty room made a frame")
+	}
+	late, ltr := connectFake(t, s, "/", true)
+	other, _ := connectFake(t, s, "/other", true)
+	tests := []struct {
+		name    string
+		so      *Socket
+		p       Prepared
+		wantErr bool
+	}{
+		{"late joiner", late, p, false},
+		{"made for the namespace", late, nsp.PrepareRaw(pkt), false},
+		{"other namespace", other, p, true},
+		{"zero value", late, Prepared{}, true},
+	}
+	for _, tc := range tests {
+		if err := tc.so.SendPrepared(tc.p); (err != nil) != tc.wantErr {
+			t.Errorf("%s: err %v, want error %v", tc.name, err, tc.wantErr)
+		}
+	}
+	mtr.mu.Lock()
+	ltr.mu.Lock()
+	defer mtr.mu.Unlock()
+	defer ltr.mu.Unlock()
+	// Each got its CONNECT reply first.
+	if len(mtr.got) != 2 || len(ltr.got) != 3 {
+		t.Fatalf("member got %d frames, late joiner %d", len(mtr.got), len(ltr.got))
+	}
+	last := len(ltr.got) - 1
+	if ltr.got[last-1] != mtr.got[1] {
+		t.Error("the late joiner got a frame of its own, not the broadcast's")
+	}
+	if ltr.got[last] == mtr.got[1] || string(ltr.got[last].Payload()) != string(pkt) {
+		t.Error("PrepareRaw did not frame the packet on its own")
 	}
 }

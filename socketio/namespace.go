@@ -6,22 +6,16 @@ import (
 	"sync/atomic"
 
 	"spectra-relay/engineio"
+	"spectra-relay/internal/shardhash"
 )
 
 // numShards is the number of shards of a namespace's socket and room
 // registries; both are indexed by shardOf, so one constant rules both.
 const numShards = 64
 
-// shardOf is FNV-1a over the key, inlined so a lookup cannot allocate.
-// Sockets are sharded by socket id, rooms by room name.
-func shardOf(key string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(key); i++ {
-		h ^= uint32(key[i])
-		h *= 16777619
-	}
-	return h % numShards
-}
+// shardOf picks the shard of a key: sockets are sharded by socket id,
+// rooms by room name.
+func shardOf(key string) uint32 { return shardhash.FNV1a(key) % numShards }
 
 // Middleware runs on every CONNECT to a namespace before the socket is
 // registered. A non-nil error refuses the connection with CONNECT_ERROR:
@@ -270,6 +264,16 @@ func (n *Namespace) BroadcastRaw(room string, packet []byte, coalesce bool) int 
 	return Broadcast{nsp: n, room: room, latest: coalesce}.fanout(packet, nil)
 }
 
+// BroadcastRawPrepared is BroadcastRaw that also returns the broadcast's
+// frame as a Prepared (ok false when the room is empty and none was made).
+// Sending it to a socket that joins afterwards shares every wire form the
+// broadcast made, the context-free compressed one above all, instead of
+// making its own.
+func (n *Namespace) BroadcastRawPrepared(room string, packet []byte, coalesce bool) (sent int, p Prepared, ok bool) {
+	sent = Broadcast{nsp: n, room: room, latest: coalesce}.fanoutRoom(packet, nil, &p)
+	return sent, p, p.frame != nil
+}
+
 func (b Broadcast) excluded(s *Socket) bool {
 	for _, e := range b.except {
 		if e == s {
@@ -286,6 +290,12 @@ func (b Broadcast) fanout(pkt []byte, bins [][]byte) int {
 	case len(b.more) > 0:
 		return b.fanoutRooms(pkt, bins)
 	}
+	return b.fanoutRoom(pkt, bins, nil)
+}
+
+// fanoutRoom is a single-room broadcast; prep, if not nil, receives its
+// frame when it is a single text frame.
+func (b Broadcast) fanoutRoom(pkt []byte, bins [][]byte, prep *Prepared) int {
 	sh := &b.nsp.rooms[shardOf(b.room)]
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
@@ -302,7 +312,11 @@ func (b Broadcast) fanout(pkt []byte, bins [][]byte) int {
 		}
 		st = r.latest
 	}
-	return b.sendToMembers(r.members, buildFrames(st, pkt, bins))
+	frames := buildFrames(st, pkt, bins)
+	if prep != nil && len(frames) == 1 {
+		*prep = Prepared{nsp: b.nsp, frame: frames[0]}
+	}
+	return b.sendToMembers(r.members, frames)
 }
 
 // parallelFanout is the room size from which one broadcast's sends are

@@ -249,6 +249,36 @@ func (s *Socket) send(b []byte, bins [][]byte) error {
 	return s.conn.sendWithAttachments(b, bins)
 }
 
+// Prepared is one packet of a namespace encoded and framed once, to be sent
+// to many sockets one at a time, such as the current state every joining
+// client is sent: its wire forms, the compressed one included, are built
+// once for all of them instead of once per socket.
+type Prepared struct {
+	nsp   *Namespace
+	frame *engineio.Frame
+}
+
+// PrepareRaw frames an already-encoded packet of this namespace (as for
+// EmitRaw: the text after the Engine.IO "4"). The packet is kept, not
+// copied: do not modify it afterwards.
+func (n *Namespace) PrepareRaw(packet []byte) Prepared {
+	return Prepared{nsp: n, frame: n.srv.eio.NewTextFrame(packet)}
+}
+
+// SendPrepared queues a prepared packet to this socket alone.
+func (s *Socket) SendPrepared(p Prepared) error {
+	if p.frame == nil {
+		return errors.New("socketio: SendPrepared with a zero Prepared")
+	}
+	if p.nsp != s.nsp {
+		return fmt.Errorf("socketio: packet prepared for namespace %q sent on %q", p.nsp.name, s.nsp.name)
+	}
+	if !s.Connected() {
+		return ErrDisconnected
+	}
+	return s.conn.tr.SendFrames(p.frame)
+}
+
 // To starts a broadcast to a room that leaves this socket out.
 func (s *Socket) To(room string) Broadcast { return s.nsp.To(room).Except(s) }
 

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"spectra-relay/internal/nodeserver"
 	"spectra-relay/internal/testenv"
 	"spectra-relay/relay/replayfile"
 	"spectra-relay/socketio/sioclient"
-	"spectra-relay/socketio/sioclient/nodeserver"
 )
 
 type mockStats struct {

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"spectra-relay/engineio/eioclient"
+	"spectra-relay/internal/replayplayer"
 	"spectra-relay/relay/replayfile"
 	"spectra-relay/socketio/sioclient"
 )
@@ -48,28 +48,13 @@ func (r *result) summary() string {
 		el.Round(time.Millisecond), rate)
 }
 
-// logonAck is the answer to obs_logon / aux_logon.
-type logonAck struct {
-	Type   string `json:"type"`
-	Value  bool   `json:"value"`
-	Reason string `json:"reason"`
-}
-
-type auxLogon struct {
-	Type          string `json:"type"`
-	ClientVersion string `json:"clientVersion"`
-	Name          string `json:"name"`
-	MatchID       string `json:"matchId"`
-	PlayerID      string `json:"playerId"`
-}
-
 // player holds the state of one run.
 type player struct {
 	cfg       config
+	src       *replayplayer.Source
 	header    replayfile.Header
 	events    []replayfile.Event
 	res       *result
-	names     map[string]string // playerId → "name#tagline" from roster events
 	obs       *sioclient.Client
 	aux       map[string]*sioclient.Client // nil value: refused, events skipped
 	last      *sioclient.Client
@@ -80,16 +65,17 @@ type player struct {
 }
 
 func play(ctx context.Context, cfg config) (*result, error) {
-	h, evs, err := replayfile.ReadFile(cfg.file)
+	src, err := replayplayer.Load(cfg.file)
 	if err != nil {
 		return nil, err
 	}
+	h, evs := src.Header, src.Events
 	p := &player{
 		cfg:     cfg,
+		src:     src,
 		header:  h,
 		events:  evs,
 		res:     &result{total: len(evs)},
-		names:   map[string]string{},
 		aux:     map[string]*sioclient.Client{},
 		version: h.ClientVersion,
 		group:   h.GroupCode,
@@ -102,15 +88,6 @@ func play(ctx context.Context, cfg config) (*result, error) {
 	}
 	if p.group == "" {
 		return nil, fmt.Errorf("%s: the header has no groupCode (use -group-code)", cfg.file)
-	}
-	for _, ev := range evs {
-		if ev.Type != "roster" {
-			continue
-		}
-		var r struct{ PlayerID, Name, Tagline string }
-		if json.Unmarshal(ev.Data, &r) == nil && r.PlayerID != "" && r.Name != "" {
-			p.names[r.PlayerID] = r.Name + "#" + r.Tagline
-		}
 	}
 	defer p.closeAll()
 	p.noBarrier = !cfg.sync
@@ -140,62 +117,18 @@ func (p *player) clientOptions() sioclient.Options {
 }
 
 // logon connects a client, emits the logon event and waits for its ack.
-func (p *player) logon(ctx context.Context, what, event, ackEvent string, payload any) (*sioclient.Client, logonAck, error) {
+func (p *player) logon(ctx context.Context, what, event, ackEvent string, payload any) (*sioclient.Client, replayplayer.Ack, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.logonTimeout)
 	defer cancel()
 	c := sioclient.New(p.clientOptions())
-	acks := make(chan []json.RawMessage, 1)
-	c.On(ackEvent, func(args []json.RawMessage) {
-		select {
-		case acks <- args:
-		default:
-		}
-	})
-	if err := c.Connect(ctx, p.cfg.ingest); err != nil {
-		return nil, logonAck{}, fmt.Errorf("%s: connecting to %s: %w", what, p.cfg.ingest, err)
-	}
-	body, err := json.Marshal(payload)
+	ack, err := replayplayer.Logon(ctx, c, p.cfg.ingest, event, ackEvent, payload)
 	if err != nil {
-		c.Close()
-		return nil, logonAck{}, err
-	}
-	if err := c.Emit(event, string(body)); err != nil {
-		c.Close()
-		return nil, logonAck{}, fmt.Errorf("%s: sending %s: %w", what, event, err)
-	}
-	var args []json.RawMessage
-	select {
-	case args = <-acks:
-	case <-c.Done():
-		// The ack may have raced with the server's disconnect.
-		select {
-		case args = <-acks:
-		default:
-			return nil, logonAck{}, fmt.Errorf("%s: connection closed before %s: %v", what, ackEvent, c.Err())
+		if errors.Is(err, replayplayer.ErrNoAck) {
+			return nil, ack, fmt.Errorf("%s: no %s within %s", what, ackEvent, p.cfg.logonTimeout)
 		}
-	case <-ctx.Done():
-		c.Close()
-		return nil, logonAck{}, fmt.Errorf("%s: no %s within %s", what, ackEvent, p.cfg.logonTimeout)
-	}
-	var ack logonAck
-	if err := decodeAck(args, &ack); err != nil {
-		c.Close()
-		return nil, ack, fmt.Errorf("%s: bad %s: %w", what, ackEvent, err)
+		return nil, ack, fmt.Errorf("%s: %w", what, err)
 	}
 	return c, ack, nil
-}
-
-// decodeAck accepts the ack as a JSON string argument (what the server
-// sends) or, leniently, as an object.
-func decodeAck(args []json.RawMessage, v *logonAck) error {
-	if len(args) == 0 {
-		return errors.New("no argument")
-	}
-	var s string
-	if json.Unmarshal(args[0], &s) == nil {
-		return json.Unmarshal([]byte(s), v)
-	}
-	return json.Unmarshal(args[0], v)
 }
 
 func (p *player) logonObserver(ctx context.Context) error {
@@ -226,11 +159,8 @@ func (p *player) auxFor(ctx context.Context, ev *replayfile.Event) (*sioclient.C
 	if c, ok := p.aux[ev.PlayerID]; ok {
 		return c, nil
 	}
-	name := p.names[ev.PlayerID]
-	if name == "" {
-		name = "Aux-" + ev.PlayerID[:min(8, len(ev.PlayerID))]
-	}
-	payload := auxLogon{Type: "aux_authenticate", ClientVersion: p.version, Name: name, MatchID: ev.MatchID, PlayerID: ev.PlayerID}
+	name := p.src.AuxName(ev.PlayerID)
+	payload := replayplayer.NewAuxLogon(p.version, name, ev.MatchID, ev.PlayerID)
 	what := "auxiliary client " + name
 	c, ack, err := p.logon(ctx, what, "aux_logon", "aux_logon_ack", payload)
 	if err != nil {
@@ -335,7 +265,7 @@ func (p *player) send(ctx context.Context, ev *replayfile.Event) error {
 			return fmt.Errorf("event %d: %w", ev.Index, err)
 		}
 		if p.cfg.switchDelay > 0 {
-			if err := sleep(ctx, p.cfg.switchDelay); err != nil {
+			if err := replayplayer.Sleep(ctx, p.cfg.switchDelay); err != nil {
 				return err
 			}
 		}
@@ -387,20 +317,6 @@ func (p *player) settle(ctx context.Context, c *sioclient.Client) error {
 	return nil
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // pacer waits until event i may be sent; prev is when i-1 was sent.
 type pacer func(ctx context.Context, i int, prev time.Time) error
 
@@ -411,7 +327,7 @@ func (p *player) newPacer() pacer {
 			if i == 0 {
 				return ctx.Err()
 			}
-			return sleep(ctx, time.Until(prev.Add(p.cfg.delay)))
+			return replayplayer.Sleep(ctx, time.Until(prev.Add(p.cfg.delay)))
 		}
 	case "timestamps":
 		// Events keep their recorded spacing relative to the first one,
@@ -432,7 +348,7 @@ func (p *player) newPacer() pacer {
 				return ctx.Err()
 			}
 			gap := time.Duration(float64(ev.Timestamp-ts0) * float64(time.Millisecond) / p.cfg.speed)
-			return sleep(ctx, time.Until(t0.Add(gap)))
+			return replayplayer.Sleep(ctx, time.Until(t0.Add(gap)))
 		}
 	case "manual":
 		return p.manualPacer()

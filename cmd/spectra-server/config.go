@@ -27,6 +27,8 @@ type config struct {
 	logLevel              slog.Level
 	logJSON               bool
 	cpuProfile            string
+	tracePath             string
+	blockProfile          string
 	bodyTimeout           time.Duration
 	replayMaxBytes        int64 // 0 = no cap
 	pprof                 bool
@@ -120,6 +122,12 @@ var settings = []setting{
 	{flag: "cpuprofile", env: "CPU_PROFILE", arg: "FILE", def: "", text: true,
 		meaning: "write a CPU profile of the whole run to this file (for load tests)",
 		set:     func(c *config, v string) error { c.cpuProfile = v; return nil }},
+	{flag: "trace", env: "TRACE", arg: "FILE", def: "", text: true,
+		meaning: "write a runtime/trace execution trace of the whole run to this file (for load tests; large)",
+		set:     func(c *config, v string) error { c.tracePath = v; return nil }},
+	{flag: "blockprofile", env: "BLOCK_PROFILE", arg: "FILE", def: "", text: true,
+		meaning: "record blocking and lock contention and write them at exit to FILE and FILE.mutex (for load tests)",
+		set:     func(c *config, v string) error { c.blockProfile = v; return nil }},
 }
 
 // lookupFunc finds one variable, like os.LookupEnv.

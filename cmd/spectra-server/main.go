@@ -27,7 +27,9 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"sync"
 	"syscall"
@@ -73,6 +75,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			log.Error("spectra-server: -cpuprofile", "err", err)
 			return 1
 		}
+		defer stop()
+	}
+	if cfg.tracePath != "" {
+		stop, err := startTrace(cfg.tracePath)
+		if err != nil {
+			log.Error("spectra-server: -trace", "err", err)
+			return 1
+		}
+		defer stop()
+	}
+	if cfg.blockProfile != "" {
+		stop := startBlockProfile(cfg.blockProfile, log)
 		defer stop()
 	}
 	if err := serve(ctx, cfg, log, stdout); err != nil {
@@ -125,6 +139,44 @@ func startCPUProfile(path string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// startTrace records an execution trace until the returned stop is called.
+func startTrace(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := trace.Start(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		trace.Stop()
+		f.Close()
+	}, nil
+}
+
+// startBlockProfile samples every blocking event and lock contention; the
+// returned stop writes the block profile to path and the mutex profile to
+// path+".mutex".
+func startBlockProfile(path string, log *slog.Logger) (stop func()) {
+	runtime.SetBlockProfileRate(1)
+	runtime.SetMutexProfileFraction(1)
+	return func() {
+		for _, p := range []struct{ name, path string }{{"block", path}, {"mutex", path + ".mutex"}} {
+			f, err := os.Create(p.path)
+			if err == nil {
+				err = pprof.Lookup(p.name).WriteTo(f, 0)
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+			}
+			if err != nil {
+				log.Error("spectra-server: -blockprofile", "profile", p.name, "err", err)
+			}
+		}
+	}
 }
 
 func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) error {

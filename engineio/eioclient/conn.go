@@ -2,9 +2,9 @@
 // (optionally with permessage-deflate) and the polling→websocket upgrade that
 // socket.io-client performs by default.
 //
-// It stands alone (it does not import the server packages of this module) so
-// that tests and load generators exercise the server the way real browsers
-// and Node clients do.
+// It imports no server package of this module, only the wire codec it
+// shares with the server (eiopacket), so that tests and load generators
+// exercise the server the way real browsers and Node clients do.
 package eioclient
 
 import (
@@ -132,7 +132,7 @@ type outItem struct {
 	payload []byte
 }
 
-func (o outItem) size() int { return len(o.pkt.data) + len(o.payload) + 1 }
+func (o outItem) size() int { return len(o.pkt.Data) + len(o.payload) + 1 }
 
 // transport is the active carrier of the send queue.
 type transport interface {
@@ -374,7 +374,7 @@ func (c *Conn) Stats() Stats {
 // Send queues one message. It blocks while the send queue is full and fails
 // only once the connection is closing. data may be reused after Send returns.
 func (c *Conn) Send(data []byte, binary bool) error {
-	return c.enqueue(outItem{pkt: packet{typ: typeMessage, data: slices.Clone(data), binary: binary}}, true)
+	return c.enqueue(outItem{pkt: packet{Type: typeMessage, Data: slices.Clone(data), Binary: binary}}, true)
 }
 
 func (c *Conn) enqueue(it outItem, wait bool) error {
@@ -441,7 +441,7 @@ func (c *Conn) Close() error {
 		return nil
 	}
 	c.closing = true
-	c.out = append(c.out, outItem{pkt: packet{typ: typeClose}})
+	c.out = append(c.out, outItem{pkt: packet{Type: typeClose}})
 	c.cond.Broadcast()
 	c.mu.Unlock()
 	t := time.NewTimer(2 * time.Second)
@@ -500,16 +500,16 @@ func (c *Conn) resetPingTimer() {
 
 // handle processes one received packet. It is called by one reader at a time.
 func (c *Conn) handle(p packet) error {
-	switch p.typ {
+	switch p.Type {
 	case typeMessage:
 		c.stats.msgsRead.Add(1)
 		if c.opts.OnMessage != nil {
-			c.opts.OnMessage(p.data, p.binary)
+			c.opts.OnMessage(p.Data, p.Binary)
 		}
 	case typePing:
 		c.stats.pings.Add(1)
 		c.resetPingTimer()
-		c.enqueueControl(outItem{pkt: packet{typ: typePong, data: slices.Clone(p.data)}})
+		c.enqueueControl(outItem{pkt: packet{Type: typePong, Data: slices.Clone(p.Data)}})
 		if c.opts.OnPing != nil {
 			c.opts.OnPing()
 		}
@@ -546,10 +546,10 @@ func (c *Conn) writeLoop() {
 		err := tr.write(batch)
 		closing := false
 		for _, it := range batch {
-			if it.control == 0 && it.pkt.typ == typeClose {
+			if it.control == 0 && it.pkt.Type == typeClose {
 				closing = true
 			}
-			if it.control == 0 && it.pkt.typ == typeMessage {
+			if it.control == 0 && it.pkt.Type == typeMessage {
 				c.stats.msgsSent.Add(1)
 			}
 		}
@@ -620,7 +620,7 @@ func (c *Conn) upgrade() {
 		return
 	}
 	c.mu.Unlock()
-	if err := ws.writeNow(outItem{pkt: packet{typ: typeUpgrade}}); err != nil {
+	if err := ws.writeNow(outItem{pkt: packet{Type: typeUpgrade}}); err != nil {
 		ws.abort()
 		c.fail(fmt.Errorf("%w: sending upgrade packet: %v", ErrTransport, err))
 		return

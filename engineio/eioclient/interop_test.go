@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"spectra-relay/engineio/eioclient"
-	"spectra-relay/socketio/sioclient/nodeserver"
+	"spectra-relay/internal/nodeserver"
 )
 
 const wait = 10 * time.Second

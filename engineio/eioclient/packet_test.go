@@ -19,27 +19,27 @@ func TestDecodePayload(t *testing.T) {
 		{
 			name: "open",
 			body: `0{"sid":"x"}`,
-			want: []packet{{typ: typeOpen, data: []byte(`{"sid":"x"}`)}},
+			want: []packet{{Type: typeOpen, Data: []byte(`{"sid":"x"}`)}},
 		},
 		{
 			name: "several",
 			body: "2\x1e4hello\x1e6",
-			want: []packet{{typ: typePing, data: []byte{}}, {typ: typeMessage, data: []byte("hello")}, {typ: typeNoop, data: []byte{}}},
+			want: []packet{{Type: typePing, Data: []byte{}}, {Type: typeMessage, Data: []byte("hello")}, {Type: typeNoop, Data: []byte{}}},
 		},
 		{
 			name: "binary",
 			body: "bAQID\x1e4x",
-			want: []packet{{typ: typeMessage, data: []byte{1, 2, 3}, binary: true}, {typ: typeMessage, data: []byte("x")}},
+			want: []packet{{Type: typeMessage, Data: []byte{1, 2, 3}, Binary: true}, {Type: typeMessage, Data: []byte("x")}},
 		},
 		{
 			name: "empty binary",
 			body: "b",
-			want: []packet{{typ: typeMessage, data: []byte{}, binary: true}},
+			want: []packet{{Type: typeMessage, Data: []byte{}, Binary: true}},
 		},
 		{
 			name: "message with separator-free unicode",
 			body: "4héllo",
-			want: []packet{{typ: typeMessage, data: []byte("héllo")}},
+			want: []packet{{Type: typeMessage, Data: []byte("héllo")}},
 		},
 		{
 			name:    "empty body",
@@ -85,7 +85,7 @@ func TestDecodePayload(t *testing.T) {
 				t.Fatalf("got %d packets, want %d", len(got), len(tt.want))
 			}
 			for i := range got {
-				if got[i].typ != tt.want[i].typ || got[i].binary != tt.want[i].binary || !bytes.Equal(got[i].data, tt.want[i].data) {
+				if got[i].Type != tt.want[i].Type || got[i].Binary != tt.want[i].Binary || !bytes.Equal(got[i].Data, tt.want[i].Data) {
 					t.Errorf("packet %d = %+v, want %+v", i, got[i], tt.want[i])
 				}
 			}
@@ -95,10 +95,10 @@ func TestDecodePayload(t *testing.T) {
 
 func TestAppendRecordRoundTrip(t *testing.T) {
 	pkts := []packet{
-		{typ: typeMessage, data: []byte("hello")},
-		{typ: typeMessage, data: []byte{0, 1, 2, 0x1e, 255}, binary: true},
-		{typ: typePong, data: []byte("probe")},
-		{typ: typeClose},
+		{Type: typeMessage, Data: []byte("hello")},
+		{Type: typeMessage, Data: []byte{0, 1, 2, 0x1e, 255}, Binary: true},
+		{Type: typePong, Data: []byte("probe")},
+		{Type: typeClose},
 	}
 	var body []byte
 	for i, p := range pkts {
@@ -119,7 +119,7 @@ func TestAppendRecordRoundTrip(t *testing.T) {
 		t.Fatalf("got %d packets, want %d", len(got), len(pkts))
 	}
 	for i := range got {
-		if got[i].typ != pkts[i].typ || got[i].binary != pkts[i].binary || !bytes.Equal(got[i].data, pkts[i].data) {
+		if got[i].Type != pkts[i].Type || got[i].Binary != pkts[i].Binary || !bytes.Equal(got[i].Data, pkts[i].Data) {
 			t.Errorf("packet %d = %+v, want %+v", i, got[i], pkts[i])
 		}
 	}
@@ -293,7 +293,7 @@ func TestDeflateRoundTrip(t *testing.T) {
 	}
 }
 
-func FuzzDecodePayload(f *testing.F) {
+func FuzzAppendRecord(f *testing.F) {
 	f.Add([]byte("0{\"sid\":\"a\"}"))
 	f.Add([]byte("2\x1e4hello\x1ebAQID"))
 	f.Add([]byte("b\x1e\x1e"))
@@ -317,7 +317,7 @@ func FuzzDecodePayload(f *testing.F) {
 		n := 0
 		err = decodePayload(re, func(p packet) error {
 			q := pkts[n]
-			if p.typ != q.typ || p.binary != q.binary || !bytes.Equal(p.data, q.data) {
+			if p.Type != q.Type || p.Binary != q.Binary || !bytes.Equal(p.Data, q.Data) {
 				t.Fatalf("re-decoded packet %d = %+v, want %+v", n, p, q)
 			}
 			n++

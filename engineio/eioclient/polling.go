@@ -52,10 +52,10 @@ func (c *Conn) openPolling(ctx context.Context) (*pollingTransport, error) {
 	err = decodePayload(body, func(pk packet) error {
 		if first {
 			first = false
-			if pk.typ != typeOpen {
-				return fmt.Errorf("%w: first packet is type %q, want open", ErrHandshake, pk.typ)
+			if pk.Type != typeOpen {
+				return fmt.Errorf("%w: first packet is type %q, want open", ErrHandshake, pk.Type)
 			}
-			hs, err := parseOpen(pk.data)
+			hs, err := parseOpen(pk.Data)
 			if err != nil {
 				return err
 			}

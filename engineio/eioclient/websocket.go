@@ -205,7 +205,7 @@ func (c *Conn) openWebSocket(ctx context.Context) (*wsTransport, error) {
 		return nil, fmt.Errorf("%w: reading open packet: %v", ErrHandshake, err)
 	}
 	w.conn.SetReadDeadline(time.Time{})
-	if binary || len(data) == 0 || data[0] != typeOpen {
+	if binary || len(data) == 0 || data[0] != byte(typeOpen) {
 		w.abort()
 		return nil, fmt.Errorf("%w: first websocket message is not an open packet: %q", ErrHandshake, truncate(data, 100))
 	}
@@ -220,7 +220,7 @@ func (c *Conn) openWebSocket(ctx context.Context) (*wsTransport, error) {
 
 // probe performs 2probe/3probe on a not yet active WebSocket.
 func (w *wsTransport) probe(ctx context.Context) error {
-	if err := w.writeNow(outItem{pkt: packet{typ: typePing, data: []byte("probe")}}); err != nil {
+	if err := w.writeNow(outItem{pkt: packet{Type: typePing, Data: []byte("probe")}}); err != nil {
 		return err
 	}
 	stop := context.AfterFunc(ctx, func() { w.conn.SetReadDeadline(time.Unix(1, 0)) })
@@ -259,7 +259,7 @@ func (w *wsTransport) readLoop() {
 		}
 		var pkt packet
 		if binary {
-			pkt = packet{typ: typeMessage, data: data, binary: true}
+			pkt = packet{Type: typeMessage, Data: data, Binary: true}
 		} else if pkt, err = decodeText(data); err != nil {
 			c.fail(err)
 			return
@@ -407,12 +407,12 @@ func (w *wsTransport) write(batch []outItem) error {
 		switch {
 		case it.control != 0:
 			err = w.writeFrame(ws.OpCode(it.control), it.payload, false)
-		case it.pkt.binary:
-			err = w.writeData(ws.OpBinary, it.pkt.data)
+		case it.pkt.Binary:
+			err = w.writeData(ws.OpBinary, it.pkt.Data)
 		default:
-			w.scratch = append(append(w.scratch[:0], it.pkt.typ), it.pkt.data...)
+			w.scratch = append(append(w.scratch[:0], byte(it.pkt.Type)), it.pkt.Data...)
 			err = w.writeData(ws.OpText, w.scratch)
-			if err == nil && it.pkt.typ == typeClose {
+			if err == nil && it.pkt.Type == typeClose {
 				w.sentClose.Store(true)
 				err = w.writeFrame(ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, ""), false)
 			}

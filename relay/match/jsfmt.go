@@ -94,6 +94,11 @@ var safeASCII = func() (t [128]bool) {
 // appendJSString quotes s like JSON.stringify: only '"', '\\' and control
 // characters are escaped, lone surrogates become \udxxx, and bytes that are
 // not UTF-8 are written as U+FFFD (what the server's UTF-8 decoder produced).
+//
+// Not jsontext.AppendString: match state holds strings as the existing
+// server's JavaScript strings, so parity needs a lone surrogate kept as
+// \udxxx and invalid bytes as a literal U+FFFD, where the wire escaper
+// writes \ufffd for both.
 func appendJSString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0

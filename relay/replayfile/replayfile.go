@@ -13,6 +13,8 @@ import (
 	"io"
 	"os"
 	"strconv"
+
+	"spectra-relay/internal/jsontext"
 )
 
 // Header is element 0 of a replay file.
@@ -27,8 +29,7 @@ type Header struct {
 	ToolsData     json.RawMessage `json:"toolsData,omitempty"`
 	LogStartTime  int64           `json:"logStartTime"`
 
-	// Raw is the header exactly as read. The Writer writes Raw when set so
-	// that unknown fields and key order survive a copy.
+	// Raw is the header exactly as read: unknown fields and key order.
 	Raw json.RawMessage `json:"-"`
 }
 
@@ -122,58 +123,20 @@ func (e *Event) IsGameEnd() bool {
 // "timestamp" (the server stamps its own), keys in file order. A non-empty
 // groupCode replaces the event's groupCode, if it has one.
 func (e *Event) Payload(groupCode string) ([]byte, error) {
-	return rewriteObject(e.Raw, func(key string, val json.RawMessage) (json.RawMessage, bool) {
-		switch key {
-		case "timestamp":
-			return nil, false
-		case "groupCode":
-			if groupCode != "" {
-				b, _ := json.Marshal(groupCode)
-				return b, true
-			}
-		}
-		return val, true
-	})
-}
-
-// rewriteObject re-emits a JSON object member by member; edit may replace a
-// value or drop the member.
-func rewriteObject(raw json.RawMessage, edit func(key string, val json.RawMessage) (json.RawMessage, bool)) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	tok, err := dec.Token()
+	ms, err := jsontext.Members(e.Raw)
 	if err != nil {
 		return nil, err
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, errors.New("not a JSON object")
+	if groupCode != "" {
+		for i := range ms {
+			if ms[i].Key == "groupCode" {
+				ms[i].Val = jsontext.AppendString(nil, groupCode)
+			}
+		}
 	}
-	out := make([]byte, 0, len(raw))
+	out := make([]byte, 0, len(e.Raw)+len(groupCode))
 	out = append(out, '{')
-	first := true
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		key, _ := tok.(string)
-		var val json.RawMessage
-		if err := dec.Decode(&val); err != nil {
-			return nil, err
-		}
-		val, keep := edit(key, val)
-		if !keep {
-			continue
-		}
-		if !first {
-			out = append(out, ',')
-		}
-		first = false
-		kb, _ := json.Marshal(key)
-		out = append(out, kb...)
-		out = append(out, ':')
-		out = append(out, val...)
-	}
+	out = jsontext.AppendMembers(out, ms, false, func(k string) bool { return k == "timestamp" })
 	return append(out, '}'), nil
 }
 
@@ -254,13 +217,11 @@ func (r *Reader) readByte() (byte, error) {
 	return b, err
 }
 
-func isSpace(b byte) bool { return b == ' ' || b == '\n' || b == '\r' || b == '\t' }
-
 // skipSpace returns (and consumes) the next non-whitespace byte.
 func (r *Reader) skipSpace() (byte, error) {
 	for {
 		b, err := r.readByte()
-		if err != nil || !isSpace(b) {
+		if err != nil || !jsontext.IsSpace(b) {
 			return b, err
 		}
 	}
@@ -314,7 +275,7 @@ func (r *Reader) readValue(first byte, event int) (json.RawMessage, error) {
 	default:
 		for {
 			p, err := r.br.Peek(1)
-			if err != nil || isSpace(p[0]) || p[0] == ',' {
+			if err != nil || jsontext.IsSpace(p[0]) || p[0] == ',' {
 				break
 			}
 			b, _ := r.readByte()
@@ -424,17 +385,9 @@ func (r *Reader) next1() (Event, error) {
 	return ev, nil
 }
 
-func firstNonSpace(b []byte) byte {
-	b = bytes.TrimLeft(b, " \t\r\n")
-	if len(b) == 0 {
-		return 0
-	}
-	return b[0]
-}
-
 // parseEvent checks the event's shape and extracts its common fields.
 func parseEvent(raw json.RawMessage) (Event, error) {
-	if firstNonSpace(raw) != '{' {
+	if jsontext.FirstNonSpace(raw) != '{' {
 		return Event{}, errors.New("not a JSON object")
 	}
 	var v struct {
@@ -511,64 +464,6 @@ func ReadFile(path string) (Header, []Event, error) {
 	}
 	return h, evs, nil
 }
-
-// Writer writes a replay file in the server's layout.
-type Writer struct {
-	w      io.Writer
-	events int
-	err    error
-}
-
-// NewWriter writes the header (h.Raw if set, else the fields in the
-// server's key order) and returns a Writer for the events.
-func NewWriter(w io.Writer, h Header) (*Writer, error) {
-	var b []byte
-	if len(h.Raw) > 0 {
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, h.Raw); err != nil {
-			return nil, fmt.Errorf("replay header: %w", err)
-		}
-		if firstNonSpace(buf.Bytes()) != '{' {
-			return nil, errors.New("replay header: not a JSON object")
-		}
-		b = buf.Bytes()
-	} else {
-		var err error
-		if b, err = json.Marshal(h); err != nil {
-			return nil, fmt.Errorf("replay header: %w", err)
-		}
-	}
-	if _, err := w.Write(b); err != nil {
-		return nil, err
-	}
-	return &Writer{w: w}, nil
-}
-
-// WriteEvent appends one event, given as a JSON object (compacted onto one
-// line if needed).
-func (w *Writer) WriteEvent(raw json.RawMessage) error {
-	if w.err != nil {
-		return w.err
-	}
-	var buf bytes.Buffer
-	buf.Grow(len(raw) + 2)
-	buf.WriteString(",\n")
-	if err := json.Compact(&buf, raw); err != nil {
-		return fmt.Errorf("replay event %d: %w", w.events, err)
-	}
-	if firstNonSpace(buf.Bytes()[2:]) != '{' {
-		return fmt.Errorf("replay event %d: not a JSON object", w.events)
-	}
-	if _, err := w.w.Write(buf.Bytes()); err != nil {
-		w.err = err
-		return err
-	}
-	w.events++
-	return nil
-}
-
-// Events returns the number of events written.
-func (w *Writer) Events() int { return w.events }
 
 // ObsLogon is the observer's obs_logon payload, in the observer client's
 // key order, rebuilt from a replay header.

@@ -228,48 +228,61 @@ func TestBadFiles(t *testing.T) {
 	}
 }
 
-func TestWriterRoundTrip(t *testing.T) {
-	h, evs, err := ReadAll(strings.NewReader(sample))
+// A file the server writes (its header and events as AppendHeader and
+// AppendEvent produce them) reads back as what the clients sent.
+func TestAppendRoundTrip(t *testing.T) {
+	logon := "{\"type\":\"authenticate\",\"clientVersion\":\"0.3.22\",\"obsName\":\"Obs#1\",\"key\":\"k\",\"groupCode\":\"ABC123\",\"groupSecret\":\"\",\n" +
+		`"leftTeam":{"name":"L","tricode":"L","url":"","attackStart":true},"rightTeam":{"name":"R","tricode":"R","url":"","attackStart":false},"toolsData":{"x":1}}`
+	b, err := AppendHeader(nil, "0.3.4", []byte(logon), 1767706803985)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	w, err := NewWriter(&buf, h)
+	if string(b) != sampleHeader {
+		t.Fatalf("header\n%s\nwant\n%s", b, sampleHeader)
+	}
+	_, want, err := ReadAll(strings.NewReader(sample))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, ev := range evs {
-		if err := w.WriteEvent(ev.Raw); err != nil {
+	for _, ev := range want {
+		p, err := ev.Payload("")
+		if err != nil {
 			t.Fatal(err)
 		}
+		b = AppendEvent(b, string(p), ev.Timestamp)
 	}
-	if buf.String() != sample {
-		t.Fatalf("copy differs:\n%s", buf.String())
+	if string(b) != sample {
+		t.Fatalf("file\n%s\nwant\n%s", b, sample)
 	}
-	// Without Raw the header is written from its fields in server order.
-	h.Raw = nil
-	buf.Reset()
-	if _, err := NewWriter(&buf, h); err != nil {
-		t.Fatal(err)
+	if _, err := AppendHeader(nil, "0.3.4", []byte(`[1]`), 0); err == nil {
+		t.Fatal("array accepted as a logon")
 	}
-	if buf.String() != sampleHeader {
-		t.Fatalf("header from fields:\n%s\nwant\n%s", buf.String(), sampleHeader)
+}
+
+func TestAppendEvent(t *testing.T) {
+	for _, tc := range []struct{ raw, want string }{
+		{`{"obsName":"o", "type":"map","data":"Jam"}`, `{"obsName":"o","type":"map","data":"Jam","timestamp":42}`},
+		{`{"timestamp":1,"type":"x","data":{"timestamp":5}}`, `{"timestamp":42,"type":"x","data":{"timestamp":5}}`},
+		{`{}`, `{"timestamp":42}`},
+	} {
+		if got := string(AppendEvent(nil, tc.raw, 42)); got != ",\n"+tc.want {
+			t.Errorf("AppendEvent(%s) = %q, want %q", tc.raw, got, ",\n"+tc.want)
+		}
 	}
-	// Pretty-printed events are compacted onto one line; non-objects refused.
-	buf.Reset()
-	w, _ = NewWriter(&buf, Header{GroupCode: "X"})
-	if err := w.WriteEvent(json.RawMessage("{\n  \"type\": \"a\"\n}")); err != nil {
-		t.Fatal(err)
+}
+
+func TestFileName(t *testing.T) {
+	for code, want := range map[string]string{"ABC123": "Match_ABC123_7.replay", "../x": "Match____x_7.replay", "": "Match___7.replay", "a/b\\c": "Match_a_b_c_7.replay"} {
+		got := FileName(code, 7)
+		if got != want {
+			t.Errorf("FileName(%q) = %q, want %q", code, got, want)
+		}
+		if !IsFileName(got) {
+			t.Errorf("IsFileName(%q) = false", got)
+		}
 	}
-	if err := w.WriteEvent(json.RawMessage(`[1]`)); err == nil {
-		t.Fatal("array accepted as an event")
-	}
-	if !strings.HasSuffix(buf.String(), ",\n{\"type\":\"a\"}") || w.Events() != 1 {
-		t.Fatalf("written %q", buf.String())
-	}
-	var arr []json.RawMessage
-	if err := json.Unmarshal([]byte("["+buf.String()+"]"), &arr); err != nil || len(arr) != 2 {
-		t.Fatalf("written file is not a JSON array inside: %v", err)
+	if got := SecretPath("/r/Match_A_1.replay"); got != "/r/Match_A_1.secret" {
+		t.Errorf("SecretPath = %q", got)
 	}
 }
 
@@ -350,17 +363,15 @@ func FuzzReader(f *testing.F) {
 			ev.RoundInfo()
 		}
 		// What reads must write and read back the same.
-		var buf bytes.Buffer
-		w, err := NewWriter(&buf, h)
+		b, err := AppendHeader(nil, h.ServerVersion, h.Raw, h.LogStartTime)
 		if err != nil {
 			t.Fatalf("rewriting header: %v", err)
 		}
 		for _, ev := range evs {
-			if err := w.WriteEvent(ev.Raw); err != nil {
-				t.Fatalf("rewriting event %d: %v", ev.Index, err)
-			}
+			b = AppendEvent(b, string(ev.Raw), ev.Timestamp)
 		}
-		_, again, err := ReadAll(&buf)
+		buf := bytes.NewReader(b)
+		_, again, err := ReadAll(buf)
 		if err != nil || len(again) != len(evs) {
 			t.Fatalf("rewritten file: %d events, err %v; want %d", len(again), err, len(evs))
 		}

@@ -16,6 +16,8 @@ import (
 	"github.com/bytedance/sonic"
 
 	"spectra-relay/engineio/eioclient"
+	"spectra-relay/internal/jsontext"
+	"spectra-relay/socketio/siopacket"
 )
 
 // Errors that end a Client; Err wraps one of them or an eioclient error.
@@ -70,7 +72,7 @@ func (m Message) Binary(i int) ([]byte, bool) {
 		Placeholder bool `json:"_placeholder"`
 		Num         *int `json:"num"`
 	}
-	if firstByte(m.Args[i]) != '{' || json.Unmarshal(m.Args[i], &ph) != nil || !ph.Placeholder || ph.Num == nil {
+	if jsontext.FirstNonSpace(m.Args[i]) != '{' || json.Unmarshal(m.Args[i], &ph) != nil || !ph.Placeholder || ph.Num == nil {
 		return nil, false
 	}
 	if *ph.Num < 0 || *ph.Num >= len(m.Attachments) {
@@ -114,7 +116,7 @@ func (e *Event) Ack(args ...any) error {
 	if !e.hasID {
 		return fmt.Errorf("sioclient: event %q did not ask for an acknowledgement", e.Name)
 	}
-	return e.c.send(PacketAck, "", true, e.id, args)
+	return e.c.send(siopacket.PacketAck, "", true, e.id, args)
 }
 
 // Client is a Socket.IO connection to one namespace. Its methods are safe for
@@ -228,7 +230,7 @@ func (c *Client) Connect(ctx context.Context, url string) error {
 		if err != nil {
 			return fmt.Errorf("sioclient: encoding auth: %w", err)
 		}
-		if firstByte(b) != '{' {
+		if jsontext.FirstNonSpace(b) != '{' {
 			return fmt.Errorf("sioclient: auth must encode to a JSON object, got %.40s", b)
 		}
 		auth = b
@@ -245,7 +247,7 @@ func (c *Client) Connect(ctx context.Context, url string) error {
 	go c.watch()
 	go c.dispatchLoop()
 
-	pkt := AppendPacket(nil, Packet{Type: PacketConnect, Namespace: c.nsp, Data: auth})
+	pkt := AppendPacket(nil, Packet{Type: siopacket.PacketConnect, Namespace: c.nsp, Data: auth})
 	if err := conn.Send(pkt, false); err != nil {
 		return err
 	}
@@ -331,7 +333,7 @@ func (c *Client) Err() error {
 // Emit sends an event. Arguments are encoded as JSON, except []byte (sent as
 // binary attachments) and RawJSON (sent as is).
 func (c *Client) Emit(event string, args ...any) error {
-	return c.send(PacketEvent, event, false, 0, args)
+	return c.send(siopacket.PacketEvent, event, false, 0, args)
 }
 
 // EmitWithAck sends an event and waits for the server's acknowledgement.
@@ -347,7 +349,7 @@ func (c *Client) EmitWithAck(ctx context.Context, event string, args ...any) (Me
 	c.nextID++
 	c.acks[id] = ch
 	c.mu.Unlock()
-	if err := c.send(PacketEvent, event, true, id, args); err != nil {
+	if err := c.send(siopacket.PacketEvent, event, true, id, args); err != nil {
 		c.dropAck(id)
 		return Message{}, err
 	}
@@ -380,10 +382,10 @@ func (c *Client) send(typ PacketType, event string, hasID bool, id uint64, args 
 	p := Packet{Type: typ, Namespace: c.nsp, HasID: hasID, ID: id, Data: data}
 	if len(atts) > 0 {
 		p.Attachments = len(atts)
-		if typ == PacketEvent {
-			p.Type = PacketBinaryEvent
+		if typ == siopacket.PacketEvent {
+			p.Type = siopacket.PacketBinaryEvent
 		} else {
-			p.Type = PacketBinaryAck
+			p.Type = siopacket.PacketBinaryAck
 		}
 	}
 	c.sendMu.Lock()
@@ -421,7 +423,7 @@ func (c *Client) Barrier(ctx context.Context) error {
 		c.mu.Unlock()
 	}()
 	c.sendMu.Lock()
-	err := c.eio.Send(AppendPacket(nil, Packet{Type: PacketConnect, Namespace: nsp}), false)
+	err := c.eio.Send(AppendPacket(nil, Packet{Type: siopacket.PacketConnect, Namespace: nsp}), false)
 	c.sendMu.Unlock()
 	if err != nil {
 		return err
@@ -455,7 +457,7 @@ func (c *Client) Close() error {
 	}
 	c.mu.Unlock()
 	c.sendMu.Lock()
-	c.eio.Send(AppendPacket(nil, Packet{Type: PacketDisconnect, Namespace: c.nsp}), false)
+	c.eio.Send(AppendPacket(nil, Packet{Type: siopacket.PacketDisconnect, Namespace: c.nsp}), false)
 	c.sendMu.Unlock()
 	err := c.eio.Close()
 	<-c.ended // not done: Close may be called from a handler
@@ -511,10 +513,10 @@ func (c *Client) handlePacket(p Packet, atts [][]byte) {
 		delete(c.barriers, p.Namespace)
 		c.mu.Unlock()
 		if ok {
-			if p.Type == PacketConnect {
+			if p.Type == siopacket.PacketConnect {
 				// A server that creates namespaces on demand let us in: leave.
 				c.sendMu.Lock()
-				c.eio.Send(AppendPacket(nil, Packet{Type: PacketDisconnect, Namespace: p.Namespace}), false)
+				c.eio.Send(AppendPacket(nil, Packet{Type: siopacket.PacketDisconnect, Namespace: p.Namespace}), false)
 				c.sendMu.Unlock()
 			}
 			close(ch)
@@ -522,7 +524,7 @@ func (c *Client) handlePacket(p Packet, atts [][]byte) {
 		return // a Client joins one namespace; anything else is not for it
 	}
 	switch p.Type {
-	case PacketConnect:
+	case siopacket.PacketConnect:
 		var v struct {
 			SID string `json:"sid"`
 		}
@@ -536,9 +538,9 @@ func (c *Client) handlePacket(p Packet, atts [][]byte) {
 			close(c.connected)
 		}
 		c.mu.Unlock()
-	case PacketConnectError:
+	case siopacket.PacketConnectError:
 		ce := &ConnectError{}
-		if firstByte(p.Data) == '"' {
+		if jsontext.FirstNonSpace(p.Data) == '"' {
 			json.Unmarshal(p.Data, &ce.Message)
 		} else {
 			var v struct {
@@ -559,14 +561,14 @@ func (c *Client) handlePacket(p Packet, atts [][]byte) {
 		}
 		c.mu.Unlock()
 		go c.eio.Close()
-	case PacketDisconnect:
+	case siopacket.PacketDisconnect:
 		c.mu.Lock()
 		if c.err == nil {
 			c.err = ErrServerDisconnect
 		}
 		c.mu.Unlock()
 		go c.eio.Close()
-	case PacketEvent, PacketBinaryEvent:
+	case siopacket.PacketEvent, siopacket.PacketBinaryEvent:
 		items, err := splitArray(p.Data)
 		if err != nil {
 			c.protocolError(err)
@@ -578,7 +580,7 @@ func (c *Client) handlePacket(p Packet, atts [][]byte) {
 			return
 		}
 		c.enqueue(&Event{Name: name, Message: Message{Args: items[1:], Attachments: atts}, c: c, id: p.ID, hasID: p.HasID})
-	case PacketAck, PacketBinaryAck:
+	case siopacket.PacketAck, siopacket.PacketBinaryAck:
 		items, err := splitArray(p.Data)
 		if err != nil {
 			c.protocolError(err)

@@ -1,7 +1,6 @@
 package sioclient
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,22 +8,12 @@ import (
 
 	"github.com/bytedance/sonic"
 
-	"spectra-relay/socketio"
+	"spectra-relay/socketio/siopacket"
 )
 
-// PacketType is the server package's: one definition of the wire types.
-type PacketType = socketio.PacketType
-
-// Socket.IO v5 packet types.
-const (
-	PacketConnect      = socketio.PacketConnect
-	PacketDisconnect   = socketio.PacketDisconnect
-	PacketEvent        = socketio.PacketEvent
-	PacketAck          = socketio.PacketAck
-	PacketConnectError = socketio.PacketConnectError
-	PacketBinaryEvent  = socketio.PacketBinaryEvent
-	PacketBinaryAck    = socketio.PacketBinaryAck
-)
+// PacketType is the codec's (package siopacket): one definition of the wire
+// types, whose constants (siopacket.PacketEvent, ...) fill Packet.Type.
+type PacketType = siopacket.PacketType
 
 // Packet is one Socket.IO packet in its text form; binary attachments travel
 // as separate Engine.IO messages after it.
@@ -43,120 +32,32 @@ type Packet struct {
 // ErrBadPacket wraps every decoding failure.
 var ErrBadPacket = errors.New("sioclient: malformed packet")
 
-// maxIDDigits keeps ids and attachment counts within uint64 / int.
-const maxIDDigits = 18
-
 // AppendPacket appends the text encoding of p to dst.
 func AppendPacket(dst []byte, p Packet) []byte {
-	dst = append(dst, byte('0'+p.Type))
-	if p.Type == PacketBinaryEvent || p.Type == PacketBinaryAck {
-		dst = strconv.AppendInt(dst, int64(p.Attachments), 10)
-		dst = append(dst, '-')
-	}
-	if p.Namespace != "" && p.Namespace != "/" {
-		dst = append(dst, p.Namespace...)
-		dst = append(dst, ',')
-	}
+	id := siopacket.NoID
 	if p.HasID {
-		dst = strconv.AppendUint(dst, p.ID, 10)
+		id = int64(p.ID)
 	}
+	dst = siopacket.AppendHeader(dst, p.Type, p.Attachments, p.Namespace, id)
 	return append(dst, p.Data...)
 }
 
-// DecodePacket decodes the text form of a packet and checks that its payload
-// has the shape its type requires. Data aliases s.
+// DecodePacket decodes the text form of a packet with the server's codec
+// (the reference parser's rules, which both ends of socket.io apply) and
+// checks that an ack carries an id. Data aliases s.
 func DecodePacket(s []byte) (Packet, error) {
-	var p Packet
-	if len(s) == 0 {
-		return p, fmt.Errorf("%w: empty", ErrBadPacket)
+	sp, err := siopacket.DecodePacket(s)
+	if err != nil {
+		return Packet{}, fmt.Errorf("%w: %v", ErrBadPacket, err)
 	}
-	if s[0] < '0' || s[0] > '6' {
-		return p, fmt.Errorf("%w: unknown type %q", ErrBadPacket, s[0])
+	p := Packet{Type: sp.Type, Namespace: sp.Nsp, Attachments: sp.NumAttachments, Data: json.RawMessage(sp.Data)}
+	if sp.ID != siopacket.NoID {
+		p.HasID, p.ID = true, uint64(sp.ID)
 	}
-	p.Type = PacketType(s[0] - '0')
-	i := 1
-	if p.Type == PacketBinaryEvent || p.Type == PacketBinaryAck {
-		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == start || i-start > maxIDDigits || i >= len(s) || s[i] != '-' {
-			return p, fmt.Errorf("%w: bad attachment count in %s", ErrBadPacket, p.Type)
-		}
-		n, _ := strconv.Atoi(string(s[start:i]))
-		p.Attachments = n
-		i++
-	}
-	p.Namespace = "/"
-	if i < len(s) && s[i] == '/' {
-		start := i
-		for i < len(s) && s[i] != ',' {
-			i++
-		}
-		p.Namespace = string(s[start:i])
-		if i < len(s) {
-			i++ // the comma
-		}
-	}
-	if start := i; i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i-start > maxIDDigits {
-			return p, fmt.Errorf("%w: ack id too long", ErrBadPacket)
-		}
-		p.ID, _ = strconv.ParseUint(string(s[start:i]), 10, 64)
-		p.HasID = true
-	}
-	if i < len(s) {
-		p.Data = json.RawMessage(s[i:])
-	}
-	if err := p.check(); err != nil {
-		return p, err
+	if (p.Type == siopacket.PacketAck || p.Type == siopacket.PacketBinaryAck) && !p.HasID {
+		return p, fmt.Errorf("%w: %s without an id", ErrBadPacket, p.Type)
 	}
 	return p, nil
-}
-
-// check validates the payload shape per packet type, like socket.io-parser.
-func (p *Packet) check() error {
-	first := firstByte(p.Data)
-	if p.Data != nil && !sonic.Valid(p.Data) {
-		return fmt.Errorf("%w: %s payload is not valid JSON", ErrBadPacket, p.Type)
-	}
-	switch p.Type {
-	case PacketConnect:
-		if p.Data != nil && first != '{' {
-			return fmt.Errorf("%w: CONNECT payload must be an object", ErrBadPacket)
-		}
-	case PacketDisconnect:
-		if p.Data != nil {
-			return fmt.Errorf("%w: DISCONNECT carries no payload", ErrBadPacket)
-		}
-	case PacketConnectError:
-		if first != '{' && first != '"' {
-			return fmt.Errorf("%w: CONNECT_ERROR payload must be an object or a string", ErrBadPacket)
-		}
-	case PacketEvent, PacketBinaryEvent:
-		if first != '[' {
-			return fmt.Errorf("%w: %s payload must be an array", ErrBadPacket, p.Type)
-		}
-	case PacketAck, PacketBinaryAck:
-		if first != '[' {
-			return fmt.Errorf("%w: %s payload must be an array", ErrBadPacket, p.Type)
-		}
-		if !p.HasID {
-			return fmt.Errorf("%w: %s without an id", ErrBadPacket, p.Type)
-		}
-	}
-	return nil
-}
-
-func firstByte(b []byte) byte {
-	b = bytes.TrimLeft(b, " \t\r\n")
-	if len(b) == 0 {
-		return 0
-	}
-	return b[0]
 }
 
 // splitArray splits a JSON array into its raw elements.
@@ -177,7 +78,7 @@ func appendArgs(dst []byte, name string, args []any) ([]byte, [][]byte, error) {
 	var atts [][]byte
 	dst = append(dst, '[')
 	if name != "" {
-		dst = socketio.AppendString(dst, name)
+		dst = siopacket.AppendString(dst, name)
 	}
 	for i, a := range args {
 		if i > 0 || name != "" {
@@ -195,7 +96,7 @@ func appendArgs(dst []byte, name string, args []any) ([]byte, [][]byte, error) {
 			}
 			dst = append(dst, v...)
 		case string:
-			dst = socketio.AppendString(dst, v)
+			dst = siopacket.AppendString(dst, v)
 		case nil:
 			dst = append(dst, "null"...)
 		default:

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"testing"
 
-	"spectra-relay/socketio"
+	"spectra-relay/socketio/siopacket"
 )
 
 func TestDecodePacket(t *testing.T) {
@@ -17,51 +17,51 @@ func TestDecodePacket(t *testing.T) {
 	}{
 		{
 			in:   "0",
-			want: Packet{Type: PacketConnect, Namespace: "/"},
+			want: Packet{Type: siopacket.PacketConnect, Namespace: "/"},
 		},
 		{
 			in:   `0{"sid":"abc"}`,
-			want: Packet{Type: PacketConnect, Namespace: "/", Data: json.RawMessage(`{"sid":"abc"}`)},
+			want: Packet{Type: siopacket.PacketConnect, Namespace: "/", Data: json.RawMessage(`{"sid":"abc"}`)},
 		},
 		{
 			in:   `0/admin,{"sid":"abc"}`,
-			want: Packet{Type: PacketConnect, Namespace: "/admin", Data: json.RawMessage(`{"sid":"abc"}`)},
+			want: Packet{Type: siopacket.PacketConnect, Namespace: "/admin", Data: json.RawMessage(`{"sid":"abc"}`)},
 		},
 		{
 			in:   "1/admin,",
-			want: Packet{Type: PacketDisconnect, Namespace: "/admin"},
+			want: Packet{Type: siopacket.PacketDisconnect, Namespace: "/admin"},
 		},
 		{
 			in:   "1/admin",
-			want: Packet{Type: PacketDisconnect, Namespace: "/admin"},
+			want: Packet{Type: siopacket.PacketDisconnect, Namespace: "/admin"},
 		},
 		{
 			in:   `2["hello",1,"x"]`,
-			want: Packet{Type: PacketEvent, Namespace: "/", Data: json.RawMessage(`["hello",1,"x"]`)},
+			want: Packet{Type: siopacket.PacketEvent, Namespace: "/", Data: json.RawMessage(`["hello",1,"x"]`)},
 		},
 		{
 			in:   `2/chat,12["hello"]`,
-			want: Packet{Type: PacketEvent, Namespace: "/chat", HasID: true, ID: 12, Data: json.RawMessage(`["hello"]`)},
+			want: Packet{Type: siopacket.PacketEvent, Namespace: "/chat", HasID: true, ID: 12, Data: json.RawMessage(`["hello"]`)},
 		},
 		{
 			in:   `37[{"a":1}]`,
-			want: Packet{Type: PacketAck, Namespace: "/", HasID: true, ID: 7, Data: json.RawMessage(`[{"a":1}]`)},
+			want: Packet{Type: siopacket.PacketAck, Namespace: "/", HasID: true, ID: 7, Data: json.RawMessage(`[{"a":1}]`)},
 		},
 		{
 			in:   `4{"message":"not authorized","data":{"x":1}}`,
-			want: Packet{Type: PacketConnectError, Namespace: "/", Data: json.RawMessage(`{"message":"not authorized","data":{"x":1}}`)},
+			want: Packet{Type: siopacket.PacketConnectError, Namespace: "/", Data: json.RawMessage(`{"message":"not authorized","data":{"x":1}}`)},
 		},
 		{
 			in:   `4"legacy"`,
-			want: Packet{Type: PacketConnectError, Namespace: "/", Data: json.RawMessage(`"legacy"`)},
+			want: Packet{Type: siopacket.PacketConnectError, Namespace: "/", Data: json.RawMessage(`"legacy"`)},
 		},
 		{
 			in:   `51-["up",{"_placeholder":true,"num":0}]`,
-			want: Packet{Type: PacketBinaryEvent, Namespace: "/", Attachments: 1, Data: json.RawMessage(`["up",{"_placeholder":true,"num":0}]`)},
+			want: Packet{Type: siopacket.PacketBinaryEvent, Namespace: "/", Attachments: 1, Data: json.RawMessage(`["up",{"_placeholder":true,"num":0}]`)},
 		},
 		{
 			in:   `62-/x,9[{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]`,
-			want: Packet{Type: PacketBinaryAck, Namespace: "/x", HasID: true, ID: 9, Attachments: 2, Data: json.RawMessage(`[{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]`)},
+			want: Packet{Type: siopacket.PacketBinaryAck, Namespace: "/x", HasID: true, ID: 9, Attachments: 2, Data: json.RawMessage(`[{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]`)},
 		},
 		{in: "", wantErr: true},
 		{in: "7", wantErr: true},
@@ -173,7 +173,7 @@ func TestAppendArgs(t *testing.T) {
 func TestAppendStringMatchesJSON(t *testing.T) {
 	for _, s := range []string{"", "plain", "quote\"back\\slash", "\x7f\x01", "日本語", "bad\xffutf8", "\u2028"} {
 		var back string
-		enc := socketio.AppendString(nil, s)
+		enc := siopacket.AppendString(nil, s)
 		if err := json.Unmarshal(enc, &back); err != nil {
 			t.Fatalf("%q encoded to invalid JSON %s: %v", s, enc, err)
 		}
@@ -229,7 +229,7 @@ func FuzzDecodePacket(f *testing.F) {
 			q.Attachments != p.Attachments || !bytes.Equal(q.Data, p.Data) {
 			t.Fatalf("%q: %+v re-decoded as %+v", in, p, q)
 		}
-		if p.Type == PacketEvent || p.Type == PacketAck || p.Type == PacketBinaryEvent || p.Type == PacketBinaryAck {
+		if p.Type == siopacket.PacketEvent || p.Type == siopacket.PacketAck || p.Type == siopacket.PacketBinaryEvent || p.Type == siopacket.PacketBinaryAck {
 			splitArray(p.Data)
 		}
 	})

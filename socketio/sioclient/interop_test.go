@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"spectra-relay/engineio/eioclient"
+	"spectra-relay/internal/nodeserver"
 	"spectra-relay/socketio/sioclient"
-	"spectra-relay/socketio/sioclient/nodeserver"
 )
 
 const wait = 10 * time.Second

@@ -1,4 +1,4 @@
-package socketio
+package siopacket
 
 import (
 	"encoding/json"
@@ -7,9 +7,10 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/bytedance/sonic"
+
+	"spectra-relay/internal/jsontext"
 )
 
 // ErrUnsupportedValue is returned for an argument that has no JSON form
@@ -21,13 +22,13 @@ var ErrUnsupportedValue = errors.New("socketio: unsupported argument value")
 // placeholders refer to. id is NoID for no ack. Argument rules are those
 // of AppendValue.
 func EncodeEvent(nsp string, id int64, event string, args ...any) ([]byte, [][]byte, error) {
-	return encodeArgs(nil, PacketEvent, nsp, id, event, true, args)
+	return EncodeArgs(nil, PacketEvent, nsp, id, event, true, args)
 }
 
-// encodeArgs builds `<header>[event?,args...]`. []byte arguments become
+// EncodeArgs builds `<header>[event?,args...]`. []byte arguments become
 // placeholders, which turns the packet type into its binary variant; the
 // header, written after the payload is known, is moved in front then.
-func encodeArgs(dst []byte, t PacketType, nsp string, id int64, event string, withEvent bool, args []any) ([]byte, [][]byte, error) {
+func EncodeArgs(dst []byte, t PacketType, nsp string, id int64, event string, withEvent bool, args []any) ([]byte, [][]byte, error) {
 	size := 16 + len(nsp) + len(event)
 	for _, a := range args {
 		switch v := a.(type) {
@@ -47,7 +48,7 @@ func encodeArgs(dst []byte, t PacketType, nsp string, id int64, event string, wi
 	start := len(dst)
 	// Reserve room for the text header, assuming no attachments; a binary
 	// packet rewrites it below.
-	dst = appendHeader(dst, t, 0, nsp, id)
+	dst = AppendHeader(dst, t, 0, nsp, id)
 	hdrEnd := len(dst)
 	dst = append(dst, '[')
 	n := 0
@@ -75,7 +76,7 @@ func encodeArgs(dst []byte, t PacketType, nsp string, id int64, event string, wi
 	if t == PacketAck {
 		bt = PacketBinaryAck
 	}
-	hdr := appendHeader(nil, bt, len(bins), nsp, id)
+	hdr := AppendHeader(nil, bt, len(bins), nsp, id)
 	out := make([]byte, 0, start+len(hdr)+len(dst)-hdrEnd)
 	out = append(out, dst[:start]...)
 	out = append(out, hdr...)
@@ -83,9 +84,9 @@ func encodeArgs(dst []byte, t PacketType, nsp string, id int64, event string, wi
 	return out, bins, nil
 }
 
-// encodeRaw builds `<header>[event?,raw args...]` with arguments copied
+// EncodeRaw builds `<header>[event?,raw args...]` with arguments copied
 // verbatim; attachments keep their placeholder numbering.
-func encodeRaw(t PacketType, nsp string, id int64, event string, withEvent bool, args []RawJSON, nAttach int) []byte {
+func EncodeRaw(t PacketType, nsp string, id int64, event string, withEvent bool, args []RawJSON, nAttach int) []byte {
 	size := 24 + len(nsp) + len(event)
 	for _, a := range args {
 		size += len(a) + 1
@@ -98,7 +99,7 @@ func encodeRaw(t PacketType, nsp string, id int64, event string, withEvent bool,
 		}
 	}
 	dst := make([]byte, 0, size)
-	dst = appendHeader(dst, t, nAttach, nsp, id)
+	dst = AppendHeader(dst, t, nAttach, nsp, id)
 	dst = append(dst, '[')
 	n := 0
 	if withEvent {
@@ -196,117 +197,14 @@ func appendFloat(dst []byte, f float64, bits int) ([]byte, error) {
 	return dst, nil
 }
 
-const hexDigits = "0123456789abcdef"
-
 // AppendString appends s as a JSON string literal, escaped the way
 // JavaScript's JSON.stringify does (no HTML escaping, so payloads stay
 // byte-identical to what a Node server would send). Invalid UTF-8 becomes
 // U+FFFD.
-func AppendString(dst []byte, s string) []byte { return AppendJSONString(dst, s) }
+func AppendString(dst []byte, s string) []byte { return jsontext.AppendString(dst, s) }
 
 // AppendJSONString is AppendString for a string or a byte slice, e.g. a
 // JSON document sent as a string argument, without converting it first.
 func AppendJSONString[T ~string | ~[]byte](dst []byte, s T) []byte {
-	dst = append(dst, '"')
-	dst = appendEscaped(dst, s)
-	return append(dst, '"')
-}
-
-// plainASCII marks the bytes a JSON string literal carries unescaped and
-// that need no UTF-8 check.
-var plainASCII = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// appendEscaped appends the body of a JSON string literal for s (no quotes). Runs of
-// bytes that need no escaping are copied at once: match_data is mostly
-// such runs, with a '"' every few bytes. Invalid UTF-8 becomes U+FFFD.
-func appendEscaped[T ~string | ~[]byte](dst []byte, s T) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		// Plain ASCII, by far the most bytes of match_data: skip in a
-		// tight loop over a table.
-		for i < len(s) && plainASCII[s[i]] {
-			i++
-		}
-		if i == len(s) {
-			break
-		}
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			size := utf8Len(s, i)
-			if size == 0 {
-				dst = append(dst, s[start:i]...)
-				dst = append(dst, `\ufffd`...)
-				i++
-				start = i
-				continue
-			}
-			i += size
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"':
-			dst = append(dst, '\\', '"')
-		case '\\':
-			dst = append(dst, '\\', '\\')
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		case '\b':
-			dst = append(dst, '\\', 'b')
-		case '\f':
-			dst = append(dst, '\\', 'f')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		i++
-		start = i
-	}
-	return append(dst, s[start:]...)
-}
-
-// utf8Len is the length of the valid UTF-8 sequence at s[i], 0 if invalid
-// (overlong forms, surrogates and truncated sequences included).
-func utf8Len[T ~string | ~[]byte](s T, i int) int {
-	cont := func(j int, lo, hi byte) bool { return j < len(s) && s[j] >= lo && s[j] <= hi }
-	c := s[i]
-	switch {
-	case c >= 0xC2 && c <= 0xDF:
-		if cont(i+1, 0x80, 0xBF) {
-			return 2
-		}
-	case c == 0xE0:
-		if cont(i+1, 0xA0, 0xBF) && cont(i+2, 0x80, 0xBF) {
-			return 3
-		}
-	case c == 0xED:
-		if cont(i+1, 0x80, 0x9F) && cont(i+2, 0x80, 0xBF) {
-			return 3
-		}
-	case c >= 0xE1 && c <= 0xEF:
-		if cont(i+1, 0x80, 0xBF) && cont(i+2, 0x80, 0xBF) {
-			return 3
-		}
-	case c == 0xF0:
-		if cont(i+1, 0x90, 0xBF) && cont(i+2, 0x80, 0xBF) && cont(i+3, 0x80, 0xBF) {
-			return 4
-		}
-	case c >= 0xF1 && c <= 0xF3:
-		if cont(i+1, 0x80, 0xBF) && cont(i+2, 0x80, 0xBF) && cont(i+3, 0x80, 0xBF) {
-			return 4
-		}
-	case c == 0xF4:
-		if cont(i+1, 0x80, 0x8F) && cont(i+2, 0x80, 0xBF) && cont(i+3, 0x80, 0xBF) {
-			return 4
-		}
-	}
-	return 0
+	return jsontext.AppendQuoted(dst, s)
 }

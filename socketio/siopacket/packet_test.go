@@ -1,4 +1,4 @@
-package socketio
+package siopacket
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+
+	"spectra-relay/internal/testenv"
 )
 
 // decodeCases are shared by the tests, the fuzz seeds and the benchmarks.
@@ -316,7 +318,7 @@ func FuzzDecoderBinary(f *testing.F) {
 		if len(p.Attachments) != p.NumAttachments {
 			t.Fatalf("packet with %d of %d attachments", len(p.Attachments), p.NumAttachments)
 		}
-		if p.Type.binary() {
+		if p.Type.IsBinary() {
 			if _, err := Reconstruct(p); err != nil {
 				t.Fatalf("checked packet does not reconstruct: %v", err)
 			}
@@ -343,6 +345,7 @@ func BenchmarkDecodePacket(b *testing.B) {
 }
 
 func BenchmarkEncode(b *testing.B) {
+	matchData := testenv.MatchData(b)
 	cases := []struct {
 		name string
 		fn   func() ([]byte, error)
@@ -360,15 +363,13 @@ func BenchmarkEncode(b *testing.B) {
 			return p, err
 		}},
 		{"ack raw", func() ([]byte, error) {
-			return encodeRaw(PacketAck, "/", 456, "", false, []RawJSON{RawJSON(`1`), RawJSON(`"2"`)}, 0), nil
+			return EncodeRaw(PacketAck, "/", 456, "", false, []RawJSON{RawJSON(`1`), RawJSON(`"2"`)}, 0), nil
 		}},
-		{"connect reply", func() ([]byte, error) { return encodeConnectOK("/custom", "abcdefghijklmnopqrst"), nil }},
-		{"connect error", func() ([]byte, error) { return encodeConnectError("/random", "Invalid namespace", nil), nil }},
 		{"disconnect", func() ([]byte, error) {
 			return AppendPacket(nil, &Packet{Type: PacketDisconnect, Nsp: "/custom", ID: NoID}), nil
 		}},
 		{"match_data 15KB", func() ([]byte, error) {
-			p, _, err := EncodeEvent("/", NoID, "match_data", matchDataString(b))
+			p, _, err := EncodeEvent("/", NoID, "match_data", matchData)
 			return p, err
 		}},
 	}

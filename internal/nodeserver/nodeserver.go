@@ -1,5 +1,5 @@
 // Package nodeserver starts the reference Node socket.io 4.8 / engine.io
-// server of testdata/node for interop tests of the Go clients.
+// server of ./node for interop tests of the Go clients.
 package nodeserver
 
 import (
@@ -21,7 +21,7 @@ import (
 // Dir is the folder holding package.json, the lockfile and server.js.
 func Dir() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "testdata", "node")
+	return filepath.Join(filepath.Dir(file), "node")
 }
 
 var (
