@@ -92,6 +92,10 @@ type clusterMatch struct {
 	// the heal loop; lm.sendMu held.
 	pending  []byte
 	pendingV uint64
+
+	// dropped: the renewal, an append and a publish may all learn of
+	// the loss at once; one of them drops the match.
+	dropped atomic.Bool
 }
 
 // remoteRoom is a group code this node has overlays of but does not own.
@@ -474,7 +478,7 @@ func (g *clusterGlue) lost(lm *liveMatch, err error) {
 	lm.mu.Lock()
 	removed := lm.removed
 	lm.mu.Unlock()
-	if removed {
+	if removed || lm.cm.dropped.Swap(true) {
 		return
 	}
 	g.fenced.Inc()
