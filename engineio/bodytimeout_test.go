@@ -7,13 +7,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"spectra-relay/internal/testenv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"spectra-relay/engineio/eioclient"
+	"spectra-relay/internal/testenv"
 )
 
 // TestPollingBodyTimeout holds 300 polling POSTs whose bodies never finish

@@ -5,13 +5,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"spectra-relay/internal/testenv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"spectra-relay/engineio/eioclient"
+	"spectra-relay/internal/testenv"
 	"spectra-relay/socketio/sioclient"
 )
 
