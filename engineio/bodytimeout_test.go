@@ -3,7 +3,6 @@ package engineio
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,34 +13,8 @@ import (
 	"time"
 
 	"spectra-relay/engineio/eioclient"
+	"spectra-relay/internal/testenv"
 )
-
-// slowBody sends the headers of a request announcing a body of announced
-// bytes and then only the first part of it, and reports how long the
-// server took to close the connection. It gives up at limit.
-func slowBody(addr, method, path string, announced int, part string, limit time.Duration) (time.Duration, error) {
-	start := time.Now()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close()
-	req := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s",
-		method, path, addr, announced, part)
-	if _, err := io.WriteString(conn, req); err != nil {
-		return 0, err
-	}
-	_ = conn.SetReadDeadline(start.Add(limit))
-	_, err = io.Copy(io.Discard, conn)
-	if err != nil {
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return time.Since(start), fmt.Errorf("still open after %v", limit)
-		}
-		// A reset is as good as a FIN: the server dropped it.
-	}
-	return time.Since(start), nil
-}
 
 // TestPollingBodyTimeout holds 300 polling POSTs whose bodies never finish
 // against a server with a 1 s body deadline: every one is closed on time,
@@ -82,7 +55,7 @@ func TestPollingBodyTimeout(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d, err := slowBody(addr, "POST", "/engine.io/?EIO=4&transport=polling&sid="+sid, 1000, "4012345678", limit)
+			d, err := testenv.SlowBody(addr, "POST", "/engine.io/?EIO=4&transport=polling&sid="+sid, "text/plain", 1000, "4012345678", limit)
 			if err != nil {
 				errs <- err
 				return
@@ -181,7 +154,7 @@ func TestPollingBodyTimeoutOtherMethod(t *testing.T) {
 		if m == "POST" {
 			path = "/engine.io/?EIO=4&transport=polling" // no sid: refused before any read
 		}
-		if _, err := slowBody(addr, m, path, 5000, "4abcdef", timeout+4*time.Second); err != nil {
+		if _, err := testenv.SlowBody(addr, m, path, "text/plain", 5000, "4abcdef", timeout+4*time.Second); err != nil {
 			t.Errorf("%s: %v", m, err)
 		}
 	}

@@ -2,11 +2,8 @@ package relay
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,33 +11,9 @@ import (
 	"time"
 
 	"spectra-relay/engineio/eioclient"
+	"spectra-relay/internal/testenv"
 	"spectra-relay/socketio/sioclient"
 )
-
-// slowBody sends a request's headers announcing announced body bytes, then
-// only part of them, and returns how long the server took to drop the
-// connection; it gives up at limit.
-func slowBody(addr, method, path string, announced int, part string, limit time.Duration) (time.Duration, error) {
-	start := time.Now()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close()
-	req := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-		method, path, addr, announced, part)
-	if _, err := io.WriteString(conn, req); err != nil {
-		return 0, err
-	}
-	_ = conn.SetReadDeadline(start.Add(limit))
-	if _, err := io.Copy(io.Discard, conn); err != nil {
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return time.Since(start), fmt.Errorf("%s %s still open after %v", method, path, limit)
-		}
-	}
-	return time.Since(start), nil
-}
 
 type hAnswer struct {
 	status int
@@ -105,7 +78,7 @@ func TestBodyTimeoutIngestAndExtras(t *testing.T) {
 	times := make(chan time.Duration, 2*perPort)
 	run := func(addr, method, path string, announced int, part string) {
 		defer wg.Done()
-		d, err := slowBody(addr, method, path, announced, part, limit)
+		d, err := testenv.SlowBody(addr, method, path, "application/json", announced, part, limit)
 		if err != nil {
 			errs <- err
 			return

@@ -19,6 +19,7 @@
 //     leaves a kick that the holder schedules when it unlocks.
 //
 // Lock order: shard.mu → liveMatch.sendMu → liveMatch.mu → idShard.mu.
+// LOCKS.md at the repository root has the chain across packages.
 // Nothing takes a shard lock while holding a match lock.
 //
 // # Cluster mode

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"spectra-relay/engineio"
+	"spectra-relay/engineio/eioclient"
 	"spectra-relay/internal/testenv"
 	"spectra-relay/relay/replayfile"
 	"spectra-relay/socketio/sioclient"
@@ -79,8 +80,15 @@ type tEvent struct {
 
 func dialT(t testing.TB, url string) *tClient {
 	t.Helper()
+	return dialOpts(t, url, eioclient.Options{})
+}
+
+// dialOpts connects a recording test client with the given Engine.IO
+// options (transports, compression); dialT uses the defaults.
+func dialOpts(t testing.TB, url string, eio eioclient.Options) *tClient {
+	t.Helper()
 	c := &tClient{notify: make(chan struct{}, 1)}
-	c.Client = sioclient.New(sioclient.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	c.Client = sioclient.New(sioclient.Options{EIO: eio, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	c.OnAny(func(e *sioclient.Event) {
 		ev := tEvent{name: e.Name}
 		if len(e.Args) > 0 {

@@ -1,3 +1,5 @@
+// Over 600 lines on purpose: one black-box suite around one built binary (TestMain) and the helpers all its tests share.
+
 package relay_test
 
 // Interop tests of cmd/spectra-server as a black box: the binary is built

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,7 +17,6 @@ import (
 	"spectra-relay/engineio/eioclient"
 	"spectra-relay/internal/testenv"
 	"spectra-relay/relay/replayfile"
-	"spectra-relay/socketio/sioclient"
 )
 
 // metricSet is one scrape of /metrics: "name{labels}" → value, with the
@@ -98,35 +96,6 @@ func httpGet(t testing.TB, url string) (*http.Response, string) {
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	testenv.WaitFor(t, tTimeout, what, cond)
-}
-
-// dialOpts is dialT with client options: the transports and compression
-// the overlays of a test use.
-func dialOpts(t testing.TB, url string, eio eioclient.Options) *tClient {
-	t.Helper()
-	c := &tClient{notify: make(chan struct{}, 1)}
-	c.Client = sioclient.New(sioclient.Options{EIO: eio, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	c.OnAny(func(e *sioclient.Event) {
-		ev := tEvent{name: e.Name}
-		if len(e.Args) > 0 {
-			ev.raw = append(json.RawMessage(nil), e.Args[0]...)
-			if s, err := e.String(0); err == nil {
-				ev.arg = s
-			}
-		}
-		c.mu.Lock()
-		c.events = append(c.events, ev)
-		c.mu.Unlock()
-		select {
-		case c.notify <- struct{}{}:
-		default:
-		}
-	})
-	if err := c.Connect(ctxT(t), url); err != nil {
-		t.Fatalf("connect %s: %v", url, err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
 }
 
 func logonOverlay(t testing.TB, c *tClient, groupCode string) *tClient {

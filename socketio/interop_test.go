@@ -1,3 +1,5 @@
+// Over 600 lines on purpose: one interop run of the real socket.io-client scripts and the purpose-built servers (echo, shutdown, restart, ...) those scripts talk to.
+
 package socketio_test
 
 import (

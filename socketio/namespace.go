@@ -24,7 +24,8 @@ type Middleware func(s *Socket, auth RawJSON) error
 
 // Namespace is a Socket.IO namespace: its handlers, sockets and rooms.
 //
-// Lock order: Socket.mu → roomShard.mu → room.bmu → (engine socket).
+// Lock order: Socket.mu → roomShard.mu → room.bmu → (engine socket); the
+// chain across packages is in LOCKS.md at the repository root.
 // The fan-out loop holds a roomShard read lock and room.bmu and only
 // queues frames; closes happen on the engine's goroutines.
 type Namespace struct {

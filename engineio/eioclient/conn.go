@@ -1,3 +1,5 @@
+// Over 600 lines on purpose: dial, send queue, write loop and upgrade all work on Conn's one lock and state; the transports live in polling.go and websocket.go.
+
 // Package eioclient is an Engine.IO v4 client: HTTP long-polling, WebSocket
 // (optionally with permessage-deflate) and the polling→websocket upgrade that
 // socket.io-client performs by default.

@@ -1,3 +1,5 @@
+// Over 600 lines on purpose: connect, emit/ack and dispatch share the Client's locks and ack table; the packet codec lives in codec.go.
+
 // Package sioclient is a Socket.IO v5 client on top of eioclient: one
 // namespace per Client, events with acknowledgements in both directions and
 // binary attachments.
