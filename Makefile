@@ -36,10 +36,12 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
 
-## test-deps: tools the tests need beyond Go and Node (headless Chromium for the status page test).
+## test-deps: tools the tests need beyond Go and Node (headless Chromium for the status page test,
+## redis-server for the cluster tests).
 .PHONY: test-deps
 test-deps:
 	@sh scripts/ensure-chromium.sh
+	@sh scripts/ensure-redis.sh
 
 ## node-deps: install the npm packages of the interop tests from their lockfiles.
 node-deps:

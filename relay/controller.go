@@ -89,6 +89,8 @@ type Controller struct {
 	closers   sync.WaitGroup // replay files being closed
 
 	m *ctrlMetrics
+
+	cl *clusterGlue // cluster hook: nil unless Server.JoinCluster
 }
 
 type finishedInfo struct {
@@ -120,6 +122,8 @@ type liveMatch struct {
 	timer      *time.Timer
 	snap       snapshot  // the newest state encoded for overlays; version 0 until needed
 	dirtySince time.Time // first change not sent yet (send lag metric); zero when none
+
+	cm *clusterMatch // cluster hook: this node's ownership; nil when alone
 }
 
 // NewController starts the controller's loops (timers, inactivity, replay
@@ -208,6 +212,11 @@ func (c *Controller) createOrReconnect(l match.Logon, raw []byte) (logonResult, 
 	if lm := c.get(l.GroupCode); lm != nil {
 		return c.reconnect(lm, l)
 	}
+	if c.cl != nil && l.GroupSecret != "" { // cluster hook: the match may live on in Redis
+		if res, handled, err := c.cl.takeover(l); handled {
+			return res, err
+		}
+	}
 	now := c.now()
 	secret := newGroupSecret()
 	m, err := match.New(l, secret, now)
@@ -226,6 +235,11 @@ func (c *Controller) createOrReconnect(l match.Logon, raw []byte) (logonResult, 
 	}
 	lm.timer = time.AfterFunc(time.Hour, lm.onTimer)
 	lm.timer.Stop()
+	if c.cl != nil { // cluster hook: the code must be free in the whole cluster
+		if err := c.cl.claim(lm, raw, now); err != nil {
+			return logonResult{}, err
+		}
+	}
 
 	sh := c.shardOf(l.GroupCode)
 	sh.mu.Lock()
@@ -331,6 +345,13 @@ var errForeignMatch = errors.New("event for another match than the connection's"
 
 // apply runs one event on one match and schedules what follows from it.
 func (c *Controller) apply(lm *liveMatch, ev match.Event, raw string, now time.Time) error {
+	if lm.cm != nil { // cluster hook: into the match's stream first, fenced
+		done, err := c.cl.beforeApply(lm, raw, now)
+		if err != nil {
+			return err
+		}
+		defer done()
+	}
 	lm.mu.Lock()
 	if lm.removed {
 		lm.mu.Unlock()
@@ -410,6 +431,9 @@ func (c *Controller) finish(lm *liveMatch, info []byte, sendFinal bool) {
 		c.finishedMu.Lock()
 		c.finished[lm.code] = finishedInfo{json: info, expires: c.now().Add(c.cfg.TeamInfoTTL)}
 		c.finishedMu.Unlock()
+		if c.cl != nil { // cluster hook: every node answers it
+			c.cl.putTeamInfo(lm.code, info)
+		}
 	}
 	if sendFinal {
 		lm.sendMu.Lock()
@@ -464,6 +488,9 @@ func (c *Controller) remove(lm *liveMatch, why string) {
 	lm.armed = false
 	lm.snap = snapshot{}
 	lm.sendMu.Unlock()
+	if lm.cm != nil { // cluster hook
+		c.cl.released(lm, why)
+	}
 
 	if rl != nil {
 		c.closers.Add(1)
@@ -612,6 +639,9 @@ func (c *Controller) sendLocked(lm *liveMatch) {
 	case c.out != nil:
 		n = c.out.BroadcastRaw(lm.code, pkt, true)
 	}
+	if lm.cm != nil { // cluster hook: once to the other nodes
+		c.cl.published(lm, v, pkt)
+	}
 	c.m.sent(lm, len(pkt), n, c.now())
 }
 
@@ -656,6 +686,10 @@ func (c *Controller) subscribe(code string, join func() error, emit func(*snapsh
 	sh := c.shardOf(code)
 	sh.mu.RLock()
 	lm := sh.m[code]
+	if lm == nil && c.cl != nil { // cluster hook: the match may live on another node
+		sh.mu.RUnlock()
+		return c.cl.remoteSubscribe(code, join, emit)
+	}
 	if lm == nil {
 		err := join()
 		sh.mu.RUnlock()

@@ -22,6 +22,14 @@
 // LOCKS.md at the repository root has the chain across packages.
 // Nothing takes a shard lock while holding a match lock.
 //
+// # Cluster mode
+//
+// With Server.JoinCluster the matches are shared through Redis
+// (relay/cluster); cluster_glue.go holds everything the relay does
+// differently then, behind one-line hooks marked "cluster hook". An owned
+// match has a third mutex, clusterMatch.applyMu, taken before all the
+// others: it keeps the Redis stream in the order the events were applied.
+//
 // # Sending
 //
 // A change is sent to the match's room at once when the previous send is at

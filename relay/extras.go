@@ -49,7 +49,7 @@ func (srv *Server) extrasHandler() http.Handler {
 		lower := strings.ToLower(path)
 		switch {
 		case lower == "/status" && get:
-			b := append([]byte(`{"status":"UP","matchesRunning":`), strconv.Itoa(srv.ctrl.Count())...)
+			b := append([]byte(`{"status":"UP","matchesRunning":`), strconv.Itoa(srv.matchesRunning())...)
 			writeJSON(w, http.StatusOK, append(b, '}'))
 		case lower == "/getteaminfoforcode" && get:
 			srv.getTeamInfo(w, r)
@@ -85,7 +85,7 @@ func (srv *Server) getTeamInfo(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "Group code is required")
 		return
 	}
-	info, ok := srv.ctrl.TeamInfo(vals[0])
+	info, ok := srv.teamInfo(vals[0])
 	if !ok {
 		writeError(w, http.StatusNotFound, "Group code not found")
 		return
@@ -138,7 +138,7 @@ func (srv *Server) createPreview(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, append(b, '}'))
 		return
 	}
-	if !srv.previews.put(code, doc) {
+	if !srv.putPreview(code, doc) {
 		writeError(w, http.StatusServiceUnavailable, "Too many previews")
 		return
 	}
@@ -152,7 +152,7 @@ func (srv *Server) getPreview(w http.ResponseWriter, code string) {
 		writeError(w, http.StatusBadRequest, "Invalid preview code format")
 		return
 	}
-	doc, ok := srv.previews.get(code)
+	doc, ok := srv.preview(code)
 	if !ok {
 		writeError(w, http.StatusNotFound, "Preview not found")
 		return

@@ -297,13 +297,22 @@ func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
 		}
 	}
 	notFound := "Game with Match ID " + matchID + " not found."
-	if lm == nil {
-		srv.refuse(ic, "aux_logon_ack", notFound)
-		return
-	}
 	playerID, _ := str("playerId")
 	if rawPID, ok := jsontext.Find(ms, "playerId"); ok && playerID == "" && len(rawPID) > 0 && rawPID[0] != '"' {
 		playerID = jsString(rawPID, true)
+	}
+	if lm == nil && srv.ctrl.cl != nil && hasID && matchID != "" && srv.ctrl.cl.auxLogonRemote(ic, matchID, playerID) { // cluster hook
+		ic.mu.Lock()
+		ic.aux, ic.playerID = true, playerID
+		ic.mu.Unlock()
+		srv.acceptData(ic)
+		_ = ic.s.Emit("aux_logon_ack", auxAckOK)
+		srv.log.Info("auxiliary client logged on for a match owned by another node", "matchId", matchID, "playerId", playerID)
+		return
+	}
+	if lm == nil {
+		srv.refuse(ic, "aux_logon_ack", notFound)
+		return
 	}
 	ic.mu.Lock()
 	ic.lm, ic.aux, ic.playerID = lm, true, playerID
@@ -353,6 +362,9 @@ func (srv *Server) onData(ic *ingestConn, e *socketio.Event) {
 		srv.logDrop(ic, slog.LevelWarn, "dropped non-auxiliary event from an auxiliary connection", "type", ev.Type, "matchId", ev.MatchID)
 		return
 	}
+	if srv.ctrl.cl != nil && srv.ctrl.cl.forwardAux(ic, &ev, payload) { // cluster hook
+		return
+	}
 	if err := srv.ctrl.ingest(ev, payload, ic); err != nil {
 		switch {
 		case errors.Is(err, errNoMatch), errors.Is(err, errMatchRemoved):
@@ -366,6 +378,9 @@ func (srv *Server) onData(ic *ingestConn, e *socketio.Event) {
 }
 
 func (srv *Server) ingestClosed(ic *ingestConn) {
+	if srv.ctrl.cl != nil { // cluster hook
+		srv.ctrl.cl.auxClosed(ic)
+	}
 	ic.mu.Lock()
 	lm, aux, pid := ic.lm, ic.aux, ic.playerID
 	ic.mu.Unlock()

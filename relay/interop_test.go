@@ -152,7 +152,7 @@ func (s *syncBuffer) String() string {
 var listeningLine = regexp.MustCompile(`^spectra-server listening ingest=(\S+) output=(\S+) extras=(\S+)$`)
 
 // serverEnvKeys are never inherited from the test's environment.
-var serverEnvKeys = []string{"INSECURE", "REQUIRE_AUTH_KEY", "AUTH_KEY", "SERVER_KEY", "SERVER_CERT", "USE_BACKEND"}
+var serverEnvKeys = []string{"INSECURE", "REQUIRE_AUTH_KEY", "AUTH_KEY", "SERVER_KEY", "SERVER_CERT", "USE_BACKEND", "REDIS_URL", "NODE_ID"}
 
 func startServer(t testing.TB, o serverOpts) *testServer {
 	t.Helper()
@@ -409,6 +409,7 @@ type overlay struct {
 	c      *sioclient.Client
 	mu     sync.Mutex
 	states []json.RawMessage
+	times  []time.Time // arrival of each state
 	last   time.Time
 }
 
@@ -431,6 +432,7 @@ func newOverlay(t testing.TB, outputURL, groupCode string) *overlay {
 		o.mu.Lock()
 		o.states = append(o.states, json.RawMessage(s))
 		o.last = time.Now()
+		o.times = append(o.times, o.last)
 		o.mu.Unlock()
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -45,7 +45,16 @@ type crashDriver struct {
 	aux     map[string]*sioclient.Client
 	last    *sioclient.Client
 	ov      *overlay
-	sent    int
+	// also are overlays on other servers (the cluster tests) that every
+	// checkpoint checks as well as ov.
+	also []*overlay
+	// auxAt, when set, is where the auxiliary clients connect (the
+	// cluster tests put them on another node than the observer).
+	auxAt *testServer
+	// settle, when set, waits after a barrier until the server applied
+	// what it read (forwarded auxiliary data arrives at the owner later).
+	settle func()
+	sent   int
 }
 
 func (d *crashDriver) connect(s *testServer, code, secret string) logonAck {
@@ -112,12 +121,20 @@ func (d *crashDriver) send(s *testServer, e *replayfile.Event) {
 	case replayfile.KindObserver:
 		c = d.obs
 	case replayfile.KindAux:
+		if d.auxAt != nil {
+			s = d.auxAt
+		}
+		if d.aux[e.PlayerID] == nil && d.last != nil {
+			// The logon finds the match by the id an earlier event set:
+			// those events are applied first.
+			d.sync()
+		}
 		c, event = d.auxFor(s, e), "aux_data"
 	default:
 		d.t.Fatalf("event %d: neither observer nor auxiliary", e.Index)
 	}
 	if d.last != nil && c != d.last {
-		barrier(d.t, d.last)
+		d.sync()
 	}
 	d.last = c
 	p, err := e.Payload("")
@@ -130,30 +147,51 @@ func (d *crashDriver) send(s *testServer, e *replayfile.Event) {
 	d.sent++
 }
 
-// checkpoint waits (bounded) until the overlay's latest state is the
+// sync waits until the server handled what the last sending client sent.
+func (d *crashDriver) sync() {
+	d.t.Helper()
+	barrier(d.t, d.last)
+	if d.settle != nil {
+		d.settle()
+	}
+}
+
+// checkpoint waits (bounded) until the overlays' latest state is the
 // golden one.
 func (d *crashDriver) checkpoint(cp goldenCheckpoint) {
 	d.t.Helper()
 	if d.last != nil {
-		barrier(d.t, d.last)
+		d.sync()
 	}
-	var diffs []string
-	if !testenv.Poll(5*time.Second, func() bool {
-		d.ov.mu.Lock()
-		n := len(d.ov.states)
+	for i, ov := range append([]*overlay{d.ov}, d.also...) {
+		if diffs := ov.awaitGolden(cp, 5*time.Second); diffs != nil {
+			d.t.Fatalf("checkpoint %s (after event %d) on overlay %d differs from the golden state:\n%s", cp.Label, cp.AfterEvent, i, strings.Join(diffs, "\n"))
+		}
+	}
+}
+
+// awaitGolden polls (bounded by wait) until the overlay's latest state is
+// the checkpoint's; it returns the last difference seen when it is not.
+func (o *overlay) awaitGolden(cp goldenCheckpoint, wait time.Duration) []string {
+	o.t.Helper()
+	diffs := []string{"no match_data yet"}
+	if testenv.Poll(wait, func() bool {
+		o.mu.Lock()
+		n := len(o.states)
 		var latest json.RawMessage
 		if n > 0 {
-			latest = d.ov.states[n-1]
+			latest = o.states[n-1]
 		}
-		d.ov.mu.Unlock()
+		o.mu.Unlock()
 		if n == 0 {
 			return false
 		}
-		diffs = goldenDiff(d.t, cp, latest)
+		diffs = goldenDiff(o.t, cp, latest)
 		return diffs == nil
 	}) {
-		d.t.Fatalf("checkpoint %s (after event %d) differs from the golden state:\n%s", cp.Label, cp.AfterEvent, strings.Join(diffs, "\n"))
+		return nil
 	}
+	return diffs
 }
 
 // waitOnDisk polls the replay file until it holds every event sent.

@@ -152,5 +152,8 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 	errIn := srv.ingest.Shutdown(ctx)
 	err := errors.Join(errIn, <-errOut)
 	srv.ctrl.Close()
+	if srv.ctrl.cl != nil { // cluster hook
+		srv.ctrl.cl.close()
+	}
 	return err
 }

@@ -322,6 +322,11 @@ func (s *Socket) Rooms() []string {
 	return out
 }
 
+// CloseTransport closes the socket's Engine.IO connection without a
+// DISCONNECT packet: the client sees a lost connection and, unlike after
+// a server disconnect, socket.io-client reconnects on its own.
+func (s *Socket) CloseTransport() { s.conn.tr.Close(engineio.ReasonServerClose) }
+
 // Disconnect makes the socket leave its namespace: the client is sent a
 // DISCONNECT for it. With closeEngine the whole connection (every
 // namespace on it) is closed too.

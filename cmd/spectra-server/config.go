@@ -33,6 +33,8 @@ type config struct {
 	replayMaxBytes        int64 // 0 = no cap
 	pprof                 bool
 	recover               bool
+	redisURL              string // cluster mode when set
+	nodeID                string
 }
 
 // setting is one configuration knob: a flag and an environment variable
@@ -69,6 +71,12 @@ var settings = []setting{
 	{flag: "recover", env: "RECOVER", def: "true",
 		meaning: "on start, rebuild the unfinished matches from the replay files, so a restart keeps them live",
 		set:     func(c *config, v string) error { return parseBool(v, &c.recover) }},
+	{flag: "redis", env: "REDIS_URL", arg: "URL", def: "", text: true,
+		meaning: "cluster mode: redis://[user:pass@]host:port/db shared by every relay node (see README, Cluster); empty = this node alone",
+		set:     func(c *config, v string) error { c.redisURL = v; return nil }},
+	{flag: "node-id", env: "NODE_ID", arg: "NAME", def: "", text: true,
+		meaning: "this node's name in cluster leases and logs; empty = hostname-pid",
+		set:     func(c *config, v string) error { c.nodeID = v; return nil }},
 	{flag: "insecure", env: "INSECURE", def: "false",
 		meaning: "true: plain HTTP/WS; false: TLS (https/wss) on all three ports",
 		set:     func(c *config, v string) error { return parseBool(v, &c.insecure) }},

@@ -192,9 +192,23 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	srv := relay.NewServer(relayConfig(cfg, log))
-	// Recovery runs before the listeners open, so an observer reconnecting
-	// after a restart finds its match already there.
-	if cfg.recover && cfg.replayDir != "" {
+	if cfg.redisURL != "" {
+		jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := srv.JoinCluster(jctx, relay.ClusterConfig{RedisURL: cfg.redisURL, NodeID: cfg.nodeID})
+		cancel()
+		if err != nil {
+			_ = srv.Shutdown(context.Background())
+			return err
+		}
+		// In a cluster the match's Redis stream is its log: an observer's
+		// reconnect to any node rebuilds it from there, so the local files
+		// are not replayed (they may hold matches another node owns now).
+		if cfg.recover && cfg.replayDir != "" {
+			log.Info("match recovery from replay files off in cluster mode; matches come back from Redis on the observer's reconnect")
+		}
+	} else if cfg.recover && cfg.replayDir != "" {
+		// Recovery runs before the listeners open, so an observer reconnecting
+		// after a restart finds its match already there.
 		rep, err := srv.RecoverMatches()
 		if err != nil {
 			// Starting without the old matches beats not starting mid-event.

@@ -179,7 +179,7 @@ func TestUsageListsEverySetting(t *testing.T) {
 	}
 	help := out.String()
 	// The list is spelled out so that dropping a setting from the table fails.
-	envs := []string{"BIND", "INGEST_PORT", "OUTPUT_PORT", "EXTRAS_PORT", "REPLAY_DIR", "REPLAY_MAX_BYTES", "RECOVER", "INSECURE",
+	envs := []string{"BIND", "INGEST_PORT", "OUTPUT_PORT", "EXTRAS_PORT", "REPLAY_DIR", "REPLAY_MAX_BYTES", "RECOVER", "REDIS_URL", "NODE_ID", "INSECURE",
 		"SERVER_KEY", "SERVER_CERT", "REQUIRE_AUTH_KEY", "AUTH_KEY", "BODY_TIMEOUT", "LOG_LEVEL", "LOG_FORMAT", "PPROF", "CPU_PROFILE",
 		"TRACE", "BLOCK_PROFILE"}
 	if len(envs) != len(settings) {
