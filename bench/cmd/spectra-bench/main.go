@@ -268,7 +268,11 @@ func run() int {
 	if werr := rep.Write(base); werr != nil {
 		return fail("writing the report: %v", werr)
 	}
-	fmt.Fprintf(os.Stderr, "wrote %s.{md,json,svg} in %s\nreport: %s.md\n", base, time.Since(start).Round(time.Second), filepath.Join(root, base))
+	abs := base
+	if !filepath.IsAbs(abs) {
+		abs = filepath.Join(root, base)
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s.{md,json,svg} in %s\nreport: %s.md\n", base, time.Since(start).Round(time.Second), abs)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return 130
