@@ -165,6 +165,9 @@ func Chart(r *Report) string {
 		if c := serverColors[server]; c != "" {
 			return c
 		}
+		if IsCluster(server) {
+			return "#6a1b9a"
+		}
 		return "#444"
 	}
 	// Legend.

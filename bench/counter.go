@@ -109,14 +109,20 @@ func newCountPool(c *overlayCounters, matches int, hostport string, loops int) (
 // is in and the namespace CONNECT is sent, the socket is duplicated out of
 // the net.Conn, which is closed, and the copy is read by an epoll loop.
 func (p *countPool) dial(m int, groupCode string, deflate bool, timeout time.Duration) error {
+	return p.dialAt(p.hostport, m, groupCode, deflate, timeout)
+}
+
+// dialAt is dial to another output port than the pool's own (a cluster's
+// other nodes); the counters stay the pool's.
+func (p *countPool) dialAt(hostport string, m int, groupCode string, deflate bool, timeout time.Duration) error {
 	d := net.Dialer{Timeout: timeout}
-	nc, err := d.Dial("tcp", p.hostport)
+	nc, err := d.Dial("tcp", hostport)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(timeout))
-	req, accept := upgradeRequest(p.hostport, deflate)
+	req, accept := upgradeRequest(hostport, deflate)
 	if _, err := nc.Write(req); err != nil {
 		return fmt.Errorf("upgrade request: %w", err)
 	}

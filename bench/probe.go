@@ -34,6 +34,7 @@ type probe struct {
 	groupCode string
 	markers   *markerLog
 	deflate   bool
+	node      int // the cluster node it is connected to (0: the observer's)
 
 	mu          sync.Mutex
 	window      *window

@@ -272,6 +272,7 @@ func (r *Report) Markdown(svg string) string {
 		}
 		b.WriteString("\n")
 	}
+	clusterMarkdown(&b, r.Results)
 	if full {
 		b.WriteString("‡ **The harness's CPUs were full** (it used ≥ 95 % of the CPUs it may run on, in the window or the storm): " +
 			"at these steps the load generator is the limit, so the floor's figures are the harness's limit, not the floor's, and a ratio " +
@@ -397,5 +398,11 @@ const legend = `
   ≥ 95 % of the CPUs it may run on (in the window or the storm): the harness is then the limit.
 - **disc**: overlays disconnected during the window; **errors**: failed connections, protocol or
   write errors, observer errors and match_data that were not valid JSON.
+- **clusterN**: N spectra-server nodes in cluster mode (` + "`REDIS_URL`, `NODE_ID`" + `) and one redis-server
+  (` + "`--save \"\" --appendonly no`" + `, a temporary folder, a free port), started for each step and all on the
+  server CPUs. The observers and auxiliary clients connect to node 0, which owns their matches; overlays
+  and probes go round-robin over the nodes' output ports. server cores, RSS and µs CPU/match_data sum
+  every node and redis-server; the cluster section adds redis-server's own share and the p99 of the
+  probes on node 0 against those on the other nodes.
 - **—**: not measured (the step failed, was aborted or skipped before or during its window).
 `

@@ -46,6 +46,7 @@ type Config struct {
 	BaseState   string // golden checkpoints file for the Node baseline's state
 	GoBinary    string // built spectra-server
 	FloorBinary string // built bench/cmd/floor
+	RedisBinary string // redis-server for cluster kinds; "" looks it up on PATH
 	ServerCPUs  string // taskset -c list for the servers; "" leaves them alone
 	ServerCPUN  int    // how many CPUs the servers may use
 	HarnessCPUN int    // how many CPUs this process may use
@@ -110,6 +111,18 @@ type Result struct {
 	HarnessCores        float64 `json:"harnessCores"`
 	// ServerCPUPerMsgUs: server CPU time per delivered match_data, in µs.
 	ServerCPUPerMsgUs float64 `json:"serverCPUPerMatchDataUs,omitempty"`
+
+	// Cluster kinds: the server figures above sum every node and
+	// redis-server; these are redis-server's own share, and the latency of
+	// the probes on node 0 (the observer's, no Redis on the way) apart from
+	// those on the other nodes (every match_data crossed Redis).
+	Nodes            int     `json:"nodes,omitempty"`
+	RedisCores       float64 `json:"redisCores,omitempty"`
+	RedisCPUPerMsgUs float64 `json:"redisCPUPerMatchDataUs,omitempty"`
+	LocalSamples     int     `json:"localLatencySamples,omitempty"`
+	LocalP99ms       float64 `json:"localLatencyP99ms,omitempty"`
+	RemoteSamples    int     `json:"remoteLatencySamples,omitempty"`
+	RemoteP99ms      float64 `json:"remoteLatencyP99ms,omitempty"`
 }
 
 // MinDeliveredPct is the share of owed match_data a step must deliver to
@@ -189,7 +202,7 @@ func (cfg *Config) printf(format string, args ...any) {
 }
 
 func (r *Result) summary() string {
-	head := fmt.Sprintf("%-5s %-16s", r.Server, r.Step())
+	head := fmt.Sprintf("%-8s %-16s", r.Server, r.Step())
 	if !r.Measured() {
 		return head + ": " + r.Status
 	}
@@ -203,6 +216,10 @@ func (r *Result) summary() string {
 	full := ""
 	if r.HarnessFull() {
 		full = " [harness CPU full]"
+	}
+	if r.Nodes > 0 {
+		full += fmt.Sprintf(" [%d nodes: redis-server %.2f cores %.1f µs/match_data, p99 node 0 %.0f ms, other nodes %.0f ms]",
+			r.Nodes, r.RedisCores, r.RedisCPUPerMsgUs, r.LocalP99ms, r.RemoteP99ms)
 	}
 	return fmt.Sprintf("%s: %sdelivered %.1f%% (%.0f/s of %.0f/s), p99 %.0f ms, %.0f B/match_data, server %.2f cores %.0f MB, %.1f µs CPU/match_data, %s%s",
 		head, storm, r.DeliveredPct, r.DeliveredPerSec, r.ExpectedPerSec, r.LatencyP99ms,

@@ -33,29 +33,26 @@ type serverProc struct {
 	log    string
 }
 
-// startServer starts a server and waits for its listening line.
-func startServer(ctx context.Context, cfg *Config, kind, logPath string) (*serverProc, error) {
+// startServer starts a server and waits for its listening line. env adds
+// to the environment (a cluster node's REDIS_URL and NODE_ID).
+func startServer(ctx context.Context, cfg *Config, kind, logPath string, env ...string) (*serverProc, error) {
 	var cmd *exec.Cmd
-	switch kind {
-	case KindGo:
+	switch {
+	case kind == KindGo || IsCluster(kind):
 		cmd = exec.Command(cfg.GoBinary, "-bind", "127.0.0.1", "-ingest-port", "0", "-output-port", "0", "-extras-port", "0", "-replay-dir", "")
 		cmd.Env = append(os.Environ(), "INSECURE=true", "REQUIRE_AUTH_KEY=false")
-	case KindFloor:
+	case kind == KindFloor:
 		cmd = exec.Command(cfg.FloorBinary, "-bind", "127.0.0.1", "-base-state", cfg.BaseState)
-	case KindNode:
+	case kind == KindNode:
 		cmd = exec.Command("node", filepath.Join(cfg.BaselineDir, "server.js"))
 		cmd.Env = append(os.Environ(), "BIND=127.0.0.1", "BASE_STATE="+cfg.BaseState)
 	default:
 		return nil, fmt.Errorf("unknown server kind %q", kind)
 	}
-	if cfg.ServerCPUs != "" {
-		// taskset execs the server, so the pid stays the server's; the Go
-		// runtime sizes GOMAXPROCS from the affinity it starts with.
-		args := append([]string{"-c", cfg.ServerCPUs, cmd.Path}, cmd.Args[1:]...)
-		env := cmd.Env
-		cmd = exec.Command("taskset", args...)
-		cmd.Env = env
+	if len(env) > 0 {
+		cmd.Env = append(cmd.Env, env...)
 	}
+	cmd = pinned(cfg, cmd)
 	cmd.Dir = cfg.WorkDir
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -117,6 +114,20 @@ func startServer(ctx context.Context, cfg *Config, kind, logPath string) (*serve
 		s.stop()
 		return nil, ctx.Err()
 	}
+}
+
+// pinned wraps cmd in taskset when the servers are pinned. taskset execs
+// the program, so the pid stays the server's; the Go runtime sizes
+// GOMAXPROCS from the affinity it starts with.
+func pinned(cfg *Config, cmd *exec.Cmd) *exec.Cmd {
+	if cfg.ServerCPUs == "" {
+		return cmd
+	}
+	args := append([]string{"-c", cfg.ServerCPUs, cmd.Path}, cmd.Args[1:]...)
+	env := cmd.Env
+	cmd = exec.Command("taskset", args...)
+	cmd.Env = env
+	return cmd
 }
 
 func (s *serverProc) alive() bool {

@@ -18,7 +18,8 @@ import (
 // snapshot is the counters at one moment.
 type snapshot struct {
 	at         time.Time
-	proc       procSample
+	proc       procSample // summed over a cluster's processes
+	redis      procSample
 	self       time.Duration
 	bytes      int64
 	matchData  int64 // WebSocket overlays and probes
@@ -33,7 +34,7 @@ type snapshot struct {
 
 type stepState struct {
 	cfg      *Config
-	srv      *serverProc
+	srv      *serverGroup
 	obs      []*observer
 	pool     *countPool
 	counters *overlayCounters
@@ -51,7 +52,7 @@ func (s *stepState) noteErr(err error) {
 
 func (s *stepState) snap() snapshot {
 	sn := snapshot{at: time.Now(), self: selfCPU()}
-	sn.proc, _ = sampleProc(s.srv.pid)
+	sn.proc, sn.redis = s.srv.sample()
 	sn.bytes = s.counters.bytesRead.Load()
 	sn.matchData = s.counters.matchData.Load()
 	sn.matchWire = s.counters.matchWire.Load()
@@ -102,13 +103,16 @@ func runStep(ctx context.Context, cfg *Config, srcs []*replaySource, kind string
 	}
 	storm := st.Kind == StepStorm
 	label := fmt.Sprintf("%s %s", kind, st)
-	logPath := filepath.Join(cfg.LogDir, fmt.Sprintf("%s-%s%dm-%do.log", kind, st.Kind, st.Matches, st.Overlays))
-	srv, err := startServer(ctx, cfg, kind, logPath)
+	logBase := filepath.Join(cfg.LogDir, fmt.Sprintf("%s-%s%dm-%do", kind, st.Kind, st.Matches, st.Overlays))
+	srv, err := startGroup(ctx, cfg, kind, logBase)
 	if err != nil {
 		res.Status = "server: " + err.Error()
 		return res
 	}
 	defer srv.stop()
+	if IsCluster(kind) {
+		res.Nodes = len(srv.nodes)
+	}
 	s := &stepState{cfg: cfg, srv: srv, counters: &overlayCounters{}}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -118,7 +122,7 @@ func runStep(ctx context.Context, cfg *Config, srcs []*replaySource, kind string
 	for m := range st.Matches {
 		src := srcs[m%len(srcs)]
 		gc := groupCode(m)
-		o := &observer{src: src, groupCode: gc, matchID: src.matchID + "-" + gc, ingest: "http://" + srv.ingest,
+		o := &observer{src: src, groupCode: gc, matchID: src.matchID + "-" + gc, ingest: "http://" + srv.ingest(),
 			speed: cfg.Speed, markerEvery: cfg.MarkerEvery, markers: &markerLog{}}
 		s.obs = append(s.obs, o)
 		go o.run(sctx, ready)
@@ -148,11 +152,11 @@ func runStep(ctx context.Context, cfg *Config, srcs []*replaySource, kind string
 		}
 	}
 	time.Sleep(500 * time.Millisecond)
-	before, _ := sampleProc(srv.pid)
+	before, _ := srv.sample()
 	res.ServerRSSBeforeMB = float64(before.rss) / (1 << 20)
 
 	// Overlays: probes first, then the ramp.
-	s.pool, err = newCountPool(s.counters, st.Matches, srv.output, cfg.Readers)
+	s.pool, err = newCountPool(s.counters, st.Matches, srv.output(0), cfg.Readers)
 	if err != nil {
 		res.Status = err.Error()
 		return res
@@ -171,10 +175,11 @@ func runStep(ctx context.Context, cfg *Config, srcs []*replaySource, kind string
 	nProbes := 0
 	for m := range st.Matches {
 		for range min(cfg.Probes, perMatch[m]) {
-			p := &probe{match: m, groupCode: groupCode(m), markers: s.obs[m].markers, deflate: cfg.Deflate}
+			p := &probe{match: m, groupCode: groupCode(m), markers: s.obs[m].markers, deflate: cfg.Deflate,
+				node: nodeFor(nProbes, len(srv.nodes))}
 			s.probes[m] = append(s.probes[m], p)
+			go p.run(sctx, srv.output(nProbes), cfg.ConnectTimeout, probeUp)
 			nProbes++
-			go p.run(sctx, srv.output, cfg.ConnectTimeout, probeUp)
 		}
 	}
 	for range nProbes {
@@ -191,6 +196,7 @@ func runStep(ctx context.Context, cfg *Config, srcs []*replaySource, kind string
 	type task struct {
 		m       int
 		polling bool
+		out     string // the output port (a cluster spreads overlays over its nodes)
 	}
 	var tasks []task
 	left := make([]int, st.Matches)
@@ -202,7 +208,7 @@ func runStep(ctx context.Context, cfg *Config, srcs []*replaySource, kind string
 		for m := range left {
 			if left[m] > 0 {
 				left[m]--
-				tasks = append(tasks, task{m: m})
+				tasks = append(tasks, task{m: m, out: srv.output(nProbes + len(tasks))})
 				more = true
 			}
 		}
@@ -216,7 +222,6 @@ func runStep(ctx context.Context, cfg *Config, srcs []*replaySource, kind string
 	work := make(chan task)
 	var dialers sync.WaitGroup
 	var attempted atomic.Int64
-	outURL := "http://" + srv.output
 	nDialers := cfg.Dialers
 	if storm {
 		nDialers = cfg.StormDialers
@@ -233,13 +238,13 @@ func runStep(ctx context.Context, cfg *Config, srcs []*replaySource, kind string
 				var err error
 				if t.polling {
 					var o *pollingOverlay
-					if o, err = dialPolling(sctx, outURL, groupCode(t.m), t.m, cfg.Deflate, cfg.ConnectTimeout, s.counters); err == nil {
+					if o, err = dialPolling(sctx, "http://"+t.out, groupCode(t.m), t.m, cfg.Deflate, cfg.ConnectTimeout, s.counters); err == nil {
 						s.pollMu.Lock()
 						s.polling = append(s.polling, o)
 						s.pollMu.Unlock()
 					}
 				} else {
-					err = s.pool.dial(t.m, groupCode(t.m), cfg.Deflate, cfg.ConnectTimeout)
+					err = s.pool.dialAt(t.out, t.m, groupCode(t.m), cfg.Deflate, cfg.ConnectTimeout)
 				}
 				if err != nil {
 					s.counters.connectFails.Add(1)
@@ -331,7 +336,7 @@ func runStep(ctx context.Context, cfg *Config, srcs []*replaySource, kind string
 	case ctx.Err() != nil:
 		res.Status = "interrupted"
 	case !srv.alive():
-		res.Status = "server exited while clients connected (see " + srv.log + ")"
+		res.Status = "server exited while clients connected (see " + srv.deadLog() + ")"
 	case res.Status == "ok" && res.Connected < total:
 		res.Status = fmt.Sprintf("only %d of %d overlays logged on", res.Connected, total)
 	}
@@ -364,7 +369,7 @@ func runStep(ctx context.Context, cfg *Config, srcs []*replaySource, kind string
 			break
 		}
 		if !srv.alive() {
-			res.Status, res.Aborted = "server exited during the window (see "+srv.log+")", true
+			res.Status, res.Aborted = "server exited during the window (see "+srv.deadLog()+")", true
 			break
 		}
 		cur := s.snap()
@@ -500,24 +505,49 @@ func (s *stepState) finish(res *Result, t0, t1 *snapshot) {
 	if res.DeliveredPerSec > 0 {
 		res.ServerCPUPerMsgUs = res.ServerCores / res.DeliveredPerSec * 1e6
 	}
-	var lat []time.Duration
+	var lat, local, remote []time.Duration
 	for _, ps := range s.probes {
 		for _, p := range ps {
 			l, _, _ := p.results()
 			lat = append(lat, l...)
+			if p.node == 0 {
+				local = append(local, l...)
+			} else {
+				remote = append(remote, l...)
+			}
 		}
 	}
 	slices.Sort(lat)
 	res.LatencySamples = len(lat)
 	if len(lat) > 0 {
-		q := func(f float64) float64 {
-			i := int(math.Ceil(f*float64(len(lat)))) - 1
-			return float64(lat[max(i, 0)]) / 1e6
-		}
-		res.LatencyP50ms = q(0.50)
-		res.LatencyP99ms = q(0.99)
+		res.LatencyP50ms = quantileMs(lat, 0.50)
+		res.LatencyP99ms = quantileMs(lat, 0.99)
 		res.LatencyMaxms = float64(lat[len(lat)-1]) / 1e6
 	}
+	if res.Nodes > 0 {
+		res.RedisCores = cores(t0.redis, t1.redis)
+		if res.DeliveredPerSec > 0 {
+			res.RedisCPUPerMsgUs = res.RedisCores / res.DeliveredPerSec * 1e6
+		}
+		slices.Sort(local)
+		slices.Sort(remote)
+		res.LocalSamples, res.RemoteSamples = len(local), len(remote)
+		if len(local) > 0 {
+			res.LocalP99ms = quantileMs(local, 0.99)
+		}
+		if len(remote) > 0 {
+			res.RemoteP99ms = quantileMs(remote, 0.99)
+		}
+	}
+}
+
+// quantileMs is the q-quantile of sorted, in ms (nearest rank).
+func quantileMs(sorted []time.Duration, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return float64(sorted[min(max(i, 0), len(sorted)-1)]) / 1e6
 }
 
 // reference computes the offline compression figures over the payloads the

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -120,12 +121,12 @@ func ParseServers(s string) ([]string, error) {
 	var out []string
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
-		switch f {
-		case KindGo, KindFloor, KindNode:
-		case "":
+		switch {
+		case f == KindGo, f == KindFloor, f == KindNode, IsCluster(f):
+		case f == "":
 			continue
 		default:
-			return nil, fmt.Errorf("unknown server %q (want go, floor or node)", f)
+			return nil, fmt.Errorf("unknown server %q (want go, floor, node or clusterN, N = 1…%d)", f, MaxClusterNodes)
 		}
 		dup := false
 		for _, o := range out {
@@ -137,6 +138,26 @@ func ParseServers(s string) ([]string, error) {
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("no servers in %q", s)
+	}
+	return out, nil
+}
+
+// WithCluster adds the kind for an n-node cluster to servers, and the one
+// node (go) it is measured against, each unless already there; n = 0 leaves
+// servers alone.
+func WithCluster(servers []string, n int) ([]string, error) {
+	if n == 0 {
+		return servers, nil
+	}
+	if n < 1 || n > MaxClusterNodes {
+		return nil, fmt.Errorf("-cluster %d: want 1…%d nodes", n, MaxClusterNodes)
+	}
+	out := append([]string(nil), servers...)
+	if !slices.Contains(out, KindGo) {
+		out = append([]string{KindGo}, out...)
+	}
+	if k := ClusterKind(n); !slices.Contains(out, k) {
+		out = append(out, k)
 	}
 	return out, nil
 }

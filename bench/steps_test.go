@@ -44,6 +44,12 @@ func TestParseServers(t *testing.T) {
 		{"both", []string{KindGo, KindNode}},
 		{"floor, node ,floor", []string{KindFloor, KindNode}},
 		{"go,rust", nil},
+		{"go,cluster3", []string{KindGo, "cluster3"}},
+		{"cluster2,cluster2,cluster16", []string{"cluster2", "cluster16"}},
+		{"cluster", nil},
+		{"cluster0", nil},
+		{"cluster17", nil},
+		{"cluster03", nil},
 		{"", nil},
 	} {
 		got, err := ParseServers(tc.in)

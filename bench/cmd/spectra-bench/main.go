@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,7 +36,9 @@ func main() {
 func run() int {
 	var (
 		cfg       bench.Config
-		servers   = flag.String("servers", "go,floor", "servers to measure, comma-separated: go (spectra-server), floor (bench/floor), node (bench/baseline)")
+		servers   = flag.String("servers", "go,floor", "servers to measure, comma-separated: go (spectra-server), floor (bench/floor), node (bench/baseline), clusterN (N spectra-server nodes on one redis-server)")
+		cluster   = flag.Int("cluster", 0, "also measure N spectra-server nodes on one redis-server started for each step (kind clusterN; adds go, the one node it is compared with, when missing)")
+		redisBin  = flag.String("redis-server", "redis-server", "redis-server binary for cluster steps (scripts/ensure-redis.sh installs it)")
 		steps     = flag.String("steps", "", "load steps as [storm:]MATCHESxOVERLAYS (overlays in total), comma-separated, e.g. 1x200,storm:10x1000; a storm step connects every overlay at once (-storm-dialers) and times until each has its first match_data; overrides -matches/-overlays/-per-match")
 		matches   = flag.String("matches", "10", "match counts, comma-separated (with -overlays or -per-match)")
 		overlays  = flag.String("overlays", "1000", "total overlay counts, comma-separated")
@@ -90,6 +93,9 @@ func run() int {
 
 	if cfg.Servers, err = bench.ParseServers(*servers); err != nil {
 		return fail("-servers: %v", err)
+	}
+	if cfg.Servers, err = bench.WithCluster(cfg.Servers, *cluster); err != nil {
+		return fail("%v", err)
 	}
 	if cfg.Steps, err = bench.ParseSteps(*steps, *matches, *overlays, *perMatch); err != nil {
 		return fail("%v", err)
@@ -170,8 +176,17 @@ func run() int {
 	defer stop()
 
 	for _, k := range cfg.Servers {
+		if bench.IsCluster(k) {
+			if cfg.RedisBinary, err = exec.LookPath(*redisBin); err != nil {
+				return fail("%s needs redis-server (scripts/ensure-redis.sh installs it): %v", k, err)
+			}
+			k = bench.KindGo // the nodes are spectra-server
+		}
 		switch k {
 		case bench.KindGo:
+			if cfg.GoBinary != "" {
+				break // built for go or another cluster kind already
+			}
 			cfg.GoBinary = *serverBin
 			if cfg.GoBinary == "" {
 				cfg.GoBinary = filepath.Join(logDir, "spectra-server")
@@ -241,15 +256,23 @@ func run() int {
 			"probes per match": strconv.Itoa(cfg.Probes),
 			"marker interval":  cfg.MarkerEvery.String(),
 			"deflate offered":  fmt.Sprint(cfg.Deflate),
+			"cluster":          "clusterN: N spectra-server nodes (REDIS_URL, NODE_ID) and one redis-server (--save \"\" --appendonly no), all on the server CPUs; observers and aux clients on node 0, overlays and probes round-robin over the nodes; server figures sum every node and redis-server",
 			"node baseline":    "bench/baseline/server.js (socket.io 4.8, perMessageDeflate threshold 1024, level 3, memLevel 7, 100 ms change-driven loop)",
 		},
 		Results: results,
+	}
+	if !slices.ContainsFunc(cfg.Servers, bench.IsCluster) {
+		delete(rep.Settings, "cluster")
 	}
 	base := filepath.Join(*outDir, start.Format("2006-01-02-1504")+"-"+host)
 	if werr := rep.Write(base); werr != nil {
 		return fail("writing the report: %v", werr)
 	}
-	fmt.Fprintf(os.Stderr, "wrote %s.{md,json,svg} in %s\nreport: %s.md\n", base, time.Since(start).Round(time.Second), filepath.Join(root, base))
+	abs := base
+	if !filepath.IsAbs(abs) {
+		abs = filepath.Join(root, base)
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s.{md,json,svg} in %s\nreport: %s.md\n", base, time.Since(start).Round(time.Second), abs)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return 130
