@@ -264,7 +264,15 @@ func run() int {
 	if !slices.ContainsFunc(cfg.Servers, bench.IsCluster) {
 		delete(rep.Settings, "cluster")
 	}
+	// Two runs started in the same minute must not overwrite each other's
+	// report: the second gets -2, then -3, ...
 	base := filepath.Join(*outDir, start.Format("2006-01-02-1504")+"-"+host)
+	for n := 2; ; n++ {
+		if _, err := os.Stat(base + ".json"); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		base = filepath.Join(*outDir, fmt.Sprintf("%s-%s-%d", start.Format("2006-01-02-1504"), host, n))
+	}
 	if werr := rep.Write(base); werr != nil {
 		return fail("writing the report: %v", werr)
 	}
