@@ -268,7 +268,7 @@ func run() int {
 	// report: the second gets -2, then -3, ...
 	base := filepath.Join(*outDir, start.Format("2006-01-02-1504")+"-"+host)
 	for n := 2; ; n++ {
-		if _, err := os.Stat(base + ".json"); errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(base + ".json"); err != nil {
 			break
 		}
 		base = filepath.Join(*outDir, fmt.Sprintf("%s-%s-%d", start.Format("2006-01-02-1504"), host, n))
