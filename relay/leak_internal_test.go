@@ -70,16 +70,13 @@ var leakTransports = []struct {
 // transport against an in-process relay, half of them overlays logging on
 // to a live match on the output port, half auxiliary clients logging on to
 // it on the ingest port, with some concurrency. Afterwards goroutines and
-// open descriptors return to their idle level. 5 000 cycles per transport;
-// 2 500 under -race (~40 s on the 2-core box; 5 000 would take ~75 s).
+// open descriptors return to their idle level. 5 000 cycles per transport,
+// under -race too (make test runs it so).
 func TestNoLeakAfterCycles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: 15 000 connections")
 	}
-	cycles := 5000
-	if raceEnabled {
-		cycles = 2500
-	}
+	const cycles = 5000
 	const slack = 3 // a goroutine or descriptor the runtime may still be closing
 	ts := newTServer(t, nil)
 	r := loadReplay(t, "short_3rounds")
