@@ -1,6 +1,0 @@
-//go:build race
-
-package relay
-
-// raceEnabled: the race detector makes each connection ~10× as costly.
-const raceEnabled = true
