@@ -1,3 +1,5 @@
+// Over 600 lines on purpose: one suite of multi-node scenarios on one shared redis-server, built on the helpers at its top.
+
 package relay_test
 
 // Cluster tests (issue 9): real spectra-server binaries sharing one real

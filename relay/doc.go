@@ -25,7 +25,7 @@
 // # Cluster mode
 //
 // With Server.JoinCluster the matches are shared through Redis
-// (relay/cluster); cluster_glue.go holds everything the relay does
+// (relay/cluster); the cluster_*.go files hold everything the relay does
 // differently then, behind one-line hooks marked "cluster hook". An owned
 // match has a third mutex, clusterMatch.applyMu, taken before all the
 // others: it keeps the Redis stream in the order the events were applied.

@@ -1,0 +1,184 @@
+package relay
+
+import (
+	"sync"
+	"time"
+
+	"spectra-relay/socketio"
+)
+
+// schedule sends lm's state now if the last send is at least SendInterval
+// old, else makes sure the trailing timer will send it.
+//
+// It never waits for sendMu: while another goroutine holds it (a broadcast
+// fanning out, a logon's snapshot), the change is left in lm.kick and the
+// holder schedules it when it unlocks (unlockSend). An observer's read
+// path thus never queues behind a fan-out of its match; the holder's
+// re-check after its unlock means no change is left unscheduled.
+func (c *Controller) schedule(lm *liveMatch) {
+	lm.kick.Store(true)
+	c.trySchedule(lm)
+}
+
+// trySchedule schedules a pending kick unless sendMu is held, in which case
+// its holder will.
+func (c *Controller) trySchedule(lm *liveMatch) {
+	for lm.kick.Load() && lm.sendMu.TryLock() {
+		if lm.kick.Swap(false) {
+			c.scheduleLocked(lm)
+		}
+		lm.sendMu.Unlock()
+	}
+}
+
+// unlockSend releases sendMu and schedules a change that arrived meanwhile.
+func (lm *liveMatch) unlockSend() {
+	lm.sendMu.Unlock()
+	lm.c.trySchedule(lm)
+}
+
+// scheduleLocked is schedule's work. lm.sendMu held.
+func (c *Controller) scheduleLocked(lm *liveMatch) {
+	if lm.armed {
+		return // and dirtySince is set: the armed timer's send will clear it
+	}
+	now := c.now()
+	if lm.dirtySince.IsZero() {
+		lm.dirtySince = now
+	}
+	if wait := c.cfg.SendInterval - now.Sub(lm.lastSend); wait > 0 {
+		lm.armed = true
+		lm.timer.Reset(wait)
+		return
+	}
+	c.sendLocked(lm)
+}
+
+func (lm *liveMatch) onTimer() {
+	lm.sendMu.Lock()
+	defer lm.unlockSend()
+	if !lm.armed {
+		return // stopped by remove
+	}
+	lm.armed = false
+	lm.c.sendLocked(lm)
+}
+
+var jsonBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 32<<10); return &b }}
+
+const matchDataPrefix = `2["match_data",`
+
+// sendLocked broadcasts the newest state if it has not been sent yet.
+// lm.sendMu held: broadcasts of one match leave in version order.
+func (c *Controller) sendLocked(lm *liveMatch) {
+	lm.mu.Lock()
+	v := lm.version
+	if v == lm.sent.Load() {
+		lm.mu.Unlock()
+		lm.dirtySince = time.Time{} // a send raced ahead of schedule
+		return
+	}
+	bp := jsonBufPool.Get().(*[]byte)
+	js := lm.m.AppendJSON((*bp)[:0])
+	lm.mu.Unlock()
+
+	pkt := appendMatchDataPacket(make([]byte, 0, len(js)+len(js)/8+32), js)
+	*bp = js
+	jsonBufPool.Put(bp)
+
+	lm.snap = snapshot{version: v, pkt: pkt}
+	lm.sent.Store(v)
+	// The interval counts from the hand-over to the broadcast, not from the
+	// decision to send: encoding a state takes longer under load, and the
+	// overlays must see sends at least SendInterval apart.
+	lm.lastSend = c.now()
+	n := 0
+	switch {
+	case c.outF != nil:
+		n, lm.snap.prep, lm.snap.framed = c.outF.BroadcastRawPrepared(lm.code, pkt, true)
+	case c.out != nil:
+		n = c.out.BroadcastRaw(lm.code, pkt, true)
+	}
+	if lm.cm != nil { // cluster hook: once to the other nodes
+		c.cl.published(lm, v, pkt)
+	}
+	c.m.sent(lm, len(pkt), n, c.now())
+}
+
+// appendMatchDataPacket appends the Socket.IO packet
+// 2["match_data","<js as a JSON string>"]: the overlays expect the state as
+// JSON text inside a string argument.
+func appendMatchDataPacket(dst, js []byte) []byte {
+	dst = append(dst, matchDataPrefix...)
+	dst = socketio.AppendJSONString(dst, js)
+	return append(dst, ']')
+}
+
+// snapshot is one state version as overlays that join get it: the
+// match_data packet, encoded once, and its frame (the broadcast's own, or
+// made on the first logon), so that every wire form of it (the compressed
+// one above all) is built once per version however many overlays log on.
+// A liveMatch holds the newest one, guarded by its sendMu.
+type snapshot struct {
+	version uint64 // 0: none
+	pkt     []byte // 2["match_data",<state as a JSON string>]; shared with a broadcast
+
+	framed bool
+	prep   socketio.Prepared
+}
+
+// prepared is the snapshot framed for namespace n, the overlays' one.
+// lm.sendMu held.
+func (sn *snapshot) prepared(n *socketio.Namespace) socketio.Prepared {
+	if !sn.framed {
+		sn.prep, sn.framed = n.PrepareRaw(sn.pkt), true
+	}
+	return sn.prep
+}
+
+// subscribe joins an overlay to a group's room and, when the match is live,
+// emits the current state to that overlay alone; emit runs with lm.sendMu
+// held and must not keep the snapshot. Holding the shard lock
+// while joining means a match created meanwhile cannot broadcast before the
+// overlay is in the room; holding sendMu orders the snapshot before every
+// later broadcast of the match.
+func (c *Controller) subscribe(code string, join func() error, emit func(*snapshot) error) error {
+	sh := c.shardOf(code)
+	sh.mu.RLock()
+	lm := sh.m[code]
+	if lm == nil && c.cl != nil { // cluster hook: the match may live on another node
+		sh.mu.RUnlock()
+		return c.cl.remoteSubscribe(code, join, emit)
+	}
+	if lm == nil {
+		err := join()
+		sh.mu.RUnlock()
+		return err
+	}
+	lm.sendMu.Lock()
+	sh.mu.RUnlock()
+	defer lm.unlockSend()
+	if err := join(); err != nil {
+		return err
+	}
+	lm.mu.Lock()
+	if lm.removed {
+		lm.mu.Unlock()
+		return nil
+	}
+	v := lm.version
+	if lm.snap.version != v {
+		bp := jsonBufPool.Get().(*[]byte)
+		js := lm.m.AppendJSON((*bp)[:0])
+		lm.mu.Unlock()
+		pkt := appendMatchDataPacket(make([]byte, 0, len(js)+len(js)/8+32), js)
+		*bp = js
+		jsonBufPool.Put(bp)
+		// Later logons at this version reuse it; the broadcast of this
+		// version (if still due) will replace it with its own.
+		lm.snap = snapshot{version: v, pkt: pkt}
+	} else {
+		lm.mu.Unlock()
+	}
+	return emit(&lm.snap)
+}
