@@ -54,7 +54,7 @@ func (g *clusterGlue) fetchLatest(code string, rr *remoteRoom) {
 }
 
 func (rr *remoteRoom) setLocked(s cluster.Seq, pkt []byte) {
-	if len(pkt) < len(matchDataPrefix)+1 {
+	if len(pkt) < len(matchDataHead)+1 {
 		return
 	}
 	rr.seq, rr.has = s, true

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"spectra-relay/socketio"
+	"spectra-relay/socketio/siopacket"
 )
 
 // schedule sends lm's state now if the last send is at least SendInterval
@@ -66,7 +67,9 @@ func (lm *liveMatch) onTimer() {
 
 var jsonBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 32<<10); return &b }}
 
-const matchDataPrefix = `2["match_data",`
+// matchDataHead is the Socket.IO EVENT head of every match_data packet on
+// the output port's default namespace, 2["match_data", — built once.
+var matchDataHead = string(siopacket.AppendEventHead(nil, "/", "match_data", siopacket.NoID))
 
 // sendLocked broadcasts the newest state if it has not been sent yet.
 // lm.sendMu held: broadcasts of one match leave in version order.
@@ -109,7 +112,7 @@ func (c *Controller) sendLocked(lm *liveMatch) {
 // 2["match_data","<js as a JSON string>"]: the overlays expect the state as
 // JSON text inside a string argument.
 func appendMatchDataPacket(dst, js []byte) []byte {
-	dst = append(dst, matchDataPrefix...)
+	dst = append(dst, matchDataHead...)
 	dst = socketio.AppendJSONString(dst, js)
 	return append(dst, ']')
 }

@@ -337,6 +337,17 @@ func AppendPacket(dst []byte, p *Packet) []byte {
 	return append(dst, p.Data...)
 }
 
+// AppendEventHead appends an EVENT packet on nsp up to its first argument:
+// the header, '[', the quoted event name and ','. The caller appends the
+// arguments, comma-separated, then ']'. Callers that encode one argument
+// themselves (a pre-built JSON string) use it to stay on the codec's format.
+func AppendEventHead(dst []byte, nsp, name string, id int64) []byte {
+	dst = AppendHeader(dst, PacketEvent, 0, nsp, id)
+	dst = append(dst, '[')
+	dst = AppendString(dst, name)
+	return append(dst, ',')
+}
+
 // AppendHeader writes type, attachment count, namespace and id: everything
 // before the payload.
 func AppendHeader(dst []byte, t PacketType, nAttach int, nsp string, id int64) []byte {

@@ -384,3 +384,27 @@ func BenchmarkEncode(b *testing.B) {
 		})
 	}
 }
+
+func TestAppendEventHead(t *testing.T) {
+	cases := []struct {
+		nsp, name string
+		id        int64
+		want      string
+	}{
+		{"/", "match_data", NoID, `2["match_data",`},
+		{"", "logon", NoID, `2["logon",`},
+		{"/admin", "ev", 7, `2/admin,7["ev",`},
+		{"/", `q"uote`, NoID, `2["q\"uote",`},
+	}
+	for _, tc := range cases {
+		got := string(AppendEventHead(nil, tc.nsp, tc.name, tc.id))
+		if got != tc.want {
+			t.Errorf("AppendEventHead(%q, %q, %d) = %s, want %s", tc.nsp, tc.name, tc.id, got, tc.want)
+		}
+		// Completed with one argument, the head decodes as that event.
+		p, err := DecodePacket([]byte(got + `"x"]`))
+		if err != nil || p.Type != PacketEvent {
+			t.Errorf("%s\"x\"]: %+v, %v", got, p, err)
+		}
+	}
+}
