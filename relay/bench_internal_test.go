@@ -22,7 +22,7 @@ func BenchmarkIngest(b *testing.B) {
 	for _, n := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("matches=%d", n), func(b *testing.B) {
 			out := &countBroadcaster{}
-			c := NewController(ControllerConfig{Logger: quietLogger()}, out)
+			c := newController(controllerConfig{Logger: quietLogger()}, out)
 			defer c.Close()
 			payloads := make([][]string, n)
 			for i := range n {
@@ -63,7 +63,7 @@ func BenchmarkIngest(b *testing.B) {
 // buffer, wrapped as the string argument of 42["match_data",...].
 func BenchmarkMatchDataEncode(b *testing.B) {
 	r := loadReplay(b, "short_3rounds")
-	c := NewController(ControllerConfig{Logger: quietLogger()}, nil)
+	c := newController(controllerConfig{Logger: quietLogger()}, nil)
 	defer c.Close()
 	lm := newTestMatch(b, c, r, "ENC001")
 	for _, p := range obsPayloads(b, r, "ENC001") {

@@ -6,7 +6,7 @@ package relay
 // and restore) and in cluster_remote.go (overlays and auxiliary clients of
 // matches owned elsewhere); the hooks in the other files are one call
 // each, marked "cluster hook", and do nothing when the server runs alone
-// (Controller.cl == nil).
+// (controller.cl == nil).
 //
 // Who does what:
 //   - The node holding the observer's connection owns the match
@@ -50,7 +50,7 @@ const redisTimeout = 2 * time.Second
 
 // clusterGlue is the controller's cluster state.
 type clusterGlue struct {
-	c    *Controller
+	c    *controller
 	node *cluster.Node
 
 	roomsMu sync.Mutex

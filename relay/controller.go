@@ -38,14 +38,14 @@ type idShard struct {
 	m  map[string][]*liveMatch
 }
 
-// Broadcaster is where match_data goes: the output namespace in the server,
+// broadcaster is where match_data goes: the output namespace in the server,
 // a recorder in tests and benchmarks.
-type Broadcaster interface {
+type broadcaster interface {
 	BroadcastRaw(room string, packet []byte, coalesce bool) int
 }
 
-// ControllerConfig tunes the controller; zero values take the defaults.
-type ControllerConfig struct {
+// controllerConfig tunes the controller; zero values take the defaults.
+type controllerConfig struct {
 	SendInterval      time.Duration
 	InactivityTimeout time.Duration
 	TeamInfoTTL       time.Duration
@@ -59,7 +59,7 @@ type ControllerConfig struct {
 	Now func() time.Time
 }
 
-// framingBroadcaster is a Broadcaster that also hands back the frame it
+// framingBroadcaster is a broadcaster that also hands back the frame it
 // sent (the output namespace does): overlays logging on later are sent
 // that very frame, whose compressed form the broadcast may already have
 // made.
@@ -67,12 +67,12 @@ type framingBroadcaster interface {
 	BroadcastRawPrepared(room string, packet []byte, coalesce bool) (int, socketio.Prepared, bool)
 }
 
-// Controller holds the live matches and decides when their state is sent.
-type Controller struct {
-	cfg    ControllerConfig
+// controller holds the live matches and decides when their state is sent.
+type controller struct {
+	cfg    controllerConfig
 	log    *slog.Logger
 	replay replayConf
-	out    Broadcaster
+	out    broadcaster
 	outF   framingBroadcaster // out, when it is one; else nil
 	now    func() time.Time
 	shards [numShards]shard
@@ -100,7 +100,7 @@ type finishedInfo struct {
 
 // liveMatch is one match of the registry with its send state.
 type liveMatch struct {
-	c      *Controller
+	c      *controller
 	code   string
 	secret string
 
@@ -126,9 +126,9 @@ type liveMatch struct {
 	cm *clusterMatch // cluster hook: this node's ownership; nil when alone
 }
 
-// NewController starts the controller's loops (timers, inactivity, replay
+// newController starts the controller's loops (timers, inactivity, replay
 // flushing, expiries). out may be nil: nothing is sent then.
-func NewController(cfg ControllerConfig, out Broadcaster) *Controller {
+func newController(cfg controllerConfig, out broadcaster) *controller {
 	if cfg.SendInterval <= 0 {
 		cfg.SendInterval = DefaultSendInterval
 	}
@@ -147,7 +147,7 @@ func NewController(cfg ControllerConfig, out Broadcaster) *Controller {
 	if cfg.ReplayMaxBytes == 0 {
 		cfg.ReplayMaxBytes = DefaultReplayMaxBytes
 	}
-	c := &Controller{
+	c := &controller{
 		cfg:       cfg,
 		log:       cfg.Logger,
 		out:       out,
@@ -169,15 +169,15 @@ func NewController(cfg ControllerConfig, out Broadcaster) *Controller {
 	return c
 }
 
-func (c *Controller) shardOf(code string) *shard { return &c.shards[fnv1a(code)&(numShards-1)] }
-func (c *Controller) idShardOf(id string) *idShard {
+func (c *controller) shardOf(code string) *shard { return &c.shards[fnv1a(code)&(numShards-1)] }
+func (c *controller) idShardOf(id string) *idShard {
 	return &c.ids[fnv1a(id)&(numShards-1)]
 }
 
 // Count is the number of live matches.
-func (c *Controller) Count() int { return int(c.count.Load()) }
+func (c *controller) Count() int { return int(c.count.Load()) }
 
-func (c *Controller) get(code string) *liveMatch {
+func (c *controller) get(code string) *liveMatch {
 	sh := c.shardOf(code)
 	sh.mu.RLock()
 	lm := sh.m[code]
@@ -186,7 +186,7 @@ func (c *Controller) get(code string) *liveMatch {
 }
 
 // byMatchID appends the live matches with the in-game match id to dst.
-func (c *Controller) byMatchID(dst []*liveMatch, id string) []*liveMatch {
+func (c *controller) byMatchID(dst []*liveMatch, id string) []*liveMatch {
 	if id == "" {
 		return dst
 	}
@@ -208,7 +208,7 @@ var errGroupTaken = errors.New("group code is live with another secret")
 // createOrReconnect registers a new match for the logon, or returns the
 // live one when the logon carries its group secret. raw is the logon
 // payload, used for the replay header.
-func (c *Controller) createOrReconnect(l match.Logon, raw []byte) (logonResult, error) {
+func (c *controller) createOrReconnect(l match.Logon, raw []byte) (logonResult, error) {
 	if lm := c.get(l.GroupCode); lm != nil {
 		return c.reconnect(lm, l)
 	}
@@ -267,7 +267,7 @@ func (c *Controller) createOrReconnect(l match.Logon, raw []byte) (logonResult, 
 	return logonResult{lm: lm}, nil
 }
 
-func (c *Controller) reconnect(lm *liveMatch, l match.Logon) (logonResult, error) {
+func (c *controller) reconnect(lm *liveMatch, l match.Logon) (logonResult, error) {
 	if !secretEqual(l.GroupSecret, lm.secret) {
 		return logonResult{}, errGroupTaken
 	}
@@ -296,7 +296,7 @@ func secretEqual(a, b string) bool {
 }
 
 // ingest routes one validated event and counts its outcome.
-func (c *Controller) ingest(ev match.Event, raw string, from *ingestConn) error {
+func (c *controller) ingest(ev match.Event, raw string, from *ingestConn) error {
 	err := c.route(ev, raw, from)
 	c.m.countEvent(err)
 	return err
@@ -305,7 +305,7 @@ func (c *Controller) ingest(ev match.Event, raw string, from *ingestConn) error 
 // route sends one event by group code to that match (which must be the
 // connection's own when from is non-nil), else to every match with the
 // event's match id. raw is the payload as received.
-func (c *Controller) route(ev match.Event, raw string, from *ingestConn) error {
+func (c *controller) route(ev match.Event, raw string, from *ingestConn) error {
 	now := c.now()
 	if ev.HasGroupCode {
 		lm := c.get(ev.GroupCode)
@@ -344,7 +344,7 @@ func (c *Controller) route(ev match.Event, raw string, from *ingestConn) error {
 var errForeignMatch = errors.New("event for another match than the connection's")
 
 // apply runs one event on one match and schedules what follows from it.
-func (c *Controller) apply(lm *liveMatch, ev match.Event, raw string, now time.Time) error {
+func (c *controller) apply(lm *liveMatch, ev match.Event, raw string, now time.Time) error {
 	if lm.cm != nil { // cluster hook: into the match's stream first, fenced
 		done, err := c.cl.beforeApply(lm, raw, now)
 		if err != nil {
@@ -396,7 +396,7 @@ func (c *Controller) apply(lm *liveMatch, ev match.Event, raw string, now time.T
 }
 
 // reindexLocked moves lm in the match-id index. lm.mu held.
-func (c *Controller) reindexLocked(lm *liveMatch, old, id string) {
+func (c *controller) reindexLocked(lm *liveMatch, old, id string) {
 	if old != "" {
 		is := c.idShardOf(old)
 		is.mu.Lock()
@@ -426,7 +426,7 @@ func (c *Controller) reindexLocked(lm *liveMatch, old, id string) {
 
 // finish handles game_end: the team info is kept, the match removed and
 // its connections closed.
-func (c *Controller) finish(lm *liveMatch, info []byte, sendFinal bool) {
+func (c *controller) finish(lm *liveMatch, info []byte, sendFinal bool) {
 	if info != nil {
 		c.finishedMu.Lock()
 		c.finished[lm.code] = finishedInfo{json: info, expires: c.now().Add(c.cfg.TeamInfoTTL)}
@@ -444,7 +444,7 @@ func (c *Controller) finish(lm *liveMatch, info []byte, sendFinal bool) {
 }
 
 // TeamInfo returns the JSON kept for /getTeamInfoForCode.
-func (c *Controller) TeamInfo(code string) ([]byte, bool) {
+func (c *controller) TeamInfo(code string) ([]byte, bool) {
 	c.finishedMu.Lock()
 	defer c.finishedMu.Unlock()
 	fi, ok := c.finished[code]
@@ -456,7 +456,7 @@ func (c *Controller) TeamInfo(code string) ([]byte, bool) {
 
 // remove takes lm out of the registry, stops its sends, closes its replay
 // file and disconnects its observer and auxiliary connections.
-func (c *Controller) remove(lm *liveMatch, why string) {
+func (c *controller) remove(lm *liveMatch, why string) {
 	sh := c.shardOf(lm.code)
 	sh.mu.Lock()
 	if sh.m[lm.code] == lm {
@@ -513,7 +513,7 @@ func (c *Controller) remove(lm *liveMatch, why string) {
 
 // bind attaches an ingest connection to lm so that it is disconnected when
 // the match ends. It fails when the match is already gone.
-func (c *Controller) bind(lm *liveMatch, ic *ingestConn) bool {
+func (c *controller) bind(lm *liveMatch, ic *ingestConn) bool {
 	lm.mu.Lock()
 	defer lm.mu.Unlock()
 	if lm.removed {
@@ -523,7 +523,7 @@ func (c *Controller) bind(lm *liveMatch, ic *ingestConn) bool {
 	return true
 }
 
-func (c *Controller) unbind(lm *liveMatch, ic *ingestConn) {
+func (c *controller) unbind(lm *liveMatch, ic *ingestConn) {
 	lm.mu.Lock()
 	delete(lm.conns, ic)
 	lm.mu.Unlock()
@@ -531,7 +531,7 @@ func (c *Controller) unbind(lm *liveMatch, ic *ingestConn) {
 
 // auxDisconnected resets a player's auxiliary flags after the player's
 // auxiliary connection closed.
-func (c *Controller) auxDisconnected(lm *liveMatch, playerID string) {
+func (c *controller) auxDisconnected(lm *liveMatch, playerID string) {
 	lm.mu.Lock()
 	if lm.removed {
 		lm.mu.Unlock()

@@ -48,7 +48,7 @@ func (r *recBroadcaster) wait(t testing.TB) {
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // newTestMatch registers a match for the replay's header under groupCode.
-func newTestMatch(t testing.TB, c *Controller, r tReplay, groupCode string) *liveMatch {
+func newTestMatch(t testing.TB, c *controller, r tReplay, groupCode string) *liveMatch {
 	t.Helper()
 	raw := mustMarshal(t, r.logon(groupCode, "", tVersion))
 	l, err := match.ParseLogon(raw)
@@ -79,7 +79,7 @@ func obsPayloads(t testing.TB, r tReplay, groupCode string) []string {
 	return out
 }
 
-func ingestT(t testing.TB, c *Controller, payload string) {
+func ingestT(t testing.TB, c *controller, payload string) {
 	t.Helper()
 	ev, err := match.ParseEvent([]byte(payload))
 	if err != nil {
@@ -91,7 +91,7 @@ func ingestT(t testing.TB, c *Controller, payload string) {
 func TestSendRateLeadingAndTrailingEdge(t *testing.T) {
 	const interval = 100 * time.Millisecond
 	rec := newRec()
-	c := NewController(ControllerConfig{SendInterval: interval, Logger: quietLogger()}, rec)
+	c := newController(controllerConfig{SendInterval: interval, Logger: quietLogger()}, rec)
 	defer c.Close()
 	r := loadReplay(t, "short_3rounds")
 	lm := newTestMatch(t, c, r, "RATE01")
@@ -151,7 +151,7 @@ func TestInactiveMatchRemoved(t *testing.T) {
 	now := time.Now()
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	c := NewController(ControllerConfig{Logger: quietLogger(), Now: clock}, nil)
+	c := newController(controllerConfig{Logger: quietLogger(), Now: clock}, nil)
 	defer c.Close()
 	r := loadReplay(t, "short_3rounds")
 	newTestMatch(t, c, r, "IDLE01")
@@ -170,7 +170,7 @@ func TestInactiveMatchRemoved(t *testing.T) {
 
 func TestAuxDataRoutedByMatchID(t *testing.T) {
 	rec := newRec()
-	c := NewController(ControllerConfig{Logger: quietLogger()}, rec)
+	c := newController(controllerConfig{Logger: quietLogger()}, rec)
 	defer c.Close()
 	r := loadReplay(t, "short_3rounds")
 	a := newTestMatch(t, c, r, "SAME01")
@@ -199,7 +199,7 @@ func TestAuxDataRoutedByMatchID(t *testing.T) {
 // change gives the next logon a new one holding the new state.
 func TestSubscribeSharesSnapshotPerVersion(t *testing.T) {
 	rec := newRec()
-	c := NewController(ControllerConfig{SendInterval: time.Hour, Logger: quietLogger()}, rec)
+	c := newController(controllerConfig{SendInterval: time.Hour, Logger: quietLogger()}, rec)
 	defer c.Close()
 	r := loadReplay(t, "short_3rounds")
 	lm := newTestMatch(t, c, r, "SNAP01")
@@ -250,7 +250,7 @@ func TestSubscribeSharesSnapshotPerVersion(t *testing.T) {
 // unlocks, so the overlays still get the newest state.
 func TestScheduleDoesNotWaitForSendMu(t *testing.T) {
 	rec := newRec()
-	c := NewController(ControllerConfig{Logger: quietLogger()}, rec)
+	c := newController(controllerConfig{Logger: quietLogger()}, rec)
 	defer c.Close()
 	r := loadReplay(t, "short_3rounds")
 	lm := newTestMatch(t, c, r, "KICK01")

@@ -64,7 +64,7 @@ func TestDroppedEventsLogRateLimited(t *testing.T) {
 		default:
 		}
 	}
-	if ts.srv.Controller().Count() != 1 {
+	if ts.srv.ctrl.Count() != 1 {
 		t.Errorf("the match ended")
 	}
 }

@@ -5,14 +5,14 @@ import (
 )
 
 // kickFlush asks the flush loop for an early round.
-func (c *Controller) kickFlush() {
+func (c *controller) kickFlush() {
 	select {
 	case c.flushKick <- struct{}{}:
 	default:
 	}
 }
 
-func (c *Controller) tickLoop() {
+func (c *controller) tickLoop() {
 	defer c.loops.Done()
 	t := time.NewTicker(c.cfg.SendInterval)
 	defer t.Stop()
@@ -55,7 +55,7 @@ func (c *Controller) tickLoop() {
 }
 
 // snapshot appends every live match to dst.
-func (c *Controller) snapshot(dst []*liveMatch) []*liveMatch {
+func (c *controller) snapshot(dst []*liveMatch) []*liveMatch {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.RLock()
@@ -67,7 +67,7 @@ func (c *Controller) snapshot(dst []*liveMatch) []*liveMatch {
 	return dst
 }
 
-func (c *Controller) expireTeamInfo(now time.Time) {
+func (c *controller) expireTeamInfo(now time.Time) {
 	c.finishedMu.Lock()
 	for code, fi := range c.finished {
 		if now.After(fi.expires) {
@@ -80,7 +80,7 @@ func (c *Controller) expireTeamInfo(now time.Time) {
 // flushLoop writes buffered replay events to disk, off the ingest path:
 // every replayFlushInterval, which bounds what a killed process loses, or
 // sooner when a buffer grows large.
-func (c *Controller) flushLoop() {
+func (c *controller) flushLoop() {
 	defer c.loops.Done()
 	t := time.NewTicker(replayFlushInterval)
 	defer t.Stop()
@@ -109,7 +109,7 @@ func (c *Controller) flushLoop() {
 
 // Close stops the loops and flushes and closes every replay file. The live
 // matches stay in memory (their connections are closed by the servers).
-func (c *Controller) Close() {
+func (c *controller) Close() {
 	c.stopOnce.Do(func() { close(c.stop) })
 	c.loops.Wait()
 	for _, lm := range c.snapshot(nil) {

@@ -112,7 +112,7 @@ func (m *ctrlMetrics) sent(lm *liveMatch, bytes, recipients int, now time.Time) 
 // the file, as its size grew: exact whatever flush does inside (and for a
 // recovered file opened to append), and each byte is counted once because
 // the size is read under the write lock.
-func (c *Controller) flushReplay(rl *replayLog) error {
+func (c *controller) flushReplay(rl *replayLog) error {
 	rl.wmu.Lock()
 	before := replaySize(rl)
 	err := rl.flushLocked()
@@ -128,7 +128,7 @@ func (c *Controller) flushReplay(rl *replayLog) error {
 // caller took it off its match under lm.mu): a counted flush first, so
 // that what close writes on its own is at most what arrived in between,
 // which is nothing.
-func (c *Controller) closeReplay(rl *replayLog) error {
+func (c *controller) closeReplay(rl *replayLog) error {
 	err := c.flushReplay(rl)
 	if cerr := rl.close(); cerr != nil {
 		c.m.replayErrors.Inc()

@@ -126,7 +126,7 @@ type recoverCandidate struct {
 }
 
 // recoverMatches implements Server.RecoverMatches.
-func (c *Controller) recoverMatches() (RecoveryReport, error) {
+func (c *controller) recoverMatches() (RecoveryReport, error) {
 	var rep RecoveryReport
 	dir := c.cfg.ReplayDir
 	if dir == "" {
@@ -213,7 +213,7 @@ func readReplayHeader(path string) (replayfile.Header, error) {
 	return rd.Header(), nil
 }
 
-func (c *Controller) dropSecretOf(replayPath string) {
+func (c *controller) dropSecretOf(replayPath string) {
 	if err := os.Remove(replayfile.SecretPath(replayPath)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		c.log.Warn("match recovery: group secret sidecar not removed", "file", replayPath, "err", err)
 	}
@@ -221,7 +221,7 @@ func (c *Controller) dropSecretOf(replayPath string) {
 
 // recoverOne rebuilds the match of one replay file and registers it; it
 // logs why when it does not.
-func (c *Controller) recoverOne(cand *recoverCandidate, now time.Time) bool {
+func (c *controller) recoverOne(cand *recoverCandidate, now time.Time) bool {
 	skip := func(reason string, attrs ...any) bool {
 		c.log.Info("match recovery: replay file skipped", append([]any{"file", cand.path, "groupCode", cand.code, "reason", reason}, attrs...)...)
 		return false
@@ -326,7 +326,7 @@ func (c *Controller) recoverOne(cand *recoverCandidate, now time.Time) bool {
 
 // auxRejoinExpired marks the players whose auxiliary client fed the match
 // before the restart and has not logged on again.
-func (c *Controller) auxRejoinExpired(lm *liveMatch, players map[string]struct{}) {
+func (c *controller) auxRejoinExpired(lm *liveMatch, players map[string]struct{}) {
 	select {
 	case <-c.stop:
 		return

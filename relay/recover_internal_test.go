@@ -293,7 +293,7 @@ func TestRecoverSelection(t *testing.T) {
 	if want := (RecoveryReport{Recovered: 3, Skipped: 9}); rep != want {
 		t.Fatalf("report %+v, want %+v\n%s", rep, want, logs.String())
 	}
-	ctrl := ts.srv.Controller()
+	ctrl := ts.srv.ctrl
 	live := map[string]bool{"TWO001": true, "TWO002": true, "HDR001": true}
 	for _, code := range []string{"FIN001", "EXP001", "OLD001", "TWO001", "TWO002", "TWO003", "NOS001", "BAD001", "HDR001"} {
 		if got := ctrl.get(code) != nil; got != live[code] {

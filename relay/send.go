@@ -16,14 +16,14 @@ import (
 // holder schedules it when it unlocks (unlockSend). An observer's read
 // path thus never queues behind a fan-out of its match; the holder's
 // re-check after its unlock means no change is left unscheduled.
-func (c *Controller) schedule(lm *liveMatch) {
+func (c *controller) schedule(lm *liveMatch) {
 	lm.kick.Store(true)
 	c.trySchedule(lm)
 }
 
 // trySchedule schedules a pending kick unless sendMu is held, in which case
 // its holder will.
-func (c *Controller) trySchedule(lm *liveMatch) {
+func (c *controller) trySchedule(lm *liveMatch) {
 	for lm.kick.Load() && lm.sendMu.TryLock() {
 		if lm.kick.Swap(false) {
 			c.scheduleLocked(lm)
@@ -39,7 +39,7 @@ func (lm *liveMatch) unlockSend() {
 }
 
 // scheduleLocked is schedule's work. lm.sendMu held.
-func (c *Controller) scheduleLocked(lm *liveMatch) {
+func (c *controller) scheduleLocked(lm *liveMatch) {
 	if lm.armed {
 		return // and dirtySince is set: the armed timer's send will clear it
 	}
@@ -73,7 +73,7 @@ var matchDataHead = string(siopacket.AppendEventHead(nil, "/", "match_data", sio
 
 // sendLocked broadcasts the newest state if it has not been sent yet.
 // lm.sendMu held: broadcasts of one match leave in version order.
-func (c *Controller) sendLocked(lm *liveMatch) {
+func (c *controller) sendLocked(lm *liveMatch) {
 	lm.mu.Lock()
 	v := lm.version
 	if v == lm.sent.Load() {
@@ -145,7 +145,7 @@ func (sn *snapshot) prepared(n *socketio.Namespace) socketio.Prepared {
 // while joining means a match created meanwhile cannot broadcast before the
 // overlay is in the room; holding sendMu orders the snapshot before every
 // later broadcast of the match.
-func (c *Controller) subscribe(code string, join func() error, emit func(*snapshot) error) error {
+func (c *controller) subscribe(code string, join func() error, emit func(*snapshot) error) error {
 	sh := c.shardOf(code)
 	sh.mu.RLock()
 	lm := sh.m[code]

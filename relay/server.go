@@ -58,7 +58,7 @@ func (srv *Server) RecoverMatches() (RecoveryReport, error) {
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
-	ctrl     *Controller
+	ctrl     *controller
 	ingest   *socketio.Server
 	output   *socketio.Server
 	previews *previewStore
@@ -91,7 +91,7 @@ func NewServer(cfg Config) *Server {
 	srv.ingest = socketio.NewServer(socketio.Config{Engine: cfg.Engine, Logger: cfg.Logger})
 	srv.output = socketio.NewServer(socketio.Config{Engine: cfg.Engine, Logger: cfg.Logger})
 	outNsp := srv.output.Of("/")
-	srv.ctrl = NewController(ControllerConfig{
+	srv.ctrl = newController(controllerConfig{
 		SendInterval:      cfg.SendInterval,
 		InactivityTimeout: cfg.InactivityTimeout,
 		TeamInfoTTL:       cfg.TeamInfoTTL,
@@ -127,9 +127,6 @@ func (srv *Server) OutputHandler() http.Handler { return srv.outputH }
 // and for operators the status page (/), /status/matches, /metrics,
 // /healthz, /readyz and, with Config.Pprof, /debug/pprof/.
 func (srv *Server) ExtrasHandler() http.Handler { return srv.extrasH }
-
-// Controller is the match registry.
-func (srv *Server) Controller() *Controller { return srv.ctrl }
 
 // validKey is the existing server's key check without its backend: any
 // key when keys are not required, else exactly AuthKey.

@@ -69,7 +69,7 @@ func TestObsLogonRefusals(t *testing.T) {
 			waitDone(t, c)
 		})
 	}
-	if n := ts.srv.Controller().Count(); n != 1 {
+	if n := ts.srv.ctrl.Count(); n != 1 {
 		t.Fatalf("%d live matches after refusals, want 1", n)
 	}
 }
@@ -347,7 +347,7 @@ func TestGameEndRemovesMatchAndDisconnects(t *testing.T) {
 	if len(auxes) < 2 {
 		t.Fatalf("%d aux clients", len(auxes))
 	}
-	if ts.srv.Controller().Count() != 1 {
+	if ts.srv.ctrl.Count() != 1 {
 		t.Fatal("match not live")
 	}
 	emitJSON(t, obs, "obs_data", map[string]any{"obsName": "o", "groupCode": "END001", "type": "round_info",
@@ -356,10 +356,10 @@ func TestGameEndRemovesMatchAndDisconnects(t *testing.T) {
 	for _, c := range auxes {
 		waitDone(t, c)
 	}
-	if n := ts.srv.Controller().Count(); n != 0 {
+	if n := ts.srv.ctrl.Count(); n != 0 {
 		t.Fatalf("%d live matches after game_end", n)
 	}
-	if info, ok := ts.srv.Controller().TeamInfo("END001"); !ok || !json.Valid(info) {
+	if info, ok := ts.srv.ctrl.TeamInfo("END001"); !ok || !json.Valid(info) {
 		t.Fatal("no finished team info")
 	}
 	// The replay file is complete and closed.
@@ -464,7 +464,7 @@ func TestFirstLogonWins(t *testing.T) {
 	if n := c.count("aux_logon_ack"); n != 0 {
 		t.Fatalf("%d aux_logon_ack", n)
 	}
-	if ts.srv.Controller().get("FIRST2") != nil {
+	if ts.srv.ctrl.get("FIRST2") != nil {
 		t.Fatal("a second logon on one connection created a match")
 	}
 }
