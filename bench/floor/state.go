@@ -6,7 +6,8 @@ import (
 	"errors"
 	"io"
 	"strconv"
-	"unicode/utf8"
+
+	"spectra-relay/internal/jsontext"
 )
 
 // The state is an ordered JSON tree encoded by hand: encoding/json on a
@@ -138,48 +139,6 @@ func appendValue(dst []byte, v any) []byte {
 	return append(dst, "null"...)
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Only what JSON requires is
-// escaped (quote, backslash, control characters); invalid UTF-8 becomes
-// U+FFFD, as encoding/json does.
-func appendString[T string | []byte](dst []byte, s T) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
+// appendString appends s as a JSON string, with the escaper the relay uses
+// (a shared leaf helper: the floor stays free of the server packages).
+func appendString[T string | []byte](dst []byte, s T) []byte { return jsontext.AppendQuoted(dst, s) }
