@@ -337,6 +337,38 @@ func TestClusterSplitBrain(t *testing.T) {
 	}
 }
 
+// twoNodeMatch starts redis-server and two nodes, logs the observer on to
+// the first (it owns the match) and one overlay on to the second.
+func twoNodeMatch(t *testing.T) (*redistest.Server, *clusterReplay, *crashDriver, []*testServer, string, *overlay) {
+	t.Helper()
+	rs := redistest.Start(t)
+	r := loadClusterReplay(t)
+	nodes := startNodes(t, rs, 2)
+	d := &crashDriver{t: t, replay: r.path}
+	secret := d.connect(nodes[0], r.h.GroupCode, "").Reason
+	ovB := newOverlay(t, nodes[1].Output, r.h.GroupCode)
+	d.also = []*overlay{ovB}
+	return rs, r, d, nodes, secret, ovB
+}
+
+// failOverAndFinish kills the owner a, reconnects the observer to b with
+// its secret, checks that ovB gets the golden state of checkpoint killAt
+// rebuilt from the stream, and plays the rest of the replay through b.
+func failOverAndFinish(t *testing.T, r *clusterReplay, d *crashDriver, a, b *testServer, secret string, ovB *overlay, killAt int, when string) {
+	t.Helper()
+	a.kill(t)
+	closeClients(d)
+	if ack := d.connect(b, r.h.GroupCode, secret); ack.Reason != "reconnected" {
+		t.Fatalf("observer reconnect %s: %+v", when, ack)
+	}
+	if diffs := ovB.awaitGolden(r.golden[killAt], 5*time.Second); diffs != nil {
+		t.Fatalf("state rebuilt from the stream %s: %s", when, strings.Join(diffs, "\n"))
+	}
+	d.also = []*overlay{ovB}
+	r.play(d, b, r.golden[killAt].AfterEvent+1, len(r.events)-1)
+	r.finished(t)
+}
+
 // TestClusterRedisRestart: Redis restarts empty mid-match. The owner
 // notices, writes the match back from its replay file and says so; the
 // overlays on both nodes stay golden; and a failover after the restart
@@ -345,14 +377,8 @@ func TestClusterRedisRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds cmd/spectra-server, runs two nodes and redis-server")
 	}
-	rs := redistest.Start(t)
-	r := loadClusterReplay(t)
-	nodes := startNodes(t, rs, 2)
+	rs, r, d, nodes, secret, ovB := twoNodeMatch(t)
 	a, b := nodes[0], nodes[1]
-	d := &crashDriver{t: t, replay: r.path}
-	secret := d.connect(a, r.h.GroupCode, "").Reason
-	ovB := newOverlay(t, b.Output, r.h.GroupCode)
-	d.also = []*overlay{ovB}
 	restartAt := r.golden[r.cut(t, "score_r1")].AfterEvent
 	r.play(d, a, 0, restartAt)
 
@@ -372,17 +398,7 @@ func TestClusterRedisRestart(t *testing.T) {
 	cut := r.golden[killAt].AfterEvent
 	r.play(d, a, restartAt+1, cut)
 
-	a.kill(t)
-	closeClients(d)
-	if ack := d.connect(b, r.h.GroupCode, secret); ack.Reason != "reconnected" {
-		t.Fatalf("observer reconnect after the Redis restart: %+v", ack)
-	}
-	if diffs := ovB.awaitGolden(r.golden[killAt], 5*time.Second); diffs != nil {
-		t.Fatalf("state rebuilt from the restored stream: %s", strings.Join(diffs, "\n"))
-	}
-	d.also = []*overlay{ovB}
-	r.play(d, b, cut+1, len(r.events)-1)
-	r.finished(t)
+	failOverAndFinish(t, r, d, a, b, secret, ovB, killAt, "after the Redis restart")
 	for _, l := range strings.Split(a.log.String(), "\n") {
 		if strings.Contains(l, "cluster:") && (strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR")) {
 			t.Logf("node A: %s", l)
@@ -595,14 +611,8 @@ func TestClusterRedisPause(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds cmd/spectra-server, runs two nodes and redis-server")
 	}
-	rs := redistest.Start(t)
-	r := loadClusterReplay(t)
-	nodes := startNodes(t, rs, 2)
+	rs, r, d, nodes, secret, ovB := twoNodeMatch(t)
 	a, b := nodes[0], nodes[1]
-	d := &crashDriver{t: t, replay: r.path}
-	secret := d.connect(a, r.h.GroupCode, "").Reason
-	ovB := newOverlay(t, b.Output, r.h.GroupCode)
-	d.also = []*overlay{ovB}
 	// After every auxiliary client logged on: a logon during the hang
 	// finds no match id in Redis (refused, the client retries later).
 	pauseAt := r.golden[r.cut(t, "combat_start_r1")].AfterEvent
@@ -632,14 +642,5 @@ func TestClusterRedisPause(t *testing.T) {
 	r.play(d, a, resumeAt+1, cut)
 	awaitLog(t, a, "match restored in Redis from the replay file", 10*time.Second)
 
-	a.kill(t)
-	closeClients(d)
-	if ack := d.connect(b, r.h.GroupCode, secret); ack.Reason != "reconnected" {
-		t.Fatalf("observer reconnect after the Redis pause: %+v", ack)
-	}
-	if diffs := ovB.awaitGolden(r.golden[killAt], 5*time.Second); diffs != nil {
-		t.Fatalf("state rebuilt from the resynced stream: %s", strings.Join(diffs, "\n"))
-	}
-	r.play(d, b, cut+1, len(r.events)-1)
-	r.finished(t)
+	failOverAndFinish(t, r, d, a, b, secret, ovB, killAt, "after the Redis pause")
 }
