@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"spectra-relay/internal/epollset"
 	"spectra-relay/internal/shardhash"
 )
 
@@ -41,7 +42,7 @@ type Server struct {
 	// can wait for the close frames to be written.
 	wsLive atomic.Int64
 
-	poller *poller // nil: reader goroutines
+	poller *epollset.Set // nil: reader goroutines
 	work   *workerPool
 
 	closing atomic.Bool
@@ -92,7 +93,12 @@ func NewServer(cfg Config, onConnect func(*Socket)) *Server {
 	if !cfg.DisableNetpoll {
 		// Made here, not on first use, so that s.poller is never written
 		// while connections read it.
-		s.poller = newPoller(cfg.Logger)
+		p, err := epollset.Open(cfg.Logger)
+		if err != nil {
+			cfg.Logger.Warn("engineio: netpoll disabled, using reader goroutines", "err", err)
+		} else {
+			s.poller = p
+		}
 	}
 	for i := range s.shards {
 		s.shards[i].sessions = make(map[string]*Socket)

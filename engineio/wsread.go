@@ -15,6 +15,8 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/valyala/bytebufferpool"
+
+	"spectra-relay/internal/epollset"
 )
 
 // inMessage is one WebSocket message read from a client.
@@ -195,7 +197,7 @@ func (so *Socket) startReading() {
 // would close a number that may since belong to another connection);
 // wsConn.shutdown removes it from the epoll set before the connection is
 // closed, so a reused number is never watched for a dead connection.
-func (so *Socket) registerNetpoll(ep *poller, tc *net.TCPConn) error {
+func (so *Socket) registerNetpoll(ep *epollset.Set, tc *net.TCPConn) error {
 	rc, err := tc.SyscallConn()
 	if err != nil {
 		return err
@@ -210,7 +212,7 @@ func (so *Socket) registerNetpoll(ep *poller, tc *net.TCPConn) error {
 	if wc.stopped {
 		return nil
 	}
-	err = ep.add(fd, func() { so.srv.work.schedule(so.readFn) })
+	err = ep.Add(fd, func() { so.srv.work.schedule(so.readFn) })
 	if err != nil {
 		return err
 	}
@@ -294,16 +296,16 @@ func readErrorReason(err error) CloseReason {
 	return ReasonTransportError
 }
 
-func (wc *wsConn) resume(ep *poller) {
+func (wc *wsConn) resume(ep *epollset.Set) {
 	wc.mu.Lock()
 	if !wc.stopped && wc.registered {
-		_ = ep.rearm(wc.fd)
+		_ = ep.Rearm(wc.fd)
 	}
 	wc.mu.Unlock()
 }
 
 // shutdown stops watching the descriptor and closes the connection.
-func (wc *wsConn) shutdown(ep *poller) {
+func (wc *wsConn) shutdown(ep *epollset.Set) {
 	wc.mu.Lock()
 	defer wc.mu.Unlock()
 	if wc.stopped {
@@ -312,7 +314,7 @@ func (wc *wsConn) shutdown(ep *poller) {
 	wc.stopped = true
 	wc.live.Add(-1)
 	if wc.registered {
-		_ = ep.del(wc.fd)
+		_ = ep.Del(wc.fd)
 	}
 	_ = wc.conn.Close()
 }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
-	"github.com/mailru/easygo/netpoll"
 )
 
 // conn is one WebSocket connection, ingest or output.
@@ -124,10 +123,6 @@ func (s *Server) handle(nc net.Conn, output bool) {
 	c.close()
 }
 
-// readEvents: one-shot, so that one goroutine at a time reads a connection,
-// and the event is re-armed when it is done.
-const readEvents = netpoll.EPOLLIN | netpoll.EPOLLRDHUP | netpoll.EPOLLONESHOT
-
 // register hands an overlay to the poller. The descriptor is used as is (a
 // dup would double the descriptors); close removes it from the epoll set
 // before closing it, so that a reused number is never watched by mistake.
@@ -143,7 +138,7 @@ func (c *conn) register() error {
 		return net.ErrClosed
 	}
 	c.fd = fd
-	if err := s.ep.Add(fd, readEvents, func(netpoll.EpollEvent) { go c.readReady() }); err != nil {
+	if err := s.ep.Add(fd, func() { go c.readReady() }); err != nil {
 		c.fd = -1
 		return err
 	}
@@ -176,7 +171,7 @@ func (c *conn) readReady() {
 	}
 	c.s.mu.Lock()
 	if c.polled {
-		c.s.ep.Mod(c.fd, readEvents)
+		c.s.ep.Rearm(c.fd)
 	}
 	c.s.mu.Unlock()
 }

@@ -19,8 +19,9 @@
 // KiB of consecutive frames. That is the physically necessary work per send.
 //
 // Idle overlays hold no goroutine and no buffer: after the handshake they are
-// watched by one epoll set (mailru/easygo, as spectra-server's engineio
-// does), and a read goroutine runs only when one has sent something.
+// watched by one epoll set (internal/epollset, the one spectra-server's
+// engineio uses, so that both wait on the same footing), and a read
+// goroutine runs only when one has sent something.
 // Observers, a few per match, keep a reader goroutine each.
 //
 // The state is a real match state (the last checkpoint of a golden file,
@@ -40,7 +41,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mailru/easygo/netpoll"
+	"spectra-relay/internal/epollset"
 )
 
 // Config configures a Server.
@@ -66,7 +67,7 @@ type Server struct {
 	// ep watches idle overlays (nil: a reader goroutine each), as
 	// spectra-server's engineio does: an overlay sends a pong every 25 s,
 	// and a goroutine per overlay would be most of its memory.
-	ep *netpoll.Epoll
+	ep *epollset.Set
 
 	mu      sync.Mutex
 	matches map[string]*match // by group code
@@ -115,9 +116,7 @@ func New(cfg Config) (*Server, error) {
 	} else if _, ok := st.(*object); !ok {
 		return nil, fmt.Errorf("floor: base state is not a JSON object")
 	}
-	ep, err := netpoll.EpollCreate(&netpoll.EpollConfig{
-		OnWaitError: func(err error) { cfg.Log.Error("floor: epoll wait", "err", err) },
-	})
+	ep, err := epollset.Open(cfg.Log)
 	if err != nil {
 		cfg.Log.Warn("floor: no epoll, a reader goroutine per overlay", "err", err)
 	} else {

@@ -1,6 +1,11 @@
 //go:build linux
 
-package engineio
+// Package epollset watches many idle descriptors with one epoll set whose
+// wait goes through Go's own netpoller, so that an idle connection holds no
+// goroutine and no read buffer and a waiting set never blocks a thread that
+// owns a P. engineio and the bench's floor server share it, so that the two
+// are compared on the same footing.
+package epollset
 
 import (
 	"errors"
@@ -12,17 +17,16 @@ import (
 	"time"
 )
 
-// poller is the epoll set that watches idle WebSocket connections, so that
-// an idle connection holds no goroutine and no read buffer.
+// Set is one epoll set.
 //
-// Its wait goes through Go's own netpoller: the epoll descriptor is
-// non-blocking and registered there (epoll sets nest), and each round asks
-// it for events with a zero timeout. Waiting thus parks the goroutine
-// instead of blocking a thread in epoll_wait(-1) while it owns a P: with
-// GOMAXPROCS=1 such a blocking wait kept the read tasks its callbacks had
-// just readied runnable, with the CPU idle, until sysmon took the P back
-// (up to 10 ms), round after round during a connect storm.
-type poller struct {
+// Its wait goes through Go's netpoller: the epoll descriptor is non-blocking
+// and registered there (epoll sets nest), and each round asks it for events
+// with a zero timeout. Waiting thus parks the goroutine instead of blocking
+// a thread in epoll_wait(-1) while it owns a P: with GOMAXPROCS=1 such a
+// blocking wait (mailru/easygo's) kept the read tasks its callbacks had just
+// readied runnable, with the CPU idle, until sysmon took the P back (up to
+// 10 ms), round after round during a connect storm.
+type Set struct {
 	fd   int
 	file *os.File // fd as the runtime netpoller sees it
 	rc   syscall.RawConn
@@ -31,28 +35,19 @@ type poller struct {
 	// mu guards cbs and closed; epoll_ctl runs under its read lock, so
 	// that no call reaches the set's number after Close freed it.
 	mu     sync.RWMutex
-	cbs    map[int]func() // by descriptor: the read task to schedule
+	cbs    map[int]func() // by descriptor: what readiness starts
 	closed bool
 }
 
-var errPollerClosed = errors.New("engineio: poller closed")
+// ErrClosed is returned by calls after Close.
+var ErrClosed = errors.New("epollset: closed")
 
 // readEvents: one-shot, so that one connection is read by one task at a
 // time and re-armed only when that task is done.
 const readEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
 
-// newPoller makes the epoll set; nil (with a warning) where there is none,
-// and then every connection gets a reader goroutine.
-func newPoller(log *slog.Logger) *poller {
-	p, err := openPoller(log)
-	if err != nil {
-		log.Warn("engineio: netpoll disabled, using reader goroutines", "err", err)
-		return nil
-	}
-	return p
-}
-
-func openPoller(log *slog.Logger) (*poller, error) {
+// Open makes a set and starts its wait loop; wait errors go to log.
+func Open(log *slog.Logger) (*Set, error) {
 	fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
@@ -69,7 +64,7 @@ func openPoller(log *slog.Logger) (*poller, error) {
 		f.Close()
 		return nil, err
 	}
-	p := &poller{fd: fd, file: f, rc: rc, log: log, cbs: make(map[int]func())}
+	p := &Set{fd: fd, file: f, rc: rc, log: log, cbs: make(map[int]func())}
 	// Only a descriptor the runtime polls parks the waiting goroutine;
 	// a blocking one would spin in wait. A deadline is refused on those.
 	if err := f.SetReadDeadline(time.Time{}); err != nil {
@@ -80,13 +75,14 @@ func openPoller(log *slog.Logger) (*poller, error) {
 	return p, nil
 }
 
-// add watches fd and schedules fn each time it becomes readable (once per
-// arming: see rearm).
-func (p *poller) add(fd int, fn func()) error {
+// Add watches fd and calls fn from the wait loop each time fd becomes
+// readable (once per arming: see Rearm). fn must not block: it hands the
+// read to a worker or a goroutine.
+func (p *Set) Add(fd int, fn func()) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return errPollerClosed
+		return ErrClosed
 	}
 	ev := syscall.EpollEvent{Events: readEvents, Fd: int32(fd)}
 	if err := syscall.EpollCtl(p.fd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
@@ -96,31 +92,31 @@ func (p *poller) add(fd int, fn func()) error {
 	return nil
 }
 
-// rearm watches fd for the next readiness after a one-shot event.
-func (p *poller) rearm(fd int) error {
+// Rearm watches fd for the next readiness after a one-shot event.
+func (p *Set) Rearm(fd int) error {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
-		return errPollerClosed
+		return ErrClosed
 	}
 	ev := syscall.EpollEvent{Events: readEvents, Fd: int32(fd)}
 	return syscall.EpollCtl(p.fd, syscall.EPOLL_CTL_MOD, fd, &ev)
 }
 
-// del stops watching fd; call it before fd is closed, so that a reused
+// Del stops watching fd; call it before fd is closed, so that a reused
 // number is never watched for a dead connection.
-func (p *poller) del(fd int) error {
+func (p *Set) Del(fd int) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return errPollerClosed
+		return ErrClosed
 	}
 	delete(p.cbs, fd)
 	return syscall.EpollCtl(p.fd, syscall.EPOLL_CTL_DEL, fd, nil)
 }
 
 // Close ends the wait loop and closes the set.
-func (p *poller) Close() error {
+func (p *Set) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -130,7 +126,7 @@ func (p *poller) Close() error {
 	return p.file.Close()
 }
 
-func (p *poller) wait() {
+func (p *Set) wait() {
 	events := make([]syscall.EpollEvent, 256)
 	tasks := make([]func(), 0, len(events))
 	var n int
@@ -156,7 +152,7 @@ func (p *poller) wait() {
 		}
 		if err != nil {
 			p.mu.RUnlock()
-			p.log.Error("engineio: epoll wait", "err", err)
+			p.log.Error("epollset: wait", "err", err)
 			return
 		}
 		for _, ev := range events[:n] {
@@ -165,6 +161,7 @@ func (p *poller) wait() {
 			}
 		}
 		p.mu.RUnlock()
+		// Called outside the lock: a callback may Del its own descriptor.
 		for i, fn := range tasks {
 			fn()
 			tasks[i] = nil

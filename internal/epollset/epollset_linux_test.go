@@ -1,6 +1,6 @@
 //go:build linux
 
-package engineio
+package epollset
 
 import (
 	"io"
@@ -11,12 +11,12 @@ import (
 	"time"
 )
 
-// The poller reports a watched descriptor once per arming, again after
-// rearm, never after del, and its wait never holds the only P: with
+// The set reports a watched descriptor once per arming, again after
+// Rearm, never after Del, and its wait never holds the only P: with
 // GOMAXPROCS=1 a goroutine readied by its callback runs while it waits.
-func TestPollerOneShotRearmDel(t *testing.T) {
+func TestOneShotRearmDel(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	p, err := openPoller(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p, err := Open(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func TestPollerOneShotRearmDel(t *testing.T) {
 	defer syscall.Close(fds[0])
 	defer syscall.Close(fds[1])
 	ready := make(chan struct{}, 4)
-	if err := p.add(fds[0], func() { ready <- struct{}{} }); err != nil {
+	if err := p.Add(fds[0], func() { ready <- struct{}{} }); err != nil {
 		t.Fatal(err)
 	}
 	drain := func() {
@@ -65,14 +65,14 @@ func TestPollerOneShotRearmDel(t *testing.T) {
 	}{
 		{"first data", nil, true, true},
 		{"more data before rearm", nil, true, false},
-		{"rearm with data pending", func() error { return p.rearm(fds[0]) }, false, true},
-		{"rearm, then data", func() error { drain(); return p.rearm(fds[0]) }, true, true},
+		{"rearm with data pending", func() error { return p.Rearm(fds[0]) }, false, true},
+		{"rearm, then data", func() error { drain(); return p.Rearm(fds[0]) }, true, true},
 		{"del, rearm refused, data", func() error {
 			drain()
-			if err := p.del(fds[0]); err != nil {
+			if err := p.Del(fds[0]); err != nil {
 				return err
 			}
-			if p.rearm(fds[0]) == nil {
+			if p.Rearm(fds[0]) == nil {
 				t.Error("rearm of a deleted descriptor succeeded")
 			}
 			return nil
@@ -94,7 +94,7 @@ func TestPollerOneShotRearmDel(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if p.add(fds[0], func() {}) == nil {
+	if p.Add(fds[0], func() {}) == nil {
 		t.Fatal("add after Close succeeded")
 	}
 }
