@@ -47,6 +47,12 @@ type Config struct {
 	// few ms keeps clients that lose frames coalesced with the 101 (the
 	// protocol suite's ws@8.5.0) from missing the open packet.
 	WebSocketOpenDelay time.Duration
+	// ForgetRequest keeps neither the headers nor the query of the request
+	// that opened a session: Socket.Header and Socket.Query return nil.
+	// They are the biggest part of an idle session (about 1.3 KiB of a
+	// browser's upgrade request), worth dropping for a server that never
+	// reads them.
+	ForgetRequest bool
 	// Logger receives diagnostics. Default slog.Default().
 	Logger *slog.Logger
 }

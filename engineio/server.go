@@ -319,8 +319,9 @@ func (s *Server) newSocket(r *http.Request, tr transportKind) *Socket {
 		srv:        s,
 		transport:  tr,
 		remoteAddr: r.RemoteAddr,
-		header:     r.Header,
-		query:      r.URL.Query(),
+	}
+	if !s.cfg.ForgetRequest {
+		so.header, so.query = r.Header, r.URL.Query()
 	}
 	so.flushFn = so.flush
 	so.readFn = so.readReady

@@ -83,10 +83,12 @@ func (so *Socket) ID() string { return so.id }
 // RemoteAddr is the remote address of the request that opened the session.
 func (so *Socket) RemoteAddr() string { return so.remoteAddr }
 
-// Header is the header of the request that opened the session.
+// Header is the header of the request that opened the session (nil with
+// Config.ForgetRequest).
 func (so *Socket) Header() http.Header { return so.header }
 
-// Query is the query of the request that opened the session.
+// Query is the query of the request that opened the session (nil with
+// Config.ForgetRequest).
 func (so *Socket) Query() url.Values { return so.query }
 
 // SetHandler sets the receiver of the socket's events. Call it from the

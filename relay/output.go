@@ -2,53 +2,63 @@ package relay
 
 import (
 	"encoding/json"
-	"sync/atomic"
 
 	"spectra-relay/socketio"
 )
 
+// loggedOn marks an overlay socket (its Data) once its first logon was
+// handled.
+type loggedOn struct{}
+
 func (srv *Server) onOutputConnection(s *socketio.Socket) {
-	var done atomic.Bool
-	s.On("logon", func(s *socketio.Socket, e *socketio.Event) {
-		// Only the first logon counts, as with the existing server's once().
-		if done.Swap(true) {
-			return
-		}
-		payload, err := e.String(0)
-		if err != nil {
-			srv.log.Warn("output logon: not a JSON string", "err", err)
-			return
-		}
-		var req struct {
-			GroupCode json.RawMessage `json:"groupCode"`
-		}
-		var code string
-		if err := json.Unmarshal([]byte(payload), &req); err != nil {
-			srv.log.Warn("output logon: malformed", "err", err)
-			return
-		}
-		if err := json.Unmarshal(req.GroupCode, &code); err != nil || len(req.GroupCode) == 0 || req.GroupCode[0] != '"' {
-			srv.log.Warn("output logon: groupCode is not a string", "groupCode", string(req.GroupCode))
-			return
-		}
-		ack := make([]byte, 0, 64+2*len(code))
-		ack = append(ack, `{"groupCode":`...)
-		ack = socketio.AppendString(ack, code)
-		ack = append(ack, `,"msg":`...)
-		ack = socketio.AppendString(ack, "Logon succeeded for group code "+code)
-		ack = append(ack, '}')
-		err = srv.ctrl.subscribe(code,
-			func() error {
-				if err := s.Join(code); err != nil {
-					return err
-				}
-				return s.Emit("logon_success", string(ack))
-			},
-			func(snap *snapshot) error { return s.SendPrepared(snap.prepared(s.Namespace())) })
-		if err != nil {
-			srv.log.Info("output logon failed", "groupCode", code, "err", err)
-			return
-		}
-		srv.log.Info("overlay logged on", "groupCode", code, "remote", s.Handshake().Address)
-	})
+	// One handler value for every overlay, made once in NewServer, rather
+	// than a closure and a flag allocated for each of thousands of idle
+	// overlays.
+	s.On("logon", srv.overlayLogonFn)
+}
+
+// overlayLogon handles an overlay's logon. Handlers of one connection run
+// one at a time, so the Data check needs no lock of its own.
+func (srv *Server) overlayLogon(s *socketio.Socket, e *socketio.Event) {
+	// Only the first logon counts, as with the existing server's once().
+	if s.Data() != nil {
+		return
+	}
+	s.SetData(loggedOn{})
+	payload, err := e.String(0)
+	if err != nil {
+		srv.log.Warn("output logon: not a JSON string", "err", err)
+		return
+	}
+	var req struct {
+		GroupCode json.RawMessage `json:"groupCode"`
+	}
+	var code string
+	if err := json.Unmarshal([]byte(payload), &req); err != nil {
+		srv.log.Warn("output logon: malformed", "err", err)
+		return
+	}
+	if err := json.Unmarshal(req.GroupCode, &code); err != nil || len(req.GroupCode) == 0 || req.GroupCode[0] != '"' {
+		srv.log.Warn("output logon: groupCode is not a string", "groupCode", string(req.GroupCode))
+		return
+	}
+	ack := make([]byte, 0, 64+2*len(code))
+	ack = append(ack, `{"groupCode":`...)
+	ack = socketio.AppendString(ack, code)
+	ack = append(ack, `,"msg":`...)
+	ack = socketio.AppendString(ack, "Logon succeeded for group code "+code)
+	ack = append(ack, '}')
+	err = srv.ctrl.subscribe(code,
+		func() error {
+			if err := s.Join(code); err != nil {
+				return err
+			}
+			return s.Emit("logon_success", string(ack))
+		},
+		func(snap *snapshot) error { return s.SendPrepared(snap.prepared(s.Namespace())) })
+	if err != nil {
+		srv.log.Info("output logon failed", "groupCode", code, "err", err)
+		return
+	}
+	srv.log.Info("overlay logged on", "groupCode", code, "remote", s.Handshake().Address)
 }

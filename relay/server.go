@@ -56,12 +56,14 @@ func (srv *Server) RecoverMatches() (RecoveryReport, error) {
 
 // Server is the relay: handlers for the three ports sharing one controller.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	ctrl     *controller
-	ingest   *socketio.Server
-	output   *socketio.Server
-	previews *previewStore
+	cfg  Config
+	log  *slog.Logger
+	ctrl *controller
+
+	overlayLogonFn socketio.EventHandler // srv.overlayLogon, made once
+	ingest         *socketio.Server
+	output         *socketio.Server
+	previews       *previewStore
 
 	ingestH, outputH, extrasH http.Handler
 
@@ -87,6 +89,9 @@ func NewServer(cfg Config) *Server {
 	if cfg.Engine.Logger == nil {
 		cfg.Engine.Logger = cfg.Logger
 	}
+	// The relay never reads a client's request headers or query after the
+	// handshake; not keeping them is most of an idle overlay's memory.
+	cfg.Engine.ForgetRequest = true
 	srv := &Server{cfg: cfg, log: cfg.Logger}
 	srv.ingest = socketio.NewServer(socketio.Config{Engine: cfg.Engine, Logger: cfg.Logger})
 	srv.output = socketio.NewServer(socketio.Config{Engine: cfg.Engine, Logger: cfg.Logger})
@@ -101,6 +106,7 @@ func NewServer(cfg Config) *Server {
 	}, outNsp)
 	srv.previews = newPreviewStore(cfg.PreviewTTL)
 	srv.ingest.Of("/").OnConnection(srv.onIngestConnection)
+	srv.overlayLogonFn = srv.overlayLogon
 	outNsp.OnConnection(srv.onOutputConnection)
 	srv.started = time.Now()
 	srv.reg = srv.newRegistry()

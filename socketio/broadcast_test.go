@@ -58,7 +58,7 @@ func connectFake(tb testing.TB, s *Server, nsp string, keep bool) (*Socket, *sin
 	}
 	c.handleMessage([]byte(connect), false)
 	c.mu.Lock()
-	so := c.sockets[nsp]
+	so := c.socketLocked(nsp)
 	c.mu.Unlock()
 	if so == nil {
 		tb.Fatalf("fake connection to %s was refused", nsp)

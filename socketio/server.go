@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -145,8 +146,10 @@ type conn struct {
 	dec   Decoder // touched only from the engine's serialised callbacks
 	timer *time.Timer
 
-	mu        sync.Mutex
-	sockets   map[string]*Socket
+	mu sync.Mutex
+	// sockets: one per connected namespace, nearly always just one; a
+	// slice costs a fraction of a map's memory on every connection.
+	sockets   []*Socket
 	connected bool // some namespace has connected once
 	closed    bool
 	broken    bool // a protocol error closed the connection
@@ -155,9 +158,8 @@ type conn struct {
 func (s *Server) newConn(tr transport, eid, addr string, h http.Header, q url.Values) *conn {
 	c := &conn{
 		srv: s, tr: tr, eid: eid, addr: addr, header: h, query: q,
-		opened:  time.Now(),
-		dec:     Decoder{MaxAttachments: s.cfg.MaxAttachments},
-		sockets: make(map[string]*Socket, 1),
+		opened: time.Now(),
+		dec:    Decoder{MaxAttachments: s.cfg.MaxAttachments},
 	}
 	c.mu.Lock()
 	c.timer = time.AfterFunc(s.cfg.ConnectTimeout, c.onConnectTimeout)
@@ -206,7 +208,16 @@ func (c *conn) protocolError(err error) {
 func (c *conn) socket(nsp string) *Socket {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.sockets[nsp]
+	return c.socketLocked(nsp)
+}
+
+func (c *conn) socketLocked(nsp string) *Socket {
+	for _, so := range c.sockets {
+		if so.nsp.name == nsp {
+			return so
+		}
+	}
+	return nil
 }
 
 func (c *conn) handlePacket(p *Packet) {
@@ -246,7 +257,7 @@ func (c *conn) connect(p *Packet) {
 		return
 	}
 	c.mu.Lock()
-	_, dup := c.sockets[p.Nsp]
+	dup := c.socketLocked(p.Nsp) != nil
 	c.mu.Unlock()
 	if dup {
 		c.protocolError(errors.New("socketio: second CONNECT for " + p.Nsp))
@@ -271,9 +282,12 @@ func (c *conn) connect(p *Packet) {
 		c.mu.Unlock()
 		return
 	}
-	c.sockets[p.Nsp] = so
+	c.sockets = append(c.sockets, so)
 	c.connected = true
-	c.timer.Stop()
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil // its memory outlives Stop while referenced
+	}
 	c.mu.Unlock()
 	nsp.add(so)
 	c.send(encodeConnectOK(p.Nsp, so.id))
@@ -283,8 +297,8 @@ func (c *conn) connect(p *Packet) {
 // detach removes so from the connection's namespace table.
 func (c *conn) detach(so *Socket) {
 	c.mu.Lock()
-	if c.sockets[so.nsp.name] == so {
-		delete(c.sockets, so.nsp.name)
+	if i := slices.Index(c.sockets, so); i >= 0 {
+		c.sockets = slices.Delete(c.sockets, i, i+1)
 	}
 	c.mu.Unlock()
 }
@@ -292,12 +306,12 @@ func (c *conn) detach(so *Socket) {
 func (c *conn) handleClose(r engineio.CloseReason) {
 	c.mu.Lock()
 	c.closed = true
-	c.timer.Stop()
-	all := make([]*Socket, 0, len(c.sockets))
-	for _, so := range c.sockets {
-		all = append(all, so)
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
 	}
-	clear(c.sockets)
+	all := c.sockets
+	c.sockets = nil
 	c.mu.Unlock()
 	reason := disconnectReason(r)
 	for _, so := range all {

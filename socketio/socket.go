@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -107,15 +108,23 @@ type Socket struct {
 	conn *conn
 	hs   Handshake
 
-	mu           sync.Mutex
-	gone         bool
-	handlers     map[string]EventHandler
+	mu   sync.Mutex
+	gone bool
+	// handlers and rooms are slices searched in order, not maps: a socket
+	// has a handful of each, and an empty map costs more than a whole
+	// idle overlay's other fields.
+	handlers     []namedHandler
 	anyHandler   EventHandler
 	onDisconnect []func(reason string)
-	rooms        map[string]struct{}
+	rooms        []string
 	acks         map[int64]*pendingAck
 	nextAck      int64
 	data         any
+}
+
+type namedHandler struct {
+	event string
+	fn    EventHandler
 }
 
 type pendingAck struct {
@@ -158,11 +167,14 @@ func (s *Socket) Connected() bool { s.mu.Lock(); defer s.mu.Unlock(); return !s.
 // a slow handler delays that client's later packets.
 func (s *Socket) On(event string, h EventHandler) {
 	s.mu.Lock()
-	if s.handlers == nil {
-		s.handlers = make(map[string]EventHandler)
+	defer s.mu.Unlock()
+	for i := range s.handlers {
+		if s.handlers[i].event == event {
+			s.handlers[i].fn = h
+			return
+		}
 	}
-	s.handlers[event] = h
-	s.mu.Unlock()
+	s.handlers = append(s.handlers, namedHandler{event, h})
 }
 
 // OnAny sets a handler for events that have no handler of their own.
@@ -289,13 +301,10 @@ func (s *Socket) Join(room string) error {
 	if s.gone {
 		return ErrDisconnected
 	}
-	if _, ok := s.rooms[room]; ok {
+	if slices.Contains(s.rooms, room) {
 		return nil
 	}
-	if s.rooms == nil {
-		s.rooms = make(map[string]struct{}, 2)
-	}
-	s.rooms[room] = struct{}{}
+	s.rooms = append(s.rooms, room)
 	s.nsp.joinLocked(s, room)
 	return nil
 }
@@ -304,10 +313,11 @@ func (s *Socket) Join(room string) error {
 func (s *Socket) Leave(room string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.rooms[room]; !ok {
+	i := slices.Index(s.rooms, room)
+	if i < 0 {
 		return
 	}
-	delete(s.rooms, room)
+	s.rooms = slices.Delete(s.rooms, i, i+1)
 	s.nsp.leaveLocked(s, room)
 }
 
@@ -315,11 +325,7 @@ func (s *Socket) Leave(room string) {
 func (s *Socket) Rooms() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]string, 0, len(s.rooms))
-	for r := range s.rooms {
-		out = append(out, r)
-	}
-	return out
+	return slices.Clone(s.rooms)
 }
 
 // CloseTransport closes the socket's Engine.IO connection without a
@@ -350,7 +356,7 @@ func (s *Socket) cleanup(reason string) {
 		return
 	}
 	s.gone = true
-	for room := range s.rooms {
+	for _, room := range s.rooms {
 		s.nsp.leaveLocked(s, room)
 	}
 	s.rooms = nil
@@ -407,7 +413,13 @@ func (s *Socket) dispatch(p *Packet) error {
 		ev.Name = string(nameRaw) // a numeric event name
 	}
 	s.mu.Lock()
-	h := s.handlers[ev.Name]
+	var h EventHandler
+	for i := range s.handlers {
+		if s.handlers[i].event == ev.Name {
+			h = s.handlers[i].fn
+			break
+		}
+	}
 	if h == nil {
 		h = s.anyHandler
 	}
