@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"runtime/trace"
 	"strconv"
@@ -69,6 +70,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if dotErr != nil {
 		log.Warn(".env not read", "err", dotErr)
 	}
+	// The runtime read GOGC itself at start; the setting's default (50,
+	// not Go's 100) applies when the variable was not set.
+	debug.SetGCPercent(cfg.gcPercent)
 	if cfg.cpuProfile != "" {
 		stop, err := startCPUProfile(cfg.cpuProfile)
 		if err != nil {

@@ -64,8 +64,12 @@ func TestConfigMerge(t *testing.T) {
 			return c.bind == "" && c.ingest == 5100 && c.output == 5200 && c.extra == 5101 && c.replayDir == "replays" &&
 				!c.insecure && c.keyPath == "keys/server.key" && c.certPath == "keys/server.crt" && !c.requireKey &&
 				c.logLevel == slog.LevelInfo && !c.logJSON && c.cpuProfile == "" && c.bodyTimeout == 10*time.Second &&
-				c.replayMaxBytes == 64<<20 && !c.pprof && c.recover
+				c.replayMaxBytes == 64<<20 && !c.pprof && c.recover && c.gcPercent == 50
 		}},
+		{"GOGC off and percent", nil, map[string]string{"GOGC": "OFF", "REQUIRE_AUTH_KEY": "false"}, nil,
+			func(c config) bool { return c.gcPercent == -1 }},
+		{"GOGC flag over variable", nil, map[string]string{"GOGC": "off", "REQUIRE_AUTH_KEY": "false"}, []string{"-gogc", "200"},
+			func(c config) bool { return c.gcPercent == 200 }},
 		{".env alone", map[string]string{"INSECURE": "true", "INGEST_PORT": "6100", "AUTH_KEY": "k", "REQUIRE_AUTH_KEY": "true"}, nil, nil,
 			func(c config) bool { return c.insecure && c.ingest == 6100 && c.requireKey && c.authKey == "k" }},
 		{"environment over .env", map[string]string{"INSECURE": "true", "LOG_LEVEL": "debug", "REPLAY_DIR": "a"},
@@ -139,6 +143,8 @@ func TestConfigErrors(t *testing.T) {
 		{"negative size", nil, noKey, []string{"-replay-max-bytes", "-5"}, []string{"-replay-max-bytes", "not a size"}},
 		{"overflowing size", nil, noKey, []string{"-replay-max-bytes", "99999999999GiB"}, []string{"not a size"}},
 		{"bad port", nil, map[string]string{"EXTRAS_PORT": "70000", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"EXTRAS_PORT", "0 to 65535"}},
+		{"bad GOGC", nil, map[string]string{"GOGC": "fast", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"GOGC", "1 to 100000 or off"}},
+		{"zero GOGC", nil, noKey, []string{"-gogc", "0"}, []string{"-gogc", "GC percentage"}},
 		{"bad log level", nil, noKey, []string{"-log-level", "loud"}, []string{"-log-level", "debug, info, warn or error"}},
 		{"bad log format", nil, map[string]string{"LOG_FORMAT": "xml", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"LOG_FORMAT", "text or json"}},
 		{"unknown flag", nil, noKey, []string{"-insecur"}, []string{"-insecur"}},
@@ -180,7 +186,7 @@ func TestUsageListsEverySetting(t *testing.T) {
 	help := out.String()
 	// The list is spelled out so that dropping a setting from the table fails.
 	envs := []string{"BIND", "INGEST_PORT", "OUTPUT_PORT", "EXTRAS_PORT", "REPLAY_DIR", "REPLAY_MAX_BYTES", "RECOVER", "REDIS_URL", "NODE_ID", "INSECURE",
-		"SERVER_KEY", "SERVER_CERT", "REQUIRE_AUTH_KEY", "AUTH_KEY", "BODY_TIMEOUT", "LOG_LEVEL", "LOG_FORMAT", "PPROF", "CPU_PROFILE",
+		"SERVER_KEY", "SERVER_CERT", "REQUIRE_AUTH_KEY", "AUTH_KEY", "BODY_TIMEOUT", "LOG_LEVEL", "LOG_FORMAT", "GOGC", "PPROF", "CPU_PROFILE",
 		"TRACE", "BLOCK_PROFILE"}
 	if len(envs) != len(settings) {
 		t.Errorf("%d settings, %d expected: update this test and the README", len(settings), len(envs))

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 
@@ -26,8 +27,12 @@ func main() {
 		baseState  = flag.String("base-state", "", "golden checkpoints file whose last state seeds every match")
 		level      = flag.Int("level", 6, "deflate level (spectra-server's default is 6)")
 		verbose    = flag.Bool("v", false, "log connection errors")
+		gogc       = flag.Int("gogc", 50, "garbage collector target, like spectra-server's -gogc default, so both trade memory for CPU alike (GOGC in the environment wins)")
 	)
 	flag.Parse()
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(*gogc)
+	}
 	lvl := slog.LevelInfo
 	if *verbose {
 		lvl = slog.LevelDebug
