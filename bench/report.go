@@ -125,18 +125,18 @@ type Comparison struct {
 	Delivered Ratio
 	// P99Over: p99 minus the send interval, and the difference A − B in ms
 	// (a ratio of two small differences says little).
-	P99Over      Ratio
-	P99Delta     float64
-	HasP99Delta  bool
-	CPUPerMsg    Ratio // µs of server CPU per delivered match_data
-	Storm        Ratio // seconds until every overlay had a match_data
-	RSSPerConn   Ratio // KiB per connected overlay
+	P99Over     Ratio
+	P99Delta    float64
+	HasP99Delta bool
+	CPUPerMsg   Ratio // µs of server CPU per delivered match_data
+	Storm       Ratio // seconds until every overlay had a match_data
+	RSSPerConn  Ratio // KiB per connected overlay
 	// MarginalRSS: KiB per added overlay against another step of the same
 	// server and match count (MarginalVsA, MarginalVsB).
 	MarginalRSS              Ratio
 	MarginalVsA, MarginalVsB Step
-	HarnessFull  bool  // the bench's CPUs were full in either run
-	BDeliversAll bool  // B delivered ≥ MinDeliveredPct: the goals apply
+	HarnessFull              bool // the bench's CPUs were full in either run
+	BDeliversAll             bool // B delivered ≥ MinDeliveredPct: the goals apply
 }
 
 // Compare pairs the results of servers a and b step by step, in the order
