@@ -258,12 +258,11 @@ func CapacityPlanText(cfg *Config) string {
 	base := capacityOverhead + cfg.Settle + cfg.Duration
 	at := base + ramp(cfg.CapacitySearch.From)
 	worst := base + ramp(cfg.CapacitySearch.Max)
-	return fmt.Sprintf("capacity at %s matches for %s: at most %d probe steps (%d per search) of ~%s each at %d overlays "+
-		"(window, settle, ramp at %.0f/s and ~%s start and stop), up to %s at %d overlays: ≤ %s in all, ~%s likely",
-		joinInts(cfg.Capacity), strings.Join(servers, ", "), n, cfg.CapacitySearch.MaxProbes,
-		at.Round(time.Second), cfg.CapacitySearch.From, cfg.RampRate, capacityOverhead,
-		worst.Round(time.Second), cfg.CapacitySearch.Max,
-		(time.Duration(n) * worst).Round(time.Minute), (time.Duration(n) * (at + worst) / 2).Round(time.Minute))
+	return fmt.Sprintf("capacity at %s matches for %s: at most %d probe steps (%d per search) of ~%s each "+
+		"(at %d overlays: ramp at %.0f/s, settle, window, ~%s to start and stop; ~%s at the maximum, %d overlays): ≤ %s in all",
+		joinInts(cfg.Capacity), strings.Join(servers, ", "), n, cfg.CapacitySearch.MaxProbes, at.Round(time.Second),
+		cfg.CapacitySearch.From, cfg.RampRate, capacityOverhead, worst.Round(time.Second), cfg.CapacitySearch.Max,
+		(time.Duration(n) * worst).Round(time.Minute))
 }
 
 func joinInts(xs []int) string {

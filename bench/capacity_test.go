@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCapacitySearchSequence(t *testing.T) {
@@ -146,5 +147,23 @@ func TestSearchCapacity(t *testing.T) {
 	c = searchCapacity(ctx, plan, KindGo, 10, probe, nil)
 	if c.Stop != StopAborted || len(c.Probes) != 0 || c.Summary() != dash {
 		t.Errorf("cancelled search: %+v", c)
+	}
+}
+
+func TestCapacityPlanText(t *testing.T) {
+	cfg := &Config{Servers: []string{KindGo, KindFloor, KindNode}, Capacity: []int{10, 50}, RampRate: 500,
+		Settle: 2 * time.Second, Duration: 6 * time.Second,
+		CapacitySearch: CapacitySearch{From: 2000, Max: 20000, Growth: 2, Resolution: 0.1, MaxProbes: 6}}
+	got := CapacityPlanText(cfg)
+	// 2 servers (node is not searched) × 2 match counts × 6 probes; a probe
+	// at 2000 overlays: 5 s + 2 s + 6 s + 4 s ramp, at 20000: 53 s.
+	for _, want := range []string{"for go, floor:", "at most 24 probe steps (6 per search) of ~17s each", "~53s at the maximum, 20000 overlays", "≤ 21m0s in all"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("plan %q lacks %q", got, want)
+		}
+	}
+	cfg.Servers = []string{KindNode}
+	if got := CapacityPlanText(cfg); got != "" {
+		t.Errorf("plan without go or floor: %q", got)
 	}
 }

@@ -264,7 +264,7 @@ func probeWhy(p CapacityProbe) string {
 	if !r.Measured() {
 		return p.Why
 	}
-	s := fmt.Sprintf("%.1f %%", r.DeliveredPct)
+	s := fmt.Sprintf("%.2f %%", r.DeliveredPct)
 	if r.LatencySamples > 0 {
 		s += fmt.Sprintf(", p99 %.0f ms", r.LatencyP99ms)
 	}

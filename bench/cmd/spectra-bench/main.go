@@ -55,7 +55,7 @@ func run() int {
 		redraw    = flag.String("redraw", "", "only rewrite the .md and .svg of an earlier report from its .json, e.g. after a change to the chart")
 		capacity  = flag.String("capacity", "", "match counts, comma-separated, at which to search go's and floor's capacity: the largest overlay count with ≥ 99.5% delivered and p99 ≤ 150 ms (one probe step per count tried); without -steps/-matches/-overlays/-per-match no other steps run")
 		capFrom   = flag.Int("capacity-from", 2000, "overlay count a capacity search starts at")
-		capMax    = flag.Int("capacity-max", 0, "largest overlay count a capacity search tries (0: the ephemeral port range less 2000, at most 40000)")
+		capMax    = flag.Int("capacity-max", 0, "largest overlay count a capacity search tries (0: what the ephemeral ports and RLIMIT_NOFILE allow, at most 40000)")
 		capRes    = flag.String("capacity-resolution", "10%", "a capacity search stops when the failing and the ok count are this close (share of the ok count, never under 250 overlays)")
 		unpinned  = flag.Bool("unpinned-too", false, "after each pinned step of go, run it again with neither the server nor the bench pinned (server go-unpinned in the report)")
 	)
@@ -123,13 +123,6 @@ func run() int {
 		}
 		cfg.CapacitySearch.From = *capFrom
 		cfg.CapacitySearch.Max = *capMax
-		if cfg.CapacitySearch.Max <= 0 {
-			cfg.CapacitySearch.Max = 40000
-			if ports := bench.EphemeralPorts(); ports > 0 {
-				cfg.CapacitySearch.Max = min(40000, max(ports-2000, 1000))
-			}
-		}
-		cfg.CapacitySearch.From = min(cfg.CapacitySearch.From, cfg.CapacitySearch.Max)
 	}
 	explicitSteps := false
 	flag.Visit(func(f *flag.Flag) {
@@ -211,12 +204,25 @@ func run() int {
 	for _, s := range cfg.Steps {
 		maxOverlays = max(maxOverlays, s.Overlays)
 	}
-	if len(cfg.Capacity) > 0 {
-		maxOverlays = max(maxOverlays, cfg.CapacitySearch.Max)
-	}
 	// Each overlay is one socket here and one in the server (a child, which
 	// inherits the limit); leave room for the observers and the files.
 	limit := bench.RaiseFileLimit(1 << 20)
+	if len(cfg.Capacity) > 0 {
+		if cfg.CapacitySearch.Max <= 0 {
+			// As many overlays as the ports to one address and the file
+			// limit allow.
+			cfg.CapacitySearch.Max = 40000
+			if ports := bench.EphemeralPorts(); ports > 0 {
+				cfg.CapacitySearch.Max = min(cfg.CapacitySearch.Max, ports-2000)
+			}
+			if limit > 0 {
+				cfg.CapacitySearch.Max = min(cfg.CapacitySearch.Max, int(min(limit, 1<<20))-4096)
+			}
+			cfg.CapacitySearch.Max = max(cfg.CapacitySearch.Max, 1000)
+		}
+		cfg.CapacitySearch.From = min(cfg.CapacitySearch.From, cfg.CapacitySearch.Max)
+		maxOverlays = max(maxOverlays, cfg.CapacitySearch.Max)
+	}
 	if need := uint64(maxOverlays + 4096); limit < need {
 		fmt.Fprintf(os.Stderr, "warning: RLIMIT_NOFILE is %d, %d overlays need about %d\n", limit, maxOverlays, need)
 	}
