@@ -256,7 +256,7 @@ func (cfg *Config) printf(format string, args ...any) {
 }
 
 func (r *Result) summary() string {
-	head := fmt.Sprintf("%-8s %-16s", r.Server, r.Step())
+	head := fmt.Sprintf("%-11s %-16s", r.Server, r.Step())
 	if !r.Measured() {
 		return head + ": " + r.Status
 	}
