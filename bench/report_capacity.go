@@ -108,8 +108,10 @@ func (c Comparison) UnpinnedWorse() []string {
 		return []string{"not measured: " + b.Status}
 	}
 	var w []string
-	if b.DeliveredPct < a.DeliveredPct-unpinnedDeliveredPts {
-		w = append(w, fmt.Sprintf("delivered %+.1f points", b.DeliveredPct-a.DeliveredPct))
+	// Over 100 % a server sent more often than owed (leading edge), which
+	// is not better delivery: compare what was owed.
+	if da, db := min(a.DeliveredPct, 100), min(b.DeliveredPct, 100); db < da-unpinnedDeliveredPts {
+		w = append(w, fmt.Sprintf("delivered %+.1f points", db-da))
 	}
 	if a.LatencySamples > 0 {
 		switch {

@@ -63,6 +63,8 @@ func TestUnpinnedWorse(t *testing.T) {
 		{"same", pinned, with(func(*Result) {}), nil},
 		{"within the thresholds", pinned, with(func(r *Result) { r.DeliveredPct, r.LatencyP99ms, r.StormSeconds = 99.7, 149, 6 }), nil},
 		{"delivered", pinned, with(func(r *Result) { r.DeliveredPct = 99.5 }), []string{"delivered -0.4 points"}},
+		{"over 100 % is not better", with(func(r *Result) { r.Server, r.DeliveredPct = KindGo, 100.4 }), with(func(r *Result) { r.DeliveredPct = 100 }), nil},
+		{"over 100 % counts as 100", with(func(r *Result) { r.Server, r.DeliveredPct = KindGo, 100.4 }), with(func(r *Result) { r.DeliveredPct = 99.6 }), []string{"delivered -0.4 points"}},
 		{"p99 and storm", pinned, with(func(r *Result) { r.LatencyP99ms, r.StormSeconds = 151, 6.5 }), []string{"p99 +21 ms", "storm ×1.30"}},
 		{"storm incomplete", pinned, with(func(r *Result) { r.StormSeconds = 0 }), []string{"storm not complete"}},
 		{"unpinned not measured", pinned, Result{Server: KindGoUnpinned, Kind: StepStorm, Matches: 10, Overlays: 2000, Status: "server exited"},
