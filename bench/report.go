@@ -433,7 +433,9 @@ const legend = `
   the smallest count that did not. Each count tried is a full step with a fresh server. ≥: no probe
   failed (the search hit its probe bound or the maximum count), so the capacity is higher; <: no count
   tried was ok. The two bounds are as close as the resolution (or the probe bound) left them, so a
-  ratio near 0.9 is within that error. **go / floor** divides the two capacities; the goal is ≥ ×0.9.
+  ratio near 0.9 is within that error: the span in parentheses runs from go's ok count over the floor's
+  failing count to go's failing count over the floor's ok count, and a verdict whose span straddles 0.9
+  says "within the searches' resolution". **go / floor** divides the two capacities; the goal is ≥ ×0.9.
   **harness limit**: the probe that bounded the floor (or go) had the harness's CPUs full (‡), so
   that bound is the load generator's and the goal cannot be judged from it.
 - **harness cores**: this bench's own CPU in the window (observers, overlays, probes); ‡ when it used

@@ -202,6 +202,17 @@ func CapacityGoal(g, f *Capacity) (r float64, hasRatio bool, verdict string) {
 	return r, true, "missed"
 }
 
+// CapacityRange is the span the ratio go / floor may have given both
+// searches' bounds: from go's ok count over the floor's failing count to
+// go's failing count over the floor's ok count. ok is false unless both
+// searches were bounded and found an ok count.
+func CapacityRange(g, f *Capacity) (lo, hi float64, ok bool) {
+	if g == nil || f == nil || g.Overlays == 0 || f.Overlays == 0 || !g.Bounded() || !f.Bounded() {
+		return 0, 0, false
+	}
+	return float64(g.Overlays) / float64(f.FailedAt), float64(g.FailedAt) / float64(f.Overlays), true
+}
+
 // capacityMarkdown is the report's capacity section.
 func capacityMarkdown(b *strings.Builder, caps []Capacity) {
 	if len(caps) == 0 {
@@ -213,6 +224,8 @@ func capacityMarkdown(b *strings.Builder, caps []Capacity) {
 		"the normal window): up by the growth factor from the start count until a probe fails, then bisected between "+
 		"the largest ok and the smallest failing count. Goal (issue 7): go ≥ ×%.1f the floor's.\n\n",
 		MinDeliveredPct, CapacityP99Ms, capacityGoalRatio)
+	b.WriteString("The ratio's span in parentheses follows from both searches' bounds (go's ok count over the floor's failing count, " +
+		"go's failing count over the floor's ok count); when it straddles 0.9 the verdict is within the searches' resolution.\n\n")
 	b.WriteString("| matches | go | floor | go / floor | goal ≥ ×0.9 |\n|---|---|---|---|---|\n")
 	var matches []int
 	byKey := map[string]*Capacity{}
@@ -235,6 +248,12 @@ func capacityMarkdown(b *strings.Builder, caps []Capacity) {
 		rs := dash
 		if has {
 			rs = fmt.Sprintf("×%.2f", r)
+		}
+		if lo, hi, ok := CapacityRange(g, f); ok && has {
+			rs += fmt.Sprintf(" (%.2f–%.2f)", lo, hi)
+			if (verdict == "met" || verdict == "missed") && lo < capacityGoalRatio && hi >= capacityGoalRatio {
+				verdict += ", within the searches' resolution"
+			}
 		}
 		fmt.Fprintf(b, "| %d | %s | %s | %s | %s |\n", m, summary(g), summary(f), rs, verdict)
 	}

@@ -78,6 +78,28 @@ func TestUnpinnedWorse(t *testing.T) {
 	}
 }
 
+func TestCapacityRange(t *testing.T) {
+	probed := []CapacityProbe{{Overlays: 2000, OK: true}}
+	capOf := func(ok, failed int) *Capacity {
+		return &Capacity{Matches: 10, Overlays: ok, FailedAt: failed, Probes: probed}
+	}
+	for _, tc := range []struct {
+		g, f   *Capacity
+		lo, hi float64
+		ok     bool
+	}{
+		{capOf(4000, 4500), capOf(4500, 5000), 0.8, 1, true},
+		{capOf(4000, 0), capOf(4500, 5000), 0, 0, false},
+		{capOf(4000, 4500), capOf(0, 250), 0, 0, false},
+		{capOf(4000, 4500), nil, 0, 0, false},
+	} {
+		lo, hi, ok := CapacityRange(tc.g, tc.f)
+		if math.Abs(lo-tc.lo) > 1e-9 || math.Abs(hi-tc.hi) > 1e-9 || ok != tc.ok {
+			t.Errorf("%+v / %+v: %.3f–%.3f %v; want %.3f–%.3f %v", tc.g, tc.f, lo, hi, ok, tc.lo, tc.hi, tc.ok)
+		}
+	}
+}
+
 func TestCapacityGoal(t *testing.T) {
 	probed := []CapacityProbe{{Overlays: 2000, OK: true}}
 	capOf := func(server string, ok, failed int, full bool) *Capacity {
@@ -158,7 +180,7 @@ func TestReportNewSections(t *testing.T) {
 		"| 20.0 / 10.0 (×2.00) | 10.0 / 5.0 (×2.00) vs 10x1000 | CPU, RSS |",
 		"| 30.0 / 15.0 (×2.00) | 10.0 / 5.0 (×2.00) vs 10x2000 | RSS |",
 		"## Capacity\n",
-		"| 10 | 6000 (fails at 7000) | 8000 (fails at 9000 ‡) | ×0.75 | missed (even against the floor's harness limit) |",
+		"| 10 | 6000 (fails at 7000) | 8000 (fails at 9000 ‡) | ×0.75 (0.67–0.88) | missed (even against the floor's harness limit) |",
 		"| 50 | ≥ 4000 | — | — | — |",
 		"- go, 10 matches: 2000 ok · 4000 ok · 8000 failed (97.50 %, p99 110 ms) · 6000 ok · 7000 failed (97.50 %, p99 110 ms) — stopped: resolution reached",
 		"- floor, 10 matches: 8000 ok · 9000 failed (97.50 %, p99 110 ms) ‡ — stopped: probe bound reached",
