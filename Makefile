@@ -83,8 +83,8 @@ bench-quick:
 BENCH_STEPS ?= 1x1000,1x2000,1x5000,1x10000,10x1000,10x2000,10x5000,10x10000,50x1000,50x2000,50x5000,50x10000,storm:50x10000
 
 ## bench: the full suite, server pinned (CPU 0, harness CPU 1): BENCH_STEPS with spectra-server, floor and Node, each go
-## step again unpinned, and the capacity of go and floor at 10 and 50 matches (~75 minutes: ~45 for the steps — 30 s
-## windows plus the ramps, fewer when failed steps skip bigger ones — and at most 32 capacity probes of ~40–70 s).
+## step again unpinned, and the capacity of go and floor at 10 and 50 matches (60–80 minutes: ~40 for the 13 steps × 4
+## runs — 30 s windows plus the ramps, less when failed steps skip bigger ones — and at most 32 capacity probes of 35–70 s).
 bench: node-deps
 	$(GO) run ./bench/cmd/spectra-bench -servers go,floor,node -server-cpus $(BENCH_SERVER_CPUS) -harness-cpus $(BENCH_HARNESS_CPUS) \
 		-steps $(BENCH_STEPS) -unpinned-too -capacity 10,50 -capacity-probes 8 -duration 30s -ramp 500 $(BENCH_FLAGS)
