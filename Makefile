@@ -68,7 +68,7 @@ bench-go:
 # BENCH_FLAGS=-update-results to write bench/results/ instead.
 # BENCH_FLAGS adds or overrides spectra-bench flags (go run ./bench/cmd/spectra-bench -h).
 BENCH_FLAGS ?=
-# CPUs for bench-quick: the server on one core, the load generator on another.
+# CPUs for bench-quick and bench: the server on one core, the load generator on another.
 BENCH_SERVER_CPUS  ?= 0
 BENCH_HARNESS_CPUS ?= 1
 
@@ -78,9 +78,16 @@ bench-quick:
 	$(GO) run ./bench/cmd/spectra-bench -servers go,floor -server-cpus $(BENCH_SERVER_CPUS) -harness-cpus $(BENCH_HARNESS_CPUS) \
 		-steps storm:10x2000,10x2000 -duration 10s $(BENCH_FLAGS)
 
-## bench: the full suite — 1, 10 and 50 matches × 1 000 to 10 000 overlays, spectra-server, floor and Node (~45 minutes).
+# Steps of the full suite: 1, 10 and 50 matches × 1 000 to 10 000 overlays, and a connect storm of
+# 10 000 overlays over 50 matches.
+BENCH_STEPS ?= 1x1000,1x2000,1x5000,1x10000,10x1000,10x2000,10x5000,10x10000,50x1000,50x2000,50x5000,50x10000,storm:50x10000
+
+## bench: the full suite, server pinned (CPU 0, harness CPU 1): BENCH_STEPS with spectra-server, floor and Node, each go
+## step again unpinned, and the capacity of go and floor at 10 and 50 matches (60–80 minutes: ~40 for the 13 steps × 4
+## runs — 30 s windows plus the ramps, less when failed steps skip bigger ones — and at most 32 capacity probes of 35–70 s).
 bench: node-deps
-	$(GO) run ./bench/cmd/spectra-bench -servers go,floor,node -matches 1,10,50 -overlays 1000,2000,5000,10000 -duration 30s -ramp 500 $(BENCH_FLAGS)
+	$(GO) run ./bench/cmd/spectra-bench -servers go,floor,node -server-cpus $(BENCH_SERVER_CPUS) -harness-cpus $(BENCH_HARNESS_CPUS) \
+		-steps $(BENCH_STEPS) -unpinned-too -capacity 10,50 -capacity-probes 8 -duration 30s -ramp 500 $(BENCH_FLAGS)
 
 bench-full: bench
 

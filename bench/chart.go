@@ -43,7 +43,7 @@ type chartRef struct {
 	color string
 }
 
-var serverColors = map[string]string{KindGo: "#1565c0", KindFloor: "#2e7d32", KindNode: "#e65100"}
+var serverColors = map[string]string{KindGo: "#1565c0", KindGoUnpinned: "#64b5f6", KindFloor: "#2e7d32", KindNode: "#e65100"}
 
 // Chart draws, against overlays, one line per server (and per step kind,
 // and per match count when the run has several overlay counts for one match
@@ -95,12 +95,14 @@ func Chart(r *Report) string {
 		switch k {
 		case KindGo:
 			return 0
-		case KindFloor:
+		case KindGoUnpinned:
 			return 1
-		case KindNode:
+		case KindFloor:
 			return 2
+		case KindNode:
+			return 3
 		}
-		return 3
+		return 4
 	}
 	slices.SortFunc(ss, func(a, b *series) int {
 		if a.server != b.server {
@@ -428,7 +430,7 @@ func trimFloat(v float64) string {
 }
 
 func seriesLabel(s *series) string {
-	name := map[string]string{KindGo: "Go spectra-server", KindFloor: "floor server", KindNode: "Node socket.io baseline"}[s.server]
+	name := map[string]string{KindGo: "Go spectra-server", KindGoUnpinned: "Go spectra-server unpinned", KindFloor: "floor server", KindNode: "Node socket.io baseline"}[s.server]
 	if name == "" {
 		name = s.server
 	}

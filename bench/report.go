@@ -20,6 +20,8 @@ type Report struct {
 	Command     string            `json:"command"`
 	Settings    map[string]string `json:"settings"`
 	Results     []Result          `json:"results"`
+	// Capacity: the searches of -capacity, with every probe step.
+	Capacity []Capacity `json:"capacity,omitempty"`
 }
 
 // Redraw rewrites the .md and .svg of a report from its .json.
@@ -123,14 +125,18 @@ type Comparison struct {
 	Delivered Ratio
 	// P99Over: p99 minus the send interval, and the difference A − B in ms
 	// (a ratio of two small differences says little).
-	P99Over      Ratio
-	P99Delta     float64
-	HasP99Delta  bool
-	CPUPerMsg    Ratio // µs of server CPU per delivered match_data
-	Storm        Ratio // seconds until every overlay had a match_data
-	RSSPerConn   Ratio // KiB per connected overlay
-	HarnessFull  bool  // the bench's CPUs were full in either run
-	BDeliversAll bool  // B delivered ≥ MinDeliveredPct: the goals apply
+	P99Over     Ratio
+	P99Delta    float64
+	HasP99Delta bool
+	CPUPerMsg   Ratio // µs of server CPU per delivered match_data
+	Storm       Ratio // seconds until every overlay had a match_data
+	RSSPerConn  Ratio // KiB per connected overlay
+	// MarginalRSS: KiB per added overlay against another step of the same
+	// server and match count (MarginalVsA, MarginalVsB).
+	MarginalRSS              Ratio
+	MarginalVsA, MarginalVsB Step
+	HarnessFull              bool // the bench's CPUs were full in either run
+	BDeliversAll             bool // B delivered ≥ MinDeliveredPct: the goals apply
 }
 
 // Compare pairs the results of servers a and b step by step, in the order
@@ -157,7 +163,16 @@ func Compare(results []Result, a, b string) []Comparison {
 		if !okA || !okB {
 			continue
 		}
-		out = append(out, compareResults(ra, rb))
+		c := compareResults(ra, rb)
+		ma, vsA, okMA := MarginalRSS(results, ra)
+		mb, vsB, okMB := MarginalRSS(results, rb)
+		c.MarginalRSS = ratio(ma, mb, okMA, okMB)
+		c.MarginalRSS.HasRat = okMA && okMB && mb > 0 && ma >= 0
+		if !c.MarginalRSS.HasRat {
+			c.MarginalRSS.R = 0
+		}
+		c.MarginalVsA, c.MarginalVsB = vsA, vsB
+		out = append(out, c)
 	}
 	return out
 }
@@ -241,12 +256,17 @@ func (r *Report) Markdown(svg string) string {
 	for _, x := range r.Results {
 		full = full || x.HarnessFull()
 	}
+	for _, c := range r.Capacity {
+		for _, p := range c.Probes {
+			full = full || p.Result.HarnessFull()
+		}
+	}
 	if cs := Compare(r.Results, KindGo, KindFloor); len(cs) > 0 {
 		b.WriteString("## spectra-server beside the floor\n\n")
 		b.WriteString("Each cell is spectra-server / floor from the same run (×: the ratio). The goals (issue 7) apply where the floor delivers ≥ 99.5 %: " +
 			"delivered ≥ 99.5 %, p99 ≤ floor + 20 ms, CPU per match_data ≤ ×1.15, storm ≤ ×1.5, RSS ≤ 12 KiB per overlay.\n\n")
-		b.WriteString("| step | delivered | p99 − 100 ms (Δ) | server µs CPU / match_data | storm s | KiB RSS / overlay | goals missed |\n")
-		b.WriteString("|---|---|---|---|---|---|---|\n")
+		b.WriteString("| step | delivered | p99 − 100 ms (Δ) | server µs CPU / match_data | storm s | KiB RSS / overlay | marginal KiB RSS / overlay | goals missed |\n")
+		b.WriteString("|---|---|---|---|---|---|---|---|\n")
 		for _, c := range cs {
 			p99 := c.P99Over.cell(func(v float64) string { return fmt.Sprintf("%+.0f", v) }, " ms")
 			if c.HasP99Delta {
@@ -267,11 +287,13 @@ func (r *Report) Markdown(svg string) string {
 			if c.HarnessFull {
 				step += " ‡"
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", step,
-				c.Delivered.cell(f1, "%"), p99, c.CPUPerMsg.cell(f1, ""), storm, c.RSSPerConn.cell(f1, ""), goals)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", step,
+				c.Delivered.cell(f1, "%"), p99, c.CPUPerMsg.cell(f1, ""), storm, c.RSSPerConn.cell(f1, ""), c.marginalCell(), goals)
 		}
 		b.WriteString("\n")
 	}
+	capacityMarkdown(&b, r.Capacity)
+	unpinnedMarkdown(&b, r.Results)
 	clusterMarkdown(&b, r.Results)
 	if full {
 		b.WriteString("‡ **The harness's CPUs were full** (it used ≥ 95 % of the CPUs it may run on, in the window or the storm): " +
@@ -393,7 +415,29 @@ const legend = `
 - **server cores / RSS**: from /proc/<pid>/stat (utime+stime over the window) and /proc/<pid>/status
   (VmRSS, highest sample in the window). **µs CPU/match_data**: server CPU time in the window per
   delivered match_data. **KiB/conn** (KiB RSS / overlay): RSS at the end of the window minus RSS before
-  the overlays connected, per logged-on overlay (busy connections, not idle ones).
+  the overlays connected, per logged-on overlay (busy connections, not idle ones). It charges each
+  match's fixed costs (its compressor, its state) to the match's overlays, which weighs with many
+  matches and few overlays each; the goal of 12 KiB is checked on it all the same.
+- **marginal KiB RSS / overlay**: what one more overlay costs, free of the per-match costs: with another
+  measured step of the same server and match count (one of the same kind first, the nearest smaller
+  overlay count, else the nearest bigger; at least 25 % apart), (RSS growth of the bigger step − RSS
+  growth of the smaller) / (overlays logged on in the bigger − in the smaller), RSS growth being RSS at
+  the end of the window minus RSS before the overlays connected. "vs" names the other step; — when the
+  run has no such step. Two samples of RSS, so a few KiB of noise.
+- **go-unpinned** (-unpinned-too): the same go step run again right after the pinned one, with neither
+  spectra-server nor the bench pinned (both on all CPUs, GOMAXPROCS the CPU count). The section *go
+  unpinned beside go pinned* shows pinned / unpinned and marks a step **worse** when unpinned delivers
+  more than 0.3 points less, its p99 is more than 20 ms higher, or its storm takes more than ×1.2 the time.
+- **Capacity** (-capacity): per server and match count, the largest overlay count with every overlay
+  logged on, ≥ 99.5 % delivered and p99 ≤ 150 ms in a plain (ramp) step on the server CPUs; "fails at"
+  the smallest count that did not. Each count tried is a full step with a fresh server. ≥: no probe
+  failed (the search hit its probe bound or the maximum count), so the capacity is higher; <: no count
+  tried was ok. The two bounds are as close as the resolution (or the probe bound) left them, so a
+  ratio near 0.9 is within that error: the span in parentheses runs from go's ok count over the floor's
+  failing count to go's failing count over the floor's ok count, and a verdict whose span straddles 0.9
+  says "within the searches' resolution". **go / floor** divides the two capacities; the goal is ≥ ×0.9.
+  **harness limit**: the probe that bounded the floor (or go) had the harness's CPUs full (‡), so
+  that bound is the load generator's and the goal cannot be judged from it.
 - **harness cores**: this bench's own CPU in the window (observers, overlays, probes); ‡ when it used
   ≥ 95 % of the CPUs it may run on (in the window or the storm): the harness is then the limit.
 - **disc**: overlays disconnected during the window; **errors**: failed connections, protocol or

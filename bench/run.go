@@ -41,6 +41,16 @@ type Config struct {
 	ConnectTimeout time.Duration
 	StopAfterFail  bool // skip bigger steps (same match count) for a server that failed one
 
+	// Capacity: match counts at which RunCapacity searches the largest
+	// overlay count each of go and floor carries (CapacityOK).
+	Capacity       []int
+	CapacitySearch CapacitySearch
+	// UnpinnedToo: after each pinned go step, run it again with neither
+	// the server nor the bench pinned (server kind KindGoUnpinned).
+	UnpinnedToo bool
+	AllCPUs     []int // the CPUs the bench started with
+	HarnessPin  []int // the bench's own pinning (-harness-cpus); nil: none
+
 	WorkDir     string // the module root
 	BaselineDir string // bench/baseline
 	BaseState   string // golden checkpoints file for the Node baseline's state
@@ -149,8 +159,7 @@ func (r *Result) HarnessFull() bool {
 // Step is the step the result belongs to.
 func (r *Result) Step() Step { return Step{Kind: r.Kind, Matches: r.Matches, Overlays: r.Overlays} }
 
-// Run measures every step with every server.
-func Run(ctx context.Context, cfg *Config) ([]Result, error) {
+func loadSources(cfg *Config) ([]*replaySource, error) {
 	var srcs []*replaySource
 	for _, f := range cfg.Files {
 		s, err := loadReplay(f)
@@ -162,20 +171,45 @@ func Run(ctx context.Context, cfg *Config) ([]Result, error) {
 	if len(srcs) == 0 {
 		return nil, fmt.Errorf("no replay files")
 	}
+	return srcs, nil
+}
+
+// Run measures every step with every server (and, with UnpinnedToo, go
+// once more unpinned right after its pinned run).
+func Run(ctx context.Context, cfg *Config) ([]Result, error) {
+	srcs, err := loadSources(cfg)
+	if err != nil {
+		return nil, err
+	}
 	var results []Result
 	failedAt := map[string]int{} // server/matches → overlays of the failed step
 	for _, st := range cfg.Steps {
+		var runs []string
 		for _, kind := range cfg.Servers {
+			runs = append(runs, kind)
+			if kind == KindGo && cfg.UnpinnedToo {
+				runs = append(runs, KindGoUnpinned)
+			}
+		}
+		for _, name := range runs {
 			if ctx.Err() != nil {
 				return results, ctx.Err()
 			}
-			key := fmt.Sprintf("%s/%s/%d", kind, st.Kind, st.Matches)
+			key := fmt.Sprintf("%s/%s/%d", name, st.Kind, st.Matches)
 			if n, ok := failedAt[key]; ok && cfg.StopAfterFail && st.Overlays > n {
-				results = append(results, Result{Server: kind, Kind: st.Kind, Matches: st.Matches, Overlays: st.Overlays,
+				results = append(results, Result{Server: name, Kind: st.Kind, Matches: st.Matches, Overlays: st.Overlays,
 					Status: fmt.Sprintf("skipped: failed at %d overlays", n)})
 				continue
 			}
-			r := runStep(ctx, cfg, srcs, kind, st)
+			var r Result
+			if name == KindGoUnpinned {
+				r, err = runUnpinned(ctx, cfg, srcs, st)
+				if err != nil {
+					return results, err
+				}
+			} else {
+				r = runStep(ctx, cfg, srcs, name, st)
+			}
 			cfg.printf("%s\n", r.summary())
 			if !r.Measured() || r.DeliveredPct < 50 || r.Connected < int64(r.Overlays) {
 				if _, ok := failedAt[key]; !ok {
@@ -186,6 +220,26 @@ func Run(ctx context.Context, cfg *Config) ([]Result, error) {
 		}
 	}
 	return results, nil
+}
+
+// runUnpinned runs st with spectra-server and the bench both on every CPU
+// the bench started with, then pins the bench back.
+func runUnpinned(ctx context.Context, cfg *Config, srcs []*replaySource, st Step) (Result, error) {
+	u := *cfg
+	u.ServerCPUs = ""
+	u.ServerCPUN, u.HarnessCPUN = len(cfg.AllCPUs), len(cfg.AllCPUs)
+	if cfg.HarnessPin != nil {
+		// The server inherits the bench's set when it is started unpinned.
+		if err := PinSelf(cfg.AllCPUs); err != nil {
+			return Result{}, fmt.Errorf("unpinning the bench: %w", err)
+		}
+		defer func() {
+			if err := PinSelf(cfg.HarnessPin); err != nil {
+				cfg.printf("pinning the bench again: %v\n", err)
+			}
+		}()
+	}
+	return runStepNamed(ctx, &u, srcs, KindGo, KindGoUnpinned, st), nil
 }
 
 func (cfg *Config) printf(format string, args ...any) {
@@ -202,7 +256,7 @@ func (cfg *Config) printf(format string, args ...any) {
 }
 
 func (r *Result) summary() string {
-	head := fmt.Sprintf("%-8s %-16s", r.Server, r.Step())
+	head := fmt.Sprintf("%-11s %-16s", r.Server, r.Step())
 	if !r.Measured() {
 		return head + ": " + r.Status
 	}

@@ -20,6 +20,9 @@ const (
 	KindGo    = "go"
 	KindFloor = "floor" // bench/floor: the least work a relay must do
 	KindNode  = "node"
+	// KindGoUnpinned names the results of spectra-server run with neither
+	// it nor the bench pinned (-unpinned-too), beside its pinned run.
+	KindGoUnpinned = "go-unpinned"
 )
 
 // serverProc is a server under test, started for one step.

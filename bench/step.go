@@ -34,6 +34,7 @@ type snapshot struct {
 
 type stepState struct {
 	cfg      *Config
+	name     string // the log files' prefix
 	srv      *serverGroup
 	obs      []*observer
 	pool     *countPool
@@ -94,16 +95,26 @@ func (s *stepState) snap() snapshot {
 	return sn
 }
 
-func runStep(ctx context.Context, cfg *Config, srcs []*replaySource, kind string, st Step) (res Result) {
+func runStep(ctx context.Context, cfg *Config, srcs []*replaySource, kind string, st Step) Result {
+	return runStepNamed(ctx, cfg, srcs, kind, kind, st)
+}
+
+// runStepNamed runs st with a server of the given kind; name is what the
+// result, the progress line and the log files call it (go-unpinned,
+// capacity-floor: a kind run another way).
+func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, name string, st Step) (res Result) {
 	res = Result{Server: kind, Kind: st.Kind, Matches: st.Matches, Overlays: st.Overlays, Status: "ok",
 		ServerCPUs: cfg.ServerCPUN, HarnessCPUs: cfg.HarnessCPUN}
+	if name == KindGoUnpinned {
+		res.Server = name
+	}
 	if st.Matches < 1 || st.Overlays < st.Matches {
 		res.Status = "bad step"
 		return res
 	}
 	storm := st.Kind == StepStorm
-	label := fmt.Sprintf("%s %s", kind, st)
-	logBase := filepath.Join(cfg.LogDir, fmt.Sprintf("%s-%s%dm-%do", kind, st.Kind, st.Matches, st.Overlays))
+	label := fmt.Sprintf("%s %s", name, st)
+	logBase := filepath.Join(cfg.LogDir, fmt.Sprintf("%s-%s%dm-%do", name, st.Kind, st.Matches, st.Overlays))
 	srv, err := startGroup(ctx, cfg, kind, logBase)
 	if err != nil {
 		res.Status = "server: " + err.Error()
@@ -113,7 +124,7 @@ func runStep(ctx context.Context, cfg *Config, srcs []*replaySource, kind string
 	if IsCluster(kind) {
 		res.Nodes = len(srv.nodes)
 	}
-	s := &stepState{cfg: cfg, srv: srv, counters: &overlayCounters{}}
+	s := &stepState{cfg: cfg, name: name, srv: srv, counters: &overlayCounters{}}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -560,7 +571,7 @@ func (s *stepState) reference(res *Result) {
 	if n == 0 {
 		return
 	}
-	path := filepath.Join(s.cfg.LogDir, fmt.Sprintf("%s-%s%dm-%do.payloads", res.Server, res.Kind, res.Matches, res.Overlays))
+	path := filepath.Join(s.cfg.LogDir, fmt.Sprintf("%s-%s%dm-%do.payloads", s.name, res.Kind, res.Matches, res.Overlays))
 	if err := os.WriteFile(path, rec, 0o644); err != nil {
 		return
 	}

@@ -53,7 +53,14 @@ func run() int {
 		maxRSSMB  = flag.Int64("max-server-rss", 4096, "abort a step when the server's RSS exceeds this many MB")
 		quiet     = flag.Bool("q", false, "no progress line")
 		redraw    = flag.String("redraw", "", "only rewrite the .md and .svg of an earlier report from its .json, e.g. after a change to the chart")
+		capacity  = flag.String("capacity", "", "match counts, comma-separated, at which to search go's and floor's capacity: the largest overlay count with ≥ 99.5% delivered and p99 ≤ 150 ms (one probe step per count tried); without -steps/-matches/-overlays/-per-match no other steps run")
+		capFrom   = flag.Int("capacity-from", 2000, "overlay count a capacity search starts at")
+		capMax    = flag.Int("capacity-max", 0, "largest overlay count a capacity search tries (0: what the ephemeral ports and RLIMIT_NOFILE allow, at most 40000)")
+		capRes    = flag.String("capacity-resolution", "10%", "a capacity search stops when the failing and the ok count are this close (share of the ok count, never under 250 overlays)")
+		unpinned  = flag.Bool("unpinned-too", false, "after each pinned step of go, run it again with neither the server nor the bench pinned (server go-unpinned in the report)")
 	)
+	flag.Float64Var(&cfg.CapacitySearch.Growth, "capacity-growth", 2, "factor between a capacity search's probes until one fails (then it bisects)")
+	flag.IntVar(&cfg.CapacitySearch.MaxProbes, "capacity-probes", 6, "bound on the probe steps of one capacity search (one server, one match count)")
 	flag.Float64Var(&cfg.Speed, "speed", 20, "replay speed factor (recorded gaps divided by it); 0: as fast as possible")
 	flag.Float64Var(&cfg.RampRate, "ramp", 500, "overlay connections per second")
 	flag.Float64Var(&cfg.PollingShare, "polling", 0, "share of overlays on HTTP long-polling with upgrade to WebSocket (0–1)")
@@ -97,8 +104,37 @@ func run() int {
 	if cfg.Servers, err = bench.WithCluster(cfg.Servers, *cluster); err != nil {
 		return fail("%v", err)
 	}
-	if cfg.Steps, err = bench.ParseSteps(*steps, *matches, *overlays, *perMatch); err != nil {
-		return fail("%v", err)
+	if *capacity != "" {
+		for _, f := range strings.Split(*capacity, ",") {
+			m, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || m < 1 {
+				return fail("-capacity: bad match count %q", f)
+			}
+			cfg.Capacity = append(cfg.Capacity, m)
+		}
+		if len(bench.CapacityServers(cfg.Servers)) == 0 {
+			return fail("-capacity searches go and floor; -servers has neither")
+		}
+		if cfg.CapacitySearch.Resolution, err = parseShare(*capRes); err != nil {
+			return fail("-capacity-resolution: %v", err)
+		}
+		if cfg.CapacitySearch.Growth <= 1 || cfg.CapacitySearch.MaxProbes < 1 || *capFrom < 1 {
+			return fail("-capacity-growth must be over 1, -capacity-probes and -capacity-from at least 1")
+		}
+		cfg.CapacitySearch.From = *capFrom
+		cfg.CapacitySearch.Max = *capMax
+	}
+	explicitSteps := false
+	flag.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "steps", "matches", "overlays", "per-match":
+			explicitSteps = true
+		}
+	})
+	if len(cfg.Capacity) == 0 || explicitSteps {
+		if cfg.Steps, err = bench.ParseSteps(*steps, *matches, *overlays, *perMatch); err != nil {
+			return fail("%v", err)
+		}
 	}
 	if *outDir == "" {
 		*outDir = filepath.Join("bench", "out")
@@ -115,6 +151,7 @@ func run() int {
 		return fail("%v", err)
 	}
 	cfg.ServerCPUN, cfg.HarnessCPUN = len(all), len(all)
+	cfg.AllCPUs = all
 	if *benchCPU != "" {
 		cpus, err := bench.ParseCPUList(*benchCPU)
 		if err != nil {
@@ -124,6 +161,7 @@ func run() int {
 			return fail("-harness-cpus: %v", err)
 		}
 		cfg.HarnessCPUN = len(cpus)
+		cfg.HarnessPin = cpus
 		*benchCPU = bench.FormatCPUList(cpus)
 		if *serverCPU == "" {
 			*serverCPU = bench.FormatCPUList(all)
@@ -138,6 +176,15 @@ func run() int {
 			return fail("-server-cpus needs taskset (util-linux): %v", err)
 		}
 		cfg.ServerCPUs, cfg.ServerCPUN = bench.FormatCPUList(cpus), len(cpus)
+	}
+	if *unpinned {
+		if *serverCPU == "" {
+			return fail("-unpinned-too compares with the pinned run: give -server-cpus (and -harness-cpus)")
+		}
+		if !slices.Contains(cfg.Servers, bench.KindGo) {
+			return fail("-unpinned-too runs go unpinned; -servers has no go")
+		}
+		cfg.UnpinnedToo = true
 	}
 	for _, g := range strings.Split(*replays, ",") {
 		m, _ := filepath.Glob(strings.TrimSpace(g))
@@ -160,6 +207,22 @@ func run() int {
 	// Each overlay is one socket here and one in the server (a child, which
 	// inherits the limit); leave room for the observers and the files.
 	limit := bench.RaiseFileLimit(1 << 20)
+	if len(cfg.Capacity) > 0 {
+		if cfg.CapacitySearch.Max <= 0 {
+			// As many overlays as the ports to one address and the file
+			// limit allow.
+			cfg.CapacitySearch.Max = 40000
+			if ports := bench.EphemeralPorts(); ports > 0 {
+				cfg.CapacitySearch.Max = min(cfg.CapacitySearch.Max, ports-2000)
+			}
+			if limit > 0 {
+				cfg.CapacitySearch.Max = min(cfg.CapacitySearch.Max, int(min(limit, 1<<20))-4096)
+			}
+			cfg.CapacitySearch.Max = max(cfg.CapacitySearch.Max, 1000)
+		}
+		cfg.CapacitySearch.From = min(cfg.CapacitySearch.From, cfg.CapacitySearch.Max)
+		maxOverlays = max(maxOverlays, cfg.CapacitySearch.Max)
+	}
 	if need := uint64(maxOverlays + 4096); limit < need {
 		fmt.Fprintf(os.Stderr, "warning: RLIMIT_NOFILE is %d, %d overlays need about %d\n", limit, maxOverlays, need)
 	}
@@ -219,10 +282,22 @@ func run() int {
 			cfg.TTY = true
 		}
 	}
-	fmt.Fprintf(os.Stderr, "spectra-bench: %d steps × %d servers, %s window each; server logs and payloads in %s\n",
-		len(cfg.Steps), len(cfg.Servers), cfg.Duration, logDir)
+	unpinnedNote := ""
+	if cfg.UnpinnedToo {
+		unpinnedNote = fmt.Sprintf(" + %d go steps unpinned", len(cfg.Steps))
+	}
+	fmt.Fprintf(os.Stderr, "spectra-bench: %d steps × %d servers%s, %s window each; server logs and payloads in %s\n",
+		len(cfg.Steps), len(cfg.Servers), unpinnedNote, cfg.Duration, logDir)
+	capPlan := bench.CapacityPlanText(&cfg)
+	if capPlan != "" {
+		fmt.Fprintf(os.Stderr, "spectra-bench: %s\n", capPlan)
+	}
 	start := time.Now()
 	results, err := bench.Run(ctx, &cfg)
+	var caps []bench.Capacity
+	if err == nil {
+		caps, err = bench.RunCapacity(ctx, &cfg)
+	}
 	if cfg.TTY {
 		fmt.Fprint(os.Stderr, "\r\x1b[K")
 	}
@@ -259,7 +334,15 @@ func run() int {
 			"cluster":          "clusterN: N spectra-server nodes (REDIS_URL, NODE_ID) and one redis-server (--save \"\" --appendonly no), all on the server CPUs; observers and aux clients on node 0, overlays and probes round-robin over the nodes; server figures sum every node and redis-server",
 			"node baseline":    "bench/baseline/server.js (socket.io 4.8, perMessageDeflate threshold 1024, level 3, memLevel 7, 100 ms change-driven loop)",
 		},
-		Results: results,
+		Results:  results,
+		Capacity: caps,
+	}
+	if capPlan != "" {
+		rep.Settings["capacity"] = fmt.Sprintf("searched at %s matches from %d overlays, ×%g until a probe fails, then bisected to %s (never under %d overlays), at most %d probes per search, none over %d overlays",
+			*capacity, cfg.CapacitySearch.From, cfg.CapacitySearch.Growth, *capRes, bench.CapacityMinStep, cfg.CapacitySearch.MaxProbes, cfg.CapacitySearch.Max)
+	}
+	if cfg.UnpinnedToo {
+		rep.Settings["unpinned"] = fmt.Sprintf("go-unpinned: each go step again with neither spectra-server nor the bench pinned (CPUs %s)", bench.FormatCPUList(all))
 	}
 	if !slices.ContainsFunc(cfg.Servers, bench.IsCluster) {
 		delete(rep.Settings, "cluster")
@@ -288,6 +371,23 @@ func run() int {
 		return fail("%v", err)
 	}
 	return 0
+}
+
+// parseShare parses "10%" or "0.1" into 0.1.
+func parseShare(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	pct := strings.HasSuffix(s, "%")
+	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if err != nil {
+		return 0, fmt.Errorf("bad share %q (want e.g. 10%% or 0.1)", s)
+	}
+	if pct {
+		v /= 100
+	}
+	if v < 0 || v >= 1 {
+		return 0, fmt.Errorf("share %q not between 0 and 100%%", s)
+	}
+	return v, nil
 }
 
 func moduleRoot() (string, error) {
