@@ -82,7 +82,7 @@ func BenchmarkMatchDataEncode(b *testing.B) {
 		for b.Loop() {
 			bp := jsonBufPool.Get().(*[]byte)
 			out := lm.m.AppendJSON((*bp)[:0])
-			pkt := appendMatchDataPacket(make([]byte, 0, len(out)+len(out)/8+32), out)
+			pkt := newMatchDataPacket(out)
 			*bp = out
 			jsonBufPool.Put(bp)
 			_ = pkt

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"spectra-relay/internal/testenv"
 	"spectra-relay/relay/match"
 	"spectra-relay/relay/replayfile"
 )
@@ -289,5 +290,24 @@ func TestScheduleDoesNotWaitForSendMu(t *testing.T) {
 	rec.mu.Unlock()
 	if got != want {
 		t.Fatal("the send after the unlock is not the newest state")
+	}
+}
+
+// The match_data packet is built into a buffer of exactly its size, for
+// states with and without characters that need escaping.
+func TestMatchDataPacketSize(t *testing.T) {
+	tests := []struct{ name, js string }{
+		{"golden state", testenv.MatchData(t)},
+		{"empty object", `{}`},
+		{"escapes", `{"a":"q\"uote","b":"back\\slash","c":"line\nbreak","d":"tab\tü€"}`},
+	}
+	for _, tc := range tests {
+		pkt := newMatchDataPacket([]byte(tc.js))
+		if len(pkt) != cap(pkt) {
+			t.Errorf("%s: packet of %d bytes in a buffer of %d", tc.name, len(pkt), cap(pkt))
+		}
+		if want := string(appendMatchDataPacket(nil, []byte(tc.js))); string(pkt) != want {
+			t.Errorf("%s: packet %q, want %q", tc.name, pkt, want)
+		}
 	}
 }
