@@ -103,7 +103,7 @@ func runStep(ctx context.Context, cfg *Config, srcs []*replaySource, kind string
 	}
 	storm := st.Kind == StepStorm
 	label := fmt.Sprintf("%s %s", kind, st)
-	logBase := filepath.Join(cfg.LogDir, fmt.Sprintf("%s-%s%dm-%do", kind, st.Kind, st.Matches, st.Overlays))
+	logBase := filepath.Join(cfg.LogDir, strings.ReplaceAll(fmt.Sprintf("%s-%s%dm-%do", kind, st.Kind, st.Matches, st.Overlays), "/", "_"))
 	srv, err := startGroup(ctx, cfg, kind, logBase)
 	if err != nil {
 		res.Status = "server: " + err.Error()
