@@ -254,3 +254,57 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestBatchAddsNoAllocations: a batched broadcast to idle sockets
+// allocates no more than the same broadcast written socket by socket (the
+// rule for the broadcast path: nothing added per recipient).
+func TestBatchAddsNoAllocations(t *testing.T) {
+	rec := newRecorder()
+	srv, base := startServer(t, Config{Uring: true}, rec)
+	requireUring(t, srv)
+	const n, runs = batchEntries + 20, 50
+	var socks []*Socket
+	for i := 0; i < n; i++ {
+		c := dialWS(t, base+"?EIO=4&transport=websocket", false)
+		c.next()
+		socks = append(socks, await(t, rec.sockets, "socket"))
+	}
+	// Frames built beforehand, their wire form too: only the sends count.
+	frames := make([]*Frame, 2*(runs+1))
+	for i := range frames {
+		frames[i] = NewTextFrame([]byte(fmt.Sprintf("frame %d", i)))
+		frames[i].wsPlain()
+	}
+	idle := func() bool {
+		for _, so := range socks {
+			so.mu.Lock()
+			busy := so.flushing || len(so.queue) > 0
+			so.mu.Unlock()
+			if busy {
+				return false
+			}
+		}
+		return true
+	}
+	next := 0
+	broadcast := func(batched bool) {
+		f := frames[next]
+		next++
+		var b *Batch
+		if batched {
+			b = srv.BeginBatch()
+		}
+		for _, so := range socks {
+			_ = so.SendFramesBatch(b, f)
+		}
+		b.End()
+	}
+	inline := testing.AllocsPerRun(runs, func() { broadcast(false) })
+	waitFor(t, idle, "the inline writes to settle")
+	batched := testing.AllocsPerRun(runs, func() { broadcast(true) })
+	waitFor(t, idle, "the batched writes to settle")
+	t.Logf("allocations per broadcast to %d sockets: %.1f inline, %.1f batched", n, inline, batched)
+	if batched > inline {
+		t.Errorf("a batched broadcast allocates %.1f times, one written socket by socket %.1f", batched, inline)
+	}
+}
