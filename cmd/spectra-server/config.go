@@ -108,8 +108,8 @@ var settings = []setting{
 			}
 			return nil
 		}},
-	{flag: "uring", env: "URING", def: "false",
-		meaning: "batch each broadcast's socket writes through io_uring (Linux; falls back to write(2) with one log line where unavailable)",
+	{flag: "uring", env: "URING", def: "true",
+		meaning: "batch each broadcast's socket writes through io_uring (Linux; falls back to write(2) with one log line where unavailable); false: one write(2) per overlay",
 		set:     func(c *config, v string) error { return parseBool(v, &c.uring) }},
 	{flag: "log-level", env: "LOG_LEVEL", arg: "LEVEL", def: "info",
 		meaning: "debug, info, warn or error",

@@ -64,7 +64,7 @@ func TestConfigMerge(t *testing.T) {
 			return c.bind == "" && c.ingest == 5100 && c.output == 5200 && c.extra == 5101 && c.replayDir == "replays" &&
 				!c.insecure && c.keyPath == "keys/server.key" && c.certPath == "keys/server.crt" && !c.requireKey &&
 				c.logLevel == slog.LevelInfo && !c.logJSON && c.cpuProfile == "" && c.bodyTimeout == 10*time.Second &&
-				c.replayMaxBytes == 64<<20 && !c.pprof && c.recover && c.sndbuf == 0 && !c.uring
+				c.replayMaxBytes == 64<<20 && !c.pprof && c.recover && c.sndbuf == 0 && c.uring
 		}},
 		{".env alone", map[string]string{"INSECURE": "true", "INGEST_PORT": "6100", "AUTH_KEY": "k", "REQUIRE_AUTH_KEY": "true"}, nil, nil,
 			func(c config) bool { return c.insecure && c.ingest == 6100 && c.requireKey && c.authKey == "k" }},
@@ -79,12 +79,12 @@ func TestConfigMerge(t *testing.T) {
 		{"every setting from the environment", nil, map[string]string{
 			"BIND": "127.0.0.1", "INGEST_PORT": "1", "OUTPUT_PORT": "2", "EXTRAS_PORT": "3", "REPLAY_DIR": "r", "REPLAY_MAX_BYTES": "1000",
 			"RECOVER": "FALSE", "INSECURE": "TRUE", "SERVER_KEY": "k", "SERVER_CERT": "c", "REQUIRE_AUTH_KEY": "1", "AUTH_KEY": "a",
-			"BODY_TIMEOUT": "500ms", "LOG_LEVEL": "warn", "LOG_FORMAT": "JSON", "PPROF": "1", "CPU_PROFILE": "p", "SNDBUF": "64KiB", "URING": "true"}, nil,
+			"BODY_TIMEOUT": "500ms", "LOG_LEVEL": "warn", "LOG_FORMAT": "JSON", "PPROF": "1", "CPU_PROFILE": "p", "SNDBUF": "64KiB", "URING": "false"}, nil,
 			func(c config) bool {
 				return c.bind == "127.0.0.1" && c.ingest == 1 && c.output == 2 && c.extra == 3 && c.replayDir == "r" &&
 					c.replayMaxBytes == 1000 && !c.recover && c.insecure && c.keyPath == "k" && c.certPath == "c" && c.requireKey &&
 					c.authKey == "a" && c.bodyTimeout == 500*time.Millisecond && c.logLevel == slog.LevelWarn && c.logJSON &&
-					c.pprof && c.cpuProfile == "p" && c.sndbuf == 64<<10 && c.uring
+					c.pprof && c.cpuProfile == "p" && c.sndbuf == 64<<10 && !c.uring
 			}},
 		{"empty typed variable is unset", map[string]string{"INSECURE": "true"}, map[string]string{"INSECURE": "", "INGEST_PORT": " ", "REQUIRE_AUTH_KEY": "false"}, nil,
 			func(c config) bool { return c.insecure && c.ingest == 5100 }},
