@@ -471,7 +471,9 @@ func drawLabels(b *strings.Builder, labels []chartLabel) {
 		if dup {
 			continue
 		}
-		for moved := true; moved; {
+		// At most one pass per placed label: a y so large that adding 14
+		// does not change it (a value that blew up) must not spin for ever.
+		for moved, pass := true, 0; moved && pass <= len(placed[k]); pass++ {
 			moved = false
 			for _, o := range placed[k] {
 				if math.Abs(o.y-l.y) < 14 {

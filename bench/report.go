@@ -294,6 +294,7 @@ func (r *Report) Markdown(svg string) string {
 	}
 	capacityMarkdown(&b, r.Capacity)
 	unpinnedMarkdown(&b, r.Results)
+	variantMarkdown(&b, r.Results)
 	clusterMarkdown(&b, r.Results)
 	if full {
 		b.WriteString("‡ **The harness's CPUs were full** (it used ≥ 95 % of the CPUs it may run on, in the window or the storm): " +

@@ -41,9 +41,16 @@ type serverProc struct {
 func startServer(ctx context.Context, cfg *Config, kind, logPath string, env ...string) (*serverProc, error) {
 	var cmd *exec.Cmd
 	switch {
-	case kind == KindGo || IsCluster(kind):
+	case IsGo(kind) || IsCluster(kind):
 		cmd = exec.Command(cfg.GoBinary, "-bind", "127.0.0.1", "-ingest-port", "0", "-output-port", "0", "-extras-port", "0", "-replay-dir", "")
 		cmd.Env = append(os.Environ(), "INSECURE=true", "REQUIRE_AUTH_KEY=false")
+		if kind != KindGo && !IsCluster(kind) {
+			extra, err := GoVariantEnv(kind)
+			if err != nil {
+				return nil, err
+			}
+			cmd.Env = append(cmd.Env, extra...)
+		}
 	case kind == KindFloor:
 		cmd = exec.Command(cfg.FloorBinary, "-bind", "127.0.0.1", "-base-state", cfg.BaseState)
 	case kind == KindNode:

@@ -114,7 +114,7 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 	}
 	storm := st.Kind == StepStorm
 	label := fmt.Sprintf("%s %s", name, st)
-	logBase := filepath.Join(cfg.LogDir, fmt.Sprintf("%s-%s%dm-%do", name, st.Kind, st.Matches, st.Overlays))
+	logBase := filepath.Join(cfg.LogDir, strings.ReplaceAll(fmt.Sprintf("%s-%s%dm-%do", name, st.Kind, st.Matches, st.Overlays), "/", "_"))
 	srv, err := startGroup(ctx, cfg, kind, logBase)
 	if err != nil {
 		res.Status = "server: " + err.Error()
@@ -571,7 +571,7 @@ func (s *stepState) reference(res *Result) {
 	if n == 0 {
 		return
 	}
-	path := filepath.Join(s.cfg.LogDir, fmt.Sprintf("%s-%s%dm-%do.payloads", s.name, res.Kind, res.Matches, res.Overlays))
+	path := filepath.Join(s.cfg.LogDir, strings.ReplaceAll(fmt.Sprintf("%s-%s%dm-%do.payloads", s.name, res.Kind, res.Matches, res.Overlays), "/", "_"))
 	if err := os.WriteFile(path, rec, 0o644); err != nil {
 		return
 	}

@@ -112,8 +112,9 @@ func counts(s string) ([]int, error) {
 	return out, nil
 }
 
-// ParseServers parses -servers: a comma-separated list of go, floor and
-// node ("both" is the old name of go,node).
+// ParseServers parses -servers: a comma-separated list of go, its variants
+// go+NAME=value[+NAME=value…], floor, node and clusterN ("both" is the old
+// name of go,node).
 func ParseServers(s string) ([]string, error) {
 	if s == "both" {
 		return []string{KindGo, KindNode}, nil
@@ -125,8 +126,12 @@ func ParseServers(s string) ([]string, error) {
 		case f == KindGo, f == KindFloor, f == KindNode, IsCluster(f):
 		case f == "":
 			continue
+		case strings.HasPrefix(f, KindGoVariantPrefix):
+			if _, err := GoVariantEnv(f); err != nil {
+				return nil, err
+			}
 		default:
-			return nil, fmt.Errorf("unknown server %q (want go, floor, node or clusterN, N = 1…%d)", f, MaxClusterNodes)
+			return nil, fmt.Errorf("unknown server %q (want go, go+NAME=value[+NAME=value…], floor, node or clusterN, N = 1…%d)", f, MaxClusterNodes)
 		}
 		dup := false
 		for _, o := range out {

@@ -50,6 +50,12 @@ func TestParseServers(t *testing.T) {
 		{"cluster0", nil},
 		{"cluster17", nil},
 		{"cluster03", nil},
+		{"go,go+URING=true,go+SNDBUF=16KiB,floor", []string{KindGo, "go+URING=true", "go+SNDBUF=16KiB", KindFloor}},
+		{"go+URING=true+SNDBUF=64KiB,go+URING=true+SNDBUF=64KiB", []string{"go+URING=true+SNDBUF=64KiB"}},
+		{"go+", nil},
+		{"go+URING", nil},
+		{"go+uring=true", nil},
+		{"go+INSECURE=false", nil},
 		{"", nil},
 	} {
 		got, err := ParseServers(tc.in)

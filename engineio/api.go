@@ -42,6 +42,16 @@ type Config struct {
 	// DisableNetpoll makes every WebSocket connection use a reader
 	// goroutine instead of the epoll netpoller (always the case for TLS).
 	DisableNetpoll bool
+	// SendBuffer sets SO_SNDBUF on accepted WebSocket connections, in
+	// bytes (the kernel doubles it for its bookkeeping and then no longer
+	// autotunes it). Zero keeps the kernel's default and autotuning.
+	SendBuffer int
+	// Uring batches the inline writes of one broadcast (the same frame to
+	// many idle sockets) into io_uring submissions instead of one write(2)
+	// per socket. Where io_uring cannot be set up (old kernel, seccomp,
+	// kernel.io_uring_disabled) the server logs it once and writes as
+	// without it.
+	Uring bool
 	// WebSocketOpenDelay is a pause between the 101 response and the open
 	// packet of a session that starts on WebSocket. Zero in production; a
 	// few ms keeps clients that lose frames coalesced with the 101 (the

@@ -47,6 +47,15 @@ type Server struct {
 
 	closing atomic.Bool
 
+	// io_uring batches of broadcast writes (Config.Uring): a free batch
+	// sits in a slot, one in use is out of it.
+	uring       bool
+	batches     [batchRings]atomic.Pointer[Batch]
+	uringClosed atomic.Bool
+	// Sends that went through a ring, and those of them the socket took
+	// only in part (finished through its queue).
+	uringSends, uringShort atomic.Int64
+
 	stats serverStats
 }
 
@@ -103,6 +112,9 @@ func NewServer(cfg Config, onConnect func(*Socket)) *Server {
 	for i := range s.shards {
 		s.shards[i].sessions = make(map[string]*Socket)
 	}
+	if cfg.Uring {
+		s.setupUring()
+	}
 	return s
 }
 
@@ -145,6 +157,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// the set; a closed set just answers them with an error.
 		_ = s.poller.Close()
 	}
+	s.closeUring()
 	return nil
 }
 

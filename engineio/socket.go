@@ -121,7 +121,14 @@ func (so *Socket) Send(data []byte, binary bool) error {
 // SendFrames queues frames to go out together and in order. It fails
 // with ErrClosed on a closed socket and closes the socket (as a slow
 // consumer) when the queue would exceed MaxQueueBytes.
-func (so *Socket) SendFrames(frames ...*Frame) error {
+func (so *Socket) SendFrames(frames ...*Frame) error { return so.sendFrames(nil, frames) }
+
+// SendFramesBatch is SendFrames for one recipient of a broadcast: where
+// the socket is idle, its write joins b's next io_uring submission instead
+// of a write(2) of its own. A nil b makes it SendFrames.
+func (so *Socket) SendFramesBatch(b *Batch, frames ...*Frame) error { return so.sendFrames(b, frames) }
+
+func (so *Socket) sendFrames(b *Batch, frames []*Frame) error {
 	so.mu.Lock()
 	if so.closed {
 		so.mu.Unlock()
@@ -146,7 +153,11 @@ func (so *Socket) SendFrames(frames ...*Frame) error {
 		so.flushing = true
 		items := so.takeQueueLocked()
 		so.mu.Unlock()
-		so.writeInline(items)
+		if b != nil {
+			b.add(so, items)
+		} else {
+			so.writeInline(items)
+		}
 		return nil
 	}
 	so.kickLocked()

@@ -127,6 +127,11 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, so *Sock
 	wc := &wsConn{conn: conn, deflate: deflate, ctxOK: ctxOK, live: &s.wsLive}
 	s.wsLive.Add(1)
 	if tc, ok := conn.(*net.TCPConn); ok {
+		if n := s.cfg.SendBuffer; n > 0 {
+			if err := tc.SetWriteBuffer(n); err != nil {
+				s.log.Debug("engineio: SO_SNDBUF not set", "remote", r.RemoteAddr, "err", err)
+			}
+		}
 		if raw, err := tc.SyscallConn(); err == nil {
 			wc.raw = raw
 			wc.inlineFn = wc.tryWrite

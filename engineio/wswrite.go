@@ -197,6 +197,14 @@ func (so *Socket) writeInline(items []outItem) {
 	if err == nil {
 		err = werr
 	}
+	so.finishInline(b, n, err)
+}
+
+// finishInline settles an inline write of b that wrote n bytes: the rest
+// goes to a worker's flush, an error closes the session. It ends the
+// writer's turn the caller took with the flushing flag.
+func (so *Socket) finishInline(b []byte, n int, err error) {
+	wc := so.ws
 	if err != nil {
 		so.srv.log.Debug("engineio: websocket write failed", "sid", so.id, "err", err)
 		so.Close(ReasonTransportError)

@@ -93,7 +93,11 @@ func NewServer(cfg Config) *Server {
 	// handshake; not keeping them is most of an idle overlay's memory.
 	cfg.Engine.ForgetRequest = true
 	srv := &Server{cfg: cfg, log: cfg.Logger}
-	srv.ingest = socketio.NewServer(socketio.Config{Engine: cfg.Engine, Logger: cfg.Logger})
+	// The ingest side broadcasts to a handful of clients: its writes are
+	// not worth io_uring rings (nor a second "unavailable" log line).
+	ingestEngine := cfg.Engine
+	ingestEngine.Uring = false
+	srv.ingest = socketio.NewServer(socketio.Config{Engine: ingestEngine, Logger: cfg.Logger})
 	srv.output = socketio.NewServer(socketio.Config{Engine: cfg.Engine, Logger: cfg.Logger})
 	outNsp := srv.output.Of("/")
 	srv.ctrl = newController(controllerConfig{

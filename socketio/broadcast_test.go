@@ -34,6 +34,10 @@ func (t *sinkTransport) SendFrames(fs ...*engineio.Frame) error {
 	return nil
 }
 
+func (t *sinkTransport) SendFramesBatch(_ *engineio.Batch, fs ...*engineio.Frame) error {
+	return t.SendFrames(fs...)
+}
+
 func (t *sinkTransport) Close(engineio.CloseReason) { t.closed.Store(true) }
 
 func (t *sinkTransport) texts() []string {

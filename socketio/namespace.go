@@ -350,6 +350,7 @@ func (b Broadcast) sendToMembers(members []*Socket, frames []*engineio.Frame) in
 }
 
 func (b Broadcast) sendRange(members []*Socket, frames []*engineio.Frame) int {
+	batch := b.nsp.srv.eio.BeginBatch()
 	sent := 0
 	for _, s := range members {
 		if len(b.except) > 0 && b.excluded(s) {
@@ -357,10 +358,11 @@ func (b Broadcast) sendRange(members []*Socket, frames []*engineio.Frame) int {
 		}
 		// A failed send means the engine socket is closing itself; its
 		// OnClose removes s from the room on another goroutine.
-		if s.conn.tr.SendFrames(frames...) == nil {
+		if s.conn.tr.SendFramesBatch(batch, frames...) == nil {
 			sent++
 		}
 	}
+	batch.End()
 	return sent
 }
 
@@ -385,6 +387,8 @@ func (b Broadcast) fanoutAll(pkt []byte, bins [][]byte) int {
 	n.allMu.Lock()
 	defer n.allMu.Unlock()
 	frames := buildFrames(n.allStream, pkt, bins)
+	batch := n.srv.eio.BeginBatch()
+	defer batch.End()
 	sent := 0
 	for i := range n.sockets {
 		sh := &n.sockets[i]
@@ -393,7 +397,7 @@ func (b Broadcast) fanoutAll(pkt []byte, bins [][]byte) int {
 			if len(b.except) > 0 && b.excluded(s) {
 				continue
 			}
-			if s.conn.tr.SendFrames(frames...) == nil {
+			if s.conn.tr.SendFramesBatch(batch, frames...) == nil {
 				sent++
 			}
 		}

@@ -130,6 +130,9 @@ func (s *Server) onEngineConnect(es *engineio.Socket) {
 // interface so that tests and benchmarks can stand in for the network.
 type transport interface {
 	SendFrames(frames ...*engineio.Frame) error
+	// SendFramesBatch is SendFrames for one recipient of a broadcast, whose
+	// write may join the broadcast's io_uring batch (nil: none).
+	SendFramesBatch(b *engineio.Batch, frames ...*engineio.Frame) error
 	Close(reason engineio.CloseReason)
 }
 

@@ -35,7 +35,9 @@ type config struct {
 	recover               bool
 	redisURL              string // cluster mode when set
 	nodeID                string
-	gcPercent             int // debug.SetGCPercent; -1 = off
+	sndbuf                int64 // SO_SNDBUF of overlay/observer WebSockets; 0 = kernel default
+	uring                 bool  // batch broadcast writes through io_uring
+	gcPercent             int   // debug.SetGCPercent; -1 = off
 }
 
 // setting is one configuration knob: a flag and an environment variable
@@ -96,6 +98,20 @@ var settings = []setting{
 	{flag: "body-timeout", env: "BODY_TIMEOUT", arg: "DURATION", def: "10s",
 		meaning: "longest time to read one request body (polling POSTs, extras uploads); bounds slow senders",
 		set:     func(c *config, v string) error { return parseDuration(v, &c.bodyTimeout) }},
+	{flag: "sndbuf", env: "SNDBUF", arg: "SIZE", def: "0",
+		meaning: "socket send buffer (SO_SNDBUF) of each WebSocket connection (bytes, or with a unit: 64KiB); 0 = the kernel's default with autotuning",
+		set: func(c *config, v string) error {
+			if err := parseSize(v, &c.sndbuf); err != nil {
+				return err
+			}
+			if c.sndbuf > 1<<30 {
+				return errors.New("too large: at most 1GiB")
+			}
+			return nil
+		}},
+	{flag: "uring", env: "URING", def: "true",
+		meaning: "batch each broadcast's socket writes through io_uring (Linux; falls back to write(2) with one log line where unavailable); false: one write(2) per overlay",
+		set:     func(c *config, v string) error { return parseBool(v, &c.uring) }},
 	{flag: "log-level", env: "LOG_LEVEL", arg: "LEVEL", def: "info",
 		meaning: "debug, info, warn or error",
 		set: func(c *config, v string) error {

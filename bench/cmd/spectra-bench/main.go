@@ -36,7 +36,7 @@ func main() {
 func run() int {
 	var (
 		cfg       bench.Config
-		servers   = flag.String("servers", "go,floor", "servers to measure, comma-separated: go (spectra-server), floor (bench/floor), node (bench/baseline), clusterN (N spectra-server nodes on one redis-server)")
+		servers   = flag.String("servers", "go,floor", "servers to measure, comma-separated: go (spectra-server), go+NAME=value[+NAME=value...] (spectra-server with those extra environment variables, e.g. go+URING=true or go+SNDBUF=64KiB), floor (bench/floor), node (bench/baseline), clusterN (N spectra-server nodes on one redis-server)")
 		cluster   = flag.Int("cluster", 0, "also measure N spectra-server nodes on one redis-server started for each step (kind clusterN; adds go, the one node it is compared with, when missing)")
 		redisBin  = flag.String("redis-server", "redis-server", "redis-server binary for cluster steps (scripts/ensure-redis.sh installs it)")
 		steps     = flag.String("steps", "", "load steps as [storm:]MATCHESxOVERLAYS (overlays in total), comma-separated, e.g. 1x200,storm:10x1000; a storm step connects every overlay at once (-storm-dialers) and times until each has its first match_data; overrides -matches/-overlays/-per-match")
@@ -244,6 +244,9 @@ func run() int {
 				return fail("%s needs redis-server (scripts/ensure-redis.sh installs it): %v", k, err)
 			}
 			k = bench.KindGo // the nodes are spectra-server
+		}
+		if bench.IsGoVariant(k) {
+			k = bench.KindGo // spectra-server with extra settings
 		}
 		switch k {
 		case bench.KindGo:

@@ -1,0 +1,116 @@
+package bench
+
+import (
+	"fmt"
+	"strings"
+)
+
+// KindGoVariantPrefix starts a variant kind of spectra-server: "go+NAME=value"
+// (more settings joined with "+") runs it with those extra environment
+// variables, so one run measures settings side by side, e.g.
+// go,go+URING=true,go+SNDBUF=64KiB,floor.
+const KindGoVariantPrefix = KindGo + "+"
+
+// variantReserved are the variables the bench itself sets for spectra-server;
+// a variant may not change them (the flags it passes win anyway).
+var variantReserved = []string{"INSECURE", "REQUIRE_AUTH_KEY", "BIND", "INGEST_PORT", "OUTPUT_PORT", "EXTRAS_PORT", "REPLAY_DIR"}
+
+// GoVariantEnv returns the environment entries of a variant kind
+// ("go+URING=true+SNDBUF=64KiB" → URING=true, SNDBUF=64KiB), or an error
+// when kind is not a well-formed one.
+func GoVariantEnv(kind string) ([]string, error) {
+	rest, ok := strings.CutPrefix(kind, KindGoVariantPrefix)
+	if !ok {
+		return nil, fmt.Errorf("%q is not a go+NAME=value kind", kind)
+	}
+	var env []string
+	seen := map[string]bool{}
+	for _, kv := range strings.Split(rest, "+") {
+		name, value, ok := strings.Cut(kv, "=")
+		switch {
+		case !ok || value == "":
+			return nil, fmt.Errorf("%q: %q is not NAME=value", kind, kv)
+		case !envName(name):
+			return nil, fmt.Errorf("%q: %q is not an environment variable name (A-Z, 0-9, _)", kind, name)
+		case seen[name]:
+			return nil, fmt.Errorf("%q: %s given twice", kind, name)
+		}
+		for _, r := range variantReserved {
+			if name == r {
+				return nil, fmt.Errorf("%q: %s is set by the bench itself", kind, name)
+			}
+		}
+		seen[name] = true
+		env = append(env, name+"="+value)
+	}
+	return env, nil
+}
+
+// IsGoVariant reports whether kind is a well-formed variant kind.
+func IsGoVariant(kind string) bool {
+	_, err := GoVariantEnv(kind)
+	return err == nil
+}
+
+// IsGo reports whether kind runs one spectra-server: go or a variant.
+func IsGo(kind string) bool { return kind == KindGo || IsGoVariant(kind) }
+
+func envName(s string) bool {
+	if s == "" || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// variantKinds lists the variant kinds among the results, in order.
+func variantKinds(results []Result) []string {
+	var out []string
+	for _, x := range results {
+		if IsGoVariant(x.Server) && !containsString(out, x.Server) {
+			out = append(out, x.Server)
+		}
+	}
+	return out
+}
+
+// variantMarkdown is the report's section on each variant beside plain go
+// and the floor, from the same run.
+func variantMarkdown(b *strings.Builder, results []Result) {
+	kinds := variantKinds(results)
+	if len(kinds) == 0 {
+		return
+	}
+	b.WriteString("## spectra-server variants beside go and the floor\n\n")
+	b.WriteString("Each variant is spectra-server with extra settings (environment variables), measured in the same run as plain `go` " +
+		"and the floor. Cells are variant / go (×: the ratio); the last column is the variant's CPU per match_data against the floor's.\n\n")
+	b.WriteString("| variant | step | delivered | p99 ms (Δ) | µs CPU / match_data vs go | vs floor |\n")
+	b.WriteString("|---|---|---|---|---|---|\n")
+	for _, k := range kinds {
+		floor := map[Step]Comparison{}
+		for _, c := range Compare(results, k, KindFloor) {
+			floor[c.Step] = c
+		}
+		for _, c := range Compare(results, k, KindGo) {
+			a := c.A
+			p99 := ratio(a.LatencyP99ms, c.B.LatencyP99ms, a.Measured() && a.LatencySamples > 0, c.B.Measured() && c.B.LatencySamples > 0).cell(f0, "")
+			if c.HasP99Delta {
+				p99 += fmt.Sprintf(" (Δ %+.0f)", c.P99Delta)
+			}
+			vsFloor := dash
+			if fc, ok := floor[c.Step]; ok {
+				vsFloor = fc.CPUPerMsg.cell(f1, "")
+			}
+			step := c.Step.String()
+			if c.HarnessFull {
+				step += " ‡"
+			}
+			fmt.Fprintf(b, "| `%s` | %s | %s | %s | %s | %s |\n", k, step, c.Delivered.cell(f1, "%"), p99, c.CPUPerMsg.cell(f1, ""), vsFloor)
+		}
+	}
+	b.WriteString("\n")
+}

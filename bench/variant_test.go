@@ -1,0 +1,75 @@
+package bench
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestGoVariantEnv(t *testing.T) {
+	for _, tc := range []struct {
+		kind    string
+		want    []string
+		wantErr string
+	}{
+		{kind: "go+URING=true", want: []string{"URING=true"}},
+		{kind: "go+URING=true+SNDBUF=64KiB", want: []string{"URING=true", "SNDBUF=64KiB"}},
+		{kind: "go+LOG_LEVEL=debug", want: []string{"LOG_LEVEL=debug"}},
+		{kind: "go+A1=x=y", want: []string{"A1=x=y"}},
+		{kind: "go", wantErr: "not a go+NAME=value kind"},
+		{kind: "floor+URING=true", wantErr: "not a go+NAME=value kind"},
+		{kind: "go+", wantErr: "not NAME=value"},
+		{kind: "go+URING", wantErr: "not NAME=value"},
+		{kind: "go+URING=", wantErr: "not NAME=value"},
+		{kind: "go+=true", wantErr: "not an environment variable name"},
+		{kind: "go+uring=true", wantErr: "not an environment variable name"},
+		{kind: "go+1X=2", wantErr: "not an environment variable name"},
+		{kind: "go+URING=true+URING=false", wantErr: "given twice"},
+		{kind: "go+REQUIRE_AUTH_KEY=true", wantErr: "set by the bench"},
+		{kind: "go+INSECURE=false", wantErr: "set by the bench"},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			got, err := GoVariantEnv(tc.kind)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("GoVariantEnv(%q) = %v, %v; want an error with %q", tc.kind, got, err, tc.wantErr)
+				}
+				if IsGoVariant(tc.kind) {
+					t.Errorf("IsGoVariant(%q) = true", tc.kind)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Fatalf("GoVariantEnv(%q) = %v, %v; want %v", tc.kind, got, err, tc.want)
+			}
+			if !IsGo(tc.kind) || IsCluster(tc.kind) {
+				t.Errorf("IsGo(%q) = false or IsCluster true", tc.kind)
+			}
+		})
+	}
+}
+
+// TestVariantReport: a variant is reported beside go and the floor of
+// the same step, as ratios.
+func TestVariantReport(t *testing.T) {
+	st := Step{Kind: StepRamp, Matches: 10, Overlays: 5000}
+	res := func(server string, cpu, p99 float64) Result {
+		r := Result{Server: server, Kind: st.Kind, Matches: st.Matches, Overlays: st.Overlays, Status: "ok",
+			DeliveredPct: 100, LatencySamples: 100, LatencyP99ms: p99, ServerCPUPerMsgUs: cpu, Connected: int64(st.Overlays), WindowSeconds: 10}
+		return r
+	}
+	results := []Result{res(KindGo, 10, 130), res("go+URING=true", 9, 128), res(KindFloor, 8, 120)}
+	var b strings.Builder
+	variantMarkdown(&b, results)
+	out := b.String()
+	for _, want := range []string{"`go+URING=true`", "9.0 / 10.0 (×0.90)", "9.0 / 8.0 (×1.12)", "(Δ -2)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	b.Reset()
+	variantMarkdown(&b, results[:1])
+	if b.Len() != 0 {
+		t.Errorf("a run without variants got a variant section: %s", b.String())
+	}
+}
