@@ -8,11 +8,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
 	"spectra-relay/internal/uring"
+
+	"spectra-relay/internal/testenv"
 )
 
 // requireUring fails under CI=true, and skips elsewhere, when the kernel
@@ -170,7 +171,7 @@ func TestBatchFallback(t *testing.T) {
 			saved := newRing
 			newRing = func(uint32) (*uring.Ring, error) { return nil, fmt.Errorf("uring: io_uring_setup: %w", errno) }
 			t.Cleanup(func() { newRing = saved })
-			var logs lockedBuffer
+			var logs testenv.Buffer
 			rec := newRecorder()
 			srv, base := startServer(t, Config{Uring: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, rec)
 			if got := strings.Count(logs.String(), "io_uring unavailable"); got != 1 {
@@ -236,23 +237,6 @@ func TestBatchClosedSocket(t *testing.T) {
 	if !errors.Is(err, ErrClosed) {
 		t.Fatalf("send to the closed socket: %v", err)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestBatchAddsNoAllocations: a batched broadcast to idle sockets

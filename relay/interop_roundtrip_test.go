@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"spectra-relay/internal/testenv"
 	"spectra-relay/relay/replayfile"
 )
 
@@ -152,7 +153,7 @@ func playAndRead(t *testing.T, s *testServer, file, groupCode string, n int, gam
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out syncBuffer
+	var out testenv.Buffer
 	cmd.Stdout = &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

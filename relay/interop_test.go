@@ -125,28 +125,11 @@ type testServer struct {
 	ReplayDir              string
 
 	cmd     *exec.Cmd
-	log     *syncBuffer
+	log     *testenv.Buffer
 	exited  chan struct{}
 	waitErr error
 	stopped bool
 	mu      sync.Mutex
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 var listeningLine = regexp.MustCompile(`^spectra-server listening ingest=(\S+) output=(\S+) extras=(\S+)$`)
@@ -158,7 +141,7 @@ func startServer(t testing.TB, o serverOpts) *testServer {
 	t.Helper()
 	bin := binary(t, "spectra-server")
 	dir := t.TempDir() // working directory: no stray .env, replays inside
-	s := &testServer{ReplayDir: filepath.Join(dir, "replays"), log: &syncBuffer{}, exited: make(chan struct{})}
+	s := &testServer{ReplayDir: filepath.Join(dir, "replays"), log: &testenv.Buffer{}, exited: make(chan struct{})}
 	if o.replayDir != "" {
 		s.ReplayDir = o.replayDir
 	}
@@ -333,7 +316,7 @@ func runNode(t *testing.T, script string, env map[string]string, timeout time.Du
 		cmd.Env = append(cmd.Env, k+"="+env[k])
 	}
 	cmd.WaitDelay = 5 * time.Second
-	var out syncBuffer
+	var out testenv.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
 	err := cmd.Run()

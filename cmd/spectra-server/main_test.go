@@ -14,9 +14,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"spectra-relay/internal/testenv"
 )
 
 func TestParseDotEnv(t *testing.T) {
@@ -316,23 +317,11 @@ func TestSelfSignedCert(t *testing.T) {
 	}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 var line = regexp.MustCompile(`^spectra-server listening ingest=(\S+) output=(\S+) extras=(\S+)\n$`)
 
 // runServer runs the command in dir until the test cancels it; logs
 // collects its stderr.
-func runServer(t *testing.T, dir string, env map[string]string) (extras string, logs *lockedBuffer, stop func() int) {
+func runServer(t *testing.T, dir string, env map[string]string) (extras string, logs *testenv.Buffer, stop func() int) {
 	t.Helper()
 	clearServerEnv(t)
 	t.Chdir(dir)
@@ -340,7 +329,7 @@ func runServer(t *testing.T, dir string, env map[string]string) (extras string, 
 		t.Setenv(k, v)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	out, logs := &lockedBuffer{}, &lockedBuffer{}
+	out, logs := &testenv.Buffer{}, &testenv.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"-bind", "127.0.0.1", "-ingest-port", "0", "-output-port", "0", "-extras-port", "0"}, out, logs)

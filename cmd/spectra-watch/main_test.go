@@ -8,11 +8,12 @@ import (
 	"net"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"spectra-relay/relay"
+
+	"spectra-relay/internal/testenv"
 )
 
 // relayOutput serves a real relay's output port, over TLS or not.
@@ -88,18 +89,6 @@ func TestConnectFailureHints(t *testing.T) {
 	}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // The right scheme and -insecure-tls log on to the TLS relay.
 func TestWatchOverTLS(t *testing.T) {
 	tlsSrv := relayOutput(t, true)
@@ -107,7 +96,7 @@ func TestWatchOverTLS(t *testing.T) {
 		t.Run(transport, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			errOut := &lockedBuffer{}
+			errOut := &testenv.Buffer{}
 			done := make(chan error, 1)
 			cfg := config{url: tlsSrv.URL, groupCode: "GU3Z72", transport: transport, insecureTLS: true, timeout: 5 * time.Second}
 			go func() { done <- watch(ctx, cfg, io.Discard, errOut) }()
