@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -231,7 +232,7 @@ func capacityMarkdown(b *strings.Builder, caps []Capacity) {
 	byKey := map[string]*Capacity{}
 	for i := range caps {
 		c := &caps[i]
-		if !containsInt(matches, c.Matches) {
+		if !slices.Contains(matches, c.Matches) {
 			matches = append(matches, c.Matches)
 		}
 		byKey[fmt.Sprintf("%s/%d", c.Server, c.Matches)] = c
@@ -293,13 +294,4 @@ func probeWhy(p CapacityProbe) string {
 		s += fmt.Sprintf(", %d logged on", r.Connected)
 	}
 	return s
-}
-
-func containsInt(xs []int, x int) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }

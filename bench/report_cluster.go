@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -62,30 +63,22 @@ func (rc RedisCost) Sentence() string {
 	return fmt.Sprintf("%s: %s.", rc.Step, strings.Join(parts, "; "))
 }
 
-// clusterKinds lists the cluster kinds among the results, in order.
-func clusterKinds(results []Result) []string {
+// serverKinds lists the server kinds among the results that keep accepts,
+// each once, in order of first appearance.
+func serverKinds(results []Result, keep func(kind string) bool) []string {
 	var out []string
 	for _, x := range results {
-		if IsCluster(x.Server) && !containsString(out, x.Server) {
+		if keep(x.Server) && !slices.Contains(out, x.Server) {
 			out = append(out, x.Server)
 		}
 	}
 	return out
 }
 
-func containsString(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // clusterMarkdown is the report's section on each cluster kind beside one
 // node.
 func clusterMarkdown(b *strings.Builder, results []Result) {
-	for _, k := range clusterKinds(results) {
+	for _, k := range serverKinds(results, IsCluster) {
 		cs := Compare(results, k, KindGo)
 		if len(cs) == 0 {
 			continue

@@ -67,21 +67,10 @@ func envName(s string) bool {
 	return true
 }
 
-// variantKinds lists the variant kinds among the results, in order.
-func variantKinds(results []Result) []string {
-	var out []string
-	for _, x := range results {
-		if IsGoVariant(x.Server) && !containsString(out, x.Server) {
-			out = append(out, x.Server)
-		}
-	}
-	return out
-}
-
 // variantMarkdown is the report's section on each variant beside plain go
 // and the floor, from the same run.
 func variantMarkdown(b *strings.Builder, results []Result) {
-	kinds := variantKinds(results)
+	kinds := serverKinds(results, IsGoVariant)
 	if len(kinds) == 0 {
 		return
 	}
