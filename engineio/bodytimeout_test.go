@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -48,55 +47,21 @@ func TestPollingBodyTimeout(t *testing.T) {
 	for i := range sids {
 		sids[i] = openPolling(t, base)
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, slow)
-	times := make(chan time.Duration, slow)
+	var held testenv.SlowBodies
 	for _, sid := range sids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d, err := testenv.SlowBody(addr, "POST", "/engine.io/?EIO=4&transport=polling&sid="+sid, "text/plain", 1000, "4012345678", limit)
-			if err != nil {
-				errs <- err
-				return
-			}
-			times <- d
-		}()
+		held.Go(addr, "POST", "/engine.io/?EIO=4&transport=polling&sid="+sid, "text/plain", 1000, "4012345678", limit)
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-
 	// Round trips of the normal client while the slow bodies are held.
-	rounds := 0
-	pace := time.NewTicker(10 * time.Millisecond)
-	defer pace.Stop()
-	for held := true; held; {
-		select {
-		case <-done:
-			held = false
-		case <-pace.C:
-		}
-		msg := fmt.Sprintf("ping-%d", rounds)
+	rounds := held.HoldWhile(func(i int) {
+		msg := fmt.Sprintf("ping-%d", i)
 		if err := cl.Send([]byte(msg), false); err != nil {
 			t.Fatalf("normal client send: %v", err)
 		}
 		if m := await(t, got, "echo"); m != msg {
 			t.Fatalf("echo %q, want %q", m, msg)
 		}
-		rounds++
-	}
-	close(errs)
-	close(times)
-	for err := range errs {
-		t.Error(err)
-	}
-	var maxT, minT time.Duration = 0, time.Hour
-	for d := range times {
-		maxT, minT = max(maxT, d), min(minT, d)
-	}
-	if minT < timeout*9/10 {
-		t.Errorf("a slow body was cut after %v, before the %v deadline", minT, timeout)
-	}
+	})
+	minT, maxT := held.Check(t, timeout)
 	t.Logf("%d slow bodies closed after %v..%v; %d normal round trips meanwhile", slow, minT, maxT, rounds)
 	if rounds < 2 {
 		t.Errorf("only %d normal round trips while the slow bodies were held", rounds)

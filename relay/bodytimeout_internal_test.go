@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -73,58 +72,23 @@ func TestBodyTimeoutIngestAndExtras(t *testing.T) {
 		i0 := strings.Index(body, `"sid":"`) + len(`"sid":"`)
 		sids[i] = body[i0 : i0+strings.IndexByte(body[i0:], '"')]
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, 2*perPort)
-	times := make(chan time.Duration, 2*perPort)
-	run := func(addr, method, path string, announced int, part string) {
-		defer wg.Done()
-		d, err := testenv.SlowBody(addr, method, path, "application/json", announced, part, limit)
-		if err != nil {
-			errs <- err
-			return
-		}
-		times <- d
-	}
+	var held testenv.SlowBodies
 	for _, sid := range sids {
-		wg.Add(2)
-		go run(ingestAddr, "POST", "/socket.io/?EIO=4&transport=polling&sid="+sid, 1000, "40{\"to\":1}")
-		go run(extrasAddr, "PUT", "/createPreview", 5000, `{"key":`)
+		held.Go(ingestAddr, "POST", "/socket.io/?EIO=4&transport=polling&sid="+sid, "application/json", 1000, "40{\"to\":1}", limit)
+		held.Go(extrasAddr, "PUT", "/createPreview", "application/json", 5000, `{"key":`, limit)
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-
-	rounds := 0
-	pace := time.NewTicker(10 * time.Millisecond)
-	defer pace.Stop()
-	for held := true; held; {
-		select {
-		case <-done:
-			held = false
-		case <-pace.C:
-		}
+	rounds := held.HoldWhile(func(i int) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err := normal.Barrier(ctx)
 		cancel()
 		if err != nil {
-			t.Fatalf("polling client round trip %d: %v", rounds, err)
+			t.Fatalf("polling client round trip %d: %v", i, err)
 		}
 		if a := hDo(t, "GET", ts.extras+"/status", ""); a.status != http.StatusOK {
 			t.Fatalf("extras /status: %d %s", a.status, a.body)
 		}
-		rounds++
-	}
-	close(errs)
-	close(times)
-	for err := range errs {
-		t.Error(err)
-	}
-	var maxT, minT time.Duration = 0, time.Hour
-	for d := range times {
-		maxT, minT = max(maxT, d), min(minT, d)
-	}
-	if minT < timeout*9/10 {
-		t.Errorf("a slow body was cut after %v, before the %v deadline", minT, timeout)
-	}
+	})
+	minT, maxT := held.Check(t, timeout)
 	if rounds < 2 {
 		t.Errorf("only %d normal round trips while the slow bodies were held", rounds)
 	}
