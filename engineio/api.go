@@ -71,8 +71,10 @@ type Config struct {
 type DeflateConfig struct {
 	// Enabled accepts a client's permessage-deflate offer.
 	Enabled bool
-	// Level is the compress/flate level. Default 6 (see defaultDeflateLevel
-	// for why not the existing server's 3).
+	// Level is the compress/flate level of messages compressed on their
+	// own. Default 6 (see defaultDeflateLevel for why not the existing
+	// server's 3). A Stream's context-takeover frames do not use it: they
+	// come from deltaflate (see Stream), which has one fast setting.
 	Level int
 	// Threshold: messages shorter than this many bytes are sent
 	// uncompressed. Default 1024.

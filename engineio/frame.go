@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/gobwas/ws"
+
+	"spectra-relay/internal/deltaflate"
 )
 
 // Frame is one Engine.IO message encoded once for every way it can leave
@@ -200,8 +202,12 @@ type Stream struct {
 	mu      sync.Mutex
 	seq     uint64
 	pending []*Frame // compressible frames not yet compressed, in order
-	comp    *flate.Writer
-	buf     bytes.Buffer
+	// comp holds the context. It is deltaflate rather than compress/flate:
+	// a stream's frames mostly repeat each other, which deltaflate encodes
+	// about five times faster, in a tenth of the memory (about 100 KB
+	// against 800 KB per stream), for somewhat larger frames.
+	comp *deltaflate.Encoder
+	out  []byte
 
 	stats *serverStats // nil: not counted (see Server.NewStream)
 }
@@ -215,7 +221,8 @@ type StreamOptions struct {
 	// is still waiting in a socket's queue: for "latest state" streams where
 	// only the newest message matters.
 	Coalesce bool
-	// Deflate level and threshold; zero means the defaults (6 and 1024).
+	// Deflate level (for the frames compressed on their own) and
+	// threshold; zero means the defaults (6 and 1024).
 	Level     int
 	Threshold int
 }
@@ -252,7 +259,7 @@ func (st *Stream) TextFrame(payload []byte) *Frame {
 		clear(st.pending)
 		st.pending = st.pending[:0]
 		if st.comp != nil {
-			st.comp.Reset(&st.buf)
+			st.comp.Reset()
 		}
 		f.epochStart = true
 	}
@@ -270,16 +277,15 @@ func (st *Stream) contextFrame(f *Frame) []byte {
 		return f.ctx
 	}
 	if st.comp == nil {
-		st.comp, _ = flate.NewWriter(&st.buf, st.level)
+		st.comp = deltaflate.NewEncoder()
 	}
 	n := 0
 	for _, p := range st.pending {
 		n++
-		st.buf.Reset()
 		_, _ = st.comp.Write([]byte{byte(PacketMessage)})
 		_, _ = st.comp.Write(p.payload)
-		_ = st.comp.Flush()
-		p.ctx = compressedFrame(st.buf.Bytes(), false)
+		st.out = st.comp.Flush(st.out[:0])
+		p.ctx = compressedFrame(st.out, false)
 		p.ctxDone = true
 		st.stats.compressed(deflateContext, p.messageLen(), p.ctx)
 		if p == f {
