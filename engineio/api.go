@@ -79,6 +79,12 @@ type DeflateConfig struct {
 	// Threshold: messages shorter than this many bytes are sent
 	// uncompressed. Default 1024.
 	Threshold int
+	// StreamFlate compresses a Stream's context frames with compress/flate
+	// at Level, as servers built on zlib do, instead of deltaflate: frames
+	// about 40% smaller for about five times the CPU per frame and 800 KB
+	// instead of 100 KB per stream. For links where bytes cost more than
+	// the server's core.
+	StreamFlate bool
 }
 
 // Message is one Engine.IO message received from a client. Data is only

@@ -388,11 +388,19 @@ func matchLike(n int) [][]byte {
 	return out
 }
 
+// TestStreamDeflateLateJoiner runs with each context encoder: deltaflate
+// (the default) and compress/flate (StreamOptions.Flate).
 func TestStreamDeflateLateJoiner(t *testing.T) {
+	for _, fl := range []bool{false, true} {
+		t.Run(fmt.Sprintf("flate=%v", fl), func(t *testing.T) { testStreamDeflateLateJoiner(t, fl) })
+	}
+}
+
+func testStreamDeflateLateJoiner(t *testing.T, useFlate bool) {
 	rec := newRecorder()
 	_, base := startServer(t, Config{Deflate: DeflateConfig{Enabled: true}}, rec)
 	msgs := matchLike(12)
-	st := NewStream(StreamOptions{})
+	st := NewStream(StreamOptions{Flate: useFlate})
 
 	type peer struct {
 		c       *wsClient

@@ -49,7 +49,7 @@ type Server struct {
 // engine's Stats.
 func (s *Server) newStream(coalesce bool) *engineio.Stream {
 	d := s.cfg.Engine.Deflate
-	return s.eio.NewStream(engineio.StreamOptions{Coalesce: coalesce, Level: d.Level, Threshold: d.Threshold})
+	return s.eio.NewStream(engineio.StreamOptions{Coalesce: coalesce, Level: d.Level, Threshold: d.Threshold, Flate: d.StreamFlate})
 }
 
 // NewServer makes a Server with the main namespace "/" already defined.

@@ -123,7 +123,7 @@ func relayConfig(cfg config, log *slog.Logger) relay.Config {
 			// The existing server's zlib level 3 / threshold 1024; the level is
 			// left to engineio's default, which gives smaller frames than
 			// compress/flate's own level 3 at less CPU (see engineio).
-			Deflate:    engineio.DeflateConfig{Enabled: true, Threshold: 1024},
+			Deflate:    engineio.DeflateConfig{Enabled: true, Threshold: 1024, StreamFlate: cfg.streamFlate},
 			SendBuffer: int(cfg.sndbuf),
 			Uring:      cfg.uring,
 			Logger:     log,
