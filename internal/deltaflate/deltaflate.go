@@ -15,8 +15,9 @@
 // Huffman codes: a long match costs a few bytes whatever the codes, and the
 // few literals (the changed values) do not pay for a dynamic code table.
 //
-// An Encoder keeps 32 KiB of history, the message being encoded and a 32 KiB
-// hash table.
+// An Encoder keeps the previous message as history (at least 8 KiB of
+// stream, at most 32 KiB), the message being encoded, and a 16 KiB hash
+// table: about 50 KB for states of 18 KB.
 package deltaflate
 
 import (
@@ -28,11 +29,15 @@ const (
 	windowSize = 1 << 15 // deflate's largest distance
 	minMatch   = 4
 	maxMatch   = 258
-	tableBits  = 13
+	tableBits  = 12
 	tableSize  = 1 << tableBits
 	// rebaseAt keeps the table's absolute positions far from int32
 	// overflow over a stream that runs for days.
 	rebaseAt = 1 << 30
+	// minHistory is the least history kept: the whole previous message
+	// if it is longer (up to windowSize), as the next one mostly repeats
+	// it; older messages only to fill this much.
+	minHistory = 1 << 13
 	// nearby is how far beside the last distance a match is looked for
 	// where the last distance stops matching: a number or a name that
 	// grew or shrank by up to this many bytes.
@@ -42,8 +47,9 @@ const (
 // Encoder compresses one stream. The zero value is not usable; call
 // NewEncoder. An Encoder is not safe for concurrent use.
 type Encoder struct {
-	// buf is the history (at most windowSize bytes, the end of what was
-	// already encoded) followed by the message being written.
+	// buf is the history (the end of what was already encoded: the
+	// previous message, at least minHistory bytes, at most windowSize)
+	// followed by the message being written.
 	buf   []byte
 	start int // where the pending message begins in buf
 	// base is the absolute stream position of buf[0]; table entries are
@@ -72,6 +78,13 @@ func (e *Encoder) Reset() {
 
 // Write appends p to the message being built. It never fails.
 func (e *Encoder) Write(p []byte) (int, error) {
+	if need := len(e.buf) + len(p); need > cap(e.buf) {
+		// Grow by an eighth rather than append's doubling: the buffer
+		// settles at the history plus one message, for the stream's life.
+		nb := make([]byte, len(e.buf), need+need/8)
+		copy(nb, e.buf)
+		e.buf = nb
+	}
 	e.buf = append(e.buf, p...)
 	return len(p), nil
 }
@@ -99,9 +112,11 @@ func (e *Encoder) Flush(dst []byte) []byte {
 	return out
 }
 
-// slide keeps the last windowSize bytes as the history of the next message.
+// slide keeps the message just encoded (and older bytes up to minHistory)
+// as the history of the next one.
 func (e *Encoder) slide() {
-	if drop := len(e.buf) - windowSize; drop > 0 {
+	keep := min(windowSize, max(len(e.buf)-e.start, minHistory))
+	if drop := len(e.buf) - keep; drop > 0 {
 		n := copy(e.buf, e.buf[drop:])
 		e.buf = e.buf[:n]
 		e.base += drop
@@ -143,7 +158,7 @@ func (e *Encoder) encode() {
 		// Index some positions inside the match so that a later shift in
 		// distance can find this region again.
 		mEnd := s + n
-		for p := s + 1; p < mEnd && p < sLimit; p += 4 {
+		for p := s + 1; p < mEnd && p < sLimit; p += 8 {
 			e.table[hash6(binary.LittleEndian.Uint64(buf[p:]))] = int32(p + e.base + 1)
 		}
 		s, lit = mEnd, mEnd
@@ -155,20 +170,8 @@ func (e *Encoder) encode() {
 // for the longest run, and that run's length; n is 0 if no run reaches
 // minMatch.
 func (e *Encoder) bestCandidate(s int, cv uint64, lit int, h uint32) (cand, n int) {
-	buf := e.buf
-	try := func(c int) {
-		if c < 0 || c >= s || s-c > windowSize {
-			return
-		}
-		if uint32(cv) != binary.LittleEndian.Uint32(buf[c:]) {
-			return
-		}
-		if l := minMatch + matchLen(buf[c+minMatch:], buf[s+minMatch:]); l > n {
-			cand, n = c, l
-		}
-	}
 	if d := e.dist; d > 0 {
-		try(s - d)
+		cand, n = e.longer(s, uint32(cv), s-d, cand, n)
 		// A long run at the last distance is as good as it gets here.
 		if n >= 32 {
 			return cand, n
@@ -177,8 +180,8 @@ func (e *Encoder) bestCandidate(s int, cv uint64, lit int, h uint32) (cand, n in
 		// before s may have changed length: look beside it.
 		if s-lit < 64 {
 			for k := 1; k <= nearby; k++ {
-				try(s - d - k)
-				try(s - d + k)
+				cand, n = e.longer(s, uint32(cv), s-d-k, cand, n)
+				cand, n = e.longer(s, uint32(cv), s-d+k, cand, n)
 			}
 			if n >= 32 {
 				return cand, n
@@ -186,7 +189,19 @@ func (e *Encoder) bestCandidate(s int, cv uint64, lit int, h uint32) (cand, n in
 		}
 	}
 	if v := int(e.table[h]); v != 0 {
-		try(v - 1 - e.base)
+		cand, n = e.longer(s, uint32(cv), v-1-e.base, cand, n)
+	}
+	return cand, n
+}
+
+// longer returns candidate c and its run if c's run at s is longer than
+// the best so far (cand, n), else the best so far. first is the 4 bytes at s.
+func (e *Encoder) longer(s int, first uint32, c, cand, n int) (int, int) {
+	if c < 0 || c >= s || s-c > windowSize || first != binary.LittleEndian.Uint32(e.buf[c:]) {
+		return cand, n
+	}
+	if l := minMatch + matchLen(e.buf[c+minMatch:], e.buf[s+minMatch:]); l > n {
+		return c, l
 	}
 	return cand, n
 }

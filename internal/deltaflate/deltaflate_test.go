@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"testing"
+	"unsafe"
 )
 
 // loadSequence reads testdata/match_data.seq.gz: 60 successive match_data
@@ -231,6 +232,12 @@ func TestMatchDataSize(t *testing.T) {
 
 func BenchmarkMatchData(b *testing.B) {
 	msgs := loadSequence(b)
+	// Forth and back through the states, so that each message follows a
+	// neighbour, as a match's broadcasts do; the stream is never reset,
+	// so the one message without history is paid once.
+	for i := len(msgs) - 2; i > 0; i-- {
+		msgs = append(msgs, msgs[i])
+	}
 	raw := 0
 	for _, m := range msgs {
 		raw += len(m)
@@ -246,7 +253,6 @@ func BenchmarkMatchData(b *testing.B) {
 		out := make([]byte, 0, 64<<10)
 		total := 0
 		for b.Loop() {
-			e.Reset()
 			total = 0
 			for _, m := range msgs {
 				e.Write(m)
@@ -264,7 +270,6 @@ func BenchmarkMatchData(b *testing.B) {
 			fw, _ := flate.NewWriter(&buf, level)
 			total := 0
 			for b.Loop() {
-				fw.Reset(&buf)
 				total = 0
 				for _, m := range msgs {
 					buf.Reset()
@@ -275,5 +280,27 @@ func BenchmarkMatchData(b *testing.B) {
 			}
 			report(b, total)
 		})
+	}
+}
+
+// TestFootprint checks what an encoder holds after a stream of states: the
+// previous state as history and room for the next, not a full window and
+// append's doubling (the per-match memory the relay pays).
+func TestFootprint(t *testing.T) {
+	msgs := loadSequence(t)
+	e := NewEncoder()
+	roundTrip(t, e, msgs)
+	largest := 0
+	for _, m := range msgs {
+		largest = max(largest, len(m))
+	}
+	if len(e.buf) != len(msgs[len(msgs)-1]) {
+		t.Errorf("history %d bytes, want the last state's %d", len(e.buf), len(msgs[len(msgs)-1]))
+	}
+	if limit := 2*largest + largest/4; cap(e.buf) > limit {
+		t.Errorf("buffer capacity %d, want at most %d for states of up to %d bytes", cap(e.buf), limit, largest)
+	}
+	if size := unsafe.Sizeof(*e); size > 20<<10 {
+		t.Errorf("encoder struct %d bytes, want its table within 20 KiB", size)
 	}
 }
