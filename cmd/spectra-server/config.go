@@ -111,7 +111,7 @@ var settings = []setting{
 			return nil
 		}},
 	{flag: "deflate-stream", env: "DEFLATE_STREAM", arg: "ENCODER", def: "delta",
-		meaning: "compressor of the match_data broadcasts: delta (made for successive states: fast, 100 KB per match) or flate (compress/flate level 6: frames about 40% smaller, 5x the CPU, 800 KB per match)",
+		meaning: "compressor of the match_data broadcasts: delta (made for successive states: fast, ~57 KB per match) or flate (compress/flate level 6: frames about 40% smaller, ~8x the CPU, ~800 KB per match)",
 		set: func(c *config, v string) error {
 			switch strings.ToLower(v) {
 			case "delta":
