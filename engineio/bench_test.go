@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -56,23 +55,6 @@ func matchDataPackets(tb testing.TB, n int) [][]byte {
 		out[i] = []byte(`2["match_data",` + string(arg) + `]`)
 	}
 	return out
-}
-
-func raiseFileLimit(tb testing.TB, want uint64) uint64 {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return 1024
-	}
-	if lim.Cur < want {
-		lim.Cur = want
-		if lim.Max < want {
-			lim.Max = want // possible as root
-		}
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-			_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
-		}
-	}
-	return lim.Cur
 }
 
 // sinkClients are loopback WebSocket clients that count the data frames

@@ -132,10 +132,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, so *Sock
 				s.log.Debug("engineio: SO_SNDBUF not set", "remote", r.RemoteAddr, "err", err)
 			}
 		}
-		if raw, err := tc.SyscallConn(); err == nil {
-			wc.raw = raw
-			wc.inlineFn = wc.tryWrite
-		}
+		wc.setupInline(tc)
 	}
 	if rw != nil && rw.Reader.Buffered() > 0 {
 		wc.pre, _ = rw.Reader.Peek(rw.Reader.Buffered())

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -162,25 +161,6 @@ func (so *Socket) flush() {
 
 func (wc *wsConn) canWriteInline() bool {
 	return wc.raw != nil && len(wc.pending) == 0 && wc.closeWith == 0
-}
-
-// tryWrite is one write(2) attempt; it never waits for writability.
-func (wc *wsConn) tryWrite(fd uintptr) bool {
-	for {
-		n, err := syscall.Write(int(fd), wc.inlineBuf[wc.inlineN:])
-		if n > 0 {
-			wc.inlineN += n
-		}
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil && err != syscall.EAGAIN {
-			wc.inlineErr = err
-		}
-		if err != nil || wc.inlineN == len(wc.inlineBuf) || n <= 0 {
-			return true
-		}
-	}
 }
 
 // writeInline writes one queued item without blocking. What the kernel

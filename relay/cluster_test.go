@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -238,13 +237,13 @@ func TestClusterSplitBrain(t *testing.T) {
 	cut := r.golden[at].AfterEvent
 	r.play(d, a, 0, cut)
 
-	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := pauseProcess(a.cmd.Process); err != nil {
 		t.Fatal(err)
 	}
 	stopped := true
 	defer func() {
 		if stopped {
-			_ = a.cmd.Process.Signal(syscall.SIGCONT)
+			_ = resumeProcess(a.cmd.Process)
 		}
 	}()
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
@@ -285,7 +284,7 @@ func TestClusterSplitBrain(t *testing.T) {
 		t.Fatalf("stream holds %d events, %d were sent", lenBefore, d.sent)
 	}
 
-	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+	if err := resumeProcess(a.cmd.Process); err != nil {
 		t.Fatal(err)
 	}
 	stopped = false

@@ -47,7 +47,7 @@ func startProc(t *testing.T, name, dir string, env []string, group bool, bin str
 	p.cmd.Dir = dir
 	p.cmd.Env = append(filteredEnv(), env...)
 	if group {
-		p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		newProcessGroup(p.cmd)
 	}
 	so, err := p.cmd.StdoutPipe()
 	if err != nil {
@@ -99,11 +99,7 @@ func (p *proc) signal(sig syscall.Signal) {
 		return
 	default:
 	}
-	if p.cmd.SysProcAttr != nil && p.cmd.SysProcAttr.Setpgid {
-		syscall.Kill(-p.cmd.Process.Pid, sig) // the group this test started (make, go run, the server)
-	} else {
-		p.cmd.Process.Signal(sig)
-	}
+	signalProcess(p.cmd, sig)
 }
 
 func (p *proc) lines() (stdout, stderr []string) {

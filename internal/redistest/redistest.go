@@ -9,12 +9,13 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -136,8 +137,10 @@ func (s *Server) Stop() {
 	if cmd == nil {
 		return
 	}
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	_ = cmd.Process.Signal(syscall.SIGCONT) // a paused process dies only once continued
+	_ = cmd.Process.Kill()
+	if sigCont != nil {
+		_ = cmd.Process.Signal(sigCont) // a paused process dies only once continued
+	}
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
@@ -147,12 +150,15 @@ func (s *Server) Stop() {
 
 // Pause stops the server process (SIGSTOP): connections stay open but
 // nothing answers, as with a hung Redis or a network partition.
-func (s *Server) Pause() error { return s.signal(syscall.SIGSTOP) }
+func (s *Server) Pause() error { return s.signal(sigStop) }
 
 // Resume continues a paused server (SIGCONT).
-func (s *Server) Resume() error { return s.signal(syscall.SIGCONT) }
+func (s *Server) Resume() error { return s.signal(sigCont) }
 
-func (s *Server) signal(sig syscall.Signal) error {
+func (s *Server) signal(sig os.Signal) error {
+	if sig == nil {
+		return fmt.Errorf("redis-server: pausing a process is not supported on %s", runtime.GOOS)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd == nil {
