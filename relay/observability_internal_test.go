@@ -210,7 +210,10 @@ func TestMetricsMoveDuringReplay(t *testing.T) {
 	}
 	in := delta("spectra_deflate_in_bytes_total", `port="output"`)
 	out := delta("spectra_deflate_out_bytes_total", `port="output"`)
-	if in < sends*1000 || out <= 0 || out*5 > in {
+	// At least halved: the broadcasts' first frame has no history to refer
+	// to, and the stream's encoder (deltaflate, fixed codes) compresses such
+	// a frame about 3-4x; with only two or three sends it weighs most.
+	if in < sends*1000 || out <= 0 || out*2 > in {
 		t.Errorf("deflate on output: %v bytes in, %v out", in, out)
 	}
 	if v := ms.sum("spectra_replay_bytes_written_total"); v <= 0 {
