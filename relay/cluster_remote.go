@@ -101,7 +101,7 @@ func (g *clusterGlue) onOut(code string, s cluster.Seq, pkt []byte) {
 	// Framed once: the broadcast's frame is also the logon snapshot's.
 	switch {
 	case g.c.outF != nil:
-		_, rr.snap.prep, rr.snap.framed = g.c.outF.BroadcastRawPreparedExcept(code, pkt, true, nil)
+		_, rr.snap.prep, rr.snap.framed = g.c.outF.BroadcastRawPrepared(code, pkt, true)
 	case g.c.out != nil:
 		g.c.out.BroadcastRaw(code, pkt, true)
 	}

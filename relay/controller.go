@@ -64,7 +64,7 @@ type controllerConfig struct {
 // that very frame, whose compressed form the broadcast may already have
 // made.
 type framingBroadcaster interface {
-	BroadcastRawPreparedExcept(room string, packet []byte, coalesce bool, except []*socketio.Socket) (int, socketio.Prepared, bool)
+	BroadcastRawPrepared(room string, packet []byte, coalesce bool) (int, socketio.Prepared, bool)
 }
 
 // controller holds the live matches and decides when their state is sent.
@@ -114,17 +114,13 @@ type liveMatch struct {
 	replay       *replayLog // nil when replay writing is off or failed
 	lastEvent    time.Time  // status page: the last event applied
 
-	sendMu   sync.Mutex
-	kick     atomic.Bool   // a change waits to be scheduled: see schedule
-	sent     atomic.Uint64 // version last broadcast, written under sendMu
-	lastSend time.Time
-	armed    bool
-	timer    *time.Timer
-	snap     snapshot // the newest state encoded for overlays; version 0 until needed
-	// early are the overlays that logged on while version earlyV waited for
-	// its send and got it as their snapshot: that send leaves them out.
-	early      []*socketio.Socket
-	earlyV     uint64
+	sendMu     sync.Mutex
+	kick       atomic.Bool   // a change waits to be scheduled: see schedule
+	sent       atomic.Uint64 // version last broadcast, written under sendMu
+	lastSend   time.Time
+	armed      bool
+	timer      *time.Timer
+	snap       snapshot  // the newest state encoded for overlays; version 0 until needed
 	dirtySince time.Time // first change not sent yet (send lag metric); zero when none
 
 	cm *clusterMatch // cluster hook: this node's ownership; nil when alone
@@ -491,8 +487,6 @@ func (c *controller) remove(lm *liveMatch, why string) {
 	lm.timer.Stop()
 	lm.armed = false
 	lm.snap = snapshot{}
-	clear(lm.early)
-	lm.early = nil
 	lm.sendMu.Unlock()
 	if lm.cm != nil { // cluster hook
 		c.cl.released(lm, why)

@@ -213,7 +213,7 @@ func TestSubscribeSharesSnapshotPerVersion(t *testing.T) {
 	logon := func() snapshot {
 		t.Helper()
 		var got snapshot
-		err := c.subscribe("SNAP01", nil, func() error { return nil }, func(sn *snapshot) error { got = *sn; return nil })
+		err := c.subscribe("SNAP01", func() error { return nil }, func(sn *snapshot) error { got = *sn; return nil })
 		if err != nil || got.version == 0 || len(got.pkt) == 0 {
 			t.Fatalf("subscribe: snapshot %+v, err %v", got, err)
 		}

@@ -48,7 +48,7 @@ func (srv *Server) overlayLogon(s *socketio.Socket, e *socketio.Event) {
 	ack = append(ack, `,"msg":`...)
 	ack = socketio.AppendString(ack, "Logon succeeded for group code "+code)
 	ack = append(ack, '}')
-	err = srv.ctrl.subscribe(code, s,
+	err = srv.ctrl.subscribe(code,
 		func() error {
 			if err := s.Join(code); err != nil {
 				return err

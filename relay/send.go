@@ -96,14 +96,10 @@ func (c *controller) sendLocked(lm *liveMatch) {
 	// decision to send: encoding a state takes longer under load, and the
 	// overlays must see sends at least SendInterval apart.
 	lm.lastSend = c.now()
-	var except []*socketio.Socket
-	if lm.earlyV == v {
-		except = lm.early
-	}
 	n := 0
 	switch {
 	case c.outF != nil:
-		n, lm.snap.prep, lm.snap.framed = c.outF.BroadcastRawPreparedExcept(lm.code, pkt, true, except)
+		n, lm.snap.prep, lm.snap.framed = c.outF.BroadcastRawPrepared(lm.code, pkt, true)
 	case c.out != nil:
 		n = c.out.BroadcastRaw(lm.code, pkt, true)
 	}
@@ -111,10 +107,6 @@ func (c *controller) sendLocked(lm *liveMatch) {
 		c.cl.published(lm, v, pkt)
 	}
 	c.m.sent(lm, len(pkt), n, c.now())
-	if len(lm.early) > 0 {
-		clear(lm.early)
-		lm.early = lm.early[:0]
-	}
 }
 
 // newMatchDataPacket is appendMatchDataPacket into a buffer of its own,
@@ -163,10 +155,8 @@ func (sn *snapshot) prepared(n *socketio.Namespace) socketio.Prepared {
 // held and must not keep the snapshot. Holding the shard lock
 // while joining means a match created meanwhile cannot broadcast before the
 // overlay is in the room; holding sendMu orders the snapshot before every
-// later broadcast of the match. When the current state still waits for its
-// send, who (the overlay's socket; nil in tests without one) is left out of
-// that send, so that each state reaches it once.
-func (c *controller) subscribe(code string, who *socketio.Socket, join func() error, emit func(*snapshot) error) error {
+// later broadcast of the match.
+func (c *controller) subscribe(code string, join func() error, emit func(*snapshot) error) error {
 	sh := c.shardOf(code)
 	sh.mu.RLock()
 	lm := sh.m[code]
@@ -204,15 +194,5 @@ func (c *controller) subscribe(code string, who *socketio.Socket, join func() er
 	} else {
 		lm.mu.Unlock()
 	}
-	if err := emit(&lm.snap); err != nil {
-		return err
-	}
-	if who != nil && v != lm.sent.Load() {
-		if lm.earlyV != v {
-			clear(lm.early)
-			lm.early, lm.earlyV = lm.early[:0], v
-		}
-		lm.early = append(lm.early, who)
-	}
-	return nil
+	return emit(&lm.snap)
 }

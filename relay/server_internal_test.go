@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -557,41 +556,5 @@ func TestOverlayRateLoopback(t *testing.T) {
 		if n < 5 {
 			t.Fatalf("overlay %d got only %d match_data in %v", i, n, elapsed)
 		}
-	}
-}
-
-// TestOverlayJoiningDuringPendingSend logs an overlay on while a change
-// waits for the trailing send (SendInterval not yet over since the last
-// one): it gets that current state as its snapshot, and the send that was
-// already due leaves it out instead of giving it the same state again.
-func TestOverlayJoiningDuringPendingSend(t *testing.T) {
-	ts := newTServer(t, func(c *Config) { c.SendInterval = 1500 * time.Millisecond })
-	r := loadReplay(t, "short_3rounds")
-	obs, _ := logonObserver(t, ts, r.logon("PEND01", tKey, tVersion))
-	early := overlay(t, ts, "PEND01")
-	early.waitFor(t, 0, named("match_data"))
-	setMap := func(internal string) {
-		emitJSON(t, obs, "obs_data", map[string]any{"obsName": "o", "groupCode": "PEND01", "type": "map", "data": internal})
-		obs.sync(t)
-	}
-	hasMap := func(name string) func(tEvent) bool {
-		return func(e tEvent) bool { return e.name == "match_data" && matchData(t, e)["map"] == name }
-	}
-	setMap("Jam") // Lotus: the logon's send was just now, so this one waits
-	late := overlay(t, ts, "PEND01")
-	late.waitFor(t, 0, named("match_data"))
-	early.waitFor(t, 0, hasMap("Lotus")) // the send that was due
-	setMap("Juliett")                    // Sunset
-	late.waitFor(t, 0, hasMap("Sunset"))
-	early.waitFor(t, 0, hasMap("Sunset"))
-
-	var maps []any
-	for _, e := range late.all() {
-		if e.name == "match_data" {
-			maps = append(maps, matchData(t, e)["map"])
-		}
-	}
-	if !slices.Equal(maps, []any{"Lotus", "Sunset"}) {
-		t.Fatalf("the late overlay's match_data maps are %v, want [Lotus Sunset]: the current state as snapshot, then each change once", maps)
 	}
 }

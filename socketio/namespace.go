@@ -271,14 +271,7 @@ func (n *Namespace) BroadcastRaw(room string, packet []byte, coalesce bool) int 
 // broadcast made, the context-free compressed one above all, instead of
 // making its own.
 func (n *Namespace) BroadcastRawPrepared(room string, packet []byte, coalesce bool) (sent int, p Prepared, ok bool) {
-	return n.BroadcastRawPreparedExcept(room, packet, coalesce, nil)
-}
-
-// BroadcastRawPreparedExcept is BroadcastRawPrepared that leaves out the
-// sockets in except (for instance those that got this state on their own
-// already). The slice is only read during the call.
-func (n *Namespace) BroadcastRawPreparedExcept(room string, packet []byte, coalesce bool, except []*Socket) (sent int, p Prepared, ok bool) {
-	sent = Broadcast{nsp: n, room: room, latest: coalesce, except: except}.fanoutRoom(packet, nil, &p)
+	sent = Broadcast{nsp: n, room: room, latest: coalesce}.fanoutRoom(packet, nil, &p)
 	return sent, p, p.frame != nil
 }
 
