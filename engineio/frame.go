@@ -120,8 +120,7 @@ func (f *Frame) wsFlate() []byte {
 	f.flateOnce.Do(func() {
 		c := getCompressor(f.level)
 		defer putCompressor(f.level, c)
-		c.buf.Reset()
-		c.w.Reset(&c.buf)
+		c.Reset()
 		if !f.binary {
 			_, _ = c.w.Write([]byte{byte(PacketMessage)})
 		}
@@ -152,33 +151,59 @@ func compressedFrame(deflated []byte, binary bool) []byte {
 
 var deflateTail = []byte{0, 0, 0xff, 0xff}
 
+// compressor is a compress/flate writer with its output buffer: pooled for
+// the frames compressed on their own, and a Stream's context encoder with
+// StreamOptions.Flate.
 type compressor struct {
 	buf bytes.Buffer
 	w   *flate.Writer
 }
 
-var compressorPools [flate.BestCompression + 1]sync.Pool
-
-func getCompressor(level int) *compressor {
+// flateLevel is level if compress/flate has it, else the default.
+func flateLevel(level int) int {
 	if level < flate.BestSpeed || level > flate.BestCompression {
-		level = defaultDeflateLevel
+		return defaultDeflateLevel
 	}
-	if c, ok := compressorPools[level].Get().(*compressor); ok {
-		return c
-	}
+	return level
+}
+
+func newCompressor(level int) *compressor {
 	c := &compressor{}
-	c.w, _ = flate.NewWriter(&c.buf, level)
+	c.w, _ = flate.NewWriter(&c.buf, flateLevel(level))
 	return c
 }
 
-func putCompressor(level int, c *compressor) {
-	if level < flate.BestSpeed || level > flate.BestCompression {
-		level = defaultDeflateLevel
+func (c *compressor) Write(p []byte) (int, error) { return c.w.Write(p) }
+
+// Flush appends what was written since the last Flush, sync-flushed, to dst.
+func (c *compressor) Flush(dst []byte) []byte {
+	_ = c.w.Flush()
+	dst = append(dst, c.buf.Bytes()...)
+	c.buf.Reset()
+	return dst
+}
+
+// Reset drops the context and any output not yet flushed.
+func (c *compressor) Reset() {
+	c.buf.Reset()
+	c.w.Reset(&c.buf)
+}
+
+var compressorPools [flate.BestCompression + 1]sync.Pool
+
+func getCompressor(level int) *compressor {
+	level = flateLevel(level)
+	if c, ok := compressorPools[level].Get().(*compressor); ok {
+		return c
 	}
+	return newCompressor(level)
+}
+
+func putCompressor(level int, c *compressor) {
 	if c.buf.Cap() > 1<<20 {
 		c.buf = bytes.Buffer{}
 	}
-	compressorPools[level].Put(c)
+	compressorPools[flateLevel(level)].Put(c)
 }
 
 // Stream is an ordered sequence of frames sent to a changing set of sockets,
@@ -284,7 +309,7 @@ func (st *Stream) contextFrame(f *Frame) []byte {
 	}
 	if st.comp == nil {
 		if st.flate {
-			st.comp = newFlateContext(st.level)
+			st.comp = newCompressor(st.level)
 		} else {
 			st.comp = deltaflate.NewEncoder()
 		}
@@ -314,35 +339,6 @@ type contextEncoder interface {
 	Write(p []byte) (int, error)
 	Flush(dst []byte) []byte
 	Reset()
-}
-
-// flateContext is compress/flate as a contextEncoder.
-type flateContext struct {
-	w   *flate.Writer
-	buf bytes.Buffer
-}
-
-func newFlateContext(level int) *flateContext {
-	if level < flate.BestSpeed || level > flate.BestCompression {
-		level = defaultDeflateLevel
-	}
-	c := &flateContext{}
-	c.w, _ = flate.NewWriter(&c.buf, level)
-	return c
-}
-
-func (c *flateContext) Write(p []byte) (int, error) { return c.w.Write(p) }
-
-func (c *flateContext) Flush(dst []byte) []byte {
-	_ = c.w.Flush()
-	dst = append(dst, c.buf.Bytes()...)
-	c.buf.Reset()
-	return dst
-}
-
-func (c *flateContext) Reset() {
-	c.buf.Reset()
-	c.w.Reset(&c.buf)
 }
 
 func headerSize(h ws.Header) int {
