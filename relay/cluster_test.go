@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"spectra-relay/internal/redistest"
+	"spectra-relay/internal/testenv"
 	"spectra-relay/relay/replayfile"
 	"spectra-relay/socketio/sioclient"
 )
@@ -237,13 +238,13 @@ func TestClusterSplitBrain(t *testing.T) {
 	cut := r.golden[at].AfterEvent
 	r.play(d, a, 0, cut)
 
-	if err := pauseProcess(a.cmd.Process); err != nil {
+	if err := testenv.PauseProcess(a.cmd.Process); err != nil {
 		t.Fatal(err)
 	}
 	stopped := true
 	defer func() {
 		if stopped {
-			_ = resumeProcess(a.cmd.Process)
+			_ = testenv.ResumeProcess(a.cmd.Process)
 		}
 	}()
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
@@ -284,7 +285,7 @@ func TestClusterSplitBrain(t *testing.T) {
 		t.Fatalf("stream holds %d events, %d were sent", lenBefore, d.sent)
 	}
 
-	if err := resumeProcess(a.cmd.Process); err != nil {
+	if err := testenv.ResumeProcess(a.cmd.Process); err != nil {
 		t.Fatal(err)
 	}
 	stopped = false

@@ -3,15 +3,9 @@
 package relay_test
 
 import (
-	"os"
 	"os/exec"
 	"syscall"
 )
-
-// pauseProcess and resumeProcess freeze and thaw a child (SIGSTOP,
-// SIGCONT): a hung node whose connections stay open.
-func pauseProcess(p *os.Process) error  { return p.Signal(syscall.SIGSTOP) }
-func resumeProcess(p *os.Process) error { return p.Signal(syscall.SIGCONT) }
 
 // newProcessGroup makes cmd the leader of a new process group, so that
 // signalProcess reaches what it starts in turn (make, go run, the server).

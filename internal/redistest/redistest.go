@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -138,9 +137,7 @@ func (s *Server) Stop() {
 		return
 	}
 	_ = cmd.Process.Kill()
-	if sigCont != nil {
-		_ = cmd.Process.Signal(sigCont) // a paused process dies only once continued
-	}
+	_ = testenv.ResumeProcess(cmd.Process) // a paused process dies only once continued
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
@@ -150,21 +147,18 @@ func (s *Server) Stop() {
 
 // Pause stops the server process (SIGSTOP): connections stay open but
 // nothing answers, as with a hung Redis or a network partition.
-func (s *Server) Pause() error { return s.signal(sigStop) }
+func (s *Server) Pause() error { return s.signal(testenv.PauseProcess) }
 
 // Resume continues a paused server (SIGCONT).
-func (s *Server) Resume() error { return s.signal(sigCont) }
+func (s *Server) Resume() error { return s.signal(testenv.ResumeProcess) }
 
-func (s *Server) signal(sig os.Signal) error {
-	if sig == nil {
-		return fmt.Errorf("redis-server: pausing a process is not supported on %s", runtime.GOOS)
-	}
+func (s *Server) signal(send func(*os.Process) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd == nil {
 		return fmt.Errorf("redis-server not running")
 	}
-	return s.cmd.Process.Signal(sig)
+	return send(s.cmd.Process)
 }
 
 // Restart stops the server and starts an empty one on the same port:
