@@ -73,8 +73,9 @@ type DeflateConfig struct {
 	Enabled bool
 	// Level is the compress/flate level of messages compressed on their
 	// own. Default 6 (see defaultDeflateLevel for why not the existing
-	// server's 3). A Stream's context-takeover frames do not use it: they
-	// come from deltaflate (see Stream), which has one fast setting.
+	// server's 3). A Stream's context-takeover frames use it only with
+	// StreamFlate; by default they come from deltaflate (see Stream),
+	// which has one fast setting.
 	Level int
 	// Threshold: messages shorter than this many bytes are sent
 	// uncompressed. Default 1024.
