@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,6 +58,7 @@ func run() int {
 		capFrom   = flag.Int("capacity-from", 2000, "overlay count a capacity search starts at")
 		capMax    = flag.Int("capacity-max", 0, "largest overlay count a capacity search tries (0: what the ephemeral ports and RLIMIT_NOFILE allow, at most 40000)")
 		capRes    = flag.String("capacity-resolution", "10%", "a capacity search stops when the failing and the ok count are this close (share of the ok count, never under 250 overlays)")
+		cpuProf   = flag.String("cpuprofile", "", "write this bench's own CPU profile to FILE (where the harness spends its CPUs)")
 		unpinned  = flag.Bool("unpinned-too", false, "after each pinned step of go, run it again with neither the server nor the bench pinned (server go-unpinned in the report)")
 	)
 	flag.Float64Var(&cfg.CapacitySearch.Growth, "capacity-growth", 2, "factor between a capacity search's probes until one fails (then it bisects)")
@@ -228,6 +230,18 @@ func run() int {
 	}
 	if ports := bench.EphemeralPorts(); ports > 0 && ports < maxOverlays+2000 {
 		fmt.Fprintf(os.Stderr, "warning: %d ephemeral ports for %d overlays to one address\n", ports, maxOverlays)
+	}
+
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			return fail("-cpuprofile: %v", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fail("-cpuprofile: %v", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 
 	logDir, err := os.MkdirTemp("", "spectra-bench-")
