@@ -15,14 +15,19 @@
 // Huffman codes: a long match costs a few bytes whatever the codes, and the
 // few literals (the changed values) do not pay for a dynamic code table.
 //
-// An Encoder keeps the previous message as history (at least 8 KiB of
-// stream, at most 32 KiB), the message being encoded, and a 16 KiB hash
-// table: about 50 KB for states of 18 KB.
+// Between messages an Encoder keeps only the previous message as history
+// (at least 8 KiB of stream, at most 32 KiB) and a 16 KiB hash table:
+// about 35 KB for states of 18 KB. The message being written and the
+// history it is matched against are joined in a scratch buffer taken from
+// a pool for the time of one message: a relay has one encoder per match
+// and encodes one message at a time per core, so the joined copy would be
+// idle memory in every encoder.
 package deltaflate
 
 import (
 	"encoding/binary"
 	"math/bits"
+	"sync"
 )
 
 const (
@@ -47,13 +52,17 @@ const (
 // Encoder compresses one stream. The zero value is not usable; call
 // NewEncoder. An Encoder is not safe for concurrent use.
 type Encoder struct {
-	// buf is the history (the end of what was already encoded: the
-	// previous message, at least minHistory bytes, at most windowSize)
-	// followed by the message being written.
-	buf   []byte
-	start int // where the pending message begins in buf
-	// base is the absolute stream position of buf[0]; table entries are
-	// absolute positions plus one, so that 0 means empty.
+	// hist is the history between messages: the end of what was already
+	// encoded, the previous message, at least minHistory bytes, at most
+	// windowSize.
+	hist []byte
+	// buf is a copy of hist followed by the message being written, in a
+	// scratch buffer from scratchPool; nil between messages.
+	buf   *[]byte
+	start int // where the pending message begins in *buf
+	// base is the absolute stream position of hist[0] (and of (*buf)[0]);
+	// table entries are absolute positions plus one, so that 0 means
+	// empty.
 	base  int
 	table [tableSize]int32
 	dist  int // distance of the last match; 0 if none yet
@@ -67,25 +76,48 @@ type Encoder struct {
 func NewEncoder() *Encoder { return &Encoder{} }
 
 // Reset forgets the history: the next message is compressed so that a
-// fresh decoder can read it.
+// fresh decoder can read it. A message being written is dropped.
 func (e *Encoder) Reset() {
-	e.buf = e.buf[:0]
+	e.release()
+	e.hist = e.hist[:0]
 	e.start = 0
 	e.base = 0
 	e.table = [tableSize]int32{}
 	e.dist = 0
 }
 
+// scratchPool holds the buffers messages are joined to their history in.
+var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// maxPooled: a scratch buffer that grew past this (a message far larger
+// than a match state) is left to the collector instead of pooled.
+const maxPooled = 1 << 20
+
+// open starts a message: the history copied into a scratch buffer.
+func (e *Encoder) open() {
+	if e.buf != nil {
+		return
+	}
+	e.buf = scratchPool.Get().(*[]byte)
+	*e.buf = append((*e.buf)[:0], e.hist...)
+	e.start = len(e.hist)
+}
+
+// release returns the scratch buffer.
+func (e *Encoder) release() {
+	if e.buf == nil {
+		return
+	}
+	if cap(*e.buf) <= maxPooled {
+		scratchPool.Put(e.buf)
+	}
+	e.buf = nil
+}
+
 // Write appends p to the message being built. It never fails.
 func (e *Encoder) Write(p []byte) (int, error) {
-	if need := len(e.buf) + len(p); need > cap(e.buf) {
-		// Grow by an eighth rather than append's doubling: the buffer
-		// settles at the history plus one message, for the stream's life.
-		nb := make([]byte, len(e.buf), need+need/8)
-		copy(nb, e.buf)
-		e.buf = nb
-	}
-	e.buf = append(e.buf, p...)
+	e.open()
+	*e.buf = append(*e.buf, p...)
 	return len(p), nil
 }
 
@@ -93,6 +125,7 @@ func (e *Encoder) Write(p []byte) (int, error) {
 // appends it to dst as one fixed-Huffman block followed by an empty stored
 // block (the sync flush: its 00 00 ff ff are the last four bytes).
 func (e *Encoder) Flush(dst []byte) []byte {
+	e.open()
 	e.out, e.bits, e.nbits = dst, 0, 0
 	// Block header: BFINAL 0, BTYPE 01 (fixed Huffman codes).
 	e.put(0b010, 3)
@@ -113,15 +146,21 @@ func (e *Encoder) Flush(dst []byte) []byte {
 }
 
 // slide keeps the message just encoded (and older bytes up to minHistory)
-// as the history of the next one.
+// as the history of the next one, and returns the scratch buffer.
 func (e *Encoder) slide() {
-	keep := min(windowSize, max(len(e.buf)-e.start, minHistory))
-	if drop := len(e.buf) - keep; drop > 0 {
-		n := copy(e.buf, e.buf[drop:])
-		e.buf = e.buf[:n]
-		e.base += drop
+	buf := *e.buf
+	keep := min(windowSize, max(len(buf)-e.start, minHistory), len(buf))
+	drop := len(buf) - keep
+	if cap(e.hist) < keep || cap(e.hist) > 2*keep+minHistory {
+		// An eighth of room, not append's doubling: an encoder lives as
+		// long as its match, and its states grow slowly if at all.
+		e.hist = make([]byte, keep, keep+keep/8)
 	}
-	e.start = len(e.buf)
+	e.hist = e.hist[:keep]
+	copy(e.hist, buf[drop:])
+	e.base += drop
+	e.start = 0
+	e.release()
 	if e.base >= rebaseAt {
 		// Old table entries would read as positions before the history;
 		// dropping them costs at most some compression of one message.
@@ -132,7 +171,7 @@ func (e *Encoder) slide() {
 
 // encode writes the pending message as literal and match codes.
 func (e *Encoder) encode() {
-	buf, end := e.buf, len(e.buf)
+	buf, end := *e.buf, len(*e.buf)
 	s, lit := e.start, e.start
 	// The hash reads 8 bytes; the last few are left as literals.
 	sLimit := end - 8
@@ -197,10 +236,11 @@ func (e *Encoder) bestCandidate(s int, cv uint64, lit int, h uint32) (cand, n in
 // longer returns candidate c and its run if c's run at s is longer than
 // the best so far (cand, n), else the best so far. first is the 4 bytes at s.
 func (e *Encoder) longer(s int, first uint32, c, cand, n int) (int, int) {
-	if c < 0 || c >= s || s-c > windowSize || first != binary.LittleEndian.Uint32(e.buf[c:]) {
+	buf := *e.buf
+	if c < 0 || c >= s || s-c > windowSize || first != binary.LittleEndian.Uint32(buf[c:]) {
 		return cand, n
 	}
-	if l := minMatch + matchLen(e.buf[c+minMatch:], e.buf[s+minMatch:]); l > n {
+	if l := minMatch + matchLen(buf[c+minMatch:], buf[s+minMatch:]); l > n {
 		return c, l
 	}
 	return cand, n

@@ -284,8 +284,8 @@ func BenchmarkMatchData(b *testing.B) {
 }
 
 // TestFootprint checks what an encoder holds after a stream of states: the
-// previous state as history and room for the next, not a full window and
-// append's doubling (the per-match memory the relay pays).
+// previous state as history, not a full window, append's doubling or a
+// buffer for the next message (the per-match memory the relay pays).
 func TestFootprint(t *testing.T) {
 	msgs := loadSequence(t)
 	e := NewEncoder()
@@ -294,11 +294,14 @@ func TestFootprint(t *testing.T) {
 	for _, m := range msgs {
 		largest = max(largest, len(m))
 	}
-	if len(e.buf) != len(msgs[len(msgs)-1]) {
-		t.Errorf("history %d bytes, want the last state's %d", len(e.buf), len(msgs[len(msgs)-1]))
+	if len(e.hist) != len(msgs[len(msgs)-1]) {
+		t.Errorf("history %d bytes, want the last state's %d", len(e.hist), len(msgs[len(msgs)-1]))
 	}
-	if limit := 2*largest + largest/4; cap(e.buf) > limit {
-		t.Errorf("buffer capacity %d, want at most %d for states of up to %d bytes", cap(e.buf), limit, largest)
+	if limit := largest + largest/4; cap(e.hist) > limit {
+		t.Errorf("history capacity %d, want at most %d for states of up to %d bytes", cap(e.hist), limit, largest)
+	}
+	if e.buf != nil {
+		t.Errorf("a %d-byte scratch buffer held between messages", cap(*e.buf))
 	}
 	if size := unsafe.Sizeof(*e); size > 20<<10 {
 		t.Errorf("encoder struct %d bytes, want its table within 20 KiB", size)
