@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -155,7 +157,19 @@ func (o *observer) play(ctx context.Context) error {
 	evs := o.src.Events
 	i := o.src.warmEnd
 	base, tsBase := time.Now(), evs[i].Timestamp
-	nextMarker := time.Now().Add(o.markerEvery)
+	// Gaps between markers are random, within ±25 % of the interval:
+	// markers at a fixed cadence hold one phase against a server's send
+	// cycle (every 100 ms), so that all samples of a run would see the same
+	// wait, short or long, by chance; spread over a whole send interval
+	// (±50 ms at the default 200 ms) they sample every phase. Seeded by the
+	// group code, so that a run repeats its gaps.
+	h := fnv.New64a()
+	h.Write([]byte(o.groupCode))
+	rng := rand.New(rand.NewPCG(h.Sum64(), 0))
+	gap := func() time.Duration {
+		return o.markerEvery*3/4 + time.Duration(rng.Int64N(int64(o.markerEvery/2)+1))
+	}
+	nextMarker := time.Now().Add(gap())
 	for ctx.Err() == nil {
 		if i >= len(evs) || evs[i].IsGameEnd() {
 			i = o.src.warmEnd
@@ -174,9 +188,9 @@ func (o *observer) play(ctx context.Context) error {
 			if err := o.sendMarker(); err != nil {
 				return err
 			}
-			nextMarker = nextMarker.Add(o.markerEvery)
+			nextMarker = nextMarker.Add(gap())
 			if now := time.Now(); nextMarker.Before(now) {
-				nextMarker = now.Add(o.markerEvery)
+				nextMarker = now.Add(gap())
 			}
 			continue
 		}

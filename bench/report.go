@@ -399,7 +399,8 @@ const legend = `
   messages all overlays received in the window; **delivered** = delivered / expected. A step is
   **ok** only at ≥ 99.5 % delivered.
 - **p50/p99/max ms**: ingest→overlay latency measured by the probes. Each observer emits a
-  ` + "`toast`" + ` event with a sequence number every marker interval; the server copies the toast into the
+  ` + "`toast`" + ` event with a sequence number about every marker interval (each gap random within ±25 %, so that the
+  markers meet the server's send cycle at every phase); the server copies the toast into the
   state's toastInfo, so the first match_data whose toastInfo is active with message m<seq> is the
   first state reflecting that marker. Latency = when the probe read it − when the observer handed the
   marker to its socket; it includes the wait for the server's send tick. **p99 − 100 ms**: a change
