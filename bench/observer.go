@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
 	"spectra-relay/engineio/eioclient"
 	"spectra-relay/internal/replayplayer"
+	"spectra-relay/internal/shardhash"
 	"spectra-relay/relay/replayfile"
 	"spectra-relay/socketio/sioclient"
 )
@@ -163,9 +163,7 @@ func (o *observer) play(ctx context.Context) error {
 	// wait, short or long, by chance; spread over a whole send interval
 	// (±50 ms at the default 200 ms) they sample every phase. Seeded by the
 	// group code, so that a run repeats its gaps.
-	h := fnv.New64a()
-	h.Write([]byte(o.groupCode))
-	rng := rand.New(rand.NewPCG(h.Sum64(), 0))
+	rng := rand.New(rand.NewPCG(uint64(shardhash.FNV1a(o.groupCode)), 0))
 	gap := func() time.Duration {
 		return o.markerEvery*3/4 + time.Duration(rng.Int64N(int64(o.markerEvery/2)+1))
 	}

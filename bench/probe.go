@@ -241,8 +241,8 @@ func (p *probe) message(op byte, compressed bool, data []byte, wire int64) error
 }
 
 // eventArgs checks that body, a Socket.IO EVENT's JSON array, is valid JSON
-// and returns its event name and its first argument (a missing one is a
-// node whose Check fails). sonic validates and searches without building
+// and returns its event name and its first argument (a missing one is the
+// zero Node, whose type is ast.V_NONE). sonic validates and searches without building
 // values: a probe reads every match_data of its match, and decoding each
 // with encoding/json (three passes over ~15 KB) took more than half the
 // harness's core at 50 matches, so that the probes' own queue showed up
