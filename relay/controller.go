@@ -49,6 +49,9 @@ type controllerConfig struct {
 	SendInterval      time.Duration
 	InactivityTimeout time.Duration
 	TeamInfoTTL       time.Duration
+	// LogonBurst is the overlay logon rate (per second) from which sends
+	// are slowed (logonburst.go): 0 = DefaultLogonBurst, < 0 = never.
+	LogonBurst int
 	// ReplayDir receives the replay files; "" writes none.
 	ReplayDir string
 	// ReplayMaxBytes caps one replay file; 0 = DefaultReplayMaxBytes, < 0 =
@@ -89,6 +92,9 @@ type controller struct {
 	closers   sync.WaitGroup // replay files being closed
 
 	m *ctrlMetrics
+
+	logons   logonMeter // overlay logons, for the burst rate
+	bursting bool       // the last noteBurst saw a burst; tick loop only
 
 	cl *clusterGlue // cluster hook: nil unless Server.JoinCluster
 }
@@ -137,6 +143,9 @@ func newController(cfg controllerConfig, out broadcaster) *controller {
 	}
 	if cfg.TeamInfoTTL <= 0 {
 		cfg.TeamInfoTTL = DefaultTeamInfoTTL
+	}
+	if cfg.LogonBurst == 0 {
+		cfg.LogonBurst = DefaultLogonBurst
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -38,6 +38,9 @@
 // room sees at most 10 match_data per second and never misses the last
 // state. Each send encodes the state once and hands one packet to the room
 // broadcast, which coalesces a queued older state with the newer one.
+// While overlays log on in a burst (Config.LogonBurst, logonburst.go) the
+// interval is four times as long, so that a reconnecting tournament's
+// logons get the CPU the broadcasts would take.
 //
 // # Deliberate differences from the existing server
 //

@@ -25,6 +25,7 @@ func (c *controller) tickLoop() {
 		case <-t.C:
 		}
 		now := c.now()
+		c.noteBurst(now)
 		scratch = c.snapshot(scratch[:0])
 		for _, lm := range scratch {
 			lm.mu.Lock()

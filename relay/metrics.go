@@ -33,6 +33,7 @@ type ctrlMetrics struct {
 	sendLag      prometheus.Histogram
 	replayBytes  prometheus.Counter
 	replayErrors prometheus.Counter
+	bursts       prometheus.Counter
 }
 
 // sendLagBuckets span an immediate (leading-edge) send to several send
@@ -71,6 +72,10 @@ func newCtrlMetrics() *ctrlMetrics {
 			Name: metricPrefix + "replay_write_errors_total",
 			Help: "Failed replay file writes or closes.",
 		}),
+		bursts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: metricPrefix + "logon_bursts_total",
+			Help: "Overlay logon bursts: times the logon rate reached the burst threshold, from which match_data is sent less often until it passes.",
+		}),
 	}
 	m.evOK = m.events.WithLabelValues("ok")
 	m.evNoMatch = m.events.WithLabelValues("no_match")
@@ -80,7 +85,7 @@ func newCtrlMetrics() *ctrlMetrics {
 }
 
 func (m *ctrlMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.events, m.sends, m.sendBytes, m.recipients, m.sendLag, m.replayBytes, m.replayErrors}
+	return []prometheus.Collector{m.events, m.sends, m.sendBytes, m.recipients, m.sendLag, m.replayBytes, m.replayErrors, m.bursts}
 }
 
 // countEvent records the outcome of routing one event.

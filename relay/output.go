@@ -25,6 +25,7 @@ func (srv *Server) overlayLogon(s *socketio.Socket, e *socketio.Event) {
 		return
 	}
 	s.SetData(loggedOn{})
+	srv.ctrl.overlayLoggingOn()
 	payload, err := e.String(0)
 	if err != nil {
 		srv.log.Warn("output logon: not a JSON string", "err", err)

@@ -48,7 +48,7 @@ func (c *controller) scheduleLocked(lm *liveMatch) {
 	if lm.dirtySince.IsZero() {
 		lm.dirtySince = now
 	}
-	if wait := c.cfg.SendInterval - now.Sub(lm.lastSend); wait > 0 {
+	if wait := c.sendInterval(now) - now.Sub(lm.lastSend); wait > 0 {
 		lm.armed = true
 		lm.timer.Reset(wait)
 		return

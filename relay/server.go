@@ -30,6 +30,11 @@ type Config struct {
 	InactivityTimeout time.Duration
 	TeamInfoTTL       time.Duration
 	PreviewTTL        time.Duration
+	// LogonBurst is the overlay logon rate (per second) from which each
+	// match is sent at most every 4 send intervals until the burst passes,
+	// so that a reconnecting tournament is back on its overlays sooner:
+	// 0 = DefaultLogonBurst (100), < 0 = never slow the sends.
+	LogonBurst int
 	// BodyTimeout bounds reading one request body on the extras port (the
 	// Socket.IO ports take Engine.BodyTimeout). Default 10s.
 	BodyTimeout time.Duration
@@ -104,6 +109,7 @@ func NewServer(cfg Config) *Server {
 		SendInterval:      cfg.SendInterval,
 		InactivityTimeout: cfg.InactivityTimeout,
 		TeamInfoTTL:       cfg.TeamInfoTTL,
+		LogonBurst:        cfg.LogonBurst,
 		ReplayDir:         cfg.ReplayDir,
 		ReplayMaxBytes:    cfg.ReplayMaxBytes,
 		Logger:            cfg.Logger,

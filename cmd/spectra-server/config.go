@@ -39,6 +39,7 @@ type config struct {
 	uring                 bool  // batch broadcast writes through io_uring
 	streamFlate           bool  // compress broadcasts with compress/flate, not deltaflate
 	gcPercent             int   // debug.SetGCPercent; -1 = off
+	logonBurst            int   // overlay logons per second that slow the sends; 0 = never
 }
 
 // setting is one configuration knob: a flag and an environment variable
@@ -126,6 +127,16 @@ var settings = []setting{
 	{flag: "uring", env: "URING", def: "true",
 		meaning: "batch each broadcast's socket writes through io_uring (Linux; falls back to write(2) with one log line where unavailable); false: one write(2) per overlay",
 		set:     func(c *config, v string) error { return parseBool(v, &c.uring) }},
+	{flag: "logon-burst", env: "LOGON_BURST", arg: "N", def: "100",
+		meaning: "overlay logons per second from which each match is sent every 400 ms instead of every 100 ms until the burst passes, so that a tournament reconnecting at once is back on its overlays sooner; 0 = never slow the sends",
+		set: func(c *config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 1_000_000 {
+				return errors.New("not a logon rate: use 0 (off) to 1000000 logons per second")
+			}
+			c.logonBurst = n
+			return nil
+		}},
 	{flag: "log-level", env: "LOG_LEVEL", arg: "LEVEL", def: "info",
 		meaning: "debug, info, warn or error",
 		set: func(c *config, v string) error {

@@ -106,12 +106,17 @@ func relayConfig(cfg config, log *slog.Logger) relay.Config {
 	if maxBytes == 0 {
 		maxBytes = -1 // the relay's "no cap"; its 0 means the default
 	}
+	logonBurst := cfg.logonBurst
+	if logonBurst == 0 {
+		logonBurst = -1 // the relay's "never"; its 0 means the default
+	}
 	return relay.Config{
 		RequireAuthKey: cfg.requireKey,
 		AuthKey:        cfg.authKey,
 		ReplayDir:      cfg.replayDir,
 		ReplayMaxBytes: maxBytes,
 		BodyTimeout:    cfg.bodyTimeout,
+		LogonBurst:     logonBurst,
 		Pprof:          cfg.pprof,
 		Logger:         log,
 		Engine: engineio.Config{
