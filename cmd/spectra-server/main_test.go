@@ -84,12 +84,12 @@ func TestConfigMerge(t *testing.T) {
 		{"every setting from the environment", nil, map[string]string{
 			"BIND": "127.0.0.1", "INGEST_PORT": "1", "OUTPUT_PORT": "2", "EXTRAS_PORT": "3", "REPLAY_DIR": "r", "REPLAY_MAX_BYTES": "1000",
 			"RECOVER": "FALSE", "INSECURE": "TRUE", "SERVER_KEY": "k", "SERVER_CERT": "c", "REQUIRE_AUTH_KEY": "1", "AUTH_KEY": "a",
-			"BODY_TIMEOUT": "500ms", "LOG_LEVEL": "warn", "LOG_FORMAT": "JSON", "PPROF": "1", "CPU_PROFILE": "p", "SNDBUF": "64KiB", "URING": "false", "DEFLATE_STREAM": "Flate"}, nil,
+			"BODY_TIMEOUT": "500ms", "LOG_LEVEL": "warn", "LOG_FORMAT": "JSON", "PPROF": "1", "CPU_PROFILE": "p", "SNDBUF": "64KiB", "URING": "false", "DEFLATE_STREAM": "Flate", "LOGON_BURST": "250"}, nil,
 			func(c config) bool {
 				return c.bind == "127.0.0.1" && c.ingest == 1 && c.output == 2 && c.extra == 3 && c.replayDir == "r" &&
 					c.replayMaxBytes == 1000 && !c.recover && c.insecure && c.keyPath == "k" && c.certPath == "c" && c.requireKey &&
 					c.authKey == "a" && c.bodyTimeout == 500*time.Millisecond && c.logLevel == slog.LevelWarn && c.logJSON &&
-					c.pprof && c.cpuProfile == "p" && c.sndbuf == 64<<10 && !c.uring && c.streamFlate
+					c.pprof && c.cpuProfile == "p" && c.sndbuf == 64<<10 && !c.uring && c.streamFlate && c.logonBurst == 250
 			}},
 		{"empty typed variable is unset", map[string]string{"INSECURE": "true"}, map[string]string{"INSECURE": "", "INGEST_PORT": " ", "REQUIRE_AUTH_KEY": "false"}, nil,
 			func(c config) bool { return c.insecure && c.ingest == 5100 }},
@@ -146,6 +146,7 @@ func TestConfigErrors(t *testing.T) {
 		{"send buffer too large", nil, noKey, []string{"-sndbuf", "2GiB"}, []string{"-sndbuf", "at most 1GiB"}},
 		{"bad uring", nil, map[string]string{"URING": "maybe", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"URING"}},
 		{"bad stream encoder", nil, map[string]string{"DEFLATE_STREAM": "zstd", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"DEFLATE_STREAM", "delta or flate"}},
+		{"bad logon burst", nil, noKey, []string{"-logon-burst", "-1"}, []string{"-logon-burst", "0 (off) to 1000000"}},
 		{"bad port", nil, map[string]string{"EXTRAS_PORT": "70000", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"EXTRAS_PORT", "0 to 65535"}},
 		{"bad GOGC", nil, map[string]string{"GOGC": "fast", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"GOGC", "1 to 100000 or off"}},
 		{"zero GOGC", nil, noKey, []string{"-gogc", "0"}, []string{"-gogc", "GC percentage"}},
@@ -190,7 +191,7 @@ func TestUsageListsEverySetting(t *testing.T) {
 	help := out.String()
 	// The list is spelled out so that dropping a setting from the table fails.
 	envs := []string{"BIND", "INGEST_PORT", "OUTPUT_PORT", "EXTRAS_PORT", "REPLAY_DIR", "REPLAY_MAX_BYTES", "RECOVER", "REDIS_URL", "NODE_ID", "INSECURE",
-		"SERVER_KEY", "SERVER_CERT", "REQUIRE_AUTH_KEY", "AUTH_KEY", "BODY_TIMEOUT", "SNDBUF", "DEFLATE_STREAM", "URING", "LOG_LEVEL", "LOG_FORMAT", "GOGC", "PPROF", "CPU_PROFILE",
+		"SERVER_KEY", "SERVER_CERT", "REQUIRE_AUTH_KEY", "AUTH_KEY", "BODY_TIMEOUT", "SNDBUF", "DEFLATE_STREAM", "URING", "LOGON_BURST", "LOG_LEVEL", "LOG_FORMAT", "GOGC", "PPROF", "CPU_PROFILE",
 		"TRACE", "BLOCK_PROFILE"}
 	if len(envs) != len(settings) {
 		t.Errorf("%d settings, %d expected: update this test and the README", len(settings), len(envs))
@@ -276,11 +277,13 @@ func TestRefusesEmptyAuthKey(t *testing.T) {
 
 func TestRelayConfigWiring(t *testing.T) {
 	tests := []struct {
-		env      map[string]string
-		maxBytes int64
+		env        map[string]string
+		maxBytes   int64
+		logonBurst int // the relay's: 0 its default, < 0 never
 	}{
-		{map[string]string{"REQUIRE_AUTH_KEY": "false"}, 64 << 20},
-		{map[string]string{"AUTH_KEY": "k", "BODY_TIMEOUT": "3s", "REPLAY_MAX_BYTES": "0", "PPROF": "true", "REPLAY_DIR": "d", "SNDBUF": "16KiB", "URING": "1", "DEFLATE_STREAM": "flate"}, -1},
+		{map[string]string{"REQUIRE_AUTH_KEY": "false"}, 64 << 20, 100},
+		{map[string]string{"AUTH_KEY": "k", "BODY_TIMEOUT": "3s", "REPLAY_MAX_BYTES": "0", "PPROF": "true", "REPLAY_DIR": "d", "SNDBUF": "16KiB", "URING": "1", "DEFLATE_STREAM": "flate", "LOGON_BURST": "0"}, -1, -1},
+		{map[string]string{"REQUIRE_AUTH_KEY": "false", "LOGON_BURST": "40"}, 64 << 20, 40},
 	}
 	for _, tc := range tests {
 		c, err := loadConfig(nil, lookupIn(tc.env), lookupIn(nil))
@@ -290,7 +293,8 @@ func TestRelayConfigWiring(t *testing.T) {
 		rc := relayConfig(c, slog.Default())
 		if rc.RequireAuthKey != c.requireKey || rc.AuthKey != c.authKey || rc.ReplayDir != c.replayDir || rc.Pprof != c.pprof ||
 			rc.BodyTimeout != c.bodyTimeout || rc.Engine.BodyTimeout != c.bodyTimeout || rc.ReplayMaxBytes != tc.maxBytes ||
-			int64(rc.Engine.SendBuffer) != c.sndbuf || rc.Engine.Uring != c.uring || rc.Engine.Deflate.StreamFlate != c.streamFlate {
+			int64(rc.Engine.SendBuffer) != c.sndbuf || rc.Engine.Uring != c.uring || rc.Engine.Deflate.StreamFlate != c.streamFlate ||
+			rc.LogonBurst != tc.logonBurst {
 			t.Errorf("env %v: relay config %+v from %+v", tc.env, rc, c)
 		}
 	}
