@@ -10,8 +10,9 @@ import (
 // the overlays already back, and on a small machine the broadcasts win:
 // each logon waits behind whole fan-outs at every round trip of its
 // handshake, so the last overlays stay blank for many seconds while the
-// first get 10 states a second. While overlays log on faster than
-// DefaultLogonBurst per second, the controller therefore sends each match
+// first get 10 states a second. While overlays log on at the burst
+// threshold or faster (LogonBurst, DefaultLogonBurst per second unless
+// configured), the controller therefore sends each match
 // at most every burstSendFactor send intervals; the spec's ceiling is 10
 // sends per second, not a floor, and a state sent less often is still the
 // newest one. Sends return to the normal interval within a second of the
