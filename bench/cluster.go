@@ -115,6 +115,7 @@ func (g *serverGroup) sample() (sum, redis procSample) {
 		sum.cpuTicks += s.cpuTicks
 		sum.rss += s.rss
 		sum.threads += s.threads
+		sum.majflt += s.majflt
 		if p == g.redis {
 			redis = s
 		}

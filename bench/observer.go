@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -73,6 +74,7 @@ type observer struct {
 	speed       float64
 	markerEvery time.Duration
 	markers     *markerLog
+	slowOver    time.Duration // see probe.slowOver; here: marker writes
 
 	obs     *sioclient.Client
 	aux     map[string]*sioclient.Client // nil: refused
@@ -221,7 +223,8 @@ func (o *observer) sendMarker() error {
 	}{o.src.Header.ObsName, o.groupCode, "toast", map[string]any{
 		"title": "bench", "message": fmt.Sprintf("m%d", o.marker), "duration": nil, "eventLogoEnabled": true,
 	}})
-	if seq := o.markers.add(time.Now()); seq != o.marker {
+	stamp := time.Now()
+	if seq := o.markers.add(stamp); seq != o.marker {
 		return errors.New("marker sequence out of step")
 	}
 	if err := o.obs.Emit("obs_data", string(p)); err != nil {
@@ -229,6 +232,17 @@ func (o *observer) sendMarker() error {
 		return fmt.Errorf("observer %s: %w", o.groupCode, err)
 	}
 	o.noteSend()
+	if o.slowOver > 0 {
+		// How long the marker waited in this process before the kernel had
+		// it: a latency sample includes that wait.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := o.obs.Flush(ctx)
+		cancel()
+		if d := time.Since(stamp); err == nil && d > o.slowOver/5 {
+			fmt.Fprintf(os.Stderr, "slow marker write: %s marker %d stamped %s written %d ms later\n",
+				o.groupCode, o.marker, stamp.Format("15:04:05.000"), d.Milliseconds())
+		}
+	}
 	return nil
 }
 

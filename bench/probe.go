@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +38,9 @@ type probe struct {
 	markers   *markerLog
 	deflate   bool
 	node      int // the cluster node it is connected to (0: the observer's)
+	// slowOver: samples over it are printed with their wall-clock times
+	// (0: none), to line stalls up with the server's and kernel's logs.
+	slowOver time.Duration
 
 	mu          sync.Mutex
 	window      *window
@@ -45,6 +49,7 @@ type probe struct {
 	record      bool
 	recorded    []byte // length-prefixed messages, see zlibref.js
 	nRecorded   int
+	prevData    time.Time // when the match_data before this one arrived
 
 	matchData   atomic.Int64
 	firstDataNs atomic.Int64 // when the first match_data arrived
@@ -296,6 +301,8 @@ func (p *probe) onMatchData(packet []byte, arg ast.Node) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	prev := p.prevData
+	p.prevData = p.now
 	if p.record && p.nRecorded < maxRecorded {
 		p.recorded = binary.BigEndian.AppendUint32(p.recorded, uint32(len(packet)))
 		p.recorded = append(p.recorded, packet...)
@@ -313,7 +320,14 @@ func (p *probe) onMatchData(packet []byte, arg ast.Node) {
 	if !ok || p.window == nil || sent.Before(p.window.start) || sent.After(p.window.end) {
 		return
 	}
-	p.latencies = append(p.latencies, p.now.Sub(sent))
+	lat := p.now.Sub(sent)
+	p.latencies = append(p.latencies, lat)
+	if p.slowOver > 0 && lat > p.slowOver {
+		// The gap tells a stall of the sends (no match_data meanwhile)
+		// from one of the marker's way in (match_data went on, stale).
+		fmt.Fprintf(os.Stderr, "slow sample: match %d marker %d sent %s received %s latency %d ms, previous match_data %d ms before\n",
+			p.match, seq, sent.Format("15:04:05.000"), p.now.Format("15:04:05.000"), lat.Milliseconds(), p.now.Sub(prev).Milliseconds())
+	}
 }
 
 // setWindow starts (end zero: open) or ends the measuring window; record

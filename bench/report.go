@@ -338,6 +338,8 @@ func (r *Report) Markdown(svg string) string {
 			disc, x.ConnectFails+x.Errors+x.InvalidJSON, x.Status)
 	}
 
+	faultsMarkdown(&b, r.Results)
+
 	if cs := Compare(r.Results, KindGo, KindNode); len(cs) > 0 {
 		b.WriteString("\n## Go against the Node baseline\n\n")
 		b.WriteString("| step | delivered go / node | p99 ms go / node | server cores go / node | RSS MB go / node | B/match_data go / node |\n")
@@ -442,6 +444,9 @@ const legend = `
   that bound is the load generator's and the goal cannot be judged from it.
 - **harness cores**: this bench's own CPU in the window (observers, overlays, probes); ‡ when it used
   ≥ 95 % of the CPUs it may run on (in the window or the storm): the harness is then the limit.
+- **Major page faults**: faults that read from disk in the window, for the server processes and the
+  harness, listed for the steps that had any. Each stalls the faulting thread for a disk read (on one
+  pinned core: the whole server); a VM that pages out cold file pages can take the server's own code.
 - **disc**: overlays disconnected during the window; **errors**: failed connections, protocol or
   write errors, observer errors and match_data that were not valid JSON.
 - **clusterN**: N spectra-server nodes in cluster mode (` + "`REDIS_URL`, `NODE_ID`" + `) and one redis-server
@@ -452,3 +457,19 @@ const legend = `
   probes on node 0 against those on the other nodes.
 - **—**: not measured (the step failed, was aborted or skipped before or during its window).
 `
+
+// faultsMarkdown lists the steps whose window saw major page faults: a
+// latency tail at such a step may be the disk's, not the server's.
+func faultsMarkdown(b *strings.Builder, rs []Result) {
+	header := false
+	for _, x := range rs {
+		if !x.Measured() || x.ServerMajorFaults+x.HarnessMajorFaults == 0 {
+			continue
+		}
+		if !header {
+			b.WriteString("\n## Major page faults in the window\n\n| server | step | server faults | harness faults |\n|---|---|--:|--:|\n")
+			header = true
+		}
+		fmt.Fprintf(b, "| %s | %s | %d | %d |\n", x.Server, x.Step(), x.ServerMajorFaults, x.HarnessMajorFaults)
+	}
+}

@@ -157,3 +157,35 @@ func TestHarnessFull(t *testing.T) {
 		}
 	}
 }
+
+func TestReportMajorFaults(t *testing.T) {
+	quiet := measured(KindFloor, StepRamp, 1, 200, 100, 101, 0.1, 1600, 9)
+	faulted := measured(KindGo, StepRamp, 1, 200, 100, 900, 0.2, 1550, 20)
+	faulted.ServerMajorFaults, faulted.HarnessMajorFaults = 3, 1
+	unmeasured := Result{Server: KindGo, Kind: StepStorm, Matches: 1, Overlays: 200, Status: "interrupted", ServerMajorFaults: 7}
+	for _, tc := range []struct {
+		name    string
+		results []Result
+		rows    []string // expected lines of the section; none: no section
+	}{
+		{"no faults", []Result{quiet}, nil},
+		{"faults at one step", []Result{quiet, faulted}, []string{"| go | 1x200 | 3 | 1 |"}},
+		{"unmeasured step left out", []Result{unmeasured}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			md := (&Report{Date: "2026-01-01 00:00", Host: "test", CPUs: 2, Results: tc.results}).Markdown("x.svg")
+			has := strings.Contains(md, "## Major page faults in the window")
+			if has != (len(tc.rows) > 0) {
+				t.Fatalf("section present %v, want %v:\n%s", has, len(tc.rows) > 0, md)
+			}
+			for _, row := range tc.rows {
+				if !strings.Contains(md, row+"\n") {
+					t.Errorf("no row %q in\n%s", row, md)
+				}
+			}
+			if strings.Contains(md, "| floor | 1x200 | 0 |") {
+				t.Errorf("a step without faults is listed:\n%s", md)
+			}
+		})
+	}
+}

@@ -33,6 +33,7 @@ type Config struct {
 	Settle         time.Duration // pause between the last connect and the window
 	Probes         int           // probe clients per match
 	MarkerEvery    time.Duration // latency marker interval per match
+	SlowSample     time.Duration // print latency samples over it to stderr (0: none)
 	Readers        int           // epoll loops for the counting overlays
 	Dialers        int           // concurrent connection attempts
 	StormDialers   int           // concurrent connection attempts in a storm step
@@ -119,6 +120,11 @@ type Result struct {
 	ServerRSSBeforeMB   float64 `json:"serverRSSBeforeOverlaysMB"`
 	RSSPerConnKiB       float64 `json:"rssPerConnKiB"`
 	HarnessCores        float64 `json:"harnessCores"`
+	// Page faults that read from disk during the window: each one stalls
+	// the faulting thread for a disk read, which on one pinned core is the
+	// whole server (or the harness's reading of its overlays).
+	ServerMajorFaults  int64 `json:"serverMajorFaults"`
+	HarnessMajorFaults int64 `json:"harnessMajorFaults"`
 	// ServerCPUPerMsgUs: server CPU time per delivered match_data, in µs.
 	ServerCPUPerMsgUs float64 `json:"serverCPUPerMatchDataUs,omitempty"`
 

@@ -171,6 +171,10 @@ type procSample struct {
 	cpuTicks int64 // utime + stime, in clock ticks
 	rss      int64 // bytes
 	threads  int
+	// majflt counts the page faults that had to read from disk: on a VM
+	// that pages out cold file pages (DAMON), a fault on the server's own
+	// code stalls its one core for as long as the disk takes.
+	majflt int64
 }
 
 // clockTicks is USER_HZ, 100 on every Linux the bench runs on.
@@ -182,18 +186,9 @@ func sampleProc(pid int) (procSample, error) {
 	if err != nil {
 		return s, err
 	}
-	// Fields after the command name, which is in parentheses.
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return s, errors.New("malformed /proc stat")
+	if s.cpuTicks, s.majflt, err = parseProcStat(stat); err != nil {
+		return s, err
 	}
-	f := strings.Fields(string(stat[i+1:]))
-	if len(f) < 13 {
-		return s, errors.New("short /proc stat")
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64) // field 14 utime
-	st, _ := strconv.ParseInt(f[12], 10, 64) // field 15 stime
-	s.cpuTicks = ut + st
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return s, err
@@ -212,6 +207,24 @@ func sampleProc(pid int) (procSample, error) {
 	return s, nil
 }
 
+// parseProcStat reads utime+stime and majflt from a /proc/<pid>/stat line.
+func parseProcStat(stat []byte) (cpuTicks, majflt int64, err error) {
+	// Fields after the command name, which is in parentheses and may hold
+	// spaces and parentheses itself.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, 0, errors.New("malformed /proc stat")
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 13 {
+		return 0, 0, errors.New("short /proc stat")
+	}
+	majflt, _ = strconv.ParseInt(f[9], 10, 64) // field 12 majflt
+	ut, _ := strconv.ParseInt(f[11], 10, 64)   // field 14 utime
+	st, _ := strconv.ParseInt(f[12], 10, 64)   // field 15 stime
+	return ut + st, majflt, nil
+}
+
 // cores is the CPU used between two samples, in cores.
 func cores(a, b procSample) float64 {
 	d := b.at.Sub(a.at).Seconds()
@@ -221,11 +234,11 @@ func cores(a, b procSample) float64 {
 	return float64(b.cpuTicks-a.cpuTicks) / clockTicks / d
 }
 
-// selfCPU is this process' user+system CPU time.
-func selfCPU() time.Duration {
+// selfUsage is this process' user+system CPU time and major page faults.
+func selfUsage() (time.Duration, int64) {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), ru.Majflt
 }
 
 // RaiseFileLimit lifts RLIMIT_NOFILE to want (the hard limit too when

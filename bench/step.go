@@ -21,6 +21,7 @@ type snapshot struct {
 	proc       procSample // summed over a cluster's processes
 	redis      procSample
 	self       time.Duration
+	selfMajflt int64
 	bytes      int64
 	matchData  int64 // WebSocket overlays and probes
 	allData    int64 // also polling overlays
@@ -52,7 +53,8 @@ func (s *stepState) noteErr(err error) {
 }
 
 func (s *stepState) snap() snapshot {
-	sn := snapshot{at: time.Now(), self: selfCPU()}
+	sn := snapshot{at: time.Now()}
+	sn.self, sn.selfMajflt = selfUsage()
 	sn.proc, sn.redis = s.srv.sample()
 	sn.bytes = s.counters.bytesRead.Load()
 	sn.matchData = s.counters.matchData.Load()
@@ -134,7 +136,7 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 		src := srcs[m%len(srcs)]
 		gc := groupCode(m)
 		o := &observer{src: src, groupCode: gc, matchID: src.matchID + "-" + gc, ingest: "http://" + srv.ingest(),
-			speed: cfg.Speed, markerEvery: cfg.MarkerEvery, markers: &markerLog{}}
+			speed: cfg.Speed, markerEvery: cfg.MarkerEvery, markers: &markerLog{}, slowOver: cfg.SlowSample}
 		s.obs = append(s.obs, o)
 		go o.run(sctx, ready)
 	}
@@ -187,7 +189,7 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 	for m := range st.Matches {
 		for range min(cfg.Probes, perMatch[m]) {
 			p := &probe{match: m, groupCode: groupCode(m), markers: s.obs[m].markers, deflate: cfg.Deflate,
-				node: nodeFor(nProbes, len(srv.nodes))}
+				node: nodeFor(nProbes, len(srv.nodes)), slowOver: cfg.SlowSample}
 			s.probes[m] = append(s.probes[m], p)
 			go p.run(sctx, srv.output(nProbes), cfg.ConnectTimeout, probeUp)
 			nProbes++
@@ -444,10 +446,14 @@ func rates(a, b snapshot) string {
 	if d <= 0 {
 		return ""
 	}
-	return fmt.Sprintf("match_data %.0f/s  %.1f MB/s | server %.2f cores %.0f MB | harness %.2f cores | disconnects %d",
+	line := fmt.Sprintf("match_data %.0f/s  %.1f MB/s | server %.2f cores %.0f MB | harness %.2f cores | disconnects %d",
 		float64(b.allData-a.allData)/d, float64(b.bytes-a.bytes)/d/1e6,
 		cores(a.proc, b.proc), float64(b.proc.rss)/(1<<20),
 		(b.self-a.self).Seconds()/d, b.disconnect)
+	if sf, hf := b.proc.majflt-a.proc.majflt, b.selfMajflt-a.selfMajflt; sf+hf > 0 {
+		line += fmt.Sprintf(" | major faults server %d harness %d", sf, hf)
+	}
+	return line
 }
 
 // finish computes the window's figures (t0/t1 nil: none).
@@ -518,6 +524,8 @@ func (s *stepState) finish(res *Result, t0, t1 *snapshot) {
 	}
 	res.ServerCores = cores(t0.proc, t1.proc)
 	res.HarnessCores = (t1.self - t0.self).Seconds() / d
+	res.ServerMajorFaults = t1.proc.majflt - t0.proc.majflt
+	res.HarnessMajorFaults = t1.selfMajflt - t0.selfMajflt
 	if res.DeliveredPerSec > 0 {
 		res.ServerCPUPerMsgUs = res.ServerCores / res.DeliveredPerSec * 1e6
 	}

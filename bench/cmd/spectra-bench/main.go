@@ -69,6 +69,7 @@ func run() int {
 	flag.DurationVar(&cfg.Duration, "duration", 20*time.Second, "measuring window per step")
 	flag.DurationVar(&cfg.Settle, "settle", 2*time.Second, "pause between the last connection and the window")
 	flag.IntVar(&cfg.Probes, "probes", 2, "probe clients per match (full decoding, latency)")
+	flag.DurationVar(&cfg.SlowSample, "slow-samples", 0, "print every latency sample over this (e.g. 300ms) with its wall-clock send and receive times to stderr, to line stalls up with other logs (0: none)")
 	flag.DurationVar(&cfg.MarkerEvery, "marker", 200*time.Millisecond, "latency marker interval per match")
 	flag.IntVar(&cfg.Readers, "readers", 1, "epoll loops reading the counting overlays")
 	flag.IntVar(&cfg.Dialers, "dialers", 32, "concurrent connection attempts (ramp steps)")
