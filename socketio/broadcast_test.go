@@ -2,6 +2,7 @@ package socketio
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -228,5 +229,47 @@ func TestBroadcastRawPreparedSharesTheFrame(t *testing.T) {
 	}
 	if ltr.got[last] == mtr.got[1] || string(ltr.got[last].Payload()) != string(pkt) {
 		t.Error("PrepareRaw did not frame the packet on its own")
+	}
+}
+
+// TestBroadcastLargeRoom covers rooms large enough for the fan-out to be
+// split over goroutines (parallelFanout): every member gets the broadcast
+// once, the count leaves out closed members, whatever GOMAXPROCS is.
+func TestBroadcastLargeRoom(t *testing.T) {
+	for _, procs := range []int{1, 2, 4} {
+		t.Run(fmt.Sprintf("GOMAXPROCS=%d", procs), func(t *testing.T) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			s := NewServer(Config{})
+			defer s.Close()
+			const members = 2*parallelFanout + 7
+			sinks := make([]*sinkTransport, members)
+			for i := range sinks {
+				so, tr := connectFake(t, s, "/", false)
+				if err := so.Join("big"); err != nil {
+					t.Fatal(err)
+				}
+				sinks[i] = tr
+			}
+			closed := map[int]bool{0: true, parallelFanout: true, members - 1: true}
+			for i := range closed {
+				sinks[i].closed.Store(true)
+			}
+			before := make([]int64, members) // the CONNECT answers
+			for i, tr := range sinks {
+				before[i] = tr.frames.Load()
+			}
+			if n := s.Of("/").BroadcastRaw("big", []byte(`2["match_data","{}"]`), true); n != members-len(closed) {
+				t.Errorf("reached %d, want %d", n, members-len(closed))
+			}
+			for i, tr := range sinks {
+				want := int64(1)
+				if closed[i] {
+					want = 0
+				}
+				if got := tr.frames.Load() - before[i]; got != want {
+					t.Fatalf("member %d got %d frames, want %d", i, got, want)
+				}
+			}
+		})
 	}
 }

@@ -337,7 +337,7 @@ func (b Broadcast) sendToMembers(members []*Socket, frames []*engineio.Frame) in
 	var sent atomic.Int64
 	var wg sync.WaitGroup
 	chunk := (len(members) + workers - 1) / workers
-	for i := 0; i < len(members); i += chunk {
+	for i := chunk; i < len(members); i += chunk {
 		part := members[i:min(i+chunk, len(members))]
 		wg.Add(1)
 		go func() {
@@ -345,8 +345,14 @@ func (b Broadcast) sendToMembers(members []*Socket, frames []*engineio.Frame) in
 			sent.Add(int64(b.sendRange(part, frames)))
 		}()
 	}
+	// The first chunk on this goroutine, at once: a spawned goroutine
+	// waits for a P, and the last one spawned runs first, so the room's
+	// head (its longest-standing members) got the broadcast after a whole
+	// chunk of others (some 30 ms at 10 000 members) whenever the other P
+	// was busy.
+	n := b.sendRange(members[:chunk], frames)
 	wg.Wait()
-	return int(sent.Load())
+	return n + int(sent.Load())
 }
 
 func (b Broadcast) sendRange(members []*Socket, frames []*engineio.Frame) int {
