@@ -88,6 +88,15 @@ func (m *markerLog) add(t time.Time) int64 {
 	return int64(len(m.times))
 }
 
+// set corrects when marker seq was sent.
+func (m *markerLog) set(seq int64, t time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if seq >= 1 && seq <= int64(len(m.times)) {
+		m.times[seq-1] = t
+	}
+}
+
 func (m *markerLog) at(seq int64) (time.Time, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -132,6 +132,7 @@ type outItem struct {
 	pkt     packet
 	control byte // 0 for an Engine.IO packet, else a WebSocket opcode
 	payload []byte
+	writing func() // SendNotify's callback, or nil
 }
 
 func (o outItem) size() int { return len(o.pkt.Data) + len(o.payload) + 1 }
@@ -379,6 +380,14 @@ func (c *Conn) Send(data []byte, binary bool) error {
 	return c.enqueue(outItem{pkt: packet{Type: typeMessage, Data: slices.Clone(data), Binary: binary}}, true)
 }
 
+// SendNotify is Send that calls writing on the writer goroutine just
+// before the message's write to the transport starts: the moment it
+// leaves this process, for a sender that timestamps it (a latency probe
+// must not count the time the message waited in this process's queue).
+func (c *Conn) SendNotify(data []byte, binary bool, writing func()) error {
+	return c.enqueue(outItem{pkt: packet{Type: typeMessage, Data: slices.Clone(data), Binary: binary}, writing: writing}, true)
+}
+
 func (c *Conn) enqueue(it outItem, wait bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -545,6 +554,11 @@ func (c *Conn) writeLoop() {
 		c.cond.Broadcast()
 		c.mu.Unlock()
 
+		for _, it := range batch {
+			if it.writing != nil {
+				it.writing()
+			}
+		}
 		err := tr.write(batch)
 		closing := false
 		for _, it := range batch {

@@ -309,3 +309,36 @@ func TestDialErrors(t *testing.T) {
 		t.Error("Dial accepted an unknown transport")
 	}
 }
+
+// SendNotify's callback runs once per message, before the message can have
+// reached the server: by the time the echo is back it has run, and the
+// echo cannot have left before it.
+func TestSendNotify(t *testing.T) {
+	base := nodeserver.Start(t)
+	for _, m := range []mode{modes[0], modes[2]} {
+		t.Run(m.name, func(t *testing.T) {
+			testID := strings.ReplaceAll(t.Name(), "/", "_")
+			c := dial(t, base, eioclient.Options{Transports: m.transports, Deflate: m.deflate, Header: http.Header{"X-Test-Id": {testID}}})
+			for i := range 3 {
+				calls := make(chan time.Time, 2)
+				body := fmt.Sprintf("notify %d", i)
+				if err := c.SendNotify([]byte(body), false, func() { calls <- time.Now() }); err != nil {
+					t.Fatal(err)
+				}
+				c.expectText(t, body)
+				echoed := time.Now()
+				select {
+				case at := <-calls:
+					if at.After(echoed) {
+						t.Fatalf("callback at %v, after the echo arrived at %v", at, echoed)
+					}
+				default:
+					t.Fatal("the echo arrived but the callback did not run")
+				}
+				if len(calls) != 0 {
+					t.Fatal("callback ran twice")
+				}
+			}
+		})
+	}
+}

@@ -118,7 +118,7 @@ func (e *Event) Ack(args ...any) error {
 	if !e.hasID {
 		return fmt.Errorf("sioclient: event %q did not ask for an acknowledgement", e.Name)
 	}
-	return e.c.send(siopacket.PacketAck, "", true, e.id, args)
+	return e.c.send(siopacket.PacketAck, "", true, e.id, args, nil)
 }
 
 // Client is a Socket.IO connection to one namespace. Its methods are safe for
@@ -335,7 +335,13 @@ func (c *Client) Err() error {
 // Emit sends an event. Arguments are encoded as JSON, except []byte (sent as
 // binary attachments) and RawJSON (sent as is).
 func (c *Client) Emit(event string, args ...any) error {
-	return c.send(siopacket.PacketEvent, event, false, 0, args)
+	return c.send(siopacket.PacketEvent, event, false, 0, args, nil)
+}
+
+// EmitNotify is Emit that calls writing on the writer goroutine just before
+// the event's write to the transport starts (eioclient.Conn.SendNotify).
+func (c *Client) EmitNotify(writing func(), event string, args ...any) error {
+	return c.send(siopacket.PacketEvent, event, false, 0, args, writing)
 }
 
 // EmitWithAck sends an event and waits for the server's acknowledgement.
@@ -351,7 +357,7 @@ func (c *Client) EmitWithAck(ctx context.Context, event string, args ...any) (Me
 	c.nextID++
 	c.acks[id] = ch
 	c.mu.Unlock()
-	if err := c.send(siopacket.PacketEvent, event, true, id, args); err != nil {
+	if err := c.send(siopacket.PacketEvent, event, true, id, args, nil); err != nil {
 		c.dropAck(id)
 		return Message{}, err
 	}
@@ -373,7 +379,7 @@ func (c *Client) dropAck(id uint64) {
 	c.mu.Unlock()
 }
 
-func (c *Client) send(typ PacketType, event string, hasID bool, id uint64, args []any) error {
+func (c *Client) send(typ PacketType, event string, hasID bool, id uint64, args []any, writing func()) error {
 	if c.eio == nil {
 		return ErrNotConnected
 	}
@@ -392,7 +398,7 @@ func (c *Client) send(typ PacketType, event string, hasID bool, id uint64, args 
 	}
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
-	if err := c.eio.Send(AppendPacket(make([]byte, 0, len(data)+16), p), false); err != nil {
+	if err := c.eio.SendNotify(AppendPacket(make([]byte, 0, len(data)+16), p), false, writing); err != nil {
 		return err
 	}
 	for _, a := range atts {
