@@ -231,13 +231,12 @@ func (o *observer) sendMarker() error {
 	if seq != o.marker {
 		return errors.New("marker sequence out of step")
 	}
-	slowOver := o.slowOver
 	stamp := func() {
 		now := time.Now()
 		o.markers.set(seq, now)
 		// Printed here, on the writer goroutine, so that the diagnostic
 		// never holds the play loop back.
-		if d := now.Sub(emitted); slowOver > 0 && d > slowOver/5 {
+		if d := now.Sub(emitted); o.slowOver > 0 && d > o.slowOver/5 {
 			fmt.Fprintf(os.Stderr, "slow marker write: %s marker %d emitted %s, its write started %d ms later\n",
 				o.groupCode, seq, emitted.Format("15:04:05.000"), d.Milliseconds())
 		}

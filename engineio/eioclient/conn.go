@@ -377,10 +377,10 @@ func (c *Conn) Stats() Stats {
 // Send queues one message. It blocks while the send queue is full and fails
 // only once the connection is closing. data may be reused after Send returns.
 func (c *Conn) Send(data []byte, binary bool) error {
-	return c.enqueue(outItem{pkt: packet{Type: typeMessage, Data: slices.Clone(data), Binary: binary}}, true)
+	return c.SendNotify(data, binary, nil)
 }
 
-// SendNotify is Send that calls writing on the writer goroutine just
+// SendNotify is Send that calls writing (unless nil) on the writer goroutine just
 // before the message's write to the transport starts: the moment it
 // leaves this process, for a sender that timestamps it (a latency probe
 // must not count the time the message waited in this process's queue).
