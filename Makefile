@@ -91,7 +91,7 @@ BENCH_HARNESS_CPUS ?= 1
 ## of 10 × 2 000 overlays, then a broadcast step at 10 × 2 000 (under 3 minutes).
 bench-quick:
 	$(GO) run ./bench/cmd/spectra-bench -servers go,floor -server-cpus $(BENCH_SERVER_CPUS) -harness-cpus $(BENCH_HARNESS_CPUS) \
-		-steps storm:10x2000,10x2000 -duration 10s $(BENCH_FLAGS)
+		-steps storm:10x2000,10x2000 -duration 10s -confirm 1 $(BENCH_FLAGS)
 
 # Steps of the full suite: 1, 10 and 50 matches × 1 000 to 10 000 overlays, and a connect storm of
 # 10 000 overlays over 50 matches.

@@ -252,8 +252,11 @@ func (r *Report) Markdown(svg string) string {
 	}
 	fmt.Fprintf(&b, "\n![delivered %%, p99 latency, server CPU per match_data and RSS per overlay against overlays](%s)\n\n", svg)
 
+	// The verdicts compare each server's runs of a step as one (medians,
+	// see confirm.go); the results table lists every run.
+	view := Merged(r.Results)
 	full := false
-	for _, x := range r.Results {
+	for _, x := range view {
 		full = full || x.HarnessFull()
 	}
 	for _, c := range r.Capacity {
@@ -261,7 +264,7 @@ func (r *Report) Markdown(svg string) string {
 			full = full || p.Result.HarnessFull()
 		}
 	}
-	if cs := Compare(r.Results, KindGo, KindFloor); len(cs) > 0 {
+	if cs := Compare(view, KindGo, KindFloor); len(cs) > 0 {
 		b.WriteString("## spectra-server beside the floor\n\n")
 		b.WriteString("Each cell is spectra-server / floor from the same run (×: the ratio). The goals (issue 7) apply where the floor delivers ≥ 99.5 %: " +
 			"delivered ≥ 99.5 %, p99 ≤ floor + 20 ms, CPU per match_data ≤ ×1.15, storm ≤ ×1.5, RSS ≤ 12 KiB per overlay.\n\n")
@@ -283,7 +286,8 @@ func (r *Report) Markdown(svg string) string {
 					goals = strings.Join(m, ", ")
 				}
 			}
-			step := c.Step.String()
+			goals += c.firstRunNote(func(f Comparison) []string { return f.Misses() })
+			step := c.Step.String() + c.runsNote()
 			if c.HarnessFull {
 				step += " ‡"
 			}
@@ -293,9 +297,10 @@ func (r *Report) Markdown(svg string) string {
 		b.WriteString("\n")
 	}
 	capacityMarkdown(&b, r.Capacity)
-	unpinnedMarkdown(&b, r.Results)
-	variantMarkdown(&b, r.Results)
-	clusterMarkdown(&b, r.Results)
+	unpinnedMarkdown(&b, view)
+	variantMarkdown(&b, view)
+	clusterMarkdown(&b, view)
+	confirmMarkdown(&b, view)
 	if full {
 		b.WriteString("‡ **The harness's CPUs were full** (it used ≥ 95 % of the CPUs it may run on, in the window or the storm): " +
 			"at these steps the load generator is the limit, so the floor's figures are the harness's limit, not the floor's, and a ratio " +
@@ -330,7 +335,7 @@ func (r *Report) Markdown(svg string) string {
 			disc = fmt.Sprint(x.Disconnects)
 		}
 		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |\n",
-			x.Server, x.Step(), x.Connected, na(x.ConnectSeconds > 0, x.ConnectSeconds, f1), storm,
+			runLabel(x), x.Step(), x.Connected, na(x.ConnectSeconds > 0, x.ConnectSeconds, f1), storm,
 			na(m, x.SendsPerMatchPerSec, f1), na(m, x.DeliveredPerSec, f0), na(m, x.ExpectedPerSec, f0), del,
 			na(lat, x.LatencyP50ms, f0), p99, na(lat, x.LatencyMaxms, f0),
 			na(m, x.WireMBps, f2), na(m && x.BytesPerMatchData > 0, x.BytesPerMatchData, f0), na(ref, x.RefContextBytes, f0), na(ref, x.RefNoContextBytes, f0),
@@ -340,7 +345,7 @@ func (r *Report) Markdown(svg string) string {
 
 	faultsMarkdown(&b, r.Results)
 
-	if cs := Compare(r.Results, KindGo, KindNode); len(cs) > 0 {
+	if cs := Compare(view, KindGo, KindNode); len(cs) > 0 {
 		b.WriteString("\n## Go against the Node baseline\n\n")
 		b.WriteString("| step | delivered go / node | p99 ms go / node | server cores go / node | RSS MB go / node | B/match_data go / node |\n")
 		b.WriteString("|---|---|---|---|---|---|\n")

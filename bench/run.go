@@ -49,8 +49,11 @@ type Config struct {
 	// UnpinnedToo: after each pinned go step, run it again with neither
 	// the server nor the bench pinned (server kind KindGoUnpinned).
 	UnpinnedToo bool
-	AllCPUs     []int // the CPUs the bench started with
-	HarnessPin  []int // the bench's own pinning (-harness-cpus); nil: none
+	// Confirm: how many more times a step runs when its first run misses a
+	// goal against the floor or is worse unpinned (see confirm.go).
+	Confirm    int
+	AllCPUs    []int // the CPUs the bench started with
+	HarnessPin []int // the bench's own pinning (-harness-cpus); nil: none
 
 	WorkDir     string // the module root
 	BaselineDir string // bench/baseline
@@ -76,6 +79,13 @@ type Result struct {
 	Polling  int    `json:"pollingOverlays"`
 	Probes   int    `json:"probes"`
 	Status   string `json:"status"` // "ok" (≥ 99.5 % delivered) or what went wrong
+	// Run: 0 for a step's first run, k for its k-th confirmation run
+	// (Config.Confirm).
+	Run int `json:"run,omitempty"`
+	// Runs and FirstRun are set only on a result of Merged that stands for
+	// several runs: how many, and the first of them as measured.
+	Runs     int     `json:"-"`
+	FirstRun *Result `json:"-"`
 	// Aborted: the window was cut short (interrupted, server gone, RSS
 	// limit); its figures are not a measurement.
 	Aborted     bool `json:"aborted,omitempty"`
@@ -181,11 +191,18 @@ func loadSources(cfg *Config) ([]*replaySource, error) {
 }
 
 // Run measures every step with every server (and, with UnpinnedToo, go
-// once more unpinned right after its pinned run).
+// once more unpinned right after its pinned run), then runs a step whose
+// verdict is a miss Confirm more times.
 func Run(ctx context.Context, cfg *Config) ([]Result, error) {
 	srcs, err := loadSources(cfg)
 	if err != nil {
 		return nil, err
+	}
+	measure := func(name string, st Step) (Result, error) {
+		if name == KindGoUnpinned {
+			return runUnpinned(ctx, cfg, srcs, st)
+		}
+		return runStep(ctx, cfg, srcs, name, st), nil
 	}
 	var results []Result
 	failedAt := map[string]int{} // server/matches → overlays of the failed step
@@ -207,14 +224,9 @@ func Run(ctx context.Context, cfg *Config) ([]Result, error) {
 					Status: fmt.Sprintf("skipped: failed at %d overlays", n)})
 				continue
 			}
-			var r Result
-			if name == KindGoUnpinned {
-				r, err = runUnpinned(ctx, cfg, srcs, st)
-				if err != nil {
-					return results, err
-				}
-			} else {
-				r = runStep(ctx, cfg, srcs, name, st)
+			r, err := measure(name, st)
+			if err != nil {
+				return results, err
 			}
 			cfg.printf("%s\n", r.summary())
 			if !r.Measured() || r.DeliveredPct < 50 || r.Connected < int64(r.Overlays) {
@@ -223,6 +235,33 @@ func Run(ctx context.Context, cfg *Config) ([]Result, error) {
 				}
 			}
 			results = append(results, r)
+		}
+		if cfg.Confirm <= 0 {
+			continue
+		}
+		again, why := needsConfirmation(results, st, runs)
+		if len(again) == 0 {
+			continue
+		}
+		cfg.printf("%s: %s; %d confirmation runs of %s\n", st, why, cfg.Confirm, strings.Join(again, ", "))
+		for round := 1; round <= cfg.Confirm; round++ {
+			for _, name := range again {
+				if ctx.Err() != nil {
+					return results, ctx.Err()
+				}
+				r, err := measure(name, st)
+				if err != nil {
+					return results, err
+				}
+				r.Run = round
+				cfg.printf("%s [confirmation %d/%d]\n", r.summary(), round, cfg.Confirm)
+				results = append(results, r)
+			}
+		}
+		if _, why := needsConfirmation(results, st, runs); why != "" {
+			cfg.printf("%s: confirmed over %d runs: %s\n", st, cfg.Confirm+1, why)
+		} else {
+			cfg.printf("%s: not confirmed: the medians of %d runs meet every goal\n", st, cfg.Confirm+1)
 		}
 	}
 	return results, nil

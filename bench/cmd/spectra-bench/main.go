@@ -68,6 +68,7 @@ func run() int {
 	flag.Float64Var(&cfg.PollingShare, "polling", 0, "share of overlays on HTTP long-polling with upgrade to WebSocket (0–1)")
 	flag.DurationVar(&cfg.Duration, "duration", 20*time.Second, "measuring window per step")
 	flag.DurationVar(&cfg.Settle, "settle", 2*time.Second, "pause between the last connection and the window")
+	flag.IntVar(&cfg.Confirm, "confirm", 2, "run a step this many more times when its first run misses a goal against the floor or is worse unpinned; the verdict takes each figure's median over the runs (0: one run decides)")
 	flag.IntVar(&cfg.Probes, "probes", 2, "probe clients per match (full decoding, latency)")
 	flag.DurationVar(&cfg.SlowSample, "slow-samples", 0, "print every latency sample over this (e.g. 300ms) with its wall-clock send and receive times to stderr, to line stalls up with other logs (0: none)")
 	flag.DurationVar(&cfg.MarkerEvery, "marker", 200*time.Millisecond, "latency marker interval per match")
@@ -358,6 +359,9 @@ func run() int {
 	if capPlan != "" {
 		rep.Settings["capacity"] = fmt.Sprintf("searched at %s matches from %d overlays, ×%g until a probe fails, then bisected to %s (never under %d overlays), at most %d probes per search, none over %d overlays",
 			*capacity, cfg.CapacitySearch.From, cfg.CapacitySearch.Growth, *capRes, bench.CapacityMinStep, cfg.CapacitySearch.MaxProbes, cfg.CapacitySearch.Max)
+	}
+	if cfg.Confirm > 0 {
+		rep.Settings["confirmation"] = fmt.Sprintf("a step whose first run missed a goal against the floor or was worse unpinned ran %d more times (the servers compared, in the same order); its verdicts take each figure's median over the runs", cfg.Confirm)
 	}
 	if cfg.UnpinnedToo {
 		rep.Settings["unpinned"] = fmt.Sprintf("go-unpinned: each go step again with neither spectra-server nor the bench pinned (CPUs %s)", bench.FormatCPUList(all))
