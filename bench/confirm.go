@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -184,6 +185,76 @@ func needsConfirmation(results []Result, st Step, runs []string) (servers []stri
 		}
 	}
 	return servers, strings.Join(reasons, "; ")
+}
+
+// confirmStep runs step st again where needsConfirmation asks, one round
+// at a time, until every server it flagged has 1+Confirm runs. The verdict
+// is looked at again after each round only to add servers (go's medians
+// can make a comparison that passed on go's first run fail), never to stop
+// early: a median of two would let one good rerun outweigh a bad first run.
+func confirmStep(ctx context.Context, cfg *Config, st Step, runs []string, results []Result,
+	measure func(string, Step) (Result, error)) ([]Result, error) {
+	flagged := map[string]bool{}
+	want := 1 + cfg.Confirm
+	for {
+		todo, why := confirmPlan(results, st, runs, want, flagged)
+		if len(todo) == 0 {
+			break
+		}
+		cfg.printf("%s: %s; confirmation runs of %s\n", st, why, strings.Join(todo, ", "))
+		for _, name := range todo {
+			if ctx.Err() != nil {
+				return results, ctx.Err()
+			}
+			r, err := measure(name, st)
+			if err != nil {
+				return results, err
+			}
+			r.Run = runsOf(results, name, st)
+			cfg.printf("%s [confirmation %d/%d]\n", r.summary(), r.Run, cfg.Confirm)
+			results = append(results, r)
+		}
+	}
+	if len(flagged) == 0 {
+		return results, nil
+	}
+	if _, why := needsConfirmation(results, st, runs); why != "" {
+		cfg.printf("%s: confirmed over %d runs: %s\n", st, want, why)
+	} else {
+		cfg.printf("%s: not confirmed: the medians of %d runs meet every goal\n", st, want)
+	}
+	return results, nil
+}
+
+// confirmPlan is the next round of confirmation runs of step st: every
+// server flagged now or before (flagged collects them) that has fewer than
+// want runs, in the order of runs.
+func confirmPlan(results []Result, st Step, runs []string, want int, flagged map[string]bool) ([]string, string) {
+	again, why := needsConfirmation(results, st, runs)
+	for _, name := range again {
+		flagged[name] = true
+	}
+	var todo []string
+	for _, name := range runs {
+		if flagged[name] && runsOf(results, name, st) < want {
+			todo = append(todo, name)
+		}
+	}
+	if why == "" {
+		why = "confirming"
+	}
+	return todo, why
+}
+
+// runsOf counts the runs of server name at step st.
+func runsOf(results []Result, name string, st Step) int {
+	n := 0
+	for _, x := range results {
+		if x.Server == name && x.Step() == st {
+			n++
+		}
+	}
+	return n
 }
 
 // skipped: the step was not run for this server (-stop-after-fail).

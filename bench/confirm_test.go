@@ -146,3 +146,37 @@ func TestReportConfirmation(t *testing.T) {
 		t.Logf("report:\n%s", md)
 	}
 }
+
+// TestConfirmPlan follows one step through its confirmation rounds: the
+// flagged servers run until each has 1+Confirm runs even when a median of
+// two would pass, and a comparison that fails only on go's medians adds
+// its other server.
+func TestConfirmPlan(t *testing.T) {
+	st := Step{Kind: StepRamp, Matches: 50, Overlays: 1000}
+	runs := []string{KindGo, KindGoUnpinned, KindFloor, KindNode}
+	res := func(server string, p99 float64) Result {
+		return measured(server, StepRamp, 50, 1000, 100.6, p99, 0.3, 8000, 9)
+	}
+	results := []Result{res(KindGo, 149), res(KindGoUnpinned, 95), res(KindFloor, 108), res(KindNode, 300)}
+	flagged := map[string]bool{}
+	steps := []struct {
+		add  []Result
+		want []string
+	}{
+		{nil, []string{KindGo, KindFloor}},                                            // p99 +41 over the floor's
+		{[]Result{res(KindGo, 60), res(KindFloor, 105)}, []string{KindGo, KindFloor}}, // medians pass: still a third run
+		{[]Result{res(KindGo, 62), res(KindFloor, 104)}, []string{KindGoUnpinned}},    // go's median 62: unpinned's 95 is +33
+		{[]Result{res(KindGoUnpinned, 97)}, []string{KindGoUnpinned}},
+		{[]Result{res(KindGoUnpinned, 70)}, nil}, // three runs each: done
+	}
+	for i, s := range steps {
+		results = append(results, s.add...)
+		got, _ := confirmPlan(results, st, runs, 3, flagged)
+		if !slices.Equal(got, s.want) {
+			t.Fatalf("round %d: plan %v, want %v", i, got, s.want)
+		}
+	}
+	if n := runsOf(results, KindNode, st); n != 1 {
+		t.Errorf("node ran %d times, want once (not part of any goal)", n)
+	}
+}

@@ -236,32 +236,10 @@ func Run(ctx context.Context, cfg *Config) ([]Result, error) {
 			}
 			results = append(results, r)
 		}
-		if cfg.Confirm <= 0 {
-			continue
-		}
-		again, why := needsConfirmation(results, st, runs)
-		if len(again) == 0 {
-			continue
-		}
-		cfg.printf("%s: %s; %d confirmation runs of %s\n", st, why, cfg.Confirm, strings.Join(again, ", "))
-		for round := 1; round <= cfg.Confirm; round++ {
-			for _, name := range again {
-				if ctx.Err() != nil {
-					return results, ctx.Err()
-				}
-				r, err := measure(name, st)
-				if err != nil {
-					return results, err
-				}
-				r.Run = round
-				cfg.printf("%s [confirmation %d/%d]\n", r.summary(), round, cfg.Confirm)
-				results = append(results, r)
+		if cfg.Confirm > 0 {
+			if results, err = confirmStep(ctx, cfg, st, runs, results, measure); err != nil {
+				return results, err
 			}
-		}
-		if _, why := needsConfirmation(results, st, runs); why != "" {
-			cfg.printf("%s: confirmed over %d runs: %s\n", st, cfg.Confirm+1, why)
-		} else {
-			cfg.printf("%s: not confirmed: the medians of %d runs meet every goal\n", st, cfg.Confirm+1)
 		}
 	}
 	return results, nil
