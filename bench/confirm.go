@@ -66,15 +66,8 @@ func medianResult(rs []Result) Result {
 	}
 	out := m[0]
 	out.Runs, out.FirstRun = len(rs), &first
-	med := func(get func(*Result) float64) float64 {
-		v := make([]float64, 0, len(m))
-		for i := range m {
-			v = append(v, get(&m[i]))
-		}
-		return median(v)
-	}
 	for _, field := range medianFields {
-		*field(&out) = med(func(x *Result) float64 { return *field(x) })
+		*field(&out) = medianOf(m, func(x *Result) float64 { return *field(x) })
 	}
 	var lat []Result
 	out.LatencySamples = 0
@@ -85,19 +78,12 @@ func medianResult(rs []Result) Result {
 		}
 	}
 	if len(lat) > 0 {
-		p := func(get func(Result) float64) float64 {
-			v := make([]float64, 0, len(lat))
-			for _, x := range lat {
-				v = append(v, get(x))
-			}
-			return median(v)
-		}
-		out.LatencyP50ms = p(func(x Result) float64 { return x.LatencyP50ms })
-		out.LatencyP99ms = p(func(x Result) float64 { return x.LatencyP99ms })
-		out.LatencyMaxms = p(func(x Result) float64 { return x.LatencyMaxms })
+		out.LatencyP50ms = medianOf(lat, func(x *Result) float64 { return x.LatencyP50ms })
+		out.LatencyP99ms = medianOf(lat, func(x *Result) float64 { return x.LatencyP99ms })
+		out.LatencyMaxms = medianOf(lat, func(x *Result) float64 { return x.LatencyMaxms })
 	}
 	if out.Kind == StepStorm {
-		out.StormSeconds = med(func(x *Result) float64 {
+		out.StormSeconds = medianOf(m, func(x *Result) float64 {
 			if x.StormSeconds <= 0 {
 				return math.Inf(1)
 			}
@@ -109,7 +95,7 @@ func medianResult(rs []Result) Result {
 	}
 	out.Status = "ok"
 	if out.DeliveredPct < MinDeliveredPct {
-		out.Status = fmt.Sprintf("%.2f%% delivered, under %.1f%%", out.DeliveredPct, MinDeliveredPct)
+		out.Status = underStatus(out.DeliveredPct)
 	}
 	out.Status = fmt.Sprintf("median of %d runs: %s", len(rs), out.Status)
 	return out
@@ -132,6 +118,15 @@ var medianFields = []func(*Result) *float64{
 	func(x *Result) *float64 { return &x.ConnectSeconds },
 	func(x *Result) *float64 { return &x.StormServerCores },
 	func(x *Result) *float64 { return &x.StormHarnessCores },
+}
+
+// medianOf is the median of one figure over rs.
+func medianOf(rs []Result, get func(*Result) float64) float64 {
+	v := make([]float64, 0, len(rs))
+	for i := range rs {
+		v = append(v, get(&rs[i]))
+	}
+	return median(v)
 }
 
 func median(v []float64) float64 {
@@ -258,7 +253,7 @@ func runsOf(results []Result, name string, st Step) int {
 }
 
 // skipped: the step was not run for this server (-stop-after-fail).
-func skipped(x Result) bool { return strings.HasPrefix(x.Status, "skipped") }
+func skipped(x Result) bool { return strings.HasPrefix(x.Status, statusSkipped) }
 
 // runLabel is a result's server as the results table names it.
 func runLabel(x Result) string {

@@ -51,7 +51,7 @@ func (r *Report) upgrade() {
 			x.ServerCPUPerMsgUs = x.ServerCores / x.DeliveredPerSec * 1e6
 		}
 		if x.ok() && x.Measured() && x.DeliveredPct < MinDeliveredPct {
-			x.Status = fmt.Sprintf("%.2f%% delivered, under %.1f%%", x.DeliveredPct, MinDeliveredPct)
+			x.Status = underStatus(x.DeliveredPct)
 		}
 	}
 }

@@ -157,6 +157,15 @@ const MinDeliveredPct = 99.5
 
 func (r *Result) ok() bool { return r.Status == "ok" }
 
+// underStatus is the status of a step that delivered pct, under
+// MinDeliveredPct.
+func underStatus(pct float64) string {
+	return fmt.Sprintf("%.2f%% delivered, under %.1f%%", pct, MinDeliveredPct)
+}
+
+// statusSkipped starts the status of a step not run (-stop-after-fail).
+const statusSkipped = "skipped: "
+
 // Measured reports whether the window ran to its end, so that its figures
 // mean something (the step may still have failed its goal).
 func (r *Result) Measured() bool { return r.WindowSeconds > 0 && !r.Aborted }
@@ -221,7 +230,7 @@ func Run(ctx context.Context, cfg *Config) ([]Result, error) {
 			key := fmt.Sprintf("%s/%s/%d", name, st.Kind, st.Matches)
 			if n, ok := failedAt[key]; ok && cfg.StopAfterFail && st.Overlays > n {
 				results = append(results, Result{Server: name, Kind: st.Kind, Matches: st.Matches, Overlays: st.Overlays,
-					Status: fmt.Sprintf("skipped: failed at %d overlays", n)})
+					Status: fmt.Sprintf("%sfailed at %d overlays", statusSkipped, n)})
 				continue
 			}
 			r, err := measure(name, st)

@@ -412,7 +412,7 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 	cancel()
 	s.reference(&res)
 	if res.ok() && res.Measured() && res.DeliveredPct < MinDeliveredPct {
-		res.Status = fmt.Sprintf("%.2f%% delivered, under %.1f%%", res.DeliveredPct, MinDeliveredPct)
+		res.Status = underStatus(res.DeliveredPct)
 	}
 	return res
 }
