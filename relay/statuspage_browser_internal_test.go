@@ -88,7 +88,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 		overlay(t, ts, "TYPO42")
 	}
 	var doc statusDoc
-	_, body := httpGet(t, ts.extras+"/status/matches")
+	_, body := httpGet(t, ts.admin+"/status/matches")
 	mustUnmarshalT(t, []byte(body), &doc)
 	if len(doc.Matches) != 2 || doc.Matches[0].GroupCode != "LIVE42" {
 		t.Fatalf("status has matches %+v", doc.Matches)
@@ -120,7 +120,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	}()
 	t.Cleanup(func() { <-replaying })
 
-	page := ts.extras + "/"
+	page := ts.admin + "/"
 	if _, body := httpGet(t, page); strings.Contains(body, "LIVE42") {
 		t.Fatal("the served HTML already holds match data: the test would not exercise the page's script")
 	}
