@@ -208,6 +208,10 @@ func TestDecodeGroupCode(t *testing.T) {
 		{`"` + strings.Repeat(`\u0067`, maxGroupCodeLen) + `"`, strings.Repeat("g", maxGroupCodeLen)},
 		{`"` + strings.Repeat(`\u0067`, maxGroupCodeLen+1) + `"`, ""},
 		{big, ""},
+		// An invalid byte decodes to U+FFFD, three bytes: 62 + 3 > 64.
+		{`"` + strings.Repeat("g", maxGroupCodeLen-2) + "\xbd" + `"`, ""},
+		{`"` + strings.Repeat("g", maxGroupCodeLen-3) + "\xbd" + `"`, strings.Repeat("g", maxGroupCodeLen-3) + "\ufffd"},
+		{`"" `, ""},
 		{`""`, ""},
 		{``, ""},
 		{`null`, ""},

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"spectra-relay/internal/jsontext"
@@ -130,8 +131,10 @@ func fieldTooLong(raw json.RawMessage, limit int) bool {
 	if len(raw) == 0 || raw[0] != '"' {
 		return len(raw) > limit
 	}
-	if len(raw) <= limit+2 {
-		return false // decoding never makes a string longer than its JSON
+	if len(raw) <= limit+2 && utf8.Valid(raw) {
+		// Decoding never makes valid UTF-8 longer than its JSON; an
+		// invalid byte becomes U+FFFD, three bytes.
+		return false
 	}
 	var s string
 	if json.Unmarshal(raw, &s) != nil {
@@ -148,14 +151,15 @@ func decodeGroupCode(raw json.RawMessage) (string, error) {
 	switch {
 	case len(raw) == 0 || raw[0] != '"':
 		return "", errors.New("groupCode is not a string")
-	case string(raw) == `""`:
-		return "", errors.New("empty groupCode")
 	case fieldTooLong(raw, maxGroupCodeLen):
 		return "", fmt.Errorf("groupCode longer than %d bytes", maxGroupCodeLen)
 	}
 	var code string
 	if json.Unmarshal(raw, &code) != nil {
 		return "", errors.New("groupCode is not a valid JSON string")
+	}
+	if code == "" {
+		return "", errors.New("empty groupCode")
 	}
 	return code, nil
 }
