@@ -49,6 +49,10 @@ type Config struct {
 	// loopback listener.
 	AdminToken string
 	Logger     *slog.Logger
+
+	// waitingShown caps the status page's waiting list (tests); 0 =
+	// maxWaitingShown.
+	waitingShown int
 }
 
 // RecoveryReport says what RecoverMatches rebuilt from the replay files.
@@ -92,6 +96,9 @@ func NewServer(cfg Config) *Server {
 	}
 	if cfg.BodyTimeout <= 0 {
 		cfg.BodyTimeout = 10 * time.Second
+	}
+	if cfg.waitingShown <= 0 {
+		cfg.waitingShown = maxWaitingShown
 	}
 	if cfg.PreviewTTL <= 0 {
 		cfg.PreviewTTL = DefaultPreviewTTL

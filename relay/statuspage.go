@@ -146,7 +146,7 @@ func (srv *Server) statusDoc() statusDoc {
 		doc.Matches = append(doc.Matches, sm)
 	}
 	slices.SortFunc(doc.Matches, func(a, b statusMatch) int { return strings.Compare(a.GroupCode, b.GroupCode) })
-	doc.Waiting, doc.WaitingMore, doc.WaitingMoreOverlays = srv.waitingIn(rooms, maxWaitingShown)
+	doc.Waiting, doc.WaitingMore, doc.WaitingMoreOverlays = srv.waitingIn(rooms, srv.cfg.waitingShown)
 	return doc
 }
 
