@@ -29,12 +29,19 @@ USER spectra
 # start when missing). replays/: one replay file per match (REPLAY_DIR); the
 # relay recovers unfinished matches from them after a restart (RECOVER).
 VOLUME ["/srv/spectra/keys", "/srv/spectra/replays"]
-# ingest (observers), output (overlays), HTTP extras
+# ingest (observers), output (overlays), HTTP extras. The admin listener
+# (status page, /metrics, health checks; ADMIN_BIND, default
+# 127.0.0.1:5102) stays on the container's loopback: not exposed, reached
+# with `docker exec` or, with ADMIN_BIND=0.0.0.0:5102 and ADMIN_TOKEN, by
+# publishing it (see README, Deploy).
 EXPOSE 5100 5200 5101
-# /readyz on the extras port (503 while draining), over TLS or plain
-# (INSECURE); the certificate is not checked, the relay's own may be
-# self-signed.
+# /readyz on the admin port (503 while draining), probed on loopback, so
+# ADMIN_BIND must keep a loopback or all-interfaces host (empty ADMIN_BIND
+# turns the listener off and this check with it). Plain HTTP on loopback;
+# over TLS when ADMIN_BIND is all interfaces and INSECURE=false (the
+# certificate is not checked, the relay's own may be self-signed).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-    CMD wget -q -O /dev/null --no-check-certificate "https://127.0.0.1:${EXTRAS_PORT:-5101}/readyz" \
-     || wget -q -O /dev/null "http://127.0.0.1:${EXTRAS_PORT:-5101}/readyz" || exit 1
+    CMD p="${ADMIN_BIND-127.0.0.1:5102}"; p="${p##*:}"; \
+        wget -q -O /dev/null "http://127.0.0.1:${p}/readyz" \
+     || wget -q -O /dev/null --no-check-certificate "https://127.0.0.1:${p}/readyz" || exit 1
 ENTRYPOINT ["spectra-server"]

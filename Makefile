@@ -11,7 +11,7 @@ NODE_DIRS := $(patsubst %/package-lock.json,%,$(shell find . -path ./node_module
 
 .PHONY: run test test-short vet cross-build node-deps fuzz bench bench-go bench-quick bench-full conformance build docker clean
 
-## run: the relay with local defaults (plain HTTP/WS, no auth key) on 5100/5200/5101.
+## run: the relay with local defaults (plain HTTP/WS, no auth key) on 5100/5200/5101, admin on 127.0.0.1:5102.
 run:
 	INSECURE=$${INSECURE:-true} REQUIRE_AUTH_KEY=$${REQUIRE_AUTH_KEY:-false} $(GO) run ./cmd/spectra-server
 

@@ -42,7 +42,9 @@ func startServer(ctx context.Context, cfg *Config, kind, logPath string, env ...
 	var cmd *exec.Cmd
 	switch {
 	case IsGo(kind) || IsCluster(kind):
-		cmd = exec.Command(cfg.GoBinary, "-bind", "127.0.0.1", "-ingest-port", "0", "-output-port", "0", "-extras-port", "0", "-replay-dir", "")
+		// The admin listener on a free port: the default 5102 would be taken
+		// by the first of several servers (cluster3, the unpinned variant).
+		cmd = exec.Command(cfg.GoBinary, "-bind", "127.0.0.1", "-ingest-port", "0", "-output-port", "0", "-extras-port", "0", "-admin-bind", "127.0.0.1:0", "-replay-dir", "")
 		cmd.Env = append(os.Environ(), "INSECURE=true", "REQUIRE_AUTH_KEY=false")
 		if kind != KindGo && !IsCluster(kind) {
 			extra, err := GoVariantEnv(kind)

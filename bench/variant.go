@@ -13,7 +13,7 @@ const KindGoVariantPrefix = KindGo + "+"
 
 // variantReserved are the variables the bench itself sets for spectra-server;
 // a variant may not change them (the flags it passes win anyway).
-var variantReserved = []string{"INSECURE", "REQUIRE_AUTH_KEY", "BIND", "INGEST_PORT", "OUTPUT_PORT", "EXTRAS_PORT", "REPLAY_DIR"}
+var variantReserved = []string{"INSECURE", "REQUIRE_AUTH_KEY", "BIND", "INGEST_PORT", "OUTPUT_PORT", "EXTRAS_PORT", "ADMIN_BIND", "REPLAY_DIR"}
 
 // GoVariantEnv returns the environment entries of a variant kind
 // ("go+URING=true+SNDBUF=64KiB" → URING=true, SNDBUF=64KiB), or an error

@@ -10,6 +10,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -111,13 +113,22 @@ func awaitLog(t *testing.T, s *testServer, what string, wait time.Duration) {
 // metricLine fails the test unless s's /metrics has the exact sample line.
 func metricLine(t *testing.T, s *testServer, line string) {
 	t.Helper()
-	a := do(t, "GET", s.Extras+"/metrics", nil, nil)
-	for _, l := range strings.Split(string(a.body), "\n") {
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(s.Admin + "/metrics") // the admin listener: no CORS, unlike do's extras
+	if err != nil {
+		t.Fatalf("GET %s/metrics: %v", s.Admin, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s/metrics: %d, %v", s.Admin, resp.StatusCode, err)
+	}
+	for _, l := range strings.Split(string(body), "\n") {
 		if l == line {
 			return
 		}
 	}
-	t.Errorf("%s/metrics has no line %q", s.Extras, line)
+	t.Errorf("%s/metrics has no line %q", s.Admin, line)
 }
 
 func closeClients(d *crashDriver) {

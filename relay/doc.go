@@ -60,7 +60,11 @@
 // name uses a sanitised group code; finished-team info lives one hour after
 // game_end (not after logon); previews do not carry the playercams secret;
 // a closed auxiliary connection is sent to the overlays at once rather than
-// with the next event.
+// with the next event. The extras port serves only the existing server's
+// endpoints; the operator's (status page, /status/matches with every live
+// group code and match id, /metrics, health checks, pprof) are on a
+// separate admin handler (admin.go) that cmd/spectra-server keeps on
+// loopback or behind a token.
 //
 // # Logon limits
 //
@@ -71,7 +75,17 @@
 // team's name or tricode is longer than 256 bytes (maxNameLen); an
 // aux_logon whose name, playerId or matchId is longer than 256 bytes; and
 // either whose clientVersion, which the version refusal quotes, is longer
-// than 64 bytes (maxVersionLen).
+// than 64 bytes (maxVersionLen). An overlay's logon on the output port
+// takes its group code by the obs_logon rule (decodeGroupCode: a
+// non-empty string of at most 64 bytes); one that breaks it is answered
+// as the existing server answers a logon it cannot parse: not at all (no
+// room, no logon_success; the connection stays), with a log line that
+// gives the code's size, not the code. An empty code, which the existing
+// server joined, is refused too: no observer can log on with it, so such
+// an overlay would wait for ever. Group codes are not checked for
+// characters, on either port: the existing server takes any, the log
+// quotes them, the status page sets them as text and file names use a
+// sanitised copy.
 // Lengths are of the decoded string, or of the JSON text for other values.
 // Real group codes are 6 characters and names a few dozen; the caps keep a
 // client from making every match_data, log line and file name carry

@@ -16,7 +16,9 @@ import (
 // server's JSON endpoints run with.
 const maxPreviewBody = 100 << 10
 
-// extrasHandler serves the HTTP extras of SPEC §9. Routing follows
+// extrasHandler serves the HTTP extras of SPEC §9 and nothing else: the
+// public port answers exactly the existing server's endpoints (the
+// operator's are on the admin listener, admin.go). Routing follows
 // Express's defaults: case-insensitive paths, an optional trailing slash,
 // HEAD answered by GET routes, and CORS "*" on every answer.
 func (srv *Server) extrasHandler() http.Handler {
@@ -57,7 +59,6 @@ func (srv *Server) extrasHandler() http.Handler {
 			srv.createPreview(w, r)
 		case strings.HasPrefix(lower, "/preview/") && get && !strings.Contains(path[len("/preview/"):], "/"):
 			srv.getPreview(w, path[len("/preview/"):])
-		case srv.serveObservability(w, r, path, lower):
 		default:
 			writeError(w, http.StatusNotFound, "Not found")
 		}

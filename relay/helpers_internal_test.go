@@ -24,11 +24,12 @@ const (
 	tTimeout = 10 * time.Second
 )
 
-// tServer is a relay on three loopback httptest servers.
+// tServer is a relay on four loopback httptest servers: ingest, output,
+// extras and admin.
 type tServer struct {
-	srv                    *Server
-	ingest, output, extras string
-	replayDir              string
+	srv                           *Server
+	ingest, output, extras, admin string
+	replayDir                     string
 }
 
 func newTServer(t testing.TB, mod func(*Config)) *tServer {
@@ -47,6 +48,7 @@ func newTServer(t testing.TB, mod func(*Config)) *tServer {
 	in := httptest.NewServer(s.IngestHandler())
 	out := httptest.NewServer(s.OutputHandler())
 	ex := httptest.NewServer(s.ExtrasHandler())
+	ad := httptest.NewServer(s.AdminHandler())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -54,8 +56,9 @@ func newTServer(t testing.TB, mod func(*Config)) *tServer {
 		in.Close()
 		out.Close()
 		ex.Close()
+		ad.Close()
 	})
-	return &tServer{srv: s, ingest: in.URL, output: out.URL, extras: ex.URL, replayDir: cfg.ReplayDir}
+	return &tServer{srv: s, ingest: in.URL, output: out.URL, extras: ex.URL, admin: ad.URL, replayDir: cfg.ReplayDir}
 }
 
 func ctxT(t testing.TB) context.Context {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"spectra-relay/internal/jsontext"
@@ -130,14 +131,37 @@ func fieldTooLong(raw json.RawMessage, limit int) bool {
 	if len(raw) == 0 || raw[0] != '"' {
 		return len(raw) > limit
 	}
-	if len(raw) <= limit+2 {
-		return false // decoding never makes a string longer than its JSON
+	if len(raw) <= limit+2 && utf8.Valid(raw) {
+		// Decoding never makes valid UTF-8 longer than its JSON; an
+		// invalid byte becomes U+FFFD, three bytes.
+		return false
 	}
 	var s string
 	if json.Unmarshal(raw, &s) != nil {
 		return true
 	}
 	return len(s) > limit
+}
+
+// decodeGroupCode decodes a logon's groupCode member, which must be a
+// non-empty JSON string of at most maxGroupCodeLen bytes once decoded:
+// the rule of both the observer's obs_logon and the overlay's logon. raw
+// is nil when the member is missing. The error never quotes the value.
+func decodeGroupCode(raw json.RawMessage) (string, error) {
+	switch {
+	case len(raw) == 0 || raw[0] != '"':
+		return "", errors.New("groupCode is not a string")
+	case fieldTooLong(raw, maxGroupCodeLen):
+		return "", fmt.Errorf("groupCode longer than %d bytes", maxGroupCodeLen)
+	}
+	var code string
+	if json.Unmarshal(raw, &code) != nil {
+		return "", errors.New("groupCode is not a valid JSON string")
+	}
+	if code == "" {
+		return "", errors.New("empty groupCode")
+	}
+	return code, nil
 }
 
 // checkObsLogon enforces the obs_logon field rules the existing server
@@ -149,14 +173,9 @@ func checkObsLogon(raw []byte) error {
 	if err != nil {
 		return err
 	}
-	gc, ok := jsontext.Find(ms, "groupCode")
-	switch {
-	case !ok || len(gc) == 0 || gc[0] != '"':
-		return errors.New("groupCode is not a string")
-	case string(gc) == `""`:
-		return errors.New("empty groupCode")
-	case fieldTooLong(gc, maxGroupCodeLen):
-		return fmt.Errorf("groupCode longer than %d bytes", maxGroupCodeLen)
+	gc, _ := jsontext.Find(ms, "groupCode")
+	if _, err := decodeGroupCode(gc); err != nil {
+		return err
 	}
 	if v, ok := jsontext.Find(ms, "clientVersion"); ok && fieldTooLong(v, maxVersionLen) {
 		return fmt.Errorf("clientVersion longer than %d bytes", maxVersionLen)

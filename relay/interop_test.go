@@ -121,8 +121,8 @@ type serverOpts struct {
 }
 
 type testServer struct {
-	Ingest, Output, Extras string // http://host:port
-	ReplayDir              string
+	Ingest, Output, Extras, Admin string // http://host:port
+	ReplayDir                     string
 
 	cmd     *exec.Cmd
 	log     *testenv.Buffer
@@ -132,10 +132,10 @@ type testServer struct {
 	mu      sync.Mutex
 }
 
-var listeningLine = regexp.MustCompile(`^spectra-server listening ingest=(\S+) output=(\S+) extras=(\S+)$`)
+var listeningLine = regexp.MustCompile(`^spectra-server listening ingest=(\S+) output=(\S+) extras=(\S+) admin=(\S+)$`)
 
 // serverEnvKeys are never inherited from the test's environment.
-var serverEnvKeys = []string{"INSECURE", "REQUIRE_AUTH_KEY", "AUTH_KEY", "SERVER_KEY", "SERVER_CERT", "USE_BACKEND", "REDIS_URL", "NODE_ID"}
+var serverEnvKeys = []string{"INSECURE", "REQUIRE_AUTH_KEY", "AUTH_KEY", "SERVER_KEY", "SERVER_CERT", "USE_BACKEND", "REDIS_URL", "NODE_ID", "ADMIN_BIND", "ADMIN_TOKEN"}
 
 func startServer(t testing.TB, o serverOpts) *testServer {
 	t.Helper()
@@ -145,7 +145,7 @@ func startServer(t testing.TB, o serverOpts) *testServer {
 	if o.replayDir != "" {
 		s.ReplayDir = o.replayDir
 	}
-	cmd := exec.Command(bin, "-bind", "127.0.0.1", "-ingest-port", "0", "-output-port", "0", "-extras-port", "0", "-replay-dir", s.ReplayDir)
+	cmd := exec.Command(bin, "-bind", "127.0.0.1", "-ingest-port", "0", "-output-port", "0", "-extras-port", "0", "-admin-bind", "127.0.0.1:0", "-replay-dir", s.ReplayDir)
 	cmd.Dir = dir
 	env := []string{"INSECURE=true"}
 	if o.authKey != "" {
@@ -197,9 +197,9 @@ func startServer(t testing.TB, o serverOpts) *testServer {
 		}
 		m := listeningLine.FindStringSubmatch(strings.TrimSpace(line))
 		if m == nil {
-			t.Fatalf("server's first stdout line is not `spectra-server listening ingest=HOST:PORT output=HOST:PORT extras=HOST:PORT`: %q", line)
+			t.Fatalf("server's first stdout line is not `spectra-server listening ingest=HOST:PORT output=HOST:PORT extras=HOST:PORT admin=HOST:PORT`: %q", line)
 		}
-		s.Ingest, s.Output, s.Extras = "http://"+m[1], "http://"+m[2], "http://"+m[3]
+		s.Ingest, s.Output, s.Extras, s.Admin = "http://"+m[1], "http://"+m[2], "http://"+m[3], "http://"+m[4]
 	case <-time.After(20 * time.Second):
 		t.Fatalf("no listening line from the server within 20s:\n%s", s.log.String())
 	}

@@ -300,15 +300,15 @@ func TestReadmeWalkthrough(t *testing.T) {
 	testenv.NeedTool(t, "make")
 	testenv.NeedTool(t, "git")
 	replayPath(t, filepath.Base(walkthroughReplay)) // the fixture is there, in the repository
-	if err := portsFree(5100, 5200, 5101); err != nil {
-		testenv.Missing(t, "the walk-through needs the default ports 5100, 5200 and 5101: %v", err)
+	if err := portsFree(5100, 5200, 5101, 5102); err != nil {
+		testenv.Missing(t, "the walk-through needs the default ports 5100, 5200, 5101 and 5102: %v", err)
 	}
 	root := moduleRoot(t)
 	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
 	if err != nil {
 		t.Errorf("README.md: %v", err)
 	}
-	for _, want := range []string{"make run", "cmd/spectra-replay", walkthroughReplay, "cmd/spectra-watch", "-group-code"} {
+	for _, want := range []string{"make run", "cmd/spectra-replay", walkthroughReplay, "cmd/spectra-watch", "-group-code", "http://127.0.0.1:5102/"} {
 		if err == nil && !strings.Contains(string(readme), want) {
 			t.Errorf("README.md does not mention %q: the walk-through this test follows has changed", want)
 		}
@@ -323,7 +323,10 @@ func TestReadmeWalkthrough(t *testing.T) {
 	goBin := goTool()
 
 	server := startProc(t, "make run", dir, env, true, "make", "run")
-	m := server.waitLine(regexp.MustCompile(`spectra-server listening ingest=(\S+) output=(\S+) extras=(\S+)`), 3*time.Minute)
+	m := server.waitLine(regexp.MustCompile(`spectra-server listening ingest=(\S+) output=(\S+) extras=(\S+) admin=(\S+)`), 3*time.Minute)
+	if m[4] != "127.0.0.1:5102" {
+		t.Errorf("make run: admin listener on %s, want 127.0.0.1:5102", m[4])
+	}
 	for i, port := range []string{"5100", "5200", "5101"} {
 		if !strings.HasSuffix(m[i+1], ":"+port) {
 			t.Errorf("make run: listening on %s, want port %s", m[i+1], port)
@@ -345,6 +348,12 @@ func TestReadmeWalkthrough(t *testing.T) {
 	httpGetJSON(t, "http://127.0.0.1:5101/status", &st)
 	if st["status"] != "UP" || st["matchesRunning"] != float64(1) {
 		t.Errorf("/status after the walk-through: %v", st)
+	}
+	// The README sends the operator to the status page on the admin port.
+	var sm struct{ Matches []struct{ GroupCode string } }
+	httpGetJSON(t, "http://127.0.0.1:5102/status/matches", &sm)
+	if len(sm.Matches) != 1 || sm.Matches[0].GroupCode != "GU3Z72" {
+		t.Errorf("/status/matches on the admin port after the walk-through: %+v", sm)
 	}
 
 	// Ctrl-C in both terminals.

@@ -242,13 +242,7 @@ func (srv *Server) newRegistry() *prometheus.Registry {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: metricPrefix + "overlays_waiting",
 			Help: "Overlays logged on to a group code that has no live match (see the status page for the codes).",
-		}, func() float64 {
-			n := 0
-			for _, w := range srv.waitingRooms() {
-				n += w.Overlays
-			}
-			return float64(n)
-		}),
+		}, func() float64 { return float64(srv.waitingOverlays()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: metricPrefix + "draining",
 			Help: "1 while the server shuts down (readiness fails), else 0.",

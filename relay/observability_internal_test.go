@@ -124,7 +124,7 @@ func TestMetricsMoveDuringReplay(t *testing.T) {
 	other := newTServer(t, nil) // a second relay in the same process
 	r := loadReplay(t, "short_3rounds")
 
-	before := scrapeMetrics(t, ts.extras)
+	before := scrapeMetrics(t, ts.admin)
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "spectra_send_lag_seconds_bucket",
 		"spectra_connection_closes_total", "spectra_deflate_in_bytes_total"} {
 		if !before.has(name) {
@@ -134,7 +134,7 @@ func TestMetricsMoveDuringReplay(t *testing.T) {
 	if v := before.sum("spectra_live_matches"); v != 0 {
 		t.Fatalf("live matches before logon: %v", v)
 	}
-	if _, body := httpGet(t, ts.extras+"/readyz"); body != `{"status":"READY"}` {
+	if _, body := httpGet(t, ts.admin+"/readyz"); body != `{"status":"READY"}` {
 		t.Fatalf("/readyz before shutdown: %s", body)
 	}
 
@@ -155,7 +155,7 @@ func TestMetricsMoveDuringReplay(t *testing.T) {
 	// default transports finish their upgrade in the background.
 	var ms metricSet
 	eventually(t, "replay bytes written and both upgrades done", func() bool {
-		ms = scrapeMetrics(t, ts.extras)
+		ms = scrapeMetrics(t, ts.admin)
 		return ms.sum("spectra_replay_bytes_written_total") > 0 &&
 			ms.sum("spectra_upgrades_total", `port="output"`)-before.sum("spectra_upgrades_total", `port="output"`) >= 2
 	})
@@ -224,7 +224,7 @@ func TestMetricsMoveDuringReplay(t *testing.T) {
 		1000*lagSum/max(lagCount, 1), lagCount, in, out, 100*out/max(in, 1), ms.sum("spectra_replay_bytes_written_total"))
 
 	// The other relay in this process counts on its own.
-	if om := scrapeMetrics(t, other.extras); om.sum("spectra_live_matches") != 0 || om.sum("spectra_events_total") != 0 {
+	if om := scrapeMetrics(t, other.admin); om.sum("spectra_live_matches") != 0 || om.sum("spectra_events_total") != 0 {
 		t.Errorf("second relay sees the first one's numbers: %v matches, %v events",
 			om.sum("spectra_live_matches"), om.sum("spectra_events_total"))
 	}
@@ -232,7 +232,7 @@ func TestMetricsMoveDuringReplay(t *testing.T) {
 	// A client that closes is counted by reason.
 	_ = upgraded.Close()
 	eventually(t, "close counted", func() bool {
-		ms = scrapeMetrics(t, ts.extras)
+		ms = scrapeMetrics(t, ts.admin)
 		return delta("spectra_connection_closes_total", `port="output"`, `reason="client_close"`) >= 1
 	})
 
@@ -249,7 +249,7 @@ func TestMetricsMoveDuringReplay(t *testing.T) {
 		done <- ts.srv.Shutdown(ctx)
 	}()
 	eventually(t, "/readyz 503 during shutdown", func() bool {
-		resp, body := httpGet(t, ts.extras+"/readyz")
+		resp, body := httpGet(t, ts.admin+"/readyz")
 		return resp.StatusCode == http.StatusServiceUnavailable && body == `{"status":"DRAINING"}`
 	})
 	select {
@@ -260,13 +260,13 @@ func TestMetricsMoveDuringReplay(t *testing.T) {
 	case <-time.After(tTimeout):
 		t.Fatal("shutdown did not return")
 	}
-	if resp, _ := httpGet(t, ts.extras+"/readyz"); resp.StatusCode != http.StatusServiceUnavailable {
+	if resp, _ := httpGet(t, ts.admin+"/readyz"); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("/readyz after shutdown: %d", resp.StatusCode)
 	}
-	if resp, _ := httpGet(t, ts.extras+"/healthz"); resp.StatusCode != http.StatusOK {
+	if resp, _ := httpGet(t, ts.admin+"/healthz"); resp.StatusCode != http.StatusOK {
 		t.Errorf("/healthz after shutdown: %d", resp.StatusCode)
 	}
-	ms = scrapeMetrics(t, ts.extras)
+	ms = scrapeMetrics(t, ts.admin)
 	if ms.sum("spectra_draining") != 1 {
 		t.Error("spectra_draining is not 1 after shutdown")
 	}
@@ -290,27 +290,32 @@ func TestMetricsMoveDuringReplay(t *testing.T) {
 func TestHealthAndPprofRoutes(t *testing.T) {
 	cases := []struct {
 		pprof      bool
+		port       string // admin or extras
 		path       string
 		status     int
 		bodyPrefix string
 	}{
-		{false, "/healthz", 200, `{"status":"UP"}`},
-		{false, "/readyz", 200, `{"status":"READY"}`},
-		{false, "/debug/pprof/", 404, `{"error":"Not found"}`},
-		{false, "/debug/pprof/goroutine?debug=1", 404, `{"error":"Not found"}`},
-		{true, "/debug/pprof/", 200, "<html>"},
-		{true, "/debug/pprof/goroutine?debug=1", 200, "goroutine profile:"},
-		{true, "/debug/pprof/cmdline", 200, ""},
-		{true, "/status", 200, `{"status":"UP","matchesRunning":0}`},
-		{true, "/nope", 404, `{"error":"Not found"}`},
+		{false, "admin", "/healthz", 200, `{"status":"UP"}`},
+		{false, "admin", "/readyz", 200, `{"status":"READY"}`},
+		{false, "admin", "/debug/pprof/", 404, `{"error":"Not found"}`},
+		{false, "admin", "/debug/pprof/goroutine?debug=1", 404, `{"error":"Not found"}`},
+		{true, "admin", "/debug/pprof/", 200, "<html>"},
+		{true, "admin", "/debug/pprof/goroutine?debug=1", 200, "goroutine profile:"},
+		{true, "admin", "/debug/pprof/cmdline", 200, ""},
+		{true, "extras", "/status", 200, `{"status":"UP","matchesRunning":0}`},
+		{true, "admin", "/nope", 404, `{"error":"Not found"}`},
 	}
 	servers := map[bool]*tServer{
 		false: newTServer(t, nil),
 		true:  newTServer(t, func(c *Config) { c.Pprof = true }),
 	}
 	for _, tc := range cases {
-		t.Run(fmt.Sprintf("pprof=%v%s", tc.pprof, tc.path), func(t *testing.T) {
-			resp, body := httpGet(t, servers[tc.pprof].extras+tc.path)
+		t.Run(fmt.Sprintf("pprof=%v/%s%s", tc.pprof, tc.port, tc.path), func(t *testing.T) {
+			base := servers[tc.pprof].admin
+			if tc.port == "extras" {
+				base = servers[tc.pprof].extras
+			}
+			resp, body := httpGet(t, base+tc.path)
 			if resp.StatusCode != tc.status || !strings.HasPrefix(strings.TrimSpace(body), tc.bodyPrefix) {
 				t.Fatalf("%d %.120q, want %d %q…", resp.StatusCode, body, tc.status, tc.bodyPrefix)
 			}
@@ -336,7 +341,7 @@ func TestStatusMatchesJSON(t *testing.T) {
 
 	var doc statusDoc
 	eventually(t, "status with both aux clients", func() bool {
-		_, body := httpGet(t, ts.extras+"/status/matches")
+		_, body := httpGet(t, ts.admin+"/status/matches")
 		for _, leak := range []string{secret, tKey, r.playercamsSecret(t)} {
 			if strings.Contains(body, leak) {
 				t.Fatalf("/status/matches leaks %q", leak)
@@ -378,7 +383,7 @@ func TestStatusMatchesJSON(t *testing.T) {
 	// The observer drops: the row says so.
 	_ = obs.Close()
 	eventually(t, "observer shown disconnected", func() bool {
-		_, body := httpGet(t, ts.extras+"/status/matches")
+		_, body := httpGet(t, ts.admin+"/status/matches")
 		return strings.Contains(body, `"observerConnected":false`)
 	})
 }

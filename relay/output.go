@@ -34,13 +34,16 @@ func (srv *Server) overlayLogon(s *socketio.Socket, e *socketio.Event) {
 	var req struct {
 		GroupCode json.RawMessage `json:"groupCode"`
 	}
-	var code string
 	if err := json.Unmarshal([]byte(payload), &req); err != nil {
 		srv.log.Warn("output logon: malformed", "err", err)
 		return
 	}
-	if err := json.Unmarshal(req.GroupCode, &code); err != nil || len(req.GroupCode) == 0 || req.GroupCode[0] != '"' {
-		srv.log.Warn("output logon: groupCode is not a string", "groupCode", string(req.GroupCode))
+	// The ingest's rule for group codes. A refused logon gets no answer,
+	// as when the existing server fails to parse one: no room, no
+	// logon_success, and the log names the code's size, not the code.
+	code, err := decodeGroupCode(req.GroupCode)
+	if err != nil {
+		srv.log.Warn("output logon refused", "err", err, "groupCodeBytes", len(req.GroupCode), "remote", s.Handshake().Address)
 		return
 	}
 	ack := make([]byte, 0, 64+2*len(code))

@@ -41,9 +41,18 @@ type Config struct {
 	// ReplayMaxBytes caps one match's replay file: past it events are still
 	// applied but no longer logged (one warning). Default 64 MiB; < 0 = no cap.
 	ReplayMaxBytes int64
-	// Pprof serves net/http/pprof under /debug/pprof/ on the extras port.
-	Pprof  bool
-	Logger *slog.Logger
+	// Pprof serves net/http/pprof under /debug/pprof/ on the admin
+	// handler.
+	Pprof bool
+	// AdminToken, when set, is required by the admin handler's endpoints
+	// except /healthz and /readyz (see adminHandler); empty = none, for a
+	// loopback listener.
+	AdminToken string
+	Logger     *slog.Logger
+
+	// waitingShown caps the status page's waiting list (tests); 0 =
+	// maxWaitingShown.
+	waitingShown int
 }
 
 // RecoveryReport says what RecoverMatches rebuilt from the replay files.
@@ -70,7 +79,7 @@ type Server struct {
 	output         *socketio.Server
 	previews       *previewStore
 
-	ingestH, outputH, extrasH http.Handler
+	ingestH, outputH, extrasH, adminH http.Handler
 
 	// Observability (metrics.go, statuspage.go).
 	started  time.Time
@@ -87,6 +96,9 @@ func NewServer(cfg Config) *Server {
 	}
 	if cfg.BodyTimeout <= 0 {
 		cfg.BodyTimeout = 10 * time.Second
+	}
+	if cfg.waitingShown <= 0 {
+		cfg.waitingShown = maxWaitingShown
 	}
 	if cfg.PreviewTTL <= 0 {
 		cfg.PreviewTTL = DefaultPreviewTTL
@@ -124,6 +136,7 @@ func NewServer(cfg Config) *Server {
 	srv.ingestH = socketIOMux(srv.ingest)
 	srv.outputH = socketIOMux(srv.output)
 	srv.extrasH = srv.extrasHandler()
+	srv.adminH = srv.adminHandler()
 	return srv
 }
 
@@ -139,10 +152,15 @@ func (srv *Server) IngestHandler() http.Handler { return srv.ingestH }
 // OutputHandler serves the overlays (port 5200).
 func (srv *Server) OutputHandler() http.Handler { return srv.outputH }
 
-// ExtrasHandler serves /status, /getTeamInfoForCode and previews (5101),
-// and for operators the status page (/), /status/matches, /metrics,
-// /healthz, /readyz and, with Config.Pprof, /debug/pprof/.
+// ExtrasHandler serves the public HTTP extras (5101): /status,
+// /getTeamInfoForCode and previews, exactly the existing server's.
 func (srv *Server) ExtrasHandler() http.Handler { return srv.extrasH }
+
+// AdminHandler serves the operators (a private listener, ADMIN_BIND): the
+// status page (/), /status/matches, /metrics, /healthz, /readyz and, with
+// Config.Pprof, /debug/pprof/; Config.AdminToken guards all but the
+// health checks.
+func (srv *Server) AdminHandler() http.Handler { return srv.adminH }
 
 // validKey is the existing server's key check without its backend: any
 // key when keys are not required, else exactly AuthKey.

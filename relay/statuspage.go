@@ -18,10 +18,10 @@ import (
 //go:embed statuspage.html
 var statusPageHTML []byte
 
-// serveObservability answers the extras port's operator endpoints:
-// the status page and its JSON, /metrics, /healthz, /readyz and (when
-// Config.Pprof) /debug/pprof/. It reports false for any other path. path
-// is the request path without a trailing slash, lower its lower case.
+// serveObservability answers the admin listener's guarded endpoints: the
+// status page and its JSON, /metrics and (when Config.Pprof)
+// /debug/pprof/. It reports false for any other path. path is the request
+// path without a trailing slash, lower its lower case.
 func (srv *Server) serveObservability(w http.ResponseWriter, r *http.Request, path, lower string) bool {
 	get := r.Method == http.MethodGet || r.Method == http.MethodHead
 	switch {
@@ -35,10 +35,10 @@ func (srv *Server) serveObservability(w http.ResponseWriter, r *http.Request, pa
 	case lower == "/":
 		h := w.Header()
 		h.Set("Content-Type", "text/html; charset=utf-8")
-		h.Set("Cache-Control", "no-store")
 		h.Set("X-Content-Type-Options", "nosniff")
-		// The page loads nothing from elsewhere; say so to the browser.
-		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:")
+		// The page loads nothing from elsewhere, and no other site may
+		// frame it; say so to the browser.
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'")
 		_, _ = w.Write(statusPageHTML)
 	case lower == "/status/matches":
 		b, err := json.Marshal(srv.statusDoc())
@@ -46,19 +46,9 @@ func (srv *Server) serveObservability(w http.ResponseWriter, r *http.Request, pa
 			writeError(w, http.StatusInternalServerError, "status unavailable")
 			return true
 		}
-		w.Header().Set("Cache-Control", "no-store")
 		writeJSON(w, http.StatusOK, b)
 	case lower == "/metrics":
 		srv.metricsH.ServeHTTP(w, r)
-	case lower == "/healthz":
-		// Answering at all is the health: the process serves HTTP.
-		writeJSON(w, http.StatusOK, []byte(`{"status":"UP"}`))
-	case lower == "/readyz":
-		if srv.draining.Load() {
-			writeJSON(w, http.StatusServiceUnavailable, []byte(`{"status":"DRAINING"}`))
-			return true
-		}
-		writeJSON(w, http.StatusOK, []byte(`{"status":"READY"}`))
 	default:
 		return false
 	}
@@ -86,10 +76,14 @@ func servePprof(w http.ResponseWriter, r *http.Request) {
 // statusDoc is the JSON of /status/matches. It names no secret: no group
 // secret, no key, nothing of toolsData.
 type statusDoc struct {
-	Status        string          `json:"status"` // UP or DRAINING
-	UptimeSeconds float64         `json:"uptimeSeconds"`
-	Matches       []statusMatch   `json:"matches"`
-	Waiting       []statusWaiting `json:"waiting"`
+	Status        string        `json:"status"` // UP or DRAINING
+	UptimeSeconds float64       `json:"uptimeSeconds"`
+	Matches       []statusMatch `json:"matches"`
+	// Waiting lists at most maxWaitingShown group codes, most overlays
+	// first; WaitingMore and WaitingMoreOverlays count the rest.
+	Waiting             []statusWaiting `json:"waiting"`
+	WaitingMore         int             `json:"waitingMore"`
+	WaitingMoreOverlays int             `json:"waitingMoreOverlays"`
 	// Socket.IO clients connected now.
 	IngestClients  int `json:"ingestClients"`
 	OutputClients  int `json:"outputClients"`
@@ -152,7 +146,7 @@ func (srv *Server) statusDoc() statusDoc {
 		doc.Matches = append(doc.Matches, sm)
 	}
 	slices.SortFunc(doc.Matches, func(a, b statusMatch) int { return strings.Compare(a.GroupCode, b.GroupCode) })
-	doc.Waiting = srv.waitingIn(rooms)
+	doc.Waiting, doc.WaitingMore, doc.WaitingMoreOverlays = srv.waitingIn(rooms, srv.cfg.waitingShown)
 	return doc
 }
 
@@ -226,27 +220,51 @@ func (lm *liveMatch) status(now time.Time) (statusMatch, bool) {
 	return sm, true
 }
 
-// waitingRooms lists the output rooms whose group code has no live match.
-func (srv *Server) waitingRooms() []statusWaiting {
-	return srv.waitingIn(srv.output.Of("/").AppendRooms(nil))
+// maxWaitingShown caps the status page's list of waiting group codes:
+// anyone can log overlays on to made-up codes, and the list is rebuilt
+// every second the page is open.
+const maxWaitingShown = 100
+
+// waitingOverlays counts the overlays in rooms whose group code has no
+// live match.
+func (srv *Server) waitingOverlays() int {
+	n := 0
+	for _, r := range srv.output.Of("/").AppendRooms(nil) {
+		if r.Members > 0 && srv.ctrl.get(r.Name) == nil {
+			n += r.Members
+		}
+	}
+	return n
 }
 
-func (srv *Server) waitingIn(rooms []socketio.RoomSize) []statusWaiting {
-	out := []statusWaiting{}
+// waitingIn lists the rooms whose group code has no live match, most
+// overlays first, at most limit of them; more and moreOverlays count the
+// group codes left out and their overlays.
+func (srv *Server) waitingIn(rooms []socketio.RoomSize, limit int) (shown []statusWaiting, more, moreOverlays int) {
+	shown = []statusWaiting{}
 	for _, r := range rooms {
 		if r.Members == 0 || srv.ctrl.get(r.Name) != nil {
 			continue
 		}
-		_, finished := srv.ctrl.TeamInfo(r.Name)
-		out = append(out, statusWaiting{GroupCode: r.Name, Overlays: r.Members, Finished: finished})
+		shown = append(shown, statusWaiting{GroupCode: r.Name, Overlays: r.Members})
 	}
-	slices.SortFunc(out, func(a, b statusWaiting) int {
+	slices.SortFunc(shown, func(a, b statusWaiting) int {
 		if a.Overlays != b.Overlays {
 			return b.Overlays - a.Overlays
 		}
 		return strings.Compare(a.GroupCode, b.GroupCode)
 	})
-	return out
+	if len(shown) > limit {
+		for _, w := range shown[limit:] {
+			moreOverlays += w.Overlays
+		}
+		more = len(shown) - limit
+		shown = shown[:limit:limit]
+	}
+	for i := range shown {
+		_, shown[i].Finished = srv.ctrl.TeamInfo(shown[i].GroupCode)
+	}
+	return shown, more, moreOverlays
 }
 
 func roundTenth(f float64) float64 { return float64(int64(f*10+0.5)) / 10 }

@@ -88,7 +88,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 		overlay(t, ts, "TYPO42")
 	}
 	var doc statusDoc
-	_, body := httpGet(t, ts.extras+"/status/matches")
+	_, body := httpGet(t, ts.admin+"/status/matches")
 	mustUnmarshalT(t, []byte(body), &doc)
 	if len(doc.Matches) != 2 || doc.Matches[0].GroupCode != "LIVE42" {
 		t.Fatalf("status has matches %+v", doc.Matches)
@@ -120,7 +120,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	}()
 	t.Cleanup(func() { <-replaying })
 
-	page := ts.extras + "/"
+	page := ts.admin + "/"
 	if _, body := httpGet(t, page); strings.Contains(body, "LIVE42") {
 		t.Fatal("the served HTML already holds match data: the test would not exercise the page's script")
 	}
@@ -188,4 +188,40 @@ func lastBytes(s string, n int) string {
 		return "…" + s[len(s)-n:]
 	}
 	return s
+}
+
+// TestStatusPageWaitingCapInBrowser: past the cap the waiting hint lists
+// the codes with the most overlays and a line counting the rest, and its
+// total counts every waiting overlay.
+func TestStatusPageWaitingCapInBrowser(t *testing.T) {
+	bin := chromiumPath(t)
+	ts := newTServer(t, func(c *Config) { c.waitingShown = 2 })
+	for code, n := range map[string]int{"TYPO01": 3, "TYPO02": 2, "TYPO03": 1, "TYPO04": 1} {
+		for range n {
+			overlay(t, ts, code)
+		}
+	}
+	var doc statusDoc
+	_, body := httpGet(t, ts.admin+"/status/matches")
+	mustUnmarshalT(t, []byte(body), &doc)
+	if len(doc.Waiting) != 2 || doc.WaitingMore != 2 || doc.WaitingMoreOverlays != 2 {
+		t.Fatalf("waiting %+v, more %d with %d overlays", doc.Waiting, doc.WaitingMore, doc.WaitingMoreOverlays)
+	}
+	text := visibleText(runChromium(t, bin, "--virtual-time-budget=5000", "--dump-dom", ts.admin+"/"))
+	t.Logf("page text: %s", text)
+	for _, w := range []string{
+		"7 overlays are waiting for a group code with no live match",
+		"TYPO01 3 overlays waiting",
+		"TYPO02 2 overlays waiting",
+		"and 2 more group codes with 2 overlays (the list shows the 2 with the most overlays)",
+	} {
+		if !strings.Contains(text, w) {
+			t.Errorf("page lacks %q", w)
+		}
+	}
+	for _, w := range []string{"TYPO03", "TYPO04"} {
+		if strings.Contains(text, w) {
+			t.Errorf("page lists %s, beyond the cap", w)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -19,6 +20,8 @@ var version string
 type config struct {
 	bind                  string
 	ingest, output, extra int
+	adminBind             string // HOST:PORT of the admin listener; "" = none
+	adminToken            string // required by the admin endpoints but the health checks; "" = none
 	replayDir             string
 	insecure              bool
 	keyPath, certPath     string
@@ -67,6 +70,12 @@ var settings = []setting{
 	{flag: "extras-port", env: "EXTRAS_PORT", arg: "PORT", def: "5101",
 		meaning: "HTTP extras port (/status, team info, previews); 0 picks a free port",
 		set:     func(c *config, v string) error { return parsePort(v, &c.extra) }},
+	{flag: "admin-bind", env: "ADMIN_BIND", arg: "HOST:PORT", def: "127.0.0.1:5102", text: true,
+		meaning: "address of the admin listener (status page, /status/matches, /metrics, /healthz, /readyz, pprof); empty = none. Anything but loopback needs ADMIN_TOKEN and uses TLS unless INSECURE=true",
+		set:     parseAdminBind},
+	{flag: "admin-token", env: "ADMIN_TOKEN", arg: "TOKEN", def: "", text: true,
+		meaning: "token the admin listener requires (Authorization: Bearer, or the password of Basic auth), except on /healthz and /readyz; at least 16 characters; empty = none, for a loopback ADMIN_BIND only; prefer the variable, a flag shows in the process list",
+		set:     func(c *config, v string) error { c.adminToken = v; return nil }},
 	{flag: "replay-dir", env: "REPLAY_DIR", arg: "DIR", def: "replays", text: true,
 		meaning: "directory of the replay files, one per match; empty = write none",
 		set:     func(c *config, v string) error { c.replayDir = v; return nil }},
@@ -162,7 +171,7 @@ var settings = []setting{
 		meaning: "garbage collector target, as Go's own GOGC: heap growth over live data before a collection (off: none); below Go's 100 it keeps the RSS per overlay down for a little CPU",
 		set:     parseGOGC},
 	{flag: "pprof", env: "PPROF", def: "false",
-		meaning: "serve net/http/pprof under /debug/pprof/ on the extras port (keep that port private then)",
+		meaning: "serve net/http/pprof under /debug/pprof/ on the admin listener (ADMIN_BIND; behind ADMIN_TOKEN when set)",
 		set:     func(c *config, v string) error { return parseBool(v, &c.pprof) }},
 	{flag: "cpuprofile", env: "CPU_PROFILE", arg: "FILE", def: "", text: true,
 		meaning: "write a CPU profile of the whole run to this file (for load tests)",
@@ -229,7 +238,57 @@ func loadConfig(args []string, env, dotenv lookupFunc) (config, error) {
 			"  For a real deployment: set AUTH_KEY to the key your observers use (environment, .env or -auth-key).\n" +
 			"  For local use without a key: set REQUIRE_AUTH_KEY=false (or -require-auth-key=false); `make run` does this and sets INSECURE=true")
 	}
+	if err := checkAdmin(cfg); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
+}
+
+// minAdminToken is the shortest ADMIN_TOKEN accepted: the admin listener
+// may face the internet, and a short token can be guessed by trying.
+const minAdminToken = 16
+
+// checkAdmin refuses an admin listener that anyone could read: one off
+// loopback without a token. Its messages never quote the token.
+func checkAdmin(cfg config) error {
+	if cfg.adminBind == "" {
+		return nil
+	}
+	if cfg.adminToken != "" && len(cfg.adminToken) < minAdminToken {
+		return fmt.Errorf("ADMIN_TOKEN is shorter than %d characters; use a long random one, e.g. `openssl rand -hex 24`", minAdminToken)
+	}
+	host, _, _ := net.SplitHostPort(cfg.adminBind) // checked by parseAdminBind
+	if cfg.adminToken == "" && !loopbackHost(host) {
+		return fmt.Errorf("ADMIN_BIND=%q is not a loopback address but ADMIN_TOKEN is empty: anyone reaching it would read every live match's group code and match id.\n"+
+			"  Either set ADMIN_TOKEN (at least %d characters, e.g. `openssl rand -hex 24`; prefer the variable to -admin-token),\n"+
+			"  or keep the admin listener on loopback (the default 127.0.0.1:5102) and reach it through `ssh -L 5102:127.0.0.1:5102 HOST` or a reverse proxy with authentication;\n"+
+			"  ADMIN_BIND= (empty) turns it off", cfg.adminBind, minAdminToken)
+	}
+	return nil
+}
+
+// parseAdminBind takes HOST:PORT, or "" for no admin listener. An empty
+// HOST means every interface, as for net.Listen.
+func parseAdminBind(c *config, v string) error {
+	if v != "" {
+		_, port, err := net.SplitHostPort(v)
+		var n int
+		if err != nil || parsePort(port, &n) != nil {
+			return errors.New("not an address: use HOST:PORT (127.0.0.1:5102), or empty for no admin listener")
+		}
+	}
+	c.adminBind = v
+	return nil
+}
+
+// loopbackHost reports whether a listen host is on loopback only:
+// localhost or a loopback IP. Empty (every interface) is not.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // lookupSetting finds s in the environment, else in .env; an empty value

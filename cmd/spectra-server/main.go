@@ -1,6 +1,7 @@
 // Command spectra-server is the Spectra relay: observers and auxiliary
 // clients send to the ingest port (5100), overlays subscribe on the output
-// port (5200), tools use the HTTP extras (5101).
+// port (5200), tools use the HTTP extras (5101), operators the admin
+// listener (127.0.0.1:5102 by default: status page, metrics, health).
 //
 //	spectra-server [flags]
 //
@@ -10,8 +11,8 @@
 // defaults (see config.go).
 //
 // Port 0 picks a free port. Once listening, the one line
-// "spectra-server listening ingest=HOST:PORT output=HOST:PORT extras=HOST:PORT"
-// is printed to stdout; logs go to stderr. SIGINT or SIGTERM shut down
+// "spectra-server listening ingest=HOST:PORT output=HOST:PORT extras=HOST:PORT admin=HOST:PORT"
+// (admin=off without an admin listener) is printed to stdout; logs go to stderr. SIGINT or SIGTERM shut down
 // gracefully: clients are sent a close, replay files are flushed.
 package main
 
@@ -118,6 +119,7 @@ func relayConfig(cfg config, log *slog.Logger) relay.Config {
 		BodyTimeout:    cfg.bodyTimeout,
 		LogonBurst:     logonBurst,
 		Pprof:          cfg.pprof,
+		AdminToken:     cfg.adminToken,
 		Logger:         log,
 		Engine: engineio.Config{
 			PingInterval: 25 * time.Second,
@@ -231,15 +233,26 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 
 	type port struct {
 		name string
-		port int
+		addr string // HOST:PORT to listen on
 		h    http.Handler
+		tls  bool
 		ln   net.Listener
 		hs   *http.Server
 	}
+	public := func(n int) string { return net.JoinHostPort(cfg.bind, strconv.Itoa(n)) }
 	ports := []*port{
-		{name: "ingest", port: cfg.ingest, h: srv.IngestHandler()},
-		{name: "output", port: cfg.output, h: srv.OutputHandler()},
-		{name: "extras", port: cfg.extra, h: srv.ExtrasHandler()},
+		{name: "ingest", addr: public(cfg.ingest), h: srv.IngestHandler(), tls: tlsCfg != nil},
+		{name: "output", addr: public(cfg.output), h: srv.OutputHandler(), tls: tlsCfg != nil},
+		{name: "extras", addr: public(cfg.extra), h: srv.ExtrasHandler(), tls: tlsCfg != nil},
+	}
+	if cfg.adminBind != "" {
+		// On loopback the admin listener is plain HTTP: the traffic never
+		// leaves the machine, and the ssh tunnel, the container's health
+		// check and a local Prometheus need no certificate. Elsewhere it
+		// uses TLS like the other ports unless INSECURE=true.
+		host, _, _ := net.SplitHostPort(cfg.adminBind)
+		ports = append(ports, &port{name: "admin", addr: cfg.adminBind, h: srv.AdminHandler(),
+			tls: tlsCfg != nil && !loopbackHost(host)})
 	}
 	closeAll := func() {
 		for _, p := range ports {
@@ -249,7 +262,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		}
 	}
 	for _, p := range ports {
-		ln, err := net.Listen("tcp", net.JoinHostPort(cfg.bind, strconv.Itoa(p.port)))
+		ln, err := net.Listen("tcp", p.addr)
 		if err != nil {
 			closeAll()
 			_ = srv.Shutdown(context.Background())
@@ -257,13 +270,20 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		}
 		p.ln = ln
 	}
-	addr := func(ln net.Listener) string {
-		a := ln.Addr().(*net.TCPAddr)
+	addr := func(p *port) string {
+		a := p.ln.Addr().(*net.TCPAddr)
 		host := a.IP.String()
-		if cfg.bind == "" || a.IP.IsUnspecified() {
+		if a.IP.IsUnspecified() {
 			host = "0.0.0.0"
 		}
 		return net.JoinHostPort(host, strconv.Itoa(a.Port))
+	}
+	adminAddr, adminScheme := "off", ""
+	if len(ports) > 3 {
+		adminAddr, adminScheme = addr(ports[3]), "http"
+		if ports[3].tls {
+			adminScheme = "https"
+		}
 	}
 	errc := make(chan error, len(ports))
 	for _, p := range ports {
@@ -274,7 +294,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		}
 		ln := p.ln
-		if tlsCfg != nil {
+		if p.tls {
 			ln = tls.NewListener(ln, tlsCfg)
 		}
 		go func(p *port, ln net.Listener) {
@@ -287,14 +307,15 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	if tlsCfg == nil {
 		scheme = "http"
 	}
-	log.Info("spectra-server started", "scheme", scheme, "ingest", addr(ports[0].ln), "output", addr(ports[1].ln),
-		"extras", addr(ports[2].ln), "replayDir", cfg.replayDir, "requireAuthKey", cfg.requireKey, "version", buildVersion())
+	log.Info("spectra-server started", "scheme", scheme, "ingest", addr(ports[0]), "output", addr(ports[1]),
+		"extras", addr(ports[2]), "admin", adminAddr, "adminScheme", adminScheme, "adminToken", cfg.adminToken != "",
+		"replayDir", cfg.replayDir, "requireAuthKey", cfg.requireKey, "version", buildVersion())
 	if tlsCfg != nil {
 		log.Info("TLS is on: each TLS connection is read by its own goroutine; for large matches terminate TLS at a " +
 			"reverse proxy and run this relay with INSECURE=true behind it, so plain connections use the epoll fast path")
 	}
-	fmt.Fprintf(stdout, "spectra-server listening ingest=%s output=%s extras=%s\n",
-		addr(ports[0].ln), addr(ports[1].ln), addr(ports[2].ln))
+	fmt.Fprintf(stdout, "spectra-server listening ingest=%s output=%s extras=%s admin=%s\n",
+		addr(ports[0]), addr(ports[1]), addr(ports[2]), adminAddr)
 
 	var runErr error
 	select {

@@ -65,7 +65,8 @@ func TestConfigMerge(t *testing.T) {
 			return c.bind == "" && c.ingest == 5100 && c.output == 5200 && c.extra == 5101 && c.replayDir == "replays" &&
 				!c.insecure && c.keyPath == "keys/server.key" && c.certPath == "keys/server.crt" && !c.requireKey &&
 				c.logLevel == slog.LevelInfo && !c.logJSON && c.cpuProfile == "" && c.bodyTimeout == 10*time.Second &&
-				c.replayMaxBytes == 64<<20 && !c.pprof && c.recover && c.gcPercent == 50 && c.sndbuf == 0 && c.uring && !c.streamFlate
+				c.replayMaxBytes == 64<<20 && !c.pprof && c.recover && c.gcPercent == 50 && c.sndbuf == 0 && c.uring && !c.streamFlate &&
+				c.adminBind == "127.0.0.1:5102" && c.adminToken == ""
 		}},
 		{"GOGC off and percent", nil, map[string]string{"GOGC": "OFF", "REQUIRE_AUTH_KEY": "false"}, nil,
 			func(c config) bool { return c.gcPercent == -1 }},
@@ -97,6 +98,18 @@ func TestConfigMerge(t *testing.T) {
 			func(c config) bool { return c.insecure }},
 		{"auth key given: no refusal", nil, map[string]string{"AUTH_KEY": "secret"}, nil,
 			func(c config) bool { return c.requireKey && c.authKey == "secret" }},
+		{"admin off", nil, map[string]string{"ADMIN_BIND": "", "REQUIRE_AUTH_KEY": "false"}, nil,
+			func(c config) bool { return c.adminBind == "" }},
+		{"admin off by flag, token ignored", nil, noKey, []string{"-admin-bind", "", "-admin-token", "x"},
+			func(c config) bool { return c.adminBind == "" && c.adminToken == "x" }},
+		{"admin on IPv6 loopback", nil, noKey, []string{"-admin-bind", "[::1]:0"},
+			func(c config) bool { return c.adminBind == "[::1]:0" }},
+		{"admin on localhost", nil, map[string]string{"ADMIN_BIND": "localhost:9102", "REQUIRE_AUTH_KEY": "false"}, nil,
+			func(c config) bool { return c.adminBind == "localhost:9102" }},
+		{"admin on loopback with a token", nil, map[string]string{"ADMIN_TOKEN": "0123456789abcdef", "REQUIRE_AUTH_KEY": "false"}, nil,
+			func(c config) bool { return c.adminBind == "127.0.0.1:5102" && c.adminToken == "0123456789abcdef" }},
+		{"admin on every interface with a token", nil, map[string]string{"ADMIN_BIND": "0.0.0.0:5102", "ADMIN_TOKEN": "0123456789abcdef", "REQUIRE_AUTH_KEY": "false"}, nil,
+			func(c config) bool { return c.adminBind == "0.0.0.0:5102" }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -156,10 +169,25 @@ func TestConfigErrors(t *testing.T) {
 		{"stray argument", nil, noKey, []string{"serve"}, []string{"serve"}},
 		{"auth key required but empty", nil, nil, nil, []string{"REQUIRE_AUTH_KEY", "AUTH_KEY", "REQUIRE_AUTH_KEY=false"}},
 		{"auth key required by flag", nil, nil, []string{"-require-auth-key"}, []string{"AUTH_KEY is empty"}},
+		{"admin on every interface without a token", nil, map[string]string{"ADMIN_BIND": "0.0.0.0:5102", "REQUIRE_AUTH_KEY": "false"}, nil,
+			[]string{`ADMIN_BIND="0.0.0.0:5102" is not a loopback address`, "ADMIN_TOKEN is empty", "ssh -L 5102:127.0.0.1:5102", "ADMIN_BIND= (empty)"}},
+		{"admin with an empty host without a token", nil, noKey, []string{"-admin-bind", ":5102"}, []string{"not a loopback address", "ADMIN_TOKEN"}},
+		{"admin on IPv6 any without a token", nil, noKey, []string{"-admin-bind", "[::]:5102"}, []string{"not a loopback address"}},
+		{"admin on a LAN address without a token", nil, noKey, []string{"-admin-bind", "192.168.1.10:5102"}, []string{"not a loopback address"}},
+		{"admin on a host name without a token", nil, noKey, []string{"-admin-bind", "relay.example.org:5102"}, []string{"not a loopback address"}},
+		{"admin token too short", nil, map[string]string{"ADMIN_BIND": "0.0.0.0:5102", "ADMIN_TOKEN": "short-tok", "REQUIRE_AUTH_KEY": "false"}, nil,
+			[]string{"ADMIN_TOKEN is shorter than 16 characters"}},
+		{"admin token too short on loopback", nil, map[string]string{"ADMIN_TOKEN": "short-tok", "REQUIRE_AUTH_KEY": "false"}, nil,
+			[]string{"ADMIN_TOKEN is shorter"}},
+		{"admin address without a port", nil, noKey, []string{"-admin-bind", "127.0.0.1"}, []string{"-admin-bind", "HOST:PORT"}},
+		{"admin port out of range", nil, map[string]string{"ADMIN_BIND": "127.0.0.1:70000", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"ADMIN_BIND", "HOST:PORT"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := loadConfig(tc.args, lookupIn(tc.env), lookupIn(tc.dotenv))
+			if err != nil && strings.Contains(err.Error(), "short-tok") {
+				t.Errorf("error %q shows the token", err)
+			}
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -190,7 +218,7 @@ func TestUsageListsEverySetting(t *testing.T) {
 	}
 	help := out.String()
 	// The list is spelled out so that dropping a setting from the table fails.
-	envs := []string{"BIND", "INGEST_PORT", "OUTPUT_PORT", "EXTRAS_PORT", "REPLAY_DIR", "REPLAY_MAX_BYTES", "RECOVER", "REDIS_URL", "NODE_ID", "INSECURE",
+	envs := []string{"BIND", "INGEST_PORT", "OUTPUT_PORT", "EXTRAS_PORT", "ADMIN_BIND", "ADMIN_TOKEN", "REPLAY_DIR", "REPLAY_MAX_BYTES", "RECOVER", "REDIS_URL", "NODE_ID", "INSECURE",
 		"SERVER_KEY", "SERVER_CERT", "REQUIRE_AUTH_KEY", "AUTH_KEY", "BODY_TIMEOUT", "SNDBUF", "DEFLATE_STREAM", "URING", "LOGON_BURST", "LOG_LEVEL", "LOG_FORMAT", "GOGC", "PPROF", "CPU_PROFILE",
 		"TRACE", "BLOCK_PROFILE"}
 	if len(envs) != len(settings) {
@@ -283,7 +311,7 @@ func TestRelayConfigWiring(t *testing.T) {
 	}{
 		{map[string]string{"REQUIRE_AUTH_KEY": "false"}, 64 << 20, 100},
 		{map[string]string{"AUTH_KEY": "k", "BODY_TIMEOUT": "3s", "REPLAY_MAX_BYTES": "0", "PPROF": "true", "REPLAY_DIR": "d", "SNDBUF": "16KiB", "URING": "1", "DEFLATE_STREAM": "flate", "LOGON_BURST": "0"}, -1, -1},
-		{map[string]string{"REQUIRE_AUTH_KEY": "false", "LOGON_BURST": "40"}, 64 << 20, 40},
+		{map[string]string{"REQUIRE_AUTH_KEY": "false", "LOGON_BURST": "40", "ADMIN_TOKEN": "0123456789abcdef"}, 64 << 20, 40},
 	}
 	for _, tc := range tests {
 		c, err := loadConfig(nil, lookupIn(tc.env), lookupIn(nil))
@@ -294,7 +322,7 @@ func TestRelayConfigWiring(t *testing.T) {
 		if rc.RequireAuthKey != c.requireKey || rc.AuthKey != c.authKey || rc.ReplayDir != c.replayDir || rc.Pprof != c.pprof ||
 			rc.BodyTimeout != c.bodyTimeout || rc.Engine.BodyTimeout != c.bodyTimeout || rc.ReplayMaxBytes != tc.maxBytes ||
 			int64(rc.Engine.SendBuffer) != c.sndbuf || rc.Engine.Uring != c.uring || rc.Engine.Deflate.StreamFlate != c.streamFlate ||
-			rc.LogonBurst != tc.logonBurst {
+			rc.LogonBurst != tc.logonBurst || rc.AdminToken != c.adminToken {
 			t.Errorf("env %v: relay config %+v from %+v", tc.env, rc, c)
 		}
 	}
@@ -322,11 +350,19 @@ func TestSelfSignedCert(t *testing.T) {
 	}
 }
 
-var line = regexp.MustCompile(`^spectra-server listening ingest=(\S+) output=(\S+) extras=(\S+)\n$`)
+var line = regexp.MustCompile(`^spectra-server listening ingest=(\S+) output=(\S+) extras=(\S+) admin=(\S+)\n$`)
 
-// runServer runs the command in dir until the test cancels it; logs
-// collects its stderr.
+// runServer runs the command in dir until the test cancels it, its admin
+// listener on a free loopback port; logs collects its stderr.
 func runServer(t *testing.T, dir string, env map[string]string) (extras string, logs *testenv.Buffer, stop func() int) {
+	t.Helper()
+	extras, _, logs, stop = runServerAdmin(t, dir, env, "127.0.0.1:0")
+	return extras, logs, stop
+}
+
+// runServerAdmin is runServer with -admin-bind adminBind; admin is the
+// listening line's admin= field.
+func runServerAdmin(t *testing.T, dir string, env map[string]string, adminBind string) (extras, admin string, logs *testenv.Buffer, stop func() int) {
 	t.Helper()
 	clearServerEnv(t)
 	t.Chdir(dir)
@@ -337,7 +373,7 @@ func runServer(t *testing.T, dir string, env map[string]string) (extras string, 
 	out, logs := &testenv.Buffer{}, &testenv.Buffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"-bind", "127.0.0.1", "-ingest-port", "0", "-output-port", "0", "-extras-port", "0"}, out, logs)
+		done <- run(ctx, []string{"-bind", "127.0.0.1", "-ingest-port", "0", "-output-port", "0", "-extras-port", "0", "-admin-bind", adminBind}, out, logs)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.HasSuffix(out.String(), "\n") {
@@ -354,7 +390,7 @@ func runServer(t *testing.T, dir string, env map[string]string) (extras string, 
 	if m == nil {
 		t.Fatalf("stdout %q", out.String())
 	}
-	return m[3], logs, func() int { cancel(); return <-done }
+	return m[3], m[4], logs, func() int { cancel(); return <-done }
 }
 
 func TestRunInsecureAndShutdown(t *testing.T) {
@@ -417,5 +453,107 @@ func TestRunTLSGeneratesPair(t *testing.T) {
 	l := logs.String()
 	if strings.Count(l, "reverse proxy") != 1 || !strings.Contains(l, "INSECURE=true") || strings.Contains(l, "match recovery") {
 		t.Fatalf("want one TLS-at-proxy hint and no recovery (RECOVER=0):\n%s", l)
+	}
+}
+
+// httpStatus is the status of GET url with an optional bearer token.
+func httpStatus(t *testing.T, c *http.Client, url, token string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestRunAdminListener: the operator endpoints are on the admin listener
+// (plain HTTP on loopback even with TLS on), behind ADMIN_TOKEN but for
+// the health checks, and not on the extras port; the start-up line names
+// the listener.
+func TestRunAdminListener(t *testing.T) {
+	const token = "tok-0123456789abcdef"
+	dir := t.TempDir()
+	extras, admin, logs, stop := runServerAdmin(t, dir, map[string]string{"INSECURE": "false", "SERVER_KEY": "k.pem", "SERVER_CERT": "c.pem",
+		"REQUIRE_AUTH_KEY": "false", "RECOVER": "0", "ADMIN_TOKEN": token, "PPROF": "true"}, "127.0.0.1:0")
+	if !strings.HasPrefix(admin, "127.0.0.1:") {
+		t.Fatalf("admin=%s", admin)
+	}
+	tlsClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	plain := &http.Client{Timeout: 10 * time.Second}
+	cases := []struct {
+		c      *http.Client
+		url    string
+		token  string
+		status int
+	}{
+		{tlsClient, "https://" + extras + "/status", "", 200},
+		{tlsClient, "https://" + extras + "/metrics", token, 404},
+		{tlsClient, "https://" + extras + "/status/matches", token, 404},
+		{tlsClient, "https://" + extras + "/healthz", "", 404},
+		{tlsClient, "https://" + extras + "/debug/pprof/", token, 404},
+		{tlsClient, "https://" + extras + "/", "", 404},
+		{plain, "http://" + admin + "/healthz", "", 200},
+		{plain, "http://" + admin + "/readyz", "", 200},
+		{plain, "http://" + admin + "/metrics", "", 401},
+		{plain, "http://" + admin + "/metrics", token, 200},
+		{plain, "http://" + admin + "/status/matches", "wrong-0123456789abcdef", 401},
+		{plain, "http://" + admin + "/status/matches", token, 200},
+		{plain, "http://" + admin + "/debug/pprof/", token, 200},
+		{plain, "http://" + admin + "/", token, 200},
+	}
+	for _, tc := range cases {
+		if got := httpStatus(t, tc.c, tc.url, tc.token); got != tc.status {
+			t.Errorf("GET %s (token %v): %d, want %d", tc.url, tc.token != "", got, tc.status)
+		}
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	l := logs.String()
+	if !strings.Contains(l, "admin="+admin) || !strings.Contains(l, "adminScheme=http ") || !strings.Contains(l, "adminToken=true") || strings.Contains(l, token) {
+		t.Errorf("start-up log does not name the admin listener (or shows the token):\n%s", l)
+	}
+}
+
+// TestRunAdminOff: ADMIN_BIND empty opens no admin listener.
+func TestRunAdminOff(t *testing.T) {
+	_, admin, _, stop := runServerAdmin(t, t.TempDir(), map[string]string{"INSECURE": "true", "REQUIRE_AUTH_KEY": "false", "RECOVER": "0"}, "")
+	if admin != "off" {
+		t.Errorf("admin=%s, want off", admin)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+// TestRefusesOpenAdmin: an admin listener off loopback without a token
+// stops the start, before any port opens or file is written.
+func TestRefusesOpenAdmin(t *testing.T) {
+	clearServerEnv(t)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	t.Setenv("REQUIRE_AUTH_KEY", "false")
+	t.Setenv("ADMIN_BIND", "0.0.0.0:0")
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"-bind", "127.0.0.1", "-ingest-port", "0", "-output-port", "0", "-extras-port", "0"}, &out, &errOut)
+	if code != 2 || out.Len() != 0 {
+		t.Fatalf("exit %d, stdout %q", code, out.String())
+	}
+	for _, w := range []string{"not a loopback address", "ADMIN_TOKEN is empty", "ssh -L", "-h lists every setting"} {
+		if !strings.Contains(errOut.String(), w) {
+			t.Errorf("stderr lacks %q: %s", w, errOut.String())
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("left %v behind", entries)
 	}
 }
