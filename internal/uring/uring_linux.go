@@ -332,15 +332,20 @@ func (r *Ring) enter(n uint32, timeout time.Duration) error {
 			return fmt.Errorf("%w: %d of %d sends without a completion, %d not submitted after %d io_uring_enter calls (last: %v)",
 				ErrTimeout, r.inflight-min(ready, r.inflight), r.inflight, n-taken, try, last)
 		}
-		wait := time.Until(deadline)
+		wait := timeout
+		if try > 0 {
+			wait = time.Until(deadline)
+		}
 		if wait <= 0 {
 			return fmt.Errorf("%w: %d of %d sends without a completion, %d not submitted after %v",
 				ErrTimeout, r.inflight-min(ready, r.inflight), r.inflight, n-taken, timeout)
 		}
 		r.ts = kernelTimespec{sec: int64(wait / time.Second), nsec: int64(wait % time.Second)}
 		// min_complete counts from the completion queue's head, so the
-		// completions already posted count towards it.
-		_, _, errno := syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(n-taken), uintptr(r.inflight),
+		// completions already posted count towards it; it includes the
+		// entries being submitted, as the kernel does not wait at all when
+		// it takes fewer than asked.
+		_, _, errno := syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(n-taken), uintptr(base+n),
 			enterGetEvents|enterExtArg, uintptr(unsafe.Pointer(&r.arg)), unsafe.Sizeof(r.arg))
 		switch errno {
 		case 0, syscall.ETIME:
