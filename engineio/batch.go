@@ -62,9 +62,12 @@ var errSendLost = errors.New("engineio: io_uring send without a completion")
 // settles each socket with its send's real result and puts the ring back
 // in its slot. The rest of the broadcast writes inline. Sends whose
 // completion has not come within the stall limit, or by the time the
-// server closes, are given up: the ring is closed first (the kernel
-// cancels them), then their connections are closed as failed, since
-// part of a frame may have reached the peer.
+// server closes, are cancelled (Ring.Cancel, Linux 5.19): a cancelled
+// send reports the bytes it had sent, so its socket goes on with the rest
+// through its queue, or fails on -ECANCELED. Sends the kernel cannot
+// cancel either are given up: the ring is closed first (the kernel tears
+// them down), then their connections are closed as failed, since part of
+// a frame may have reached the peer.
 type Batch struct {
 	srv  *Server
 	slot int
@@ -74,6 +77,7 @@ type Batch struct {
 
 	wait       time.Duration // a submission's wait (batchWait; tests shorten it)
 	drainLimit time.Duration // how long a retired ring waits for late completions
+	noCancel   bool          // tests: give late sends up without Ring.Cancel
 
 	holdFn func(uintptr) bool
 	reapFn func(uint64, int32)
@@ -316,7 +320,7 @@ func (b *Batch) retire() {
 			b.ents[i] = batchEnt{} // settled already
 		}
 	}
-	d := &drainer{srv: b.srv, slot: b.slot, ring: b.ring, ents: b.ents, broken: b.broken, limit: b.drainLimit}
+	d := &drainer{srv: b.srv, slot: b.slot, ring: b.ring, ents: b.ents, broken: b.broken, limit: b.drainLimit, cancel: !b.noCancel}
 	b.ring, b.ents = nil, nil
 	go d.run()
 }
@@ -329,6 +333,7 @@ type drainer struct {
 	ents   []batchEnt // the in-flight sends by user data; settled ones are zero
 	broken bool
 	limit  time.Duration
+	cancel bool // cancel what is still in flight at the limit
 	late   int
 }
 
@@ -347,6 +352,12 @@ func (d *drainer) run() {
 		d.ring.Reap(d.reaped)
 	}
 	d.ring.Reap(d.reaped) // what arrived before a break
+	if d.ring.Pending() > 0 && d.cancel {
+		if cerr := d.ring.Cancel(drainStep); cerr != nil && err == nil && !errors.Is(cerr, uring.ErrTimeout) {
+			err = cerr
+		}
+		d.ring.Reap(d.reaped)
+	}
 	s.uringLate.Add(int64(d.late))
 	if d.ring.Pending() == 0 && err == nil && !d.broken {
 		clear(d.ents)
@@ -354,8 +365,8 @@ func (d *drainer) run() {
 		return
 	}
 	// Give up: tear the ring down first, so that the kernel cancels what
-	// is in flight and no longer reads the buffers, then fail the
-	// connections whose send has no result.
+	// is still in flight, then fail the connections whose send has no
+	// result. Their buffers are dropped with the entries.
 	_ = d.ring.Close()
 	lost := 0
 	for i := range d.ents {
@@ -375,7 +386,8 @@ func (d *drainer) run() {
 	s.log.Warn("engineio: io_uring ring closed with sends still in flight; their connections are closed", "lost", lost, "err", err)
 }
 
-// reaped settles the socket of one late completion with its real result.
+// reaped settles the socket of one late (or cancelled) completion with
+// its real result.
 func (d *drainer) reaped(ud uint64, res int32) {
 	if ud >= uint64(len(d.ents)) {
 		return

@@ -61,10 +61,12 @@ func collected[T any](p weak.Pointer[T]) bool {
 // within the batch's wait returns after that wait, settles the sends that
 // did complete, and retires the ring with the late send, whose buffer
 // stays referenced until its completion arrives. Then the late send is
-// settled with its real result (the connection goes on, nothing is
-// written twice) and the ring returns to its slot; or, when the
-// completion never comes or the server closes, the ring is closed and the
-// connection with it.
+// settled with its real result: the one it completes with, or, at the
+// drain limit or when the server closes, the bytes it had sent when it
+// was cancelled; the connection goes on with the rest through its queue,
+// nothing is written twice, and the ring returns to its slot. Where a
+// send cannot be cancelled (here: cancelling switched off), the ring is
+// closed and the connection with it.
 //
 // The late send is made real by sending with MSG_WAITALL and without
 // MSG_DONTWAIT (a test-only ring setting) a frame larger than the socket
@@ -74,12 +76,15 @@ func TestBatchSubmitTimeout(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		drainLimit time.Duration
-		read       bool // the slow client reads after the batch ended
+		noCancel   bool
 		closeSrv   bool // the server closes while the ring drains
+		cancelled  bool // the drainer cancels the send (the client reads only after)
+		lost       bool // the send is given up, the connection closed
 	}{
-		{name: "late completion", drainLimit: 10 * time.Second, read: true},
-		{name: "never completes", drainLimit: 300 * time.Millisecond},
-		{name: "server closes", drainLimit: time.Minute, closeSrv: true},
+		{name: "late completion", drainLimit: 10 * time.Second},
+		{name: "cancelled at the drain limit", drainLimit: 300 * time.Millisecond, cancelled: true},
+		{name: "cancelled as the server closes", drainLimit: time.Minute, closeSrv: true, cancelled: true},
+		{name: "given up", drainLimit: 300 * time.Millisecond, noCancel: true, lost: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rings0 := uringFDs(t)
@@ -109,7 +114,7 @@ func TestBatchSubmitTimeout(t *testing.T) {
 
 			b := srv.BeginBatch()
 			const wait = 80 * time.Millisecond
-			b.wait, b.drainLimit = wait, tc.drainLimit
+			b.wait, b.drainLimit, b.noCancel = wait, tc.drainLimit, tc.noCancel
 			b.ring.SetSendFlags(syscall.MSG_NOSIGNAL | syscall.MSG_WAITALL)
 			ring := b.ring
 			for _, so := range readerSocks[:2] {
@@ -149,47 +154,10 @@ func TestBatchSubmitTimeout(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			switch {
-			case tc.read:
-				got, _, _ := slow.next()
-				if !bytes.Equal(got, append([]byte("4"), payload...)) {
-					t.Fatalf("the late frame: %d bytes %.12q", len(got), got)
-				}
-				if got, _, _ := slow.next(); string(got) != "4after" {
-					t.Fatalf("the frame queued behind the late one: %q", got)
-				}
-				waitFor(t, func() bool { return freeBatches(srv) == batchRings }, "the drained ring back in its slot")
-				if late, lost := srv.uringLate.Load(), srv.uringLost.Load(); late != 1 || lost != 0 {
-					t.Fatalf("%d late and %d lost sends, want 1 and 0", late, lost)
-				}
-				if uringFDs(t)-rings0 != batchRings {
-					t.Fatal("a ring was closed")
-				}
-				// The ring the drainer put back is the same and works.
-				b = srv.BeginBatch()
-				for b != nil && b.ring != ring {
-					defer b.End()
-					b = srv.BeginBatch()
-				}
-				if b == nil {
-					t.Fatal("the drained ring is not among the free batches")
-				}
-				b.ring.SetSendFlags(syscall.MSG_NOSIGNAL | syscall.MSG_DONTWAIT)
-				for _, so := range append(readerSocks, slowSock) {
-					if err := so.SendFramesBatch(b, small); err != nil {
-						t.Fatal(err)
-					}
-				}
-				b.End()
-				for i, c := range append(readers, slow) {
-					if got, _, _ := c.next(); string(got) != "4small" {
-						t.Fatalf("client %d after the drain: %q", i, got)
-					}
-				}
-			default:
-				if tc.closeSrv {
-					srv.Close()
-				}
+			if tc.closeSrv {
+				srv.Close()
+			}
+			if tc.lost {
 				waitFor(t, func() bool { return srv.uringLost.Load() == 1 }, "the late send to be given up")
 				if srv.uringLate.Load() != 0 {
 					t.Fatal("a send settled late")
@@ -197,10 +165,8 @@ func TestBatchSubmitTimeout(t *testing.T) {
 				if got := uringFDs(t) - rings0; got != batchRings-1 {
 					t.Fatalf("%d io_uring instances open after giving one up, want %d", got, batchRings-1)
 				}
-				if !tc.closeSrv {
-					if r := await(t, rec.closed, "the slow socket's close"); r != ReasonTransportError {
-						t.Fatalf("the slow socket closed with %v", r)
-					}
+				if r := await(t, rec.closed, "the slow socket's close"); r != ReasonTransportError {
+					t.Fatalf("the slow socket closed with %v", r)
 				}
 				waitFor(t, func() bool {
 					wc := slowSock.ws
@@ -210,6 +176,52 @@ func TestBatchSubmitTimeout(t *testing.T) {
 				}, "the slow connection to be shut down")
 				if !collected(bigWire) {
 					t.Error("the given-up send's buffer is still referenced")
+				}
+				return
+			}
+			if tc.cancelled {
+				waitFor(t, func() bool { return srv.uringLate.Load() == 1 }, "the cancelled send to be settled")
+			}
+			got, _, _ := slow.next()
+			if !bytes.Equal(got, append([]byte("4"), payload...)) {
+				t.Fatalf("the late frame: %d bytes %.12q", len(got), got)
+			}
+			if got, _, _ := slow.next(); string(got) != "4after" {
+				t.Fatalf("the frame queued behind the late one: %q", got)
+			}
+			waitFor(t, func() bool { return srv.uringLate.Load() == 1 }, "the late send to be settled")
+			if srv.uringLost.Load() != 0 {
+				t.Fatal("a send was given up")
+			}
+			if tc.closeSrv {
+				return
+			}
+			waitFor(t, func() bool { return freeBatches(srv) == batchRings }, "the drained ring back in its slot")
+			if uringFDs(t)-rings0 != batchRings {
+				t.Fatal("a ring was closed")
+			}
+			if !collected(bigWire) {
+				t.Error("the settled send's buffer is still referenced")
+			}
+			// The ring the drainer put back is the same and works.
+			b = srv.BeginBatch()
+			for b != nil && b.ring != ring {
+				defer b.End()
+				b = srv.BeginBatch()
+			}
+			if b == nil {
+				t.Fatal("the drained ring is not among the free batches")
+			}
+			b.ring.SetSendFlags(syscall.MSG_NOSIGNAL | syscall.MSG_DONTWAIT)
+			for _, so := range append(readerSocks, slowSock) {
+				if err := so.SendFramesBatch(b, small); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b.End()
+			for i, c := range append(readers, slow) {
+				if got, _, _ := c.next(); string(got) != "4small" {
+					t.Fatalf("client %d after the drain: %q", i, got)
 				}
 			}
 		})

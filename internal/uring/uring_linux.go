@@ -28,7 +28,13 @@ import (
 
 // Linux UAPI values (include/uapi/linux/io_uring.h).
 const (
-	opSend = 26 // IORING_OP_SEND, Linux 5.6
+	opSend        = 26 // IORING_OP_SEND, Linux 5.6
+	opAsyncCancel = 14 // IORING_OP_ASYNC_CANCEL
+
+	asyncCancelAny = 1 << 2 // IORING_ASYNC_CANCEL_ANY, 5.19: every request
+	// cancelUserData marks Cancel's own entry, whose completion Reap
+	// does not deliver.
+	cancelUserData = ^uint64(0)
 
 	setupSubmitAll        = 1 << 7 // IORING_SETUP_SUBMIT_ALL, 5.18
 	featSingleMmap        = 1 << 0 // IORING_FEAT_SINGLE_MMAP
@@ -362,9 +368,33 @@ func (r *Ring) enter(n uint32, timeout time.Duration) error {
 	}
 }
 
+// Cancel asks the kernel to cancel every send in flight
+// (IORING_OP_ASYNC_CANCEL with IORING_ASYNC_CANCEL_ANY, Linux 5.19) and
+// waits up to timeout for their completions; Reap delivers them. A
+// cancelled send completes with -ECANCELED, or with the bytes it had sent
+// if it had sent some. Where the kernel cannot cancel them, the sends stay
+// in flight (Pending).
+func (r *Ring) Cancel(timeout time.Duration) error {
+	if r.fd < 0 {
+		return ErrClosed
+	}
+	if r.inflight == 0 {
+		return nil
+	}
+	if r.queued >= uint32(len(r.sqes)) {
+		return errors.New("uring: no room to queue a cancel")
+	}
+	i := (*r.sqTail + r.queued) & r.sqMask
+	r.sqes[i] = sqe{opcode: opAsyncCancel, fd: -1, msgFlags: asyncCancelAny, userData: cancelUserData}
+	r.sqArray[i] = i
+	r.queued++
+	_, err := r.Submit(timeout)
+	return err
+}
+
 // Reap calls fn with every completion posted so far, in posting order,
 // and frees their slots. res is the send's return value: bytes sent, or
-// a negated errno.
+// a negated errno. The user data ^0 is Cancel's own and never delivered.
 func (r *Ring) Reap(fn func(userData uint64, res int32)) int {
 	if r.fd < 0 {
 		return 0
@@ -374,17 +404,20 @@ func (r *Ring) Reap(fn func(userData uint64, res int32)) int {
 	n := 0
 	for ; head != tail; head++ {
 		c := &r.cqes[head&r.cqMask]
-		fn(c.userData, c.res)
-		n++
+		if c.userData != cancelUserData {
+			fn(c.userData, c.res)
+			n++
+		}
 	}
+	r.inflight -= min(head-*r.cqHead, r.inflight)
 	atomic.StoreUint32(r.cqHead, head)
-	r.inflight -= min(uint32(n), r.inflight)
 	return n
 }
 
 // Close unmaps the queues and closes the ring; it may be called again.
 // Sends still in flight are cancelled by the kernel as it tears the ring
-// down; their buffers may be reused once Close has returned.
+// down, which it finishes on its own time: where that matters, Cancel and
+// reap them first.
 func (r *Ring) Close() error {
 	if r.sqeMem != nil {
 		_ = unix.Munmap(r.sqeMem)

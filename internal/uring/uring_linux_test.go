@@ -396,3 +396,55 @@ func TestSubmitWithdraws(t *testing.T) {
 		t.Fatalf("the peer read %q, %v", got, err)
 	}
 }
+
+// TestCancel: a send in flight is cancelled and reaped; its result says
+// how much of it reached the socket (the bytes the peer then reads), and
+// the ring goes on.
+func TestCancel(t *testing.T) {
+	r := newRingOrSkip(t, 4)
+	server, fd, client := tcpPair(t)
+	if err := server.SetWriteBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte("c"), 2<<20)
+	waitingSend(t, r, fd, big, 5)
+	if _, err := r.Submit(20 * time.Millisecond); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Submit: %v, want ErrTimeout", err)
+	}
+	if err := r.Cancel(5 * time.Second); err != nil {
+		t.Fatalf("Cancel: %v", err)
+	}
+	var uds []uint64
+	var res int32
+	r.Reap(func(ud uint64, x int32) { uds = append(uds, ud); res = x })
+	if len(uds) != 1 || uds[0] != 5 || r.Pending() != 0 {
+		t.Fatalf("completions %v, %d pending; want the cancelled send's alone", uds, r.Pending())
+	}
+	if res != -int32(syscall.ECANCELED) && (res <= 0 || int(res) >= len(big)) {
+		t.Fatalf("cancelled send: res %d, want -ECANCELED or a part of %d bytes", res, len(big))
+	}
+	sent := max(0, int(res))
+	t.Logf("the cancelled send had sent %d of %d bytes (res %d)", sent, len(big), res)
+	// The peer reads exactly the cancelled send's part, then the next
+	// send's bytes.
+	client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got := make([]byte, sent)
+	if n, err := io.ReadFull(client, got); err != nil || !bytes.Equal(got, big[:sent]) {
+		t.Fatalf("read %d of the %d bytes sent before the cancel: %v", n, sent, err)
+	}
+	msg := []byte("after the cancel")
+	if !r.PrepSend(fd, msg, 6) {
+		t.Fatal("PrepSend refused after the cancel")
+	}
+	if _, err := r.Submit(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	r.Reap(func(_ uint64, x int32) { res = x })
+	if res != int32(len(msg)) {
+		t.Fatalf("the send after the cancel: res %d", res)
+	}
+	got = make([]byte, len(msg))
+	if _, err := io.ReadFull(client, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("after the cancelled part the peer read %q, %v", got, err)
+	}
+}

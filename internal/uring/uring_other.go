@@ -30,5 +30,6 @@ func (r *Ring) SetSendFlags(uint32)               {}
 func (r *Ring) PrepSend(int, []byte, uint64) bool { return false }
 func (r *Ring) Submit(time.Duration) (int, error) { return 0, ErrUnsupported }
 func (r *Ring) Wait(time.Duration) error          { return ErrUnsupported }
+func (r *Ring) Cancel(time.Duration) error        { return ErrUnsupported }
 func (r *Ring) Reap(func(uint64, int32)) int      { return 0 }
 func (r *Ring) Close() error                      { return nil }
