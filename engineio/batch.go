@@ -57,7 +57,8 @@ var errSendLost = errors.New("engineio: io_uring send without a completion")
 // A submission waits at most batchWait for its completions. Sends still
 // in flight then (the kernel took them, their result is unknown) are
 // never written again: the ring is retired, with those sends, to a
-// drainer goroutine (drainRing) that keeps their buffers referenced and
+// drainer goroutine (drainer.run; at most one per ring, as the ring's
+// slot stays empty meanwhile) that keeps their buffers referenced and
 // their sockets marked as flushing until the completions arrive, then
 // settles each socket with its send's real result and puts the ring back
 // in its slot. The rest of the broadcast writes inline. Sends whose
