@@ -27,6 +27,9 @@ const (
 	// drainStep is how long a retired ring's drainer waits at a time
 	// before it looks whether the server is closing.
 	drainStep = 100 * time.Millisecond
+	// cancelWait bounds the wait for the completions of cancelled sends
+	// (they may need the submitting thread to run the kernel's task work).
+	cancelWait = time.Second
 )
 
 // newRing makes a ring; tests replace it to take the fallback path.
@@ -354,7 +357,7 @@ func (d *drainer) run() {
 	}
 	d.ring.Reap(d.reaped) // what arrived before a break
 	if d.ring.Pending() > 0 && d.cancel {
-		if cerr := d.ring.Cancel(drainStep); cerr != nil && err == nil && !errors.Is(cerr, uring.ErrTimeout) {
+		if cerr := d.ring.Cancel(cancelWait); cerr != nil && err == nil && !errors.Is(cerr, uring.ErrTimeout) {
 			err = cerr
 		}
 		d.ring.Reap(d.reaped)
