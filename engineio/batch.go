@@ -3,6 +3,7 @@ package engineio
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -37,8 +38,9 @@ var newRing = uring.New
 
 // batchPutHook, when set (tests only), runs inside putBatch between its
 // check of uringClosed and its Store: where a concurrent closeUring is
-// hardest to hit by chance.
-var batchPutHook func()
+// hardest to hit by chance. Atomic, as a drainer of an earlier test's
+// server may still be putting its ring back.
+var batchPutHook atomic.Pointer[func()]
 
 // errSendLost: the send's completion never came (the ring was torn down
 // first), so how much of it reached the socket is unknown and the
@@ -141,8 +143,8 @@ func (s *Server) putBatch(b *Batch) {
 		_ = b.ring.Close()
 		return
 	}
-	if batchPutHook != nil {
-		batchPutHook()
+	if hook := batchPutHook.Load(); hook != nil {
+		(*hook)()
 	}
 	s.batches[b.slot].Store(b)
 	// closeUring may have swept the slots between the check and the

@@ -306,8 +306,9 @@ func TestBatchEndCloseRace(t *testing.T) {
 		}},
 		{name: "between check and store", rounds: 1, socks: 2, run: func(t *testing.T, s setup, _ int) {
 			var once sync.Once
-			batchPutHook = func() { once.Do(s.srv.closeUring) }
-			defer func() { batchPutHook = nil }()
+			hook := func() { once.Do(s.srv.closeUring) }
+			batchPutHook.Store(&hook)
+			defer batchPutHook.Store(nil)
 			broadcast(s)
 		}},
 		{name: "concurrent", rounds: 30, socks: 3, run: func(t *testing.T, s setup, round int) {
