@@ -252,6 +252,7 @@ func TestSubmitTimeout(t *testing.T) {
 			if took < tc.timeout || took > tc.timeout+2*time.Second {
 				t.Fatalf("Submit returned after %v with a timeout of %v", took, tc.timeout)
 			}
+			t.Logf("Submit returned ErrTimeout after %v with a timeout of %v", took, tc.timeout)
 			got := map[uint64]int32{}
 			r.Reap(func(ud uint64, res int32) { got[ud] = res })
 			if len(got) != tc.fast || r.Pending() != 1 {
