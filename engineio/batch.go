@@ -3,7 +3,9 @@ package engineio
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"spectra-relay/internal/uring"
 )
@@ -17,14 +19,33 @@ const (
 	// batchRings is how many broadcasts can batch at the same time; a
 	// broadcast that finds none free writes one socket at a time.
 	batchRings = 4
+	// batchWait bounds how long a submission waits for its completions
+	// while the broadcaster holds the descriptors, the room lock and the
+	// match's sendMu. Sends with MSG_DONTWAIT complete inside the
+	// submission (microseconds), so this is a bound, not a timeout that
+	// steers anything.
+	batchWait = 50 * time.Millisecond
+	// drainStep is how long a retired ring's drainer waits at a time
+	// before it looks whether the server is closing.
+	drainStep = 100 * time.Millisecond
+	// cancelWait bounds the wait for the completions of cancelled sends
+	// (they may need the submitting thread to run the kernel's task work).
+	cancelWait = time.Second
 )
 
 // newRing makes a ring; tests replace it to take the fallback path.
 var newRing = uring.New
 
-// errSendLost: the ring failed with a send of this socket in it whose
-// fate is unknown, so the socket's byte stream cannot go on.
-var errSendLost = errors.New("engineio: io_uring submission failed")
+// batchPutHook, when set (tests only), runs inside putBatch between its
+// check of uringClosed and its Store: where a concurrent closeUring is
+// hardest to hit by chance. Atomic, as a drainer of an earlier test's
+// server may still be putting its ring back.
+var batchPutHook atomic.Pointer[func()]
+
+// errSendLost: the send's completion never came (the ring was torn down
+// first), so how much of it reached the socket is unknown and the
+// socket's byte stream cannot go on.
+var errSendLost = errors.New("engineio: io_uring send without a completion")
 
 // Batch gathers the writes of one broadcast (the same frame to many idle
 // WebSocket connections) into io_uring submissions. Get one with
@@ -37,16 +58,36 @@ var errSendLost = errors.New("engineio: io_uring submission failed")
 // a socket never gets frames out of order. What a send leaves unwritten
 // (short, EAGAIN) goes to the socket's queue exactly like writeInline's
 // rest.
+//
+// A submission waits at most batchWait for its completions. Sends still
+// in flight then (the kernel took them, their result is unknown) are
+// never written again: the ring is retired, with those sends, to a
+// drainer goroutine (drainer.run; at most one per ring, as the ring's
+// slot stays empty meanwhile) that keeps their buffers referenced and
+// their sockets marked as flushing until the completions arrive, then
+// settles each socket with its send's real result and puts the ring back
+// in its slot. The rest of the broadcast writes inline. Sends whose
+// completion has not come within the stall limit, or by the time the
+// server closes, are cancelled (Ring.Cancel, Linux 5.19): a cancelled
+// send reports the bytes it had sent, so its socket goes on with the rest
+// through its queue, or fails on -ECANCELED. Sends the kernel cannot
+// cancel either are given up: the ring is closed first (the kernel tears
+// them down), then their connections are closed as failed, since part of
+// a frame may have reached the peer.
 type Batch struct {
 	srv  *Server
 	slot int
-	ring *uring.Ring
+	ring *uring.Ring // nil once retired: the rest of the broadcast writes inline
 	ents []batchEnt
 	cur  int // the entry whose descriptor hold is taking
 
+	wait       time.Duration // a submission's wait (batchWait; tests shorten it)
+	drainLimit time.Duration // how long a retired ring waits for late completions
+	noCancel   bool          // tests: give late sends up without Ring.Cancel
+
 	holdFn func(uintptr) bool
 	reapFn func(uint64, int32)
-	broken bool // the ring failed: dropped instead of reused
+	broken bool // the ring failed: closed instead of reused
 }
 
 type batchEnt struct {
@@ -69,14 +110,23 @@ func (s *Server) setupUring() {
 			}
 			break
 		}
-		b := &Batch{srv: s, slot: i, ring: r, ents: make([]batchEnt, 0, min(batchEntries, r.Entries()))}
-		b.holdFn, b.reapFn = b.hold, b.reaped
-		s.batches[i].Store(b)
+		s.batches[i].Store(newBatch(s, i, r))
 	}
 	s.uring = true
 }
 
-// closeUring releases the rings not in use; one in use is closed by End.
+func newBatch(s *Server, slot int, r *uring.Ring) *Batch {
+	b := &Batch{srv: s, slot: slot, ring: r, ents: make([]batchEnt, 0, min(batchEntries, r.Entries())),
+		wait: batchWait, drainLimit: stallLimit}
+	b.holdFn, b.reapFn = b.hold, b.reaped
+	return b
+}
+
+// closeUring closes the rings in their slots and makes every other ring
+// be closed by its holder: a ring is owned by whoever took it out of its
+// slot (a broadcast between BeginBatch and End, or a drainer), so it is
+// never closed while a submission on it runs, and each ring is closed
+// once (see putBatch).
 func (s *Server) closeUring() {
 	s.uringClosed.Store(true)
 	for i := range s.batches {
@@ -86,11 +136,31 @@ func (s *Server) closeUring() {
 	}
 }
 
+// putBatch frees b, whose ring has nothing in flight, for the next
+// broadcast; once closeUring has run it closes the ring instead.
+func (s *Server) putBatch(b *Batch) {
+	if s.uringClosed.Load() {
+		_ = b.ring.Close()
+		return
+	}
+	if hook := batchPutHook.Load(); hook != nil {
+		(*hook)()
+	}
+	s.batches[b.slot].Store(b)
+	// closeUring may have swept the slots between the check and the
+	// Store. Then it set the flag before the sweep, so it is seen here,
+	// and b is closed by whichever of this and the sweep takes it out of
+	// the slot (or by the broadcast that took it meanwhile, at its End).
+	if s.uringClosed.Load() && s.batches[b.slot].CompareAndSwap(b, nil) {
+		_ = b.ring.Close()
+	}
+}
+
 // BeginBatch returns a free Batch for one broadcast, or nil when io_uring
 // is off or unavailable or every batch is in use; the sends then write one
 // socket at a time as without it.
 func (s *Server) BeginBatch() *Batch {
-	if s == nil || !s.uring {
+	if s == nil || !s.uring || s.uringClosed.Load() {
 		return nil
 	}
 	for i := range s.batches {
@@ -108,16 +178,23 @@ func (b *Batch) End() {
 		return
 	}
 	b.flush()
-	if b.broken || b.srv.uringClosed.Load() {
+	switch {
+	case b.ring == nil:
+		// Retired: its drainer owns the ring now.
+	case b.broken:
 		_ = b.ring.Close()
-		return
+	default:
+		b.srv.putBatch(b)
 	}
-	b.srv.batches[b.slot].Store(b)
 }
 
 // add takes the single queued item of a socket that SendFramesBatch
 // marked as flushing; the caller holds no lock.
 func (b *Batch) add(so *Socket, items []outItem) {
+	if b.ring == nil {
+		so.writeInline(items)
+		return
+	}
 	buf := so.ws.bytesFor(items[0])
 	so.recycleQueue(items)
 	b.ents = append(b.ents, batchEnt{so: so, b: buf})
@@ -132,9 +209,14 @@ func (b *Batch) flush() {
 		return
 	}
 	b.holdFrom(0)
-	short := 0
+	short, late := 0, 0
 	for i := range b.ents {
 		e := &b.ents[i]
+		if e.err == nil && !e.done {
+			// In flight: settled by the drainer when it completes.
+			late++
+			continue
+		}
 		n, err := e.result()
 		if err == nil && n < len(e.b) {
 			short++
@@ -144,6 +226,10 @@ func (b *Batch) flush() {
 	b.srv.uringSends.Add(int64(len(b.ents)))
 	if short > 0 {
 		b.srv.uringShort.Add(int64(short))
+	}
+	if late > 0 {
+		b.retire()
+		return
 	}
 	clear(b.ents)
 	b.ents = b.ents[:0]
@@ -175,20 +261,51 @@ func (b *Batch) hold(fd uintptr) bool {
 	return true
 }
 
-// submit runs every held send through the ring and collects the results.
+// submit runs every held send through the ring and collects the results
+// that arrive within b.wait.
 func (b *Batch) submit() {
+	prepped := 0
 	for i := range b.ents {
 		e := &b.ents[i]
-		if e.err == nil && !b.ring.PrepSend(e.fd, e.b, uint64(i)) {
+		if e.err != nil {
+			continue
+		}
+		if !b.ring.PrepSend(e.fd, e.b, uint64(i)) {
 			// Not sent at all: the whole frame goes through the queue.
 			e.res, e.done = -int32(syscall.EAGAIN), true
+			continue
 		}
+		prepped++
 	}
-	err := b.ring.Submit()
+	taken, err := b.ring.Submit(b.wait)
 	b.ring.Reap(b.reapFn)
+	if taken < prepped {
+		b.withdrawn(taken)
+	}
 	if err != nil {
-		b.broken = true
-		b.srv.log.Warn("engineio: io_uring submission failed, the batch's ring is dropped", "err", err)
+		if !errors.Is(err, uring.ErrTimeout) {
+			b.broken = true
+		}
+		b.srv.uringProblem("engineio: io_uring submission did not finish", "err", err, "in_flight", b.ring.Pending())
+	}
+}
+
+// withdrawn marks the prepared sends after the first taken ones as not
+// sent: the kernel never saw them (Ring.Submit withdrew them), so their
+// whole frame goes through the socket's queue. PrepSend refuses only
+// once the ring is full, so the prepared sends are the first ones
+// without an error.
+func (b *Batch) withdrawn(taken int) {
+	for i := range b.ents {
+		e := &b.ents[i]
+		if e.err != nil || e.done {
+			continue
+		}
+		if taken > 0 {
+			taken--
+			continue
+		}
+		e.res, e.done = -int32(syscall.EAGAIN), true
 	}
 }
 
@@ -197,6 +314,108 @@ func (b *Batch) reaped(ud uint64, res int32) {
 		e := &b.ents[ud]
 		e.res, e.done = res, true
 	}
+}
+
+// retire hands the ring, with sends in flight, to a drainer goroutine;
+// the rest of this broadcast writes inline and End leaves the ring alone.
+// The entries go with it: they keep the buffers the kernel may still read
+// referenced, and the sockets to settle.
+func (b *Batch) retire() {
+	for i := range b.ents {
+		if e := &b.ents[i]; e.err != nil || e.done {
+			b.ents[i] = batchEnt{} // settled already
+		}
+	}
+	d := &drainer{srv: b.srv, slot: b.slot, ring: b.ring, ents: b.ents, broken: b.broken, limit: b.drainLimit, cancel: !b.noCancel}
+	b.ring, b.ents = nil, nil
+	go d.run()
+}
+
+// drainer waits for the late completions of a retired ring.
+type drainer struct {
+	srv    *Server
+	slot   int
+	ring   *uring.Ring
+	ents   []batchEnt // the in-flight sends by user data; settled ones are zero
+	broken bool
+	limit  time.Duration
+	cancel bool // cancel what is still in flight at the limit
+	late   int
+}
+
+func (d *drainer) run() {
+	s := d.srv
+	deadline := time.Now().Add(d.limit)
+	var err error
+	for d.ring.Pending() > 0 && err == nil {
+		wait := min(drainStep, time.Until(deadline))
+		if wait <= 0 || s.closing.Load() || s.uringClosed.Load() {
+			break
+		}
+		if werr := d.ring.Wait(wait); werr != nil && !errors.Is(werr, uring.ErrTimeout) {
+			err = werr
+		}
+		d.ring.Reap(d.reaped)
+	}
+	d.ring.Reap(d.reaped) // what arrived before a break
+	if d.ring.Pending() > 0 && d.cancel {
+		if cerr := d.ring.Cancel(cancelWait); cerr != nil && err == nil && !errors.Is(cerr, uring.ErrTimeout) {
+			err = cerr
+		}
+		d.ring.Reap(d.reaped)
+	}
+	s.uringLate.Add(int64(d.late))
+	if d.ring.Pending() == 0 && err == nil && !d.broken {
+		clear(d.ents)
+		s.putBatch(newBatch(s, d.slot, d.ring))
+		return
+	}
+	// Give up: tear the ring down first, so that the kernel cancels what
+	// is still in flight, then fail the connections whose send has no
+	// result. Their buffers are dropped with the entries.
+	_ = d.ring.Close()
+	lost := 0
+	for i := range d.ents {
+		e := &d.ents[i]
+		if e.so == nil || e.done {
+			continue
+		}
+		lost++
+		e.so.finishInline(e.b, 0, errSendLost)
+		// A session already closing gracefully waits for a flush that a
+		// failed writer does not start: close the connection itself.
+		e.so.ws.shutdown(s.poller)
+	}
+	clear(d.ents)
+	s.uringLost.Add(int64(lost))
+	// Not rate-limited: at most one per ring and drain limit.
+	s.log.Warn("engineio: io_uring ring closed with sends still in flight; their connections are closed", "lost", lost, "err", err)
+}
+
+// reaped settles the socket of one late (or cancelled) completion with
+// its real result.
+func (d *drainer) reaped(ud uint64, res int32) {
+	if ud >= uint64(len(d.ents)) {
+		return
+	}
+	e := &d.ents[ud]
+	if e.so == nil || e.done {
+		return
+	}
+	e.res, e.done = res, true
+	n, err := e.result()
+	e.so.finishInline(e.b, n, err)
+	d.late++
+}
+
+// uringProblem logs a ring's trouble at most once a second.
+func (s *Server) uringProblem(msg string, args ...any) {
+	now := time.Now().UnixNano()
+	last := s.uringLogAt.Load()
+	if now-last < int64(time.Second) || !s.uringLogAt.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.Warn(msg, args...)
 }
 
 // result is what the send wrote and whether the connection failed.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,13 +19,7 @@ import (
 // gave the server no ring: the test would only measure the fallback.
 func requireUring(t *testing.T, srv *Server) {
 	t.Helper()
-	if srv.uring {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("io_uring unavailable under CI=true")
-	}
-	t.Skip("io_uring unavailable on this kernel")
+	testenv.Require(t, srv.uring, "io_uring unavailable on this kernel (setup refused, or Linux < 5.11)")
 }
 
 // TestBatchBroadcast sends broadcasts through Server.BeginBatch to many

@@ -53,8 +53,10 @@ type Server struct {
 	batches     [batchRings]atomic.Pointer[Batch]
 	uringClosed atomic.Bool
 	// Sends that went through a ring, and those of them the socket took
-	// only in part (finished through its queue).
-	uringSends, uringShort atomic.Int64
+	// only in part (finished through its queue); sends settled by a
+	// retired ring's drainer, and those it gave up (batch.go).
+	uringSends, uringShort, uringLate, uringLost atomic.Int64
+	uringLogAt                                   atomic.Int64 // unix ns of the last ring warning
 
 	stats serverStats
 }

@@ -7,6 +7,12 @@
 //
 // A Ring is not safe for concurrent use: one goroutine fills it, submits
 // and reaps, then may hand it to another.
+//
+// Every wait in io_uring_enter is bounded (IORING_ENTER_EXT_ARG, Linux
+// 5.11): a submission whose completions do not arrive in time returns
+// ErrTimeout with those sends still in flight (Pending). Their buffers
+// belong to the kernel until the completions are reaped or the ring is
+// closed; the caller keeps them referenced until then.
 package uring
 
 import (
@@ -14,6 +20,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -21,22 +28,46 @@ import (
 
 // Linux UAPI values (include/uapi/linux/io_uring.h).
 const (
-	opSend = 26 // IORING_OP_SEND, Linux 5.6
+	opSend        = 26 // IORING_OP_SEND, Linux 5.6
+	opAsyncCancel = 14 // IORING_OP_ASYNC_CANCEL
 
-	setupSubmitAll          = 1 << 7 // IORING_SETUP_SUBMIT_ALL, 5.18
-	setupCoopTaskrun        = 1 << 8 // IORING_SETUP_COOP_TASKRUN, 5.19
-	featSingleMmap          = 1 << 0 // IORING_FEAT_SINGLE_MMAP
-	enterGetEvents          = 1 << 0 // IORING_ENTER_GETEVENTS
-	offSQRing               = 0
-	offCQRing               = 0x8000000
-	offSQEs                 = 0x10000000
-	sqeSize                 = 64
-	cqeSize                 = 16
-	maxEntries       uint32 = 4096
-	// maxEnterCalls bounds Submit's retries (signals, EAGAIN/EBUSY) so
-	// that a ring that stops making progress is an error, not a hang.
+	asyncCancelAny = 1 << 2 // IORING_ASYNC_CANCEL_ANY, 5.19: every request
+	// cancelUserData marks Cancel's own entry, whose completion Reap
+	// does not deliver.
+	cancelUserData = ^uint64(0)
+
+	setupSubmitAll        = 1 << 7 // IORING_SETUP_SUBMIT_ALL, 5.18
+	featSingleMmap        = 1 << 0 // IORING_FEAT_SINGLE_MMAP
+	featExtArg            = 1 << 8 // IORING_FEAT_EXT_ARG, 5.11
+	enterGetEvents        = 1 << 0 // IORING_ENTER_GETEVENTS
+	enterExtArg           = 1 << 3 // IORING_ENTER_EXT_ARG, 5.11
+	offSQRing             = 0
+	offCQRing             = 0x8000000
+	offSQEs               = 0x10000000
+	sqeSize               = 64
+	cqeSize               = 16
+	maxEntries     uint32 = 4096
+	// maxEnterCalls bounds the retries of one Submit or Wait (signals,
+	// EAGAIN/EBUSY); the timeout bounds their time.
 	maxEnterCalls = 1000
+	// sendFlags: a send never waits for room in the socket buffer.
+	sendFlags = unix.MSG_DONTWAIT | unix.MSG_NOSIGNAL
 )
+
+// geteventsArg is struct io_uring_getevents_arg: with IORING_ENTER_EXT_ARG
+// the enter's last two arguments are its address and size instead of a
+// signal mask.
+type geteventsArg struct {
+	sigmask   uint64
+	sigmaskSz uint32
+	pad       uint32
+	ts        uint64 // *kernelTimespec
+}
+
+// kernelTimespec is struct __kernel_timespec.
+type kernelTimespec struct {
+	sec, nsec int64
+}
 
 type sqringOffsets struct {
 	head, tail, ringMask, ringEntries, flags, dropped, array, resv1 uint32
@@ -86,6 +117,9 @@ var (
 	_ [unsafe.Sizeof(sqe{}) - sqeSize]byte
 	_ [cqeSize - unsafe.Sizeof(cqe{})]byte
 	_ [120 - unsafe.Sizeof(params{})]byte
+	_ [24 - unsafe.Sizeof(geteventsArg{})]byte
+	_ [unsafe.Sizeof(geteventsArg{}) - 24]byte
+	_ [16 - unsafe.Sizeof(kernelTimespec{})]byte
 )
 
 // Ring is one io_uring instance with its mapped queues.
@@ -99,28 +133,50 @@ type Ring struct {
 	sqArray        []uint32
 	sqes           []sqe
 	queued         uint32 // entries filled since the last submit
+	inflight       uint32 // entries the kernel took whose completion is not reaped
+	sendFlags      uint32
 
 	cqHead, cqTail *uint32
 	cqMask         uint32
 	cqes           []cqe
+
+	// The wait's argument, kept here so that an enter allocates nothing:
+	// arg.ts points at ts.
+	arg geteventsArg
+	ts  kernelTimespec
 }
 
-// ErrUnsupported is returned where there is no io_uring at all.
-var ErrUnsupported = errors.New("uring: io_uring is not available on this system")
+var (
+	// ErrUnsupported is returned where there is no io_uring at all, or
+	// none this package can use.
+	ErrUnsupported = errors.New("uring: io_uring is not available on this system")
+	// ErrTimeout: completions did not arrive within the wait's timeout;
+	// the sends without one are still in flight (Pending).
+	ErrTimeout = errors.New("uring: completions did not arrive in time")
+	// ErrClosed: the ring was used after Close.
+	ErrClosed = errors.New("uring: ring closed")
+)
 
 // New sets up a ring with room for entries submissions (a power of two is
 // used, at most 4096). It fails as the kernel does: ENOSYS without
 // io_uring, EPERM when kernel.io_uring_disabled or a seccomp filter
-// forbids it.
+// forbids it; and with ErrUnsupported on a kernel older than 5.11, whose
+// io_uring_enter cannot wait with a timeout (IORING_FEAT_EXT_ARG): a ring
+// whose wait could hang while the caller holds locks is worse than none.
 func New(entries uint32) (*Ring, error) {
 	if entries == 0 || entries > maxEntries {
 		return nil, fmt.Errorf("uring: %d entries: want 1…%d", entries, maxEntries)
 	}
 	// SUBMIT_ALL: an entry that fails early must not stop the ones after
-	// it; COOP_TASKRUN: no interrupt to run completion work, it is reaped
-	// by the submitter anyway. Older kernels refuse them with EINVAL.
+	// it; kernels before 5.18 refuse it with EINVAL. Not COOP_TASKRUN: a
+	// send that completes after its submission's wait is finished by task
+	// work on the submitting thread, which then must be woken (the default)
+	// rather than merely flagged, or a drainer on another thread could wait
+	// until that thread happens to enter the kernel. Sends that complete
+	// inside the submission use no task work, so the flag would save
+	// nothing on that path.
 	var p params
-	fd, err := setup(entries, &p, setupSubmitAll|setupCoopTaskrun)
+	fd, err := setup(entries, &p, setupSubmitAll)
 	if err == syscall.EINVAL {
 		p = params{}
 		fd, err = setup(entries, &p, 0)
@@ -128,11 +184,16 @@ func New(entries uint32) (*Ring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("uring: io_uring_setup: %w", err)
 	}
-	r := &Ring{fd: fd}
+	r := &Ring{fd: fd, sendFlags: sendFlags}
+	if p.features&featExtArg == 0 {
+		r.Close()
+		return nil, fmt.Errorf("uring: no IORING_FEAT_EXT_ARG (Linux 5.11+), so no timed wait: %w", ErrUnsupported)
+	}
 	if err := r.mapRings(&p); err != nil {
 		r.Close()
 		return nil, err
 	}
+	r.arg.ts = uint64(uintptr(unsafe.Pointer(&r.ts)))
 	return r, nil
 }
 
@@ -182,26 +243,37 @@ func (r *Ring) mapRings(p *params) error {
 // Entries is how many sends fit in one submission.
 func (r *Ring) Entries() int { return len(r.sqes) }
 
+// Pending is how many sends the kernel took whose completion has not been
+// reaped: after a Submit or Wait that returned ErrTimeout, the sends still
+// in flight. Their buffers must stay untouched until then.
+func (r *Ring) Pending() int { return int(r.inflight) }
+
+// SetSendFlags replaces the flags of later PrepSends (default
+// MSG_DONTWAIT|MSG_NOSIGNAL). Only tests use it, to make a send that waits
+// in the kernel (e.g. MSG_WAITALL without MSG_DONTWAIT to a peer that
+// does not read) and so exercise the timeout.
+func (r *Ring) SetSendFlags(flags uint32) { r.sendFlags = flags }
+
 // PrepSend queues send(fd, b, MSG_DONTWAIT|MSG_NOSIGNAL): a socket that
 // cannot take it all at once completes short or with -EAGAIN instead of
-// being waited for. It reports false when the submission queue is full.
-// The caller keeps b alive and unmodified until its completion is reaped.
+// being waited for. It reports false when the ring is full: the queued
+// sends and those in flight fill its submission queue (so that the
+// completion queue, twice as long, never overflows).
+// The caller keeps b alive and unmodified until its completion is reaped
+// or the ring is closed.
 func (r *Ring) PrepSend(fd int, b []byte, userData uint64) bool {
-	if len(b) == 0 {
+	if len(b) == 0 || r.inflight+r.queued >= uint32(len(r.sqes)) {
 		return false
 	}
-	head := atomic.LoadUint32(r.sqHead)
-	tail := *r.sqTail + r.queued
-	if tail-head >= uint32(len(r.sqes)) {
-		return false
-	}
-	i := tail & r.sqMask
+	// Every earlier entry was taken or withdrawn, so the queue is empty
+	// up to the entries queued since.
+	i := (*r.sqTail + r.queued) & r.sqMask
 	r.sqes[i] = sqe{
 		opcode:   opSend,
 		fd:       int32(fd),
 		addr:     uint64(uintptr(unsafe.Pointer(&b[0]))),
 		len:      uint32(len(b)),
-		msgFlags: unix.MSG_DONTWAIT | unix.MSG_NOSIGNAL,
+		msgFlags: r.sendFlags,
 		userData: userData,
 	}
 	r.sqArray[i] = i
@@ -209,73 +281,155 @@ func (r *Ring) PrepSend(fd int, b []byte, userData uint64) bool {
 	return true
 }
 
-// Submit hands every queued send to the kernel and waits until each has
-// completed, so that on return all their buffers are free again; reap the
-// results with Reap. Sends with MSG_DONTWAIT complete inside the call, so
-// the wait is not a wait on the network.
-func (r *Ring) Submit() error {
+// Submit hands every queued send to the kernel and waits up to timeout
+// until each send in flight has completed; reap the results with Reap.
+// Sends with MSG_DONTWAIT complete inside the call, so the wait is not a
+// wait on the network, but it is bounded all the same.
+//
+// It returns how many of the queued sends the kernel took: always all of
+// them, except when it returns an error; the ones after those, in
+// PrepSend order, are withdrawn (never sent, their buffers free again).
+// On ErrTimeout (or another error), Pending says how many taken sends
+// have no completion yet.
+func (r *Ring) Submit(timeout time.Duration) (int, error) {
+	if r.fd < 0 {
+		return 0, ErrClosed
+	}
 	n := r.queued
-	if n == 0 {
-		return nil
+	if n == 0 && r.inflight == 0 {
+		return 0, nil
 	}
 	// Publish the entries before the kernel may read the new tail.
 	atomic.StoreUint32(r.sqTail, *r.sqTail+n)
 	r.queued = 0
-	toSubmit := n
+	err := r.enter(n, timeout)
+	// What the kernel did not take it never will: no other enter of this
+	// ring submits, as the tail is put back to the head.
+	left := *r.sqTail - atomic.LoadUint32(r.sqHead)
+	if left != 0 {
+		atomic.StoreUint32(r.sqTail, *r.sqTail-left)
+	}
+	return int(n - left), err
+}
+
+// Wait waits up to timeout until every send in flight has completed.
+func (r *Ring) Wait(timeout time.Duration) error {
+	if r.fd < 0 {
+		return ErrClosed
+	}
+	return r.enter(0, timeout)
+}
+
+// enter submits the last n published entries and waits until every
+// entry in flight has completed, for at most timeout in all. It keeps
+// inflight up to date with what the kernel took, whatever it returns.
+func (r *Ring) enter(n uint32, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	base, head0 := r.inflight, *r.sqTail-n
+	var last error
 	for try := 0; ; try++ {
-		if try == maxEnterCalls {
-			return fmt.Errorf("uring: %d of %d sends still unfinished after %d io_uring_enter calls", n-(atomic.LoadUint32(r.cqTail)-atomic.LoadUint32(r.cqHead)), n, try)
-		}
-		done := atomic.LoadUint32(r.cqTail) - atomic.LoadUint32(r.cqHead)
-		if toSubmit == 0 && done >= n {
+		taken := atomic.LoadUint32(r.sqHead) - head0
+		r.inflight = base + taken
+		ready := atomic.LoadUint32(r.cqTail) - *r.cqHead
+		if taken == n && ready >= r.inflight {
 			return nil
 		}
-		want := uint32(0)
-		if done < n {
-			want = n - done
+		if try == maxEnterCalls {
+			return fmt.Errorf("%w: %d of %d sends without a completion, %d not submitted after %d io_uring_enter calls (last: %v)",
+				ErrTimeout, r.inflight-min(ready, r.inflight), r.inflight, n-taken, try, last)
 		}
-		got, _, errno := syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit), uintptr(want), enterGetEvents, 0, 0)
+		wait := timeout
+		if try > 0 {
+			wait = time.Until(deadline)
+		}
+		if wait <= 0 {
+			return fmt.Errorf("%w: %d of %d sends without a completion, %d not submitted after %v",
+				ErrTimeout, r.inflight-min(ready, r.inflight), r.inflight, n-taken, timeout)
+		}
+		r.ts = kernelTimespec{sec: int64(wait / time.Second), nsec: int64(wait % time.Second)}
+		// min_complete counts from the completion queue's head, so the
+		// completions already posted count towards it; it includes the
+		// entries being submitted, as the kernel does not wait at all when
+		// it takes fewer than asked.
+		_, _, errno := syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(n-taken), uintptr(base+n),
+			enterGetEvents|enterExtArg, uintptr(unsafe.Pointer(&r.arg)), unsafe.Sizeof(r.arg))
 		switch errno {
-		case 0:
-			toSubmit -= min(uint32(got), toSubmit)
+		case 0, syscall.ETIME:
+			// ETIME: the wait expired; the next round reports it if the
+			// completions are still short.
 		case syscall.EINTR, syscall.EAGAIN, syscall.EBUSY:
 			// Interrupted (Go's preemption signal) or short of resources:
 			// what was taken is taken (the SQ head says how much), ask again.
-			toSubmit = *r.sqTail - atomic.LoadUint32(r.sqHead)
+			last = errno
 		default:
+			r.inflight = base + atomic.LoadUint32(r.sqHead) - head0
 			return fmt.Errorf("uring: io_uring_enter: %w", errno)
 		}
 	}
 }
 
+// Cancel asks the kernel to cancel every send in flight
+// (IORING_OP_ASYNC_CANCEL with IORING_ASYNC_CANCEL_ANY, Linux 5.19) and
+// waits up to timeout for their completions; Reap delivers them. A
+// cancelled send completes with -ECANCELED, or with the bytes it had sent
+// if it had sent some. Where the kernel cannot cancel them, the sends stay
+// in flight (Pending).
+func (r *Ring) Cancel(timeout time.Duration) error {
+	if r.fd < 0 {
+		return ErrClosed
+	}
+	if r.inflight == 0 {
+		return nil
+	}
+	if r.queued >= uint32(len(r.sqes)) {
+		return errors.New("uring: no room to queue a cancel")
+	}
+	i := (*r.sqTail + r.queued) & r.sqMask
+	r.sqes[i] = sqe{opcode: opAsyncCancel, fd: -1, msgFlags: asyncCancelAny, userData: cancelUserData}
+	r.sqArray[i] = i
+	r.queued++
+	_, err := r.Submit(timeout)
+	return err
+}
+
 // Reap calls fn with every completion posted so far, in posting order,
 // and frees their slots. res is the send's return value: bytes sent, or
-// a negated errno.
+// a negated errno. The user data ^0 is Cancel's own and never delivered.
 func (r *Ring) Reap(fn func(userData uint64, res int32)) int {
+	if r.fd < 0 {
+		return 0
+	}
 	head := *r.cqHead
 	tail := atomic.LoadUint32(r.cqTail)
 	n := 0
 	for ; head != tail; head++ {
 		c := &r.cqes[head&r.cqMask]
-		fn(c.userData, c.res)
-		n++
+		if c.userData != cancelUserData {
+			fn(c.userData, c.res)
+			n++
+		}
 	}
+	r.inflight -= min(head-*r.cqHead, r.inflight)
 	atomic.StoreUint32(r.cqHead, head)
 	return n
 }
 
-// Close unmaps the queues and closes the ring. Nothing may be in flight.
+// Close unmaps the queues and closes the ring; it may be called again.
+// Sends still in flight are cancelled by the kernel as it tears the ring
+// down, which it finishes on its own time: where that matters, Cancel and
+// reap them first.
 func (r *Ring) Close() error {
 	if r.sqeMem != nil {
 		_ = unix.Munmap(r.sqeMem)
 	}
-	if r.cqMem != nil && len(r.cqMem) > 0 && &r.cqMem[0] != &r.sqMem[0] {
+	if len(r.cqMem) > 0 && len(r.sqMem) > 0 && &r.cqMem[0] != &r.sqMem[0] {
 		_ = unix.Munmap(r.cqMem)
 	}
 	if r.sqMem != nil {
 		_ = unix.Munmap(r.sqMem)
 	}
 	r.sqMem, r.cqMem, r.sqeMem, r.sqes, r.cqes, r.sqArray = nil, nil, nil, nil, nil, nil
+	r.queued, r.inflight = 0, 0
 	if r.fd >= 0 {
 		err := syscall.Close(r.fd)
 		r.fd = -1
