@@ -366,6 +366,12 @@ func (c *controller) apply(lm *liveMatch, ev match.Event, raw string, now time.T
 		lm.mu.Unlock()
 		return errMatchRemoved
 	}
+	// An auxiliary client changes only its own player: what it sends for
+	// another is dropped before the replay log, so recovery never sees it.
+	if err := lm.m.CheckAux(&ev); err != nil {
+		lm.mu.Unlock()
+		return err
+	}
 	// The existing server logs every routed event before handling it,
 	// including the ones its handlers then reject.
 	if lm.replay != nil {

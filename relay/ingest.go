@@ -30,7 +30,10 @@ type ingestConn struct {
 	mu       sync.Mutex
 	lm       *liveMatch // the match this connection logged on to
 	aux      bool
-	playerID string
+	playerID string // as the existing server keeps it: aux disconnects reset this player
+	// auxOwner is the only player an auxiliary connection may change: the
+	// logon's playerId string, else the first player id its events name.
+	auxOwner string
 
 	// Dropped-data logging, at most one line per connection per
 	// dropLogEvery: a hostile client must not turn each event into a log
@@ -298,12 +301,13 @@ func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
 	}
 	notFound := "Game with Match ID " + matchID + " not found."
 	playerID, _ := str("playerId")
+	ownerID := playerID // only a string names a player
 	if rawPID, ok := jsontext.Find(ms, "playerId"); ok && playerID == "" && len(rawPID) > 0 && rawPID[0] != '"' {
 		playerID = jsString(rawPID, true)
 	}
 	if lm == nil && srv.ctrl.cl != nil && hasID && matchID != "" && srv.ctrl.cl.auxLogonRemote(ic, matchID, playerID) { // cluster hook
 		ic.mu.Lock()
-		ic.aux, ic.playerID = true, playerID
+		ic.aux, ic.playerID, ic.auxOwner = true, playerID, ownerID
 		ic.mu.Unlock()
 		srv.acceptData(ic)
 		_ = ic.s.Emit("aux_logon_ack", auxAckOK)
@@ -315,7 +319,7 @@ func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
 		return
 	}
 	ic.mu.Lock()
-	ic.lm, ic.aux, ic.playerID = lm, true, playerID
+	ic.lm, ic.aux, ic.playerID, ic.auxOwner = lm, true, playerID, ownerID
 	ic.mu.Unlock()
 	if !srv.ctrl.bind(lm, ic) {
 		srv.refuse(ic, "aux_logon_ack", notFound, "err", errMatchRemoved)
@@ -354,6 +358,13 @@ func (srv *Server) onData(ic *ingestConn, e *socketio.Event) {
 	if aux && ev.Type == "aux_scoreboard" && ic.playerID == "" {
 		ic.playerID = ev.PlayerID
 	}
+	if aux && ic.auxOwner == "" {
+		// A client that logged on without its id (the real one does on
+		// its first run) is bound by the first id it names; logging on
+		// with that id would have given it no more.
+		ic.auxOwner = ev.PlayerID
+	}
+	ev.Aux, ev.AuxPlayer = aux, ic.auxOwner
 	ic.mu.Unlock()
 	if aux && !strings.HasPrefix(ev.Type, "aux_") {
 		// An auxiliary client streams one player's view; round_info,
@@ -371,6 +382,8 @@ func (srv *Server) onData(ic *ingestConn, e *socketio.Event) {
 			srv.logDrop(ic, slog.LevelInfo, "dropped data for no live match", "type", ev.Type, "groupCode", ev.GroupCode, "matchId", ev.MatchID)
 		case errors.Is(err, errForeignMatch):
 			srv.logDrop(ic, slog.LevelWarn, "dropped data for another match than the connection's", "type", ev.Type, "groupCode", ev.GroupCode, "matchId", ev.MatchID)
+		case errors.Is(err, match.ErrForeignPlayer):
+			srv.logDrop(ic, slog.LevelWarn, "dropped auxiliary data for another player than the connection's", "type", ev.Type, "playerId", ev.AuxPlayer, "err", err)
 		default:
 			srv.logDrop(ic, slog.LevelWarn, "event rejected by the match", "type", ev.Type, "groupCode", ev.GroupCode, "matchId", ev.MatchID, "err", err)
 		}
