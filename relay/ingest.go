@@ -292,12 +292,9 @@ func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
 	}
 	rawID, hasID := jsontext.Find(ms, "matchId")
 	matchID := jsString(rawID, hasID)
-	var buf [1]*liveMatch
 	var lm *liveMatch
-	if hasID && len(rawID) > 0 && rawID[0] != '{' && rawID[0] != '[' && string(rawID) != "null" {
-		if found := srv.ctrl.byMatchID(buf[:0], matchID); len(found) > 0 {
-			lm = found[0]
-		}
+	if hasID {
+		lm = srv.ctrl.auxMatch(matchID, rawID)
 	}
 	notFound := "Game with Match ID " + matchID + " not found."
 	playerID, _ := str("playerId")

@@ -161,20 +161,20 @@ func (m *Match) apply(ev *Event, now int64) error {
 			return err
 		}
 		rp, _ := getProp(data, "roundPhase")
-		if rn.k != kNumber || rp.k != kString {
-			return fmt.Errorf("round_info wants a numeric roundNumber and a string roundPhase, got %s and %s", rn.typeName(), rp.typeName())
-		}
-		m.roundNumber, m.roundPhase = rn.n, rp.s
-		switch m.roundPhase {
+		// Taken whatever their types, as the existing server does (a
+		// client's NaN round number arrives as null); the phase switch is
+		// strict, the round comparisons are JS comparisons.
+		m.roundNumber, m.roundPhase = rn, rp
+		switch m.phase() {
 		case "shopping":
-			if m.roundNumber != 1 {
+			if !(rn.k == kNumber && rn.n == 1) { // roundNumber !== 1
 				if err := m.processRoundReasons(); err != nil {
 					return err
 				}
 			}
 			m.grantOvertimeTimeout()
 			m.spikePlanted, m.spikeDetonated, m.spikeDefused = false, false, false
-			switchRound := m.roundNumber == m.switchRound || m.roundNumber >= m.firstOtRound
+			switchRound := rn.looseEqNum(m.switchRound) || m.roundNum() >= m.firstOtRound
 			if switchRound {
 				for _, t := range m.teams {
 					t.isAttacking = !t.isAttacking
@@ -215,9 +215,8 @@ func (m *Match) apply(ev *Event, now int64) error {
 		}
 
 	case "match_start":
-		if data.k != kString {
-			return fmt.Errorf("match id is %s, want string", data.typeName())
-		}
+		// Any value is the match id, as in the existing server: older
+		// observer clients send true.
 		m.matchID = data
 		m.isRunning = true
 
@@ -352,7 +351,7 @@ func (m *Match) auxScoreboardTeam(data jv, now int64) error {
 
 // detectPlant infers a plant from the planter's +300 credits during combat.
 func (m *Match) detectPlant(t *team, playerID jv, money float64, now int64) {
-	if m.roundPhase != "combat" {
+	if m.phase() != "combat" {
 		return
 	}
 	old := t.moneyFor(playerID)
@@ -362,7 +361,7 @@ func (m *Match) detectPlant(t *team, playerID jv, money float64, now int64) {
 }
 
 func (m *Match) setSpikePlanted(now int64) {
-	if m.spikePlanted || m.roundPhase != "combat" {
+	if m.spikePlanted || m.phase() != "combat" {
 		return
 	}
 	m.spikePlanted = true
@@ -422,7 +421,7 @@ func (m *Match) processRoundReasons() error {
 			def = t
 		}
 	}
-	prev := m.roundNumber - 1
+	prev := m.roundNum() - 1
 	if m.attackersWon {
 		if att == nil {
 			return fmt.Errorf("no attacking team: %w", errTypeError)
@@ -457,7 +456,7 @@ func (m *Match) processRoundReasons() error {
 }
 
 func (m *Match) grantOvertimeTimeout() {
-	if m.roundNumber < m.firstOtRound || m.hasEnteredOvertime {
+	if !(m.roundNum() >= m.firstOtRound) || m.hasEnteredOvertime { // NaN: no overtime
 		return
 	}
 	m.hasEnteredOvertime = true
@@ -470,4 +469,17 @@ func (m *Match) grantOvertimeTimeout() {
 		_ = m.setCounter(tc, side, jsNum(jsMin(2, v.toNumber()+1)))
 	}
 	m.eventNumber++
+}
+
+// roundNum is the round number as JS arithmetic and relational operators
+// see it (null 0, a numeric string its number, anything else NaN).
+func (m *Match) roundNum() float64 { return m.roundNumber.toNumber() }
+
+// phase is the round phase for the handlers' strict comparisons: a
+// non-string phase equals none of them, and neither does "".
+func (m *Match) phase() string {
+	if m.roundPhase.k == kString {
+		return m.roundPhase.s
+	}
+	return ""
 }

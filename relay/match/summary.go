@@ -25,8 +25,8 @@ func (m *Match) Summary() Summary {
 	s := Summary{
 		MatchID:     displayString(m.matchID),
 		Map:         m.mapName,
-		RoundNumber: m.roundNumber,
-		RoundPhase:  m.roundPhase,
+		RoundNumber: m.roundNum(),
+		RoundPhase:  displayString(m.roundPhase),
 		Running:     m.isRunning,
 	}
 	for i, t := range m.teams {

@@ -1,0 +1,156 @@
+package match
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestMatchStartAnyValue: match_start takes any value as the match id, as
+// the existing server does (`this.matchId = data.data`): the match runs and
+// match_data carries the id with its JSON type. MatchID is the key logons
+// look it up by (JS String(id); null none).
+func TestMatchStartAnyValue(t *testing.T) {
+	for _, tc := range []struct {
+		data, out, key string
+	}{
+		{`"m-1"`, `"m-1"`, "m-1"},
+		{`true`, `true`, "true"},
+		{`false`, `false`, "false"},
+		{`5`, `5`, "5"},
+		{`1e2`, `100`, "100"},
+		{`null`, `null`, ""},
+		{`""`, `""`, ""},
+		{`{"a":1}`, `{"a":1}`, "[object Object]"},
+		{`["x",null,2]`, `["x",null,2]`, "x,,2"},
+	} {
+		t.Run(tc.data, func(t *testing.T) {
+			m := newTestMatch(t)
+			if !mustApply(t, m, obsEvent("match_start", tc.data), at(1)) {
+				t.Error("not a change")
+			}
+			out := string(m.AppendJSON(nil))
+			if want := `{"matchId":` + tc.out + `,`; !strings.HasPrefix(out, want) {
+				t.Errorf("match_data starts %.60s, want %s", out, want)
+			}
+			if !strings.Contains(out, `"isRunning":true`) || !m.IsRunning() {
+				t.Error("not running")
+			}
+			if got := m.MatchID(); got != tc.key {
+				t.Errorf("MatchID = %q, want %q", got, tc.key)
+			}
+		})
+	}
+}
+
+// TestMatchIDEquals: an auxiliary logon's matchId names the match when
+// `match.matchId == matchId` in JS (the expectations were checked with
+// node).
+func TestMatchIDEquals(t *testing.T) {
+	for _, tc := range []struct {
+		id  string // match_start data
+		raw string // the logon's matchId; "" = absent
+		eq  bool
+	}{
+		{`"m"`, `"m"`, true},
+		{`"m"`, `"M"`, false},
+		{`true`, `true`, true},
+		{`true`, `"true"`, false},
+		{`true`, `1`, true},
+		{`true`, `"1"`, true},
+		{`5`, `"5"`, true},
+		{`"5"`, `5.0`, true},
+		{`"1e2"`, `100`, true},
+		{`false`, `"0"`, true},
+		{`null`, ``, true},
+		{`null`, `null`, true},
+		{`0`, `null`, false},
+		{`"x"`, ``, false},
+		{`"abc"`, `["abc"]`, true},
+		{`[1,2]`, `"1,2"`, true},
+		{`{}`, `{}`, false},
+		{`"[object Object]"`, `{}`, true},
+		{`""`, `0`, true},
+		{`""`, `false`, true},
+		{`""`, `[]`, true},
+	} {
+		m := newTestMatch(t)
+		mustApply(t, m, obsEvent("match_start", tc.id), at(1))
+		var raw []byte
+		if tc.raw != "" {
+			raw = []byte(tc.raw)
+		}
+		if got := m.MatchIDEquals(raw); got != tc.eq {
+			t.Errorf("%s == %s: %v, want %v", tc.id, tc.raw, got, tc.eq)
+		}
+	}
+}
+
+// TestRoundInfoAnyTypes: round_info keeps roundNumber and roundPhase
+// whatever their types, as the existing server does, and its comparisons
+// are JS ones: each event must give the state that like gives, except
+// that match_data shows the value as sent (frag where like has likeFrag).
+func TestRoundInfoAnyTypes(t *testing.T) {
+	for _, tc := range []struct {
+		name, data, like, frag, likeFrag string
+	}{
+		// "13" == 13: the sides switch at the switch round.
+		{"numeric string", `{"roundNumber":"13","roundPhase":"shopping"}`, `{"roundNumber":13,"roundPhase":"shopping"}`, `"roundNumber":"13"`, `"roundNumber":13`},
+		// A client's NaN arrives as null: arithmetic sees 0.
+		{"null", `{"roundNumber":null,"roundPhase":"shopping"}`, `{"roundNumber":0,"roundPhase":"shopping"}`, `"roundNumber":null`, `"roundNumber":0`},
+		// NaN: no switch, no overtime, no round reason recorded, like a
+		// number that is no index and no round.
+		{"NaN", `{"roundNumber":"x","roundPhase":"shopping"}`, `{"roundNumber":-0.5,"roundPhase":"shopping"}`, `"roundNumber":"x"`, `"roundNumber":-0.5`},
+		// [25] >= 25: overtime and its extra timeout.
+		{"array", `{"roundNumber":[25],"roundPhase":"shopping"}`, `{"roundNumber":25,"roundPhase":"shopping"}`, `"roundNumber":[25]`, `"roundNumber":25`},
+		// A non-string phase matches no phase.
+		{"numeric phase", `{"roundNumber":3,"roundPhase":7}`, `{"roundNumber":3,"roundPhase":"none"}`, `"roundPhase":7`, `"roundPhase":"none"`},
+		// An absent member is undefined and left out of match_data.
+		{"no phase", `{"roundNumber":3}`, `{"roundNumber":3,"roundPhase":"none"}`, ``, `,"roundPhase":"none"`},
+		{"no number", `{"roundPhase":"combat"}`, `{"roundNumber":-0.5,"roundPhase":"combat"}`, ``, `,"roundNumber":-0.5`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run := func(data string) string {
+				m := newTestMatch(t)
+				mustApply(t, m, rosterEv("A", "a", 0, "Rift_PC_C"), at(1))
+				mustApply(t, m, obsEvent("score", `{"team_0":1,"team_1":0}`), at(2))
+				mustApply(t, m, obsEvent("round_info", data), at(3))
+				mustApply(t, m, obsEvent("round_info", `{"roundNumber":2,"roundPhase":"end"}`), at(4))
+				return strings.Replace(string(m.AppendJSON(nil)), `"roundNumber":2,"roundPhase":"end"`, "", 1)
+			}
+			// The last round_info overwrote the fields: show the first.
+			runFirst := func(data string) string {
+				m := newTestMatch(t)
+				mustApply(t, m, rosterEv("A", "a", 0, "Rift_PC_C"), at(1))
+				mustApply(t, m, obsEvent("score", `{"team_0":1,"team_1":0}`), at(2))
+				mustApply(t, m, obsEvent("round_info", data), at(3))
+				return string(m.AppendJSON(nil))
+			}
+			got, like := runFirst(tc.data), runFirst(tc.like)
+			if !strings.Contains(like, tc.likeFrag) {
+				t.Fatalf("%s not in %s", tc.likeFrag, like)
+			}
+			if want := strings.Replace(like, tc.likeFrag, tc.frag, 1); got != want {
+				t.Errorf("match_data\n%s\nwant\n%s", got, want)
+			}
+			if a, b := run(tc.data), run(tc.like); a != b {
+				t.Errorf("state after the next round_info differs:\n%s\n%s", a, b)
+			}
+		})
+	}
+}
+
+// TestJSString: String(v) of JSON values, as template literals show them.
+func TestJSString(t *testing.T) {
+	for raw, want := range map[string]string{
+		`"a\"b"`: `a"b`, `1e2`: "100", `-0`: "0", `0.1`: "0.1", `1e21`: "1e+21", `true`: "true",
+		`null`: "null", `[1,null,"x"]`: "1,,x", `{"a":1}`: "[object Object]",
+	} {
+		got, err := JSString([]byte(raw))
+		if err != nil || got != want {
+			t.Errorf("JSString(%s) = %q, %v; want %q", raw, got, err, want)
+		}
+	}
+	if _, err := JSString([]byte(`{`)); err == nil {
+		t.Error("malformed JSON accepted")
+	}
+}
