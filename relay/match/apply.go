@@ -304,24 +304,23 @@ func (m *Match) auxScoreboardTeam(data jv, now int64) error {
 	if _, err := getProp(data, "playerId"); err != nil {
 		return err
 	}
-	if data.k != kString {
-		// The existing server JSON.parses the value and throws on non-strings.
-		return fmt.Errorf("aux_scoreboard_team data is %s, want a JSON string", data.typeName())
-	}
 	// data.playerId of a string is undefined, so the second team is chosen.
 	t := m.teams[1]
-	list, err := parseJSON([]byte(data.s))
+	list, err := auxTeamList(data)
 	if err != nil {
 		return err
 	}
+	if list.k == kString {
+		return nil // its characters are no scoreboards: nothing changes
+	}
 	if list.k != kArray {
-		return fmt.Errorf("aux_scoreboard_team list is %s, want array", list.typeName())
+		return fmt.Errorf("aux_scoreboard_team list is %s, not iterable: %w", list.typeName(), errTypeError)
 	}
 	sbs := make([]scoreboard, len(list.arr.elems))
 	valid := make([]bool, len(sbs))
 	for i, e := range list.arr.elems {
 		if e.k != kObject {
-			return fmt.Errorf("aux_scoreboard_team entry %d is %s", i, e.typeName())
+			continue // a primitive's money and playerId are undefined: no-op
 		}
 		sb, err := parseScoreboard(e)
 		if err != nil {
@@ -333,12 +332,27 @@ func (m *Match) auxScoreboardTeam(data jv, now int64) error {
 		}
 		sbs[i], valid[i] = sb, true
 	}
-	for i := range sbs {
+	// The existing server's two passes throw at a null entry where they
+	// read it: the plant check only in combat, the update only when the
+	// team has a player to compare it with; what came before stays.
+	for i, e := range list.arr.elems {
+		if m.phase() != "combat" {
+			break
+		}
+		if e.k == kNull || e.k == kUndefined {
+			return fmt.Errorf("aux_scoreboard_team entry %d is %s: %w", i, e.typeName(), errTypeError)
+		}
 		if valid[i] {
 			m.detectPlant(t, sbs[i].playerID, sbs[i].money, now)
 		}
 	}
-	for i := range sbs {
+	for i, e := range list.arr.elems {
+		if len(t.players) == 0 {
+			break
+		}
+		if e.k == kNull || e.k == kUndefined {
+			return fmt.Errorf("aux_scoreboard_team entry %d is %s: %w", i, e.typeName(), errTypeError)
+		}
 		if !valid[i] {
 			continue
 		}
@@ -347,6 +361,16 @@ func (m *Match) auxScoreboardTeam(data jv, now int64) error {
 		}
 	}
 	return nil
+}
+
+// auxTeamList is JSON.parse(data) of aux_scoreboard_team, which converts a
+// non-string data to its string form first.
+func auxTeamList(data jv) (jv, error) {
+	text := data.s
+	if data.k != kString {
+		text = data.toPropertyKey()
+	}
+	return parseJSON([]byte(text))
 }
 
 // detectPlant infers a plant from the planter's +300 credits during combat.

@@ -58,12 +58,12 @@ func (m *Match) anyPlayerByID(id jv) *player {
 // one of AuxPlayer's team.
 func (m *Match) checkAuxScoreboardTeam(ev *Event) error {
 	data, err := ev.value()
-	if err != nil || data.k != kString {
+	if err != nil || data.k == kNull || data.k == kUndefined {
 		return nil
 	}
-	list, err := parseJSON([]byte(data.s))
+	list, err := auxTeamList(data)
 	if err != nil || list.k != kArray {
-		return nil
+		return nil // changes no player: Apply reports or ignores it
 	}
 	target := m.teams[1] // as auxScoreboardTeam: always the second team
 	var own *team

@@ -1,6 +1,7 @@
 package match
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -152,5 +153,55 @@ func TestJSString(t *testing.T) {
 	}
 	if _, err := JSString([]byte(`{`)); err == nil {
 		t.Error("malformed JSON accepted")
+	}
+}
+
+// TestAuxScoreboardTeamShapes: aux_scoreboard_team does what the existing
+// server's JSON.parse(data) and two passes over the list do with odd
+// shapes: non-string data is parsed from its string form, a string's
+// characters and primitive entries change nobody, a null entry throws
+// where it is read (after the entries before it were applied).
+func TestAuxScoreboardTeamShapes(t *testing.T) {
+	c := `{"playerId":"c","agentInternal":"Rift_PC_C","isAlive":true,"initialArmor":0,"scoreboardWeaponInternal":"knife","currUltPoints":0,"maxUltPoints":7,"hasSpike":false,"money":777,"kills":0,"deaths":0,"assists":0}`
+	str := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	for _, tc := range []struct {
+		name     string
+		data     string
+		roster   bool // team 2 has player c
+		wantErr  bool
+		changedC bool
+	}{
+		{"list of c", str(`[` + c + `]`), true, false, true},
+		{"string list", str(`"abc"`), true, false, false},
+		{"array whose string form is []", `["[]"]`, true, false, false},
+		{"number", `5`, true, true, false},
+		{"object list", str(`{}`), true, true, false},
+		{"primitive entries", str(`[1,"x",[],true]`), true, false, false},
+		{"null entry", str(`[null]`), true, true, false},
+		{"null entry, nobody to compare", str(`[null]`), false, false, false},
+		{"null after c", str(`[` + c + `,null]`), true, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newTestMatch(t)
+			if tc.roster {
+				mustApply(t, m, rosterEv("C", "c", 1, "Rift_PC_C"), at(1))
+			}
+			ev, err := ParseEvent([]byte(`{"playerId":"c","matchId":"m","type":"aux_scoreboard_team","data":` + tc.data + `}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			changed, err := m.Apply(ev, at(2))
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("apply: %v, want error %v", err, tc.wantErr)
+			}
+			if changed == tc.wantErr {
+				t.Errorf("changed = %v: an event counts as a change unless it throws", changed)
+			}
+			if tc.roster {
+				if got := path(state(t, m), "teams", 1, "players", 0, "money") == 777.0; got != tc.changedC {
+					t.Errorf("c updated = %v, want %v", got, tc.changedC)
+				}
+			}
+		})
 	}
 }
