@@ -198,7 +198,7 @@ func (m *Match) apply(ev *Event, now int64) error {
 			m.isRunning = false
 			m.timeoutEndAt, m.timeoutTickAt = 0, 0
 			higher := 1
-			if m.teams[0].roundsWon > m.teams[1].roundsWon {
+			if jsGreater(m.teams[0].roundsWon, m.teams[1].roundsWon) {
 				higher = 0
 			}
 			si, _ := m.tools.obj.get("sponsorInfo")
@@ -398,10 +398,8 @@ func (m *Match) processScore(data jv, now int64) error {
 	if err != nil {
 		return err
 	}
+	// Scores of any type are kept and compared as JS does.
 	s1, _ := getProp(data, "team_1")
-	if s0.k != kNumber || s1.k != kNumber {
-		return fmt.Errorf("score wants numbers, got %s and %s", s0.typeName(), s1.typeName())
-	}
 	var t0, t1 *team
 	for _, t := range m.teams {
 		if t.ingameTeamID == 0 && t0 == nil {
@@ -414,22 +412,22 @@ func (m *Match) processScore(data jv, now int64) error {
 	if t0 == nil {
 		return fmt.Errorf("no team with in-game id 0: %w", errTypeError)
 	}
-	if s0.n > t0.roundsWon {
+	if jsGreater(s0, t0.roundsWon) {
 		m.attackersWon = t0.isAttacking
 	} else {
 		if t1 == nil {
 			return fmt.Errorf("no team with in-game id 1: %w", errTypeError)
 		}
-		if s1.n > t1.roundsWon {
+		if jsGreater(s1, t1.roundsWon) {
 			m.attackersWon = t1.isAttacking
 		}
 	}
 	m.wasTimeout = m.hasRoundTimeoutTime && m.roundTimeoutTime != 0 && now >= m.roundTimeoutTime
-	t0.roundsWon = s0.n
+	t0.roundsWon = s0
 	if t1 == nil {
 		return fmt.Errorf("no team with in-game id 1: %w", errTypeError)
 	}
-	t1.roundsWon = s1.n
+	t1.roundsWon = s1
 	return nil
 }
 

@@ -148,8 +148,11 @@ func (t *team) appendJSON(dst []byte) []byte {
 	dst = appendJSNumber(dst, t.ingameTeamID)
 	dst = append(dst, `,"isAttacking":`...)
 	dst = strconv.AppendBool(dst, t.isAttacking)
-	dst = append(dst, `,"hasHandledTeam":false,"roundsWon":`...)
-	dst = appendJSNumber(dst, t.roundsWon)
+	dst = append(dst, `,"hasHandledTeam":false`...)
+	if t.roundsWon.k != kUndefined {
+		dst = append(dst, `,"roundsWon":`...)
+		dst = appendJV(dst, t.roundsWon)
+	}
 	dst = append(dst, `,"spentThisRound":`...)
 	dst = appendJSNumber(dst, t.spentThisRound)
 	dst = append(dst, `,"roundRecord":[`...)

@@ -59,3 +59,25 @@ func JSString(raw []byte) (string, error) {
 	}
 	return v.toPropertyKey(), nil
 }
+
+// jsGreater is `x > y` in JS for values parsed from JSON: two strings (or
+// objects and arrays by their string forms) compare as strings, anything
+// else as numbers, where NaN is never greater. Strings compare by code
+// point, which differs from JS's UTF-16 units only between characters
+// above U+FFFF and those from U+E000 to U+FFFF.
+func jsGreater(x, y jv) bool {
+	px, py := toPrimitive(x), toPrimitive(y)
+	if px.k == kString && py.k == kString {
+		return px.s > py.s
+	}
+	return px.toNumber() > py.toNumber()
+}
+
+// toPrimitive is ToPrimitive(v) of a value parsed from JSON: an object or
+// array becomes its string form (valueOf is the object itself).
+func toPrimitive(v jv) jv {
+	if v.k == kArray || v.k == kObject {
+		return jsStr(v.toPropertyKey())
+	}
+	return v
+}

@@ -205,3 +205,62 @@ func TestAuxScoreboardTeamShapes(t *testing.T) {
 		})
 	}
 }
+
+// TestJSGreater: `x > y` as node computes it.
+func TestJSGreater(t *testing.T) {
+	for _, tc := range []struct {
+		x, y string // JSON; "" = undefined
+		gt   bool
+	}{
+		{`"10"`, `"9"`, false}, {`"9"`, `"10"`, true}, {`10`, `"9"`, true}, {`"1"`, `0`, true},
+		{`null`, `-1`, true}, {``, `0`, false}, {`[2]`, `1`, true}, {`{}`, `1`, false},
+		{`"b"`, `"a"`, true}, {`""`, `0`, false}, {`true`, `0`, true}, {`"abc"`, `1`, false},
+		{`"é"`, `"z"`, true},
+	} {
+		v := func(s string) jv {
+			if s == "" {
+				return undef
+			}
+			x, err := parseJSON([]byte(s))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return x
+		}
+		if got := jsGreater(v(tc.x), v(tc.y)); got != tc.gt {
+			t.Errorf("%s > %s = %v, want %v", tc.x, tc.y, got, tc.gt)
+		}
+	}
+}
+
+// TestScoreAnyTypes: score keeps team_0 / team_1 whatever their types and
+// compares them as JS does; match_data shows them as sent and game_end
+// picks the higher score with the same comparison.
+func TestScoreAnyTypes(t *testing.T) {
+	m := newTestMatch(t) // left attacks: in-game team 0
+	mustApply(t, m, obsEvent("score", `{"team_0":"1","team_1":0}`), at(1))
+	if s := state(t, m); s["attackersWon"] != true || path(s, "teams", 0, "roundsWon") != "1" {
+		t.Fatalf("after \"1\" > 0: attackersWon %v, roundsWon %v", s["attackersWon"], path(s, "teams", 0, "roundsWon"))
+	}
+	// "1" > "1" is false, "1" > 0 true: the defenders (team 1) won.
+	mustApply(t, m, obsEvent("score", `{"team_0":"1","team_1":"1"}`), at(2))
+	if s := state(t, m); s["attackersWon"] != false || path(s, "teams", 1, "roundsWon") != "1" {
+		t.Fatalf("after \"1\" > 0 for team 1: attackersWon %v", s["attackersWon"])
+	}
+	// "10" > "9" is false as strings: team 0's "10" is not higher.
+	mustApply(t, m, obsEvent("score", `{"team_0":"10","team_1":"9"}`), at(3))
+	mustApply(t, m, obsEvent("round_info", `{"roundNumber":20,"roundPhase":"game_end"}`), at(4))
+	ti := m.FinishedTeamInfo()
+	if ti == nil || ti.HigherScore != 1 {
+		t.Fatalf("finished team info %+v, want the higher score on team 1 (\"10\" > \"9\" is false)", ti)
+	}
+	if out := string(m.AppendJSON(nil)); !strings.Contains(out, `"roundsWon":"10"`) {
+		t.Error(`match_data does not show "roundsWon":"10"`)
+	}
+	// An absent score is undefined: left out of match_data.
+	m2 := newTestMatch(t)
+	mustApply(t, m2, obsEvent("score", `{"team_0":1}`), at(1))
+	if out := string(m2.AppendJSON(nil)); strings.Count(out, `"roundsWon":`) != 1 {
+		t.Errorf("an undefined score must be left out: %s", out)
+	}
+}
