@@ -202,7 +202,7 @@ func (srv *Server) refuse(ic *ingestConn, event, reason string, attrs ...any) {
 }
 
 func (srv *Server) obsLogon(ic *ingestConn, e *socketio.Event) {
-	payload, err := e.String(0)
+	payload, err := eventText(e)
 	if err != nil {
 		srv.refuse(ic, "obs_logon_ack", reasonInvalidPacket, "err", err)
 		return
@@ -255,7 +255,7 @@ func (srv *Server) obsLogon(ic *ingestConn, e *socketio.Event) {
 }
 
 func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
-	payload, err := e.String(0)
+	payload, err := eventText(e)
 	if err != nil {
 		srv.refuse(ic, "aux_logon_ack", reasonInvalidPacket, "err", err)
 		return
@@ -328,6 +328,23 @@ func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
 	srv.log.Info("auxiliary client logged on", "groupCode", lm.code, "matchId", matchID, "playerId", playerID, "name", name)
 }
 
+// eventText is the text the existing server parses from an event's first
+// argument, msg.toString(): a string as it is, any other JSON value in its
+// JS string form (an array of one JSON string is that string). The
+// conversion parses once with the match package's depth limit, so a deeply
+// nested argument costs one pass. A missing argument is an error, as
+// undefined.toString() throws.
+func eventText(e *socketio.Event) (string, error) {
+	s, err := e.String(0)
+	if err == nil || len(e.Args) == 0 {
+		return s, err
+	}
+	if s, jerr := match.JSString(e.Args[0]); jerr == nil {
+		return s, nil
+	}
+	return "", err
+}
+
 // acceptData lets a logged-on connection stream events. Both kinds accept
 // both events, as in the existing server.
 func (srv *Server) acceptData(ic *ingestConn) {
@@ -337,7 +354,7 @@ func (srv *Server) acceptData(ic *ingestConn) {
 }
 
 func (srv *Server) onData(ic *ingestConn, e *socketio.Event) {
-	payload, err := e.String(0)
+	payload, err := eventText(e)
 	if err != nil {
 		srv.logDrop(ic, slog.LevelWarn, "dropped data: not a JSON string", "event", e.Name, "err", err)
 		return
