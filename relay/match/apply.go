@@ -221,9 +221,10 @@ func (m *Match) apply(ev *Event, now int64) error {
 		m.isRunning = true
 
 	case "map":
+		// Maps[data] looks a property up by String(data): ["Jam"] is "Jam".
 		name := ""
-		if data.k == kString {
-			name = mapNames[data.s]
+		if data.k != kUndefined {
+			name = mapNames[data.toPropertyKey()]
 		}
 		if name == "" {
 			name = newestMap

@@ -264,3 +264,17 @@ func TestScoreAnyTypes(t *testing.T) {
 		t.Errorf("an undefined score must be left out: %s", out)
 	}
 }
+
+// TestMapKeyOfAnyType: the map name is looked up by the data's string
+// form, as Maps[data] does; unknown keys fall back to the newest map.
+func TestMapKeyOfAnyType(t *testing.T) {
+	for data, want := range map[string]string{
+		`"Jam"`: "Lotus", `["Jam"]`: "Lotus", `5`: "Corrode", `null`: "Corrode", `{"Jam":1}`: "Corrode",
+	} {
+		m := newTestMatch(t)
+		mustApply(t, m, obsEvent("map", data), at(1))
+		if got := state(t, m)["map"]; got != want {
+			t.Errorf("map %s: %v, want %s", data, got, want)
+		}
+	}
+}
