@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"spectra-relay/relay/match"
 	"spectra-relay/relay/replayfile"
 )
 
@@ -155,4 +156,42 @@ func sendObsCount(r tReplay, stop func(replayfile.Event) bool) int {
 		}
 	}
 	return n
+}
+
+// TestAuxBinding: an auxiliary connection's owner is its logon's id, else
+// the first id its events name; the player a disconnect resets is set by
+// aux_scoreboard as the existing server sets it, but only to the owner.
+func TestAuxBinding(t *testing.T) {
+	type step struct{ typ, pid string }
+	for _, tc := range []struct {
+		name            string
+		logon           string
+		steps           []step
+		owner, playerID string
+	}{
+		{"logon id", "a", []step{{"aux_health", "b"}, {"aux_scoreboard", "b"}}, "a", "a"},
+		{"first event binds", "", []step{{"aux_health", "a"}, {"aux_health", "b"}}, "a", ""},
+		{"first scoreboard binds both", "", []step{{"aux_scoreboard", "a"}, {"aux_scoreboard", "b"}}, "a", "a"},
+		{"another's scoreboard after binding", "", []step{{"aux_health", "a"}, {"aux_scoreboard", "b"}}, "a", ""},
+		{"own scoreboard after binding", "", []step{{"aux_health", "a"}, {"aux_scoreboard", "a"}}, "a", "a"},
+		{"no id yet", "", []step{{"aux_health", ""}, {"aux_scoreboard", "b"}}, "b", "b"},
+	} {
+		ic := &ingestConn{aux: true, auxOwner: tc.logon, playerID: tc.logon}
+		for _, st := range tc.steps {
+			ev := match.Event{Type: st.typ, PlayerID: st.pid}
+			ic.bindAux(&ev)
+			if !ev.Aux || ev.AuxPlayer != ic.auxOwner {
+				t.Errorf("%s: event marked %v %q, owner %q", tc.name, ev.Aux, ev.AuxPlayer, ic.auxOwner)
+			}
+		}
+		if ic.auxOwner != tc.owner || ic.playerID != tc.playerID {
+			t.Errorf("%s: owner %q, playerID %q; want %q, %q", tc.name, ic.auxOwner, ic.playerID, tc.owner, tc.playerID)
+		}
+	}
+	obs := &ingestConn{}
+	ev := match.Event{Type: "aux_health", PlayerID: "a"}
+	obs.bindAux(&ev)
+	if ev.Aux || obs.auxOwner != "" {
+		t.Error("an observer connection's events were marked auxiliary")
+	}
 }

@@ -166,7 +166,7 @@ func (g *clusterGlue) auxLogonRemote(ic *ingestConn, matchID, playerID string) b
 func (g *clusterGlue) forwardAux(ic *ingestConn, ev *match.Event, payload string) bool {
 	g.auxMu.Lock()
 	ra := g.aux[ic]
-	if ra != nil && ev.Type == "aux_scoreboard" && ra.playerID == "" {
+	if ra != nil && ev.Type == "aux_scoreboard" && ra.playerID == "" && ev.PlayerID == ev.AuxPlayer {
 		ra.playerID = ev.PlayerID
 	}
 	g.auxMu.Unlock()

@@ -328,6 +328,30 @@ func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
 	srv.log.Info("auxiliary client logged on", "groupCode", lm.code, "matchId", matchID, "playerId", playerID, "name", name)
 }
 
+// bindAux marks ev with the player an auxiliary connection may change,
+// binding it first when the connection has none, and reports whether the
+// connection is auxiliary.
+func (ic *ingestConn) bindAux(ev *match.Event) bool {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	if !ic.aux {
+		return false
+	}
+	if ic.auxOwner == "" {
+		// A client that logged on without its id (the real one does on
+		// its first run) is bound by the first id it names; logging on
+		// with that id would have given it no more.
+		ic.auxOwner = ev.PlayerID
+	}
+	// The player whose aux flags a disconnect resets, set as the existing
+	// server sets it, but only to the connection's own player.
+	if ev.Type == "aux_scoreboard" && ic.playerID == "" && ev.PlayerID == ic.auxOwner {
+		ic.playerID = ev.PlayerID
+	}
+	ev.Aux, ev.AuxPlayer = true, ic.auxOwner
+	return true
+}
+
 // eventText is the text the existing server parses from an event's first
 // argument, msg.toString(): a string as it is, any other JSON value in its
 // JS string form (an array of one JSON string is that string). The
@@ -367,19 +391,7 @@ func (srv *Server) onData(ic *ingestConn, e *socketio.Event) {
 		srv.logDrop(ic, slog.LevelWarn, "dropped malformed data", "event", e.Name, "err", err, "bytes", len(payload))
 		return
 	}
-	ic.mu.Lock()
-	aux := ic.aux
-	if aux && ev.Type == "aux_scoreboard" && ic.playerID == "" {
-		ic.playerID = ev.PlayerID
-	}
-	if aux && ic.auxOwner == "" {
-		// A client that logged on without its id (the real one does on
-		// its first run) is bound by the first id it names; logging on
-		// with that id would have given it no more.
-		ic.auxOwner = ev.PlayerID
-	}
-	ev.Aux, ev.AuxPlayer = aux, ic.auxOwner
-	ic.mu.Unlock()
+	aux := ic.bindAux(&ev)
 	if aux && !strings.HasPrefix(ev.Type, "aux_") {
 		// An auxiliary client streams one player's view; round_info,
 		// match_start or game_end from it would let anyone who can read
