@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"spectra-relay/relay/match"
@@ -175,6 +176,7 @@ func TestAuxBinding(t *testing.T) {
 		{"another's scoreboard after binding", "", []step{{"aux_health", "a"}, {"aux_scoreboard", "b"}}, "a", ""},
 		{"own scoreboard after binding", "", []step{{"aux_health", "a"}, {"aux_scoreboard", "a"}}, "a", "a"},
 		{"no id yet", "", []step{{"aux_health", ""}, {"aux_scoreboard", "b"}}, "b", "b"},
+		{"an id longer than a logon takes", "", []step{{"aux_health", strings.Repeat("x", maxNameLen+1)}, {"aux_health", "a"}}, "a", ""},
 	} {
 		ic := &ingestConn{aux: true, auxOwner: tc.logon, playerID: tc.logon}
 		for _, st := range tc.steps {

@@ -32,7 +32,8 @@ type ingestConn struct {
 	aux      bool
 	playerID string // as the existing server keeps it: aux disconnects reset this player
 	// auxOwner is the only player an auxiliary connection may change: the
-	// logon's playerId string, else the first player id its events name.
+	// logon's playerId string, else the first player id (of at most
+	// maxNameLen bytes, as a logon takes) its events name.
 	auxOwner string
 
 	// Dropped-data logging, at most one line per connection per
@@ -337,10 +338,10 @@ func (ic *ingestConn) bindAux(ev *match.Event) bool {
 	if !ic.aux {
 		return false
 	}
-	if ic.auxOwner == "" {
+	if ic.auxOwner == "" && len(ev.PlayerID) <= maxNameLen {
 		// A client that logged on without its id (the real one does on
 		// its first run) is bound by the first id it names; logging on
-		// with that id would have given it no more.
+		// with that id would have given it no more (nor a longer id).
 		ic.auxOwner = ev.PlayerID
 	}
 	// The player whose aux flags a disconnect resets, set as the existing
