@@ -69,7 +69,7 @@
 // health, money or abilities on a live broadcast. Here an auxiliary
 // connection has an owner: the playerId string of its aux_logon, or, when
 // that was empty (the real client's first run) or not a string, the first
-// player id one of its events names. match.CheckAux then drops, before
+// player id (of at most 256 bytes) one of its events names. match.CheckAux then drops, before
 // the replay log, aux_scoreboard whose data.playerId, and aux_abilities,
 // aux_health, aux_astra_targeting and aux_cypher_cam whose playerId, names
 // another player of the match, and aux_scoreboard_team with an entry for
