@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"encoding/binary"
 	"time"
 
 	"spectra-relay/relay/cluster"
@@ -165,7 +166,7 @@ func (g *clusterGlue) auxLogonRemote(ic *ingestConn, matchID, playerID string) b
 func (g *clusterGlue) forwardAux(ic *ingestConn, ev *match.Event, payload string) bool {
 	g.auxMu.Lock()
 	ra := g.aux[ic]
-	if ra != nil && ev.Type == "aux_scoreboard" && ra.playerID == "" {
+	if ra != nil && ev.Type == "aux_scoreboard" && ra.playerID == "" && ev.PlayerID == ev.AuxPlayer {
 		ra.playerID = ev.PlayerID
 	}
 	g.auxMu.Unlock()
@@ -180,7 +181,7 @@ func (g *clusterGlue) forwardAux(ic *ingestConn, ev *match.Event, payload string
 	}
 	ctx, cancel := rctx()
 	defer cancel()
-	if ok, err := g.node.Forward(ctx, ra.code, cluster.InData, payload); err != nil || !ok {
+	if ok, err := g.node.Forward(ctx, ra.code, cluster.InData, string(appendAuxForward(nil, ev.AuxPlayer, payload))); err != nil || !ok {
 		// No owner listening: the match is between owners (failover) or
 		// gone. Auxiliary data repeats, the next one heals it.
 		g.c.log.Debug("cluster: auxiliary data not delivered to an owner", "groupCode", ra.code, "type", ev.Type, "err", err)
@@ -211,12 +212,35 @@ func (g *clusterGlue) onIn(code string, kind byte, payload []byte) {
 	}
 	switch kind {
 	case cluster.InData:
-		ev, err := match.ParseEvent(payload)
+		owner, data, ok := parseAuxForward(payload)
+		if !ok {
+			return
+		}
+		ev, err := match.ParseEvent(data)
 		if err != nil {
 			return
 		}
-		c.m.countEvent(c.apply(lm, ev, string(payload), c.now()))
+		ev.Aux, ev.AuxPlayer = true, owner
+		c.m.countEvent(c.apply(lm, ev, string(data), c.now()))
 	case cluster.InAuxGone:
 		c.auxDisconnected(lm, string(payload))
 	}
+}
+
+// A forwarded aux_data carries the player its client may change: the
+// player id's length as a uvarint, the id, then the payload as received.
+func appendAuxForward(dst []byte, owner, payload string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(owner)))
+	return append(append(dst, owner...), payload...)
+}
+
+// parseAuxForward splits what appendAuxForward wrote; ok is false for
+// anything it could not have written.
+func parseAuxForward(b []byte) (owner string, payload []byte, ok bool) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k) {
+		return "", nil, false
+	}
+	end := k + int(n)
+	return string(b[k:end]), b[end:], true
 }

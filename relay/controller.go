@@ -206,6 +206,23 @@ func (c *controller) byMatchID(dst []*liveMatch, id string) []*liveMatch {
 	return dst
 }
 
+// auxMatch is the live match an auxiliary logon's matchId names: the
+// first whose id equals it as the existing server compares (JS ==), looked
+// up by its string form key. raw is the member's JSON. A match without an
+// id yet is never found (the existing server would match "" == 0).
+func (c *controller) auxMatch(key string, raw []byte) *liveMatch {
+	var buf [4]*liveMatch
+	for _, lm := range c.byMatchID(buf[:0], key) {
+		lm.mu.Lock()
+		ok := !lm.removed && lm.m.MatchIDEquals(raw)
+		lm.mu.Unlock()
+		if ok {
+			return lm
+		}
+	}
+	return nil
+}
+
 // logonResult is the outcome of an observer logon's match step.
 type logonResult struct {
 	lm          *liveMatch
@@ -365,6 +382,12 @@ func (c *controller) apply(lm *liveMatch, ev match.Event, raw string, now time.T
 	if lm.removed {
 		lm.mu.Unlock()
 		return errMatchRemoved
+	}
+	// An auxiliary client changes only its own player: what it sends for
+	// another is dropped before the replay log, so recovery never sees it.
+	if err := lm.m.CheckAux(&ev); err != nil {
+		lm.mu.Unlock()
+		return err
 	}
 	// The existing server logs every routed event before handling it,
 	// including the ones its handlers then reject.

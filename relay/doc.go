@@ -52,9 +52,9 @@
 // by match id (the existing server applied match-id data to every match
 // with that id, so anyone who read a match id off an overlay could write
 // into it); an auxiliary connection may send only aux_* events (not, say,
-// round_info game_end), though for any player of its match, as the real
-// client's spectator variant does; dropped events leave the connection up
-// and are logged at most once per connection per second; an empty AUTH_KEY
+// round_info game_end), and only for the player it logged on as (below);
+// dropped events leave the connection up and are logged at most once per
+// connection per second; an empty AUTH_KEY
 // never matches; an auxiliary logon with an empty match id finds no match;
 // logon fields are type-checked and length-capped (below); the replay file
 // name uses a sanitised group code; finished-team info lives one hour after
@@ -65,6 +65,60 @@
 // group code and match id, /metrics, health checks, pprof) are on a
 // separate admin handler (admin.go) that cmd/spectra-server keeps on
 // loopback or behind a token.
+//
+// # Auxiliary clients change only their own player
+//
+// The existing server applied any auxiliary client's data to whichever
+// player it named, so anyone with a match id could set any player's
+// health, money or abilities on a live broadcast. Here an auxiliary
+// connection has an owner: the playerId string of its aux_logon, or, when
+// that was empty (the real client's first run) or not a string, the first
+// player id (of at most 256 bytes) one of its events names. match.CheckAux then drops, before
+// the replay log, aux_scoreboard whose data.playerId, and aux_abilities,
+// aux_health, aux_astra_targeting and aux_cypher_cam whose playerId, names
+// another player of the match, and aux_scoreboard_team with an entry for
+// a player of the team it updates when that is not the owner's team. In
+// cluster mode the owner travels with the forwarded data. The real
+// client's own data always passes; what its spectator mode sends for the
+// other players (aux_scoreboard of each) is dropped: the observer's
+// scoreboard has it. The existing server's user.playerId, which a
+// disconnect resets, is kept as it was (set by aux_scoreboard only).
+//
+// # What is refused that the existing server takes
+//
+// Observer and auxiliary data is taken with the existing server's
+// JavaScript semantics: match_start takes any value as the match id
+// (true stays true in match_data); round_info's roundNumber and
+// roundPhase and score's team_0 and team_1 are kept as sent and compared
+// with JS conversions; aux_scoreboard_team's data is parsed from its
+// string form; an event argument that is not a string is read as
+// msg.toString() reads it. What is still refused:
+//
+//	refused                                   why
+//	----------------------------------------  ------------------------------------------
+//	any payload over MaxPayload (1 MB) or     memory and stack: the size a byte
+//	nested deeper than 512 levels             stream may make the relay hold
+//	obs_logon groupCode not a string of       it names rooms, files, log lines and
+//	1-64 bytes; names over 256 bytes;         Redis keys and rides in every
+//	clientVersion over 64; aux_logon name,    match_data (Logon limits, below); a
+//	playerId or matchId over 256 bytes        numeric code reaches no overlay there
+//	aux_logon with an empty matchId, or one   the match id is an auxiliary client's
+//	equal only to a match without an id yet   only credential: "" == 0 would open
+//	("" == 0, null == undefined)              every match before match_start
+//	aux_logon matchId equal to the match's    the match-id index is keyed by the
+//	id only across types with another string  string form; no client sends such ids
+//	form (true == 1, 5 == "5.0")              (true finds true, "5" finds 5)
+//	non-aux_* events on an auxiliary          security: an auxiliary client must not
+//	connection; data for another match;       end or rewrite a match, or change
+//	aux data for another player               another player
+//	binary event attachments (the original    no Spectra client sends binary; the
+//	parses a Buffer's text)                   placeholder object is dropped
+//	roster name, tagline, playerId,           not a danger, an open difference:
+//	agentInternal not strings; scoreboard     these feed arithmetic on the players'
+//	and aux scoreboard agentInternal not a    number state, where JS would
+//	string, isAlive or hasSpike not a         concatenate or compare strings; the
+//	boolean, kills, deaths, assists, money,   clients copy Overwolf's numbers and
+//	currUltPoints, maxUltPoints not numbers   booleans (match/doc.go)
 //
 // # Logon limits
 //

@@ -31,7 +31,11 @@ type ingestConn struct {
 	mu       sync.Mutex
 	lm       *liveMatch // the match this connection logged on to
 	aux      bool
-	playerID string
+	playerID string // as the existing server keeps it: aux disconnects reset this player
+	// auxOwner is the only player an auxiliary connection may change: the
+	// logon's playerId string, else the first player id (of at most
+	// maxNameLen bytes, as a logon takes) its events name.
+	auxOwner string
 
 	// Dropped-data logging, at most one line per connection per
 	// dropLogEvery: a hostile client must not turn each event into a log
@@ -218,7 +222,7 @@ func (srv *Server) refuse(ic *ingestConn, event, reason string, attrs ...any) {
 }
 
 func (srv *Server) obsLogon(ic *ingestConn, e *socketio.Event) {
-	payload, err := e.String(0)
+	payload, err := eventText(e)
 	if err != nil {
 		srv.refuse(ic, "obs_logon_ack", reasonInvalidPacket, "err", err)
 		return
@@ -271,7 +275,7 @@ func (srv *Server) obsLogon(ic *ingestConn, e *socketio.Event) {
 }
 
 func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
-	payload, err := e.String(0)
+	payload, err := eventText(e)
 	if err != nil {
 		srv.refuse(ic, "aux_logon_ack", reasonInvalidPacket, "err", err)
 		return
@@ -308,21 +312,19 @@ func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
 	}
 	rawID, hasID := jsontext.Find(ms, "matchId")
 	matchID := jsString(rawID, hasID)
-	var buf [1]*liveMatch
 	var lm *liveMatch
-	if hasID && len(rawID) > 0 && rawID[0] != '{' && rawID[0] != '[' && string(rawID) != "null" {
-		if found := srv.ctrl.byMatchID(buf[:0], matchID); len(found) > 0 {
-			lm = found[0]
-		}
+	if hasID {
+		lm = srv.ctrl.auxMatch(matchID, rawID)
 	}
 	notFound := "Game with Match ID " + matchID + " not found."
 	playerID, _ := str("playerId")
+	ownerID := playerID // only a string names a player
 	if rawPID, ok := jsontext.Find(ms, "playerId"); ok && playerID == "" && len(rawPID) > 0 && rawPID[0] != '"' {
 		playerID = jsString(rawPID, true)
 	}
 	if lm == nil && srv.ctrl.cl != nil && hasID && matchID != "" && srv.ctrl.cl.auxLogonRemote(ic, matchID, playerID) { // cluster hook
 		ic.mu.Lock()
-		ic.aux, ic.playerID = true, playerID
+		ic.aux, ic.playerID, ic.auxOwner = true, playerID, ownerID
 		ic.mu.Unlock()
 		srv.acceptData(ic)
 		_ = ic.s.Emit("aux_logon_ack", auxAckOK)
@@ -334,7 +336,7 @@ func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
 		return
 	}
 	ic.mu.Lock()
-	ic.lm, ic.aux, ic.playerID = lm, true, playerID
+	ic.lm, ic.aux, ic.playerID, ic.auxOwner = lm, true, playerID, ownerID
 	ic.mu.Unlock()
 	if !srv.ctrl.bind(lm, ic) {
 		srv.refuse(ic, "aux_logon_ack", notFound, "err", errMatchRemoved)
@@ -346,6 +348,47 @@ func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
 	srv.log.Info("auxiliary client logged on", "groupCode", lm.code, "matchId", matchID, "playerId", playerID, "name", name)
 }
 
+// bindAux marks ev with the player an auxiliary connection may change,
+// binding it first when the connection has none, and reports whether the
+// connection is auxiliary.
+func (ic *ingestConn) bindAux(ev *match.Event) bool {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	if !ic.aux {
+		return false
+	}
+	if ic.auxOwner == "" && len(ev.PlayerID) <= maxNameLen {
+		// A client that logged on without its id (the real one does on
+		// its first run) is bound by the first id it names; logging on
+		// with that id would have given it no more (nor a longer id).
+		ic.auxOwner = ev.PlayerID
+	}
+	// The player whose aux flags a disconnect resets, set as the existing
+	// server sets it, but only to the connection's own player.
+	if ev.Type == "aux_scoreboard" && ic.playerID == "" && ev.PlayerID == ic.auxOwner {
+		ic.playerID = ev.PlayerID
+	}
+	ev.Aux, ev.AuxPlayer = true, ic.auxOwner
+	return true
+}
+
+// eventText is the text the existing server parses from an event's first
+// argument, msg.toString(): a string as it is, any other JSON value in its
+// JS string form (an array of one JSON string is that string). The
+// conversion parses once with the match package's depth limit, so a deeply
+// nested argument costs one pass. A missing argument is an error, as
+// undefined.toString() throws.
+func eventText(e *socketio.Event) (string, error) {
+	s, err := e.String(0)
+	if err == nil || len(e.Args) == 0 {
+		return s, err
+	}
+	if s, jerr := match.JSString(e.Args[0]); jerr == nil {
+		return s, nil
+	}
+	return "", err
+}
+
 // acceptData lets a logged-on connection stream events. Both kinds accept
 // both events, as in the existing server.
 func (srv *Server) acceptData(ic *ingestConn) {
@@ -355,7 +398,7 @@ func (srv *Server) acceptData(ic *ingestConn) {
 }
 
 func (srv *Server) onData(ic *ingestConn, e *socketio.Event) {
-	payload, err := e.String(0)
+	payload, err := eventText(e)
 	if err != nil {
 		srv.logDrop(ic, slog.LevelWarn, "dropped data: not a JSON string", "event", e.Name, "err", err)
 		return
@@ -368,12 +411,7 @@ func (srv *Server) onData(ic *ingestConn, e *socketio.Event) {
 		srv.logDrop(ic, slog.LevelWarn, "dropped malformed data", "event", e.Name, "err", err, "bytes", len(payload))
 		return
 	}
-	ic.mu.Lock()
-	aux := ic.aux
-	if aux && ev.Type == "aux_scoreboard" && ic.playerID == "" {
-		ic.playerID = ev.PlayerID
-	}
-	ic.mu.Unlock()
+	aux := ic.bindAux(&ev)
 	if aux && !strings.HasPrefix(ev.Type, "aux_") {
 		// An auxiliary client streams one player's view; round_info,
 		// match_start or game_end from it would let anyone who can read
@@ -390,6 +428,8 @@ func (srv *Server) onData(ic *ingestConn, e *socketio.Event) {
 			srv.logDrop(ic, slog.LevelInfo, "dropped data for no live match", "type", ev.Type, "groupCode", ev.GroupCode, "matchId", ev.MatchID)
 		case errors.Is(err, errForeignMatch):
 			srv.logDrop(ic, slog.LevelWarn, "dropped data for another match than the connection's", "type", ev.Type, "groupCode", ev.GroupCode, "matchId", ev.MatchID)
+		case errors.Is(err, match.ErrForeignPlayer):
+			srv.logDrop(ic, slog.LevelWarn, "dropped auxiliary data for another player than the connection's", "type", ev.Type, "playerId", ev.AuxPlayer, "err", err)
 		default:
 			srv.logDrop(ic, slog.LevelWarn, "event rejected by the match", "type", ev.Type, "groupCode", ev.GroupCode, "matchId", ev.MatchID, "err", err)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"spectra-relay/engineio"
+	"spectra-relay/relay/match"
 	"spectra-relay/socketio"
 )
 
@@ -26,6 +27,7 @@ type ctrlMetrics struct {
 	evOK         prometheus.Counter
 	evNoMatch    prometheus.Counter
 	evForeign    prometheus.Counter
+	evForeignPl  prometheus.Counter
 	evRejected   prometheus.Counter
 	sends        prometheus.Counter
 	sendBytes    prometheus.Counter
@@ -45,7 +47,7 @@ func newCtrlMetrics() *ctrlMetrics {
 	m := &ctrlMetrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metricPrefix + "events_total",
-			Help: "Game events routed to the match controller, by outcome: ok (applied), no_match (no live match for the group code / match id), foreign_match (group code of another match than the connection's), rejected (the match refused the data).",
+			Help: "Game events routed to the match controller, by outcome: ok (applied), no_match (no live match for the group code / match id), foreign_match (group code of another match than the connection's), foreign_player (an auxiliary client's data for another player than its own), rejected (the match refused the data).",
 		}, []string{"result"}),
 		sends: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: metricPrefix + "match_data_sends_total",
@@ -80,6 +82,7 @@ func newCtrlMetrics() *ctrlMetrics {
 	m.evOK = m.events.WithLabelValues("ok")
 	m.evNoMatch = m.events.WithLabelValues("no_match")
 	m.evForeign = m.events.WithLabelValues("foreign_match")
+	m.evForeignPl = m.events.WithLabelValues("foreign_player")
 	m.evRejected = m.events.WithLabelValues("rejected")
 	return m
 }
@@ -97,6 +100,8 @@ func (m *ctrlMetrics) countEvent(err error) {
 		m.evNoMatch.Inc()
 	case errors.Is(err, errForeignMatch):
 		m.evForeign.Inc()
+	case errors.Is(err, match.ErrForeignPlayer):
+		m.evForeignPl.Inc()
 	default:
 		m.evRejected.Inc()
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"spectra-relay/internal/shardhash"
+	"spectra-relay/relay/match"
 )
 
 // ServerVersion is the version of the existing server this one replaces; it
@@ -156,6 +157,11 @@ func jsString(raw json.RawMessage, present bool) string {
 				}
 			}
 			return strings.Join(parts, ",")
+		}
+	default:
+		// Numbers in ECMAScript form (1e2 is "100"), true, false, null.
+		if s, err := match.JSString(raw); err == nil {
+			return s
 		}
 	}
 	return string(raw)

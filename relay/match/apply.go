@@ -161,20 +161,20 @@ func (m *Match) apply(ev *Event, now int64) error {
 			return err
 		}
 		rp, _ := getProp(data, "roundPhase")
-		if rn.k != kNumber || rp.k != kString {
-			return fmt.Errorf("round_info wants a numeric roundNumber and a string roundPhase, got %s and %s", rn.typeName(), rp.typeName())
-		}
-		m.roundNumber, m.roundPhase = rn.n, rp.s
-		switch m.roundPhase {
+		// Taken whatever their types, as the existing server does (a
+		// client's NaN round number arrives as null); the phase switch is
+		// strict, the round comparisons are JS comparisons.
+		m.roundNumber, m.roundPhase = rn, rp
+		switch m.phase() {
 		case "shopping":
-			if m.roundNumber != 1 {
+			if !(rn.k == kNumber && rn.n == 1) { // roundNumber !== 1
 				if err := m.processRoundReasons(); err != nil {
 					return err
 				}
 			}
 			m.grantOvertimeTimeout()
 			m.spikePlanted, m.spikeDetonated, m.spikeDefused = false, false, false
-			switchRound := m.roundNumber == m.switchRound || m.roundNumber >= m.firstOtRound
+			switchRound := rn.looseEqNum(m.switchRound) || m.roundNum() >= m.firstOtRound
 			if switchRound {
 				for _, t := range m.teams {
 					t.isAttacking = !t.isAttacking
@@ -198,7 +198,7 @@ func (m *Match) apply(ev *Event, now int64) error {
 			m.isRunning = false
 			m.timeoutEndAt, m.timeoutTickAt = 0, 0
 			higher := 1
-			if m.teams[0].roundsWon > m.teams[1].roundsWon {
+			if jsGreater(m.teams[0].roundsWon, m.teams[1].roundsWon) {
 				higher = 0
 			}
 			si, _ := m.tools.obj.get("sponsorInfo")
@@ -215,16 +215,16 @@ func (m *Match) apply(ev *Event, now int64) error {
 		}
 
 	case "match_start":
-		if data.k != kString {
-			return fmt.Errorf("match id is %s, want string", data.typeName())
-		}
+		// Any value is the match id, as in the existing server: older
+		// observer clients send true.
 		m.matchID = data
 		m.isRunning = true
 
 	case "map":
+		// Maps[data] looks a property up by String(data): ["Jam"] is "Jam".
 		name := ""
-		if data.k == kString {
-			name = mapNames[data.s]
+		if data.k != kUndefined {
+			name = mapNames[data.toPropertyKey()]
 		}
 		if name == "" {
 			name = newestMap
@@ -305,24 +305,23 @@ func (m *Match) auxScoreboardTeam(data jv, now int64) error {
 	if _, err := getProp(data, "playerId"); err != nil {
 		return err
 	}
-	if data.k != kString {
-		// The existing server JSON.parses the value and throws on non-strings.
-		return fmt.Errorf("aux_scoreboard_team data is %s, want a JSON string", data.typeName())
-	}
 	// data.playerId of a string is undefined, so the second team is chosen.
 	t := m.teams[1]
-	list, err := parseJSON([]byte(data.s))
+	list, err := auxTeamList(data)
 	if err != nil {
 		return err
 	}
+	if list.k == kString {
+		return nil // its characters are no scoreboards: nothing changes
+	}
 	if list.k != kArray {
-		return fmt.Errorf("aux_scoreboard_team list is %s, want array", list.typeName())
+		return fmt.Errorf("aux_scoreboard_team list is %s, not iterable: %w", list.typeName(), errTypeError)
 	}
 	sbs := make([]scoreboard, len(list.arr.elems))
 	valid := make([]bool, len(sbs))
 	for i, e := range list.arr.elems {
 		if e.k != kObject {
-			return fmt.Errorf("aux_scoreboard_team entry %d is %s", i, e.typeName())
+			continue // a primitive's money and playerId are undefined: no-op
 		}
 		sb, err := parseScoreboard(e)
 		if err != nil {
@@ -334,12 +333,27 @@ func (m *Match) auxScoreboardTeam(data jv, now int64) error {
 		}
 		sbs[i], valid[i] = sb, true
 	}
-	for i := range sbs {
+	// The existing server's two passes throw at a null entry where they
+	// read it: the plant check only in combat, the update only when the
+	// team has a player to compare it with; what came before stays.
+	for i, e := range list.arr.elems {
+		if m.phase() != "combat" {
+			break
+		}
+		if e.k == kNull || e.k == kUndefined {
+			return fmt.Errorf("aux_scoreboard_team entry %d is %s: %w", i, e.typeName(), errTypeError)
+		}
 		if valid[i] {
 			m.detectPlant(t, sbs[i].playerID, sbs[i].money, now)
 		}
 	}
-	for i := range sbs {
+	for i, e := range list.arr.elems {
+		if len(t.players) == 0 {
+			break
+		}
+		if e.k == kNull || e.k == kUndefined {
+			return fmt.Errorf("aux_scoreboard_team entry %d is %s: %w", i, e.typeName(), errTypeError)
+		}
 		if !valid[i] {
 			continue
 		}
@@ -350,9 +364,19 @@ func (m *Match) auxScoreboardTeam(data jv, now int64) error {
 	return nil
 }
 
+// auxTeamList is JSON.parse(data) of aux_scoreboard_team, which converts a
+// non-string data to its string form first.
+func auxTeamList(data jv) (jv, error) {
+	text := data.s
+	if data.k != kString {
+		text = data.toPropertyKey()
+	}
+	return parseJSON([]byte(text))
+}
+
 // detectPlant infers a plant from the planter's +300 credits during combat.
 func (m *Match) detectPlant(t *team, playerID jv, money float64, now int64) {
-	if m.roundPhase != "combat" {
+	if m.phase() != "combat" {
 		return
 	}
 	old := t.moneyFor(playerID)
@@ -362,7 +386,7 @@ func (m *Match) detectPlant(t *team, playerID jv, money float64, now int64) {
 }
 
 func (m *Match) setSpikePlanted(now int64) {
-	if m.spikePlanted || m.roundPhase != "combat" {
+	if m.spikePlanted || m.phase() != "combat" {
 		return
 	}
 	m.spikePlanted = true
@@ -375,10 +399,8 @@ func (m *Match) processScore(data jv, now int64) error {
 	if err != nil {
 		return err
 	}
+	// Scores of any type are kept and compared as JS does.
 	s1, _ := getProp(data, "team_1")
-	if s0.k != kNumber || s1.k != kNumber {
-		return fmt.Errorf("score wants numbers, got %s and %s", s0.typeName(), s1.typeName())
-	}
 	var t0, t1 *team
 	for _, t := range m.teams {
 		if t.ingameTeamID == 0 && t0 == nil {
@@ -391,22 +413,22 @@ func (m *Match) processScore(data jv, now int64) error {
 	if t0 == nil {
 		return fmt.Errorf("no team with in-game id 0: %w", errTypeError)
 	}
-	if s0.n > t0.roundsWon {
+	if jsGreater(s0, t0.roundsWon) {
 		m.attackersWon = t0.isAttacking
 	} else {
 		if t1 == nil {
 			return fmt.Errorf("no team with in-game id 1: %w", errTypeError)
 		}
-		if s1.n > t1.roundsWon {
+		if jsGreater(s1, t1.roundsWon) {
 			m.attackersWon = t1.isAttacking
 		}
 	}
 	m.wasTimeout = m.hasRoundTimeoutTime && m.roundTimeoutTime != 0 && now >= m.roundTimeoutTime
-	t0.roundsWon = s0.n
+	t0.roundsWon = s0
 	if t1 == nil {
 		return fmt.Errorf("no team with in-game id 1: %w", errTypeError)
 	}
-	t1.roundsWon = s1.n
+	t1.roundsWon = s1
 	return nil
 }
 
@@ -422,7 +444,7 @@ func (m *Match) processRoundReasons() error {
 			def = t
 		}
 	}
-	prev := m.roundNumber - 1
+	prev := m.roundNum() - 1
 	if m.attackersWon {
 		if att == nil {
 			return fmt.Errorf("no attacking team: %w", errTypeError)
@@ -457,7 +479,7 @@ func (m *Match) processRoundReasons() error {
 }
 
 func (m *Match) grantOvertimeTimeout() {
-	if m.roundNumber < m.firstOtRound || m.hasEnteredOvertime {
+	if !(m.roundNum() >= m.firstOtRound) || m.hasEnteredOvertime { // NaN: no overtime
 		return
 	}
 	m.hasEnteredOvertime = true
@@ -470,4 +492,17 @@ func (m *Match) grantOvertimeTimeout() {
 		_ = m.setCounter(tc, side, jsNum(jsMin(2, v.toNumber()+1)))
 	}
 	m.eventNumber++
+}
+
+// roundNum is the round number as JS arithmetic and relational operators
+// see it (null 0, a numeric string its number, anything else NaN).
+func (m *Match) roundNum() float64 { return m.roundNumber.toNumber() }
+
+// phase is the round phase for the handlers' strict comparisons: a
+// non-string phase equals none of them, and neither does "".
+func (m *Match) phase() string {
+	if m.roundPhase.k == kString {
+		return m.roundPhase.s
+	}
+	return ""
 }

@@ -51,9 +51,16 @@
 // handler, the changes made before the throw stay and the event does not
 // count as a change.
 //
-// Deliberate differences, for malformed input only: payload fields the
-// existing server copies blindly must have their JSON types here (e.g.
-// numeric kills, boolean isAlive, string names); otherwise the event is
-// rejected with an error and the state is left unchanged. Real clients always
-// send the right types. MMR tiers are always null (no backend).
+// Values the existing server keeps as sent are kept as JS values with its
+// comparisons: the match id (any type), round_info's roundNumber and
+// roundPhase, score's team_0 and team_1. Deliberate differences, for
+// malformed input only: the roster and scoreboard fields that feed the
+// players' arithmetic must have their JSON types here (numeric kills,
+// boolean isAlive, string names); otherwise the event is rejected with an
+// error and the state is left unchanged. Real clients send the right types
+// (relay/doc.go lists every refusal). MMR tiers are always null (no
+// backend).
+//
+// CheckAux is the relay's rule for auxiliary clients (not the existing
+// server's): call it before Apply with Event.Aux and Event.AuxPlayer set.
 package match

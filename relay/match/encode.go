@@ -26,10 +26,14 @@ func (m *Match) AppendJSON(dst []byte) []byte {
 		dst = append(dst, `,"agentSelectStartTime":`...)
 		dst = strconv.AppendInt(dst, m.agentSelectStart, 10)
 	}
-	dst = append(dst, `,"roundNumber":`...)
-	dst = appendJSNumber(dst, m.roundNumber)
-	dst = append(dst, `,"roundPhase":`...)
-	dst = appendJSString(dst, m.roundPhase)
+	if m.roundNumber.k != kUndefined {
+		dst = append(dst, `,"roundNumber":`...)
+		dst = appendJV(dst, m.roundNumber)
+	}
+	if m.roundPhase.k != kUndefined {
+		dst = append(dst, `,"roundPhase":`...)
+		dst = appendJV(dst, m.roundPhase)
+	}
 	if m.hasRoundTimeoutTime {
 		dst = append(dst, `,"roundTimeoutTime":`...)
 		dst = strconv.AppendInt(dst, m.roundTimeoutTime, 10)
@@ -144,8 +148,11 @@ func (t *team) appendJSON(dst []byte) []byte {
 	dst = appendJSNumber(dst, t.ingameTeamID)
 	dst = append(dst, `,"isAttacking":`...)
 	dst = strconv.AppendBool(dst, t.isAttacking)
-	dst = append(dst, `,"hasHandledTeam":false,"roundsWon":`...)
-	dst = appendJSNumber(dst, t.roundsWon)
+	dst = append(dst, `,"hasHandledTeam":false`...)
+	if t.roundsWon.k != kUndefined {
+		dst = append(dst, `,"roundsWon":`...)
+		dst = appendJV(dst, t.roundsWon)
+	}
 	dst = append(dst, `,"spentThisRound":`...)
 	dst = appendJSNumber(dst, t.spentThisRound)
 	dst = append(dst, `,"roundRecord":[`...)

@@ -30,6 +30,12 @@ type Event struct {
 	// controller stamps received events with its clock.
 	Timestamp int64
 
+	// Aux marks an event from an auxiliary connection, which may change
+	// only the player it logged on as, AuxPlayer ("" while it has none):
+	// see CheckAux. ParseEvent leaves both zero; the ingest sets them.
+	Aux       bool
+	AuxPlayer string
+
 	data   jv
 	parsed bool
 }

@@ -102,11 +102,20 @@ func FuzzApply(f *testing.F) {
 			t.Fatal(err)
 		}
 		now := t0
-		for _, line := range bytes.Split(input, []byte("\n")) {
+		for i, line := range bytes.Split(input, []byte("\n")) {
 			now = now.Add(700 * time.Millisecond)
 			ev, err := ParseEvent(line)
 			if err != nil {
 				continue
+			}
+			// Every other event also goes through the auxiliary check, as
+			// from a client logged on as the event's own player or as none.
+			if i%2 == 1 {
+				ev.Aux, ev.AuxPlayer = true, ev.PlayerID
+				if i%4 == 3 {
+					ev.AuxPlayer = ""
+				}
+				_ = m.CheckAux(&ev)
 			}
 			_, _ = m.Apply(ev, now)
 			m.Tick(now.Add(50 * time.Millisecond))

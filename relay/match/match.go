@@ -38,8 +38,10 @@ type Match struct {
 	agentSelectStart    int64
 	hasAgentSelectStart bool
 
-	roundNumber float64
-	roundPhase  string
+	// roundNumber and roundPhase are whatever round_info sent, as the
+	// existing server keeps them: see roundNum and phase.
+	roundNumber jv
+	roundPhase  jv
 
 	roundTimeoutTime    int64
 	hasRoundTimeoutTime bool
@@ -96,7 +98,8 @@ func New(l Logon, groupSecret string, now time.Time) (*Match, error) {
 		firstOtRound:  25,
 		groupCode:     l.GroupCode,
 		groupSecret:   groupSecret,
-		roundPhase:    "LOBBY",
+		roundNumber:   jsNum(0),
+		roundPhase:    jsStr("LOBBY"),
 		mapName:       "Loading",
 		timeRemaining: jsNum(0),
 		eventNumber:   1,
@@ -146,11 +149,16 @@ func New(l Logon, groupSecret string, now time.Time) (*Match, error) {
 // GroupCode is the group code the match was created with.
 func (m *Match) GroupCode() string { return m.groupCode }
 
-// MatchID is the in-game match id from match_start ("" before it). A
-// non-string id is returned in its JS string form.
+// MatchID is the in-game match id from match_start ("" before it), the
+// key matches are found by. A non-string id is returned in its JS string
+// form (true as "true"), except null, which is "": no logon can name it.
+// MatchIDEquals decides whether a logon's id is this one.
 func (m *Match) MatchID() string {
-	if m.matchID.k == kString {
+	switch m.matchID.k {
+	case kString:
 		return m.matchID.s
+	case kNull, kUndefined:
+		return ""
 	}
 	return m.matchID.toPropertyKey()
 }

@@ -1,5 +1,7 @@
 package match
 
+import "math"
+
 // Summary is the part of a match's state an operator needs at a glance
 // (the relay's status page). It holds no secret.
 type Summary struct {
@@ -25,8 +27,8 @@ func (m *Match) Summary() Summary {
 	s := Summary{
 		MatchID:     displayString(m.matchID),
 		Map:         m.mapName,
-		RoundNumber: m.roundNumber,
-		RoundPhase:  m.roundPhase,
+		RoundNumber: finite(m.roundNum()),
+		RoundPhase:  displayString(m.roundPhase),
 		Running:     m.isRunning,
 	}
 	for i, t := range m.teams {
@@ -36,7 +38,7 @@ func (m *Match) Summary() Summary {
 		s.Teams[i] = TeamSummary{
 			Name:      displayString(t.name),
 			Tricode:   displayString(t.tricode),
-			RoundsWon: t.roundsWon,
+			RoundsWon: finite(t.roundsWon.toNumber()),
 			Players:   len(t.players),
 		}
 	}
@@ -65,4 +67,13 @@ func displayString(v jv) string {
 		return ""
 	}
 	return v.toPropertyKey()
+}
+
+// finite is f, or 0 for NaN and infinities (a round number or score sent as
+// a string or 1e999), which JSON cannot carry.
+func finite(f float64) float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0
+	}
+	return f
 }

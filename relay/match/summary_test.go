@@ -53,3 +53,16 @@ func TestSummaryMatchesState(t *testing.T) {
 		t.Error("PlayerName found an unknown id")
 	}
 }
+
+// TestSummaryOddTypes: a round number or score that is no finite number
+// (kept as sent, see TestRoundInfoAnyTypes) is 0 in the summary, which the
+// status page encodes as JSON.
+func TestSummaryOddTypes(t *testing.T) {
+	m := newTestMatch(t)
+	mustApply(t, m, obsEvent("round_info", `{"roundNumber":"x","roundPhase":5}`), at(1))
+	mustApply(t, m, obsEvent("score", `{"team_0":"7","team_1":1e999}`), at(2))
+	s := m.Summary()
+	if s.RoundNumber != 0 || s.RoundPhase != "5" || s.Teams[0].RoundsWon != 7 || s.Teams[1].RoundsWon != 0 {
+		t.Errorf("summary %+v", s)
+	}
+}

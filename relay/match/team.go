@@ -20,7 +20,7 @@ type team struct {
 	name, tricode, url jv
 	ingameTeamID       float64
 	isAttacking        bool
-	roundsWon          float64
+	roundsWon          jv // what score sent, as the existing server keeps it
 	spentThisRound     float64
 	roundRecord        []recordEntry
 	removeTricode      jv
@@ -42,6 +42,7 @@ func newTeam(t jv, removeTricode jv) (*team, error) {
 		tricode:       tricode,
 		url:           url,
 		isAttacking:   attack.truthy(),
+		roundsWon:     jsNum(0),
 		removeTricode: removeTricode,
 	}
 	if !tm.isAttacking {
