@@ -25,6 +25,11 @@ func (s *Server) openPolling(w http.ResponseWriter, r *http.Request) {
 		s.onConnect(so)
 	}
 	so.startHeartbeat()
+	if !s.add(so) {
+		so.Close(ReasonServerShutdown)
+		s.httpError(w, r, errCodeForbidden)
+		return
+	}
 	body := append([]byte{byte(PacketOpen)}, s.handshake(so.id, !s.cfg.DisableUpgrades)...)
 	s.writePollBody(w, r, body)
 }

@@ -92,7 +92,9 @@ func (so *Socket) Header() http.Header { return so.header }
 func (so *Socket) Query() url.Values { return so.query }
 
 // SetHandler sets the receiver of the socket's events. Call it from the
-// Server's onConnect callback.
+// Server's onConnect callback only: the session is published to other
+// goroutines (Close, requests by sid) after onConnect returns, which is
+// what makes this write safe without a lock.
 func (so *Socket) SetHandler(h Handler) { so.handler = h }
 
 // SetData attaches a value for the application.

@@ -153,6 +153,12 @@ func (s *Server) openWebSocket(r *http.Request, wc *wsConn) {
 		s.onConnect(so)
 	}
 	so.startHeartbeat()
+	if !s.add(so) {
+		// Close began while the session was being built: it is ended
+		// here, with the close packet and frame a shutdown sends.
+		so.Close(ReasonServerShutdown)
+		return
+	}
 	// The open packet goes out as its own write after the 101 response.
 	if d := s.cfg.WebSocketOpenDelay; d > 0 {
 		time.Sleep(d)
