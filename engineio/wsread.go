@@ -260,13 +260,9 @@ func (so *Socket) handleNext(br *frameReader) bool {
 	}
 	if msg.ctrl {
 		so.mu.Lock()
-		if !so.closed {
-			pong := ws.MustCompileFrame(ws.NewPongFrame(msg.data))
-			so.queue = append(so.queue, outItem{raw: pong})
-			so.scheduleFlushLocked()
-		}
+		alive := !so.closed && so.queuePongLocked(msg.data)
 		so.mu.Unlock()
-		return true
+		return alive
 	}
 	defer msg.release()
 	if msg.binary {

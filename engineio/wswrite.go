@@ -20,6 +20,7 @@ func (so *Socket) closeWebSocketLocked(reason CloseReason) {
 	case ReasonSlowConsumer, ReasonTransportClose, ReasonTransportError, ReasonPingTimeout:
 		so.queue = nil
 		so.queueBytes = 0
+		so.pongAt = 0
 		go wc.shutdown(so.srv.poller)
 		return
 	}
