@@ -17,6 +17,7 @@ import (
 	"github.com/valyala/bytebufferpool"
 
 	"spectra-relay/internal/epollset"
+	"spectra-relay/internal/recvbudget"
 )
 
 // inMessage is one WebSocket message read from a client.
@@ -44,10 +45,29 @@ var (
 // readMessage reads one whole message (all fragments) from br. Control
 // frames are handled here: a ping is answered and reported as ctrl, a
 // close frame ends with errPeerClosed.
+//
+// The message's buffer grows as its bytes arrive, never by the length a
+// frame header announces: a client that announces a large frame and sends
+// little costs little. Whenever the read has to wait for the network with
+// part of a message received, that part is accounted in the receive budget
+// (wc.hold); a message that arrives whole is not, and takes no lock.
 func (s *Server) readMessage(br *frameReader, wc *wsConn) (inMessage, error) {
+	msg, err := s.readMessageParts(br, wc)
+	wc.hold.Release()
+	return msg, err
+}
+
+func (s *Server) readMessageParts(br *frameReader, wc *wsConn) (inMessage, error) {
 	var msg inMessage
 	var compressed, started bool
 	for {
+		if started && br.Buffered() < ws.MaxHeaderSize {
+			// The next frame's header may not be here yet.
+			if err := wc.hold.Hold(int64(len(msg.buf.B))); err != nil {
+				msg.release()
+				return inMessage{}, err
+			}
+		}
 		h, err := ws.ReadHeaderBuffer(br, br.hdr[:])
 		if err != nil {
 			msg.release()
@@ -66,6 +86,12 @@ func (s *Server) readMessage(br *frameReader, wc *wsConn) (inMessage, error) {
 			}
 			var cb [125]byte
 			body := cb[:h.Length]
+			if started && br.Buffered() < len(body) {
+				if err := wc.hold.Hold(int64(len(msg.buf.B))); err != nil {
+					msg.release()
+					return inMessage{}, err
+				}
+			}
 			if _, err := io.ReadFull(br, body); err != nil {
 				msg.release()
 				return inMessage{}, err
@@ -104,8 +130,8 @@ func (s *Server) readMessage(br *frameReader, wc *wsConn) (inMessage, error) {
 			return inMessage{}, errFrameTooLarge
 		}
 		start := len(msg.buf.B)
-		msg.buf.B = append(msg.buf.B, make([]byte, h.Length)...)
-		if _, err := io.ReadFull(br, msg.buf.B[start:]); err != nil {
+		msg.buf.B, err = readPayload(br, msg.buf.B, int(h.Length), &wc.hold)
+		if err != nil {
 			msg.release()
 			return inMessage{}, err
 		}
@@ -131,6 +157,31 @@ func (s *Server) readMessage(br *frameReader, wc *wsConn) (inMessage, error) {
 		return inMessage{}, errInvalidUTF8
 	}
 	return msg, nil
+}
+
+// readPayload appends n bytes from br to b. b grows only by what has
+// arrived (append's doubling at most), so a frame announced large but sent
+// slowly holds about what was sent. Before each wait for the network the
+// bytes received so far are accounted in hold.
+func readPayload(br *frameReader, b []byte, n int, hold *recvbudget.Holder) ([]byte, error) {
+	for n > 0 {
+		if br.Buffered() == 0 {
+			if err := hold.Hold(int64(len(b))); err != nil {
+				return b, err
+			}
+			if _, err := br.Peek(1); err != nil {
+				if errors.Is(err, io.EOF) {
+					err = io.ErrUnexpectedEOF
+				}
+				return b, err
+			}
+		}
+		p, _ := br.Peek(min(br.Buffered(), n))
+		b = append(b, p...)
+		_, _ = br.Discard(len(p))
+		n -= len(p)
+	}
+	return b, nil
 }
 
 var flateReaders sync.Pool
@@ -282,6 +333,8 @@ func readErrorReason(err error) CloseReason {
 		return ReasonClientClose
 	case errors.Is(err, errFrameTooLarge):
 		return ReasonPayloadTooLarge
+	case errors.Is(err, recvbudget.ErrEvicted):
+		return ReasonRecvBudget
 	case errors.Is(err, errInvalidUTF8):
 		return ReasonInvalidPayload
 	case errors.Is(err, errBadFrame), errors.Is(err, ws.ErrHeaderLengthUnexpected), errors.Is(err, ws.ErrProtocolOpCodeReserved):

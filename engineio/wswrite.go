@@ -17,7 +17,7 @@ func (so *Socket) closeWebSocketLocked(reason CloseReason) {
 		return
 	}
 	switch reason {
-	case ReasonSlowConsumer, ReasonTransportClose, ReasonTransportError, ReasonPingTimeout:
+	case ReasonSlowConsumer, ReasonTransportClose, ReasonTransportError, ReasonPingTimeout, ReasonRecvBudget:
 		so.queue = nil
 		so.queueBytes = 0
 		so.pongAt = 0
