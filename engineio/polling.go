@@ -226,7 +226,12 @@ func (so *Socket) servePollPost(w http.ResponseWriter, r *http.Request) {
 	so.mu.Unlock()
 
 	buf := bytebufferpool.Get()
-	defer bytebufferpool.Put(buf)
+	defer func() {
+		if cap(buf.B) > maxPooledMessage {
+			buf.B = nil // as inMessage.release: a large body is not kept
+		}
+		bytebufferpool.Put(buf)
+	}()
 	// ServeHTTP set the body deadline. It is per request: net/http resets
 	// the connection's read deadline before reading the next request's
 	// headers, and it is cleared once the whole body is in, so neither the
@@ -289,7 +294,8 @@ var okBody = []byte("ok")
 // readBody appends a request body to b, up to limit bytes (a body longer
 // than limit is cut there: the caller refuses it). b grows as bytes
 // arrive, at most doubling, never by the announced length; before each
-// read that may wait, the bytes received so far are accounted in hold. A
+// read that may wait, the buffer's capacity (trimHeld: about twice what
+// arrived at most) is accounted in hold. A
 // body whose announced length has arrived is not read again, so a body
 // that comes in one piece takes no lock of the budget.
 func readBody(r io.Reader, b []byte, announced, limit int64, hold *recvbudget.Holder) ([]byte, error) {
@@ -297,7 +303,8 @@ func readBody(r io.Reader, b []byte, announced, limit int64, hold *recvbudget.Ho
 		if len(b) == cap(b) {
 			b = slices.Grow(b, max(len(b), 512))
 		}
-		if err := hold.Hold(int64(len(b))); err != nil {
+		b = trimHeld(b)
+		if err := hold.Hold(int64(cap(b))); err != nil {
 			return b, err
 		}
 		room := b[len(b):cap(b)]

@@ -30,10 +30,20 @@ type inMessage struct {
 
 func (m *inMessage) release() {
 	if m.buf != nil {
+		if cap(m.buf.B) > maxPooledMessage {
+			// A rare large message's buffer goes to the collector, not
+			// the pool, where it would stay resident for a while: after a
+			// flood of large partial messages (evicted by the receive
+			// budget) the pool would hold all of them.
+			m.buf.B = nil
+		}
 		bytebufferpool.Put(m.buf)
 		m.buf = nil
 	}
 }
+
+// maxPooledMessage is the largest message buffer kept for reuse.
+const maxPooledMessage = 64 << 10
 
 var (
 	errPeerClosed    = errors.New("engineio: websocket closed by peer")
@@ -50,7 +60,9 @@ var (
 // frame header announces: a client that announces a large frame and sends
 // little costs little. Whenever the read has to wait for the network with
 // part of a message received, that part is accounted in the receive budget
-// (wc.hold); a message that arrives whole is not, and takes no lock.
+// (wc.hold), as the capacity of its buffer, which trimHeld keeps within
+// about twice what arrived; a message that arrives whole is not accounted
+// and takes no lock.
 func (s *Server) readMessage(br *frameReader, wc *wsConn) (inMessage, error) {
 	msg, err := s.readMessageParts(br, wc)
 	wc.hold.Release()
@@ -63,7 +75,8 @@ func (s *Server) readMessageParts(br *frameReader, wc *wsConn) (inMessage, error
 	for {
 		if started && br.Buffered() < ws.MaxHeaderSize {
 			// The next frame's header may not be here yet.
-			if err := wc.hold.Hold(int64(len(msg.buf.B))); err != nil {
+			msg.buf.B = trimHeld(msg.buf.B)
+			if err := wc.hold.Hold(int64(cap(msg.buf.B))); err != nil {
 				msg.release()
 				return inMessage{}, err
 			}
@@ -87,7 +100,8 @@ func (s *Server) readMessageParts(br *frameReader, wc *wsConn) (inMessage, error
 			var cb [125]byte
 			body := cb[:h.Length]
 			if started && br.Buffered() < len(body) {
-				if err := wc.hold.Hold(int64(len(msg.buf.B))); err != nil {
+				msg.buf.B = trimHeld(msg.buf.B)
+				if err := wc.hold.Hold(int64(cap(msg.buf.B))); err != nil {
 					msg.release()
 					return inMessage{}, err
 				}
@@ -160,13 +174,14 @@ func (s *Server) readMessageParts(br *frameReader, wc *wsConn) (inMessage, error
 }
 
 // readPayload appends n bytes from br to b. b grows only by what has
-// arrived (append's doubling at most), so a frame announced large but sent
-// slowly holds about what was sent. Before each wait for the network the
-// bytes received so far are accounted in hold.
+// arrived (doubling at most), so a frame announced large but sent slowly
+// holds about what was sent. Before each wait for the network the
+// capacity held so far is accounted in hold.
 func readPayload(br *frameReader, b []byte, n int, hold *recvbudget.Holder) ([]byte, error) {
 	for n > 0 {
 		if br.Buffered() == 0 {
-			if err := hold.Hold(int64(len(b))); err != nil {
+			b = trimHeld(b)
+			if err := hold.Hold(int64(cap(b))); err != nil {
 				return b, err
 			}
 			if _, err := br.Peek(1); err != nil {
@@ -177,11 +192,36 @@ func readPayload(br *frameReader, b []byte, n int, hold *recvbudget.Holder) ([]b
 			}
 		}
 		p, _ := br.Peek(min(br.Buffered(), n))
+		if len(b)+len(p) > cap(b) {
+			// Double rather than append's 1.25: a large message arriving
+			// in reader-sized pieces is copied about once, not four times,
+			// and the budget counts the capacity, so the slack is held to
+			// account.
+			nb := make([]byte, len(b), max(2*cap(b), len(b)+len(p)))
+			copy(nb, b)
+			b = nb
+		}
 		b = append(b, p...)
 		_, _ = br.Discard(len(p))
 		n -= len(p)
 	}
 	return b, nil
+}
+
+// minHeld is the smallest buffer trimHeld leaves a waiting reader.
+const minHeld = 4096
+
+// trimHeld is called before a reader waits with b, part of a message or
+// body, received: a pooled buffer far larger than what arrived is swapped
+// for one about twice as large, so that a waiting connection holds, and is
+// accounted for, no more than about twice what it received.
+func trimHeld(b []byte) []byte {
+	if c := max(2*len(b), minHeld); cap(b) > c {
+		nb := make([]byte, len(b), c)
+		copy(nb, b)
+		return nb
+	}
+	return b
 }
 
 var flateReaders sync.Pool

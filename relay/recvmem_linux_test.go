@@ -55,6 +55,86 @@ func TestAnnouncedFramesHoldNoMemory(t *testing.T) {
 	}
 }
 
+// TestRecvBudgetBoundsSentBytes: connections that really send most of a
+// large frame and then hold are bounded by RECV_BUDGET: past it the
+// connection holding the most is closed, so the bytes the server keeps,
+// and its RSS, stay near the budget whatever the clients send.
+func TestRecvBudgetBoundsSentBytes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 200 MB to the built binary")
+	}
+	const (
+		conns  = 400
+		sent   = 500 << 10
+		budget = 32 << 20
+	)
+	if lim := raiseNoFile(2*conns + 512); lim < conns+256 {
+		testenv.Missing(t, "needs %d open files, RLIMIT_NOFILE allows %d", conns+256, lim)
+	}
+	s := startServer(t, serverOpts{env: []string{fmt.Sprintf("RECV_BUDGET=%d", budget)}})
+	pid := s.cmd.Process.Pid
+	ingest := strings.TrimPrefix(s.Ingest, "http://")
+	warm := dialAnnouncing(t, ingest, 0, 999_000, []byte("4x"))
+	defer warm.Close()
+	waitServerRead(t, pid, ingest)
+	before := procRSS(t, pid)
+
+	part := append([]byte("4"), bytes.Repeat([]byte("y"), sent-1)...)
+	held := make([]net.Conn, conns)
+	defer func() {
+		for _, c := range held {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	parallel(conns, func(i int) {
+		// A write to a connection the server evicted meanwhile fails: that
+		// is the budget at work, not an error.
+		held[i] = dialAnnouncingTolerant(t, ingest, i, 999_000, part)
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+	waitServerRead(t, pid, ingest)
+	grew := procRSS(t, pid) - before
+	open, err := establishedOn(pid, ingest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d connections sent %d KiB each (%d MiB) under a %d MiB budget: %d still open, RSS grew by %.1f MiB, peak RSS %.1f MiB",
+		conns, sent>>10, conns*sent>>20, budget>>20, open-1, float64(grew)/(1<<20), float64(procStatus(t, pid, "VmHWM:"))/(1<<20))
+	if most := budget/sent + 1; open-1 > most {
+		t.Errorf("%d connections still hold %d KiB each, the budget allows %d", open-1, sent>>10, most)
+	}
+	if open-1 < budget/sent/2 {
+		t.Errorf("only %d connections left open: evictions went far past the budget", open-1)
+	}
+	// The budget counts buffers; the collector's headroom (GOGC) and the
+	// garbage of buffers that grew or were evicted come on top: about
+	// twice the budget measured, 4 × allowed.
+	if grew > 4*budget {
+		t.Errorf("RSS grew by %d MiB, want under 4 × the %d MiB budget", grew>>20, budget>>20)
+	}
+}
+
+// dialAnnouncingTolerant is dialAnnouncing where the payload write may
+// fail because the server closed the connection.
+func dialAnnouncingTolerant(t *testing.T, addr string, i, announce int, part []byte) net.Conn {
+	c := dialAnnouncing(t, addr, i, announce, part[:1])
+	if c == nil {
+		return nil
+	}
+	_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write(part[1:]); err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("write to %s stalled for 10 s", addr)
+		}
+	}
+	return c
+}
+
 // announceAttack starts a server, runs the attack on its ingest port and
 // returns the RSS growth, then runs it on its output port and (strict)
 // checks that every connection is refused at once.

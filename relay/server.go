@@ -65,7 +65,7 @@ const DefaultOutputMaxPayload = 4 << 10
 
 // DefaultRecvBudget bounds what both Socket.IO ports hold of messages
 // still arriving: a 1-2 GB VPS stays up whatever clients announce or send.
-const DefaultRecvBudget = 256 << 20
+const DefaultRecvBudget = 128 << 20
 
 // RecoveryReport says what RecoverMatches rebuilt from the replay files.
 type RecoveryReport struct {

@@ -113,7 +113,7 @@ var settings = []setting{
 			}
 			return nil
 		}},
-	{flag: "recv-budget", env: "RECV_BUDGET", arg: "SIZE", def: "256MiB",
+	{flag: "recv-budget", env: "RECV_BUDGET", arg: "SIZE", def: "128MiB",
 		meaning: "memory both Socket.IO ports may hold for messages and polling bodies still arriving; past it the connection holding the most is closed first; 0 = no budget",
 		set:     func(c *config, v string) error { return parseSize(v, &c.recvBudget) }},
 	{flag: "sndbuf", env: "SNDBUF", arg: "SIZE", def: "0",

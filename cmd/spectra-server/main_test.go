@@ -66,7 +66,7 @@ func TestConfigMerge(t *testing.T) {
 				!c.insecure && c.keyPath == "keys/server.key" && c.certPath == "keys/server.crt" && !c.requireKey &&
 				c.logLevel == slog.LevelInfo && !c.logJSON && c.cpuProfile == "" && c.bodyTimeout == 10*time.Second &&
 				c.replayMaxBytes == 64<<20 && !c.pprof && c.recover && c.gcPercent == 50 && c.sndbuf == 0 && c.uring && !c.streamFlate &&
-				c.outputMaxPayload == 4<<10 && c.recvBudget == 256<<20
+				c.outputMaxPayload == 4<<10 && c.recvBudget == 128<<20
 		}},
 		{"GOGC off and percent", nil, map[string]string{"GOGC": "OFF", "REQUIRE_AUTH_KEY": "false"}, nil,
 			func(c config) bool { return c.gcPercent == -1 }},
@@ -286,7 +286,7 @@ func TestRelayConfigWiring(t *testing.T) {
 		logonBurst int   // the relay's: 0 its default, < 0 never
 		recvBudget int64 // the relay's: 0 its default, < 0 none
 	}{
-		{map[string]string{"REQUIRE_AUTH_KEY": "false"}, 64 << 20, 100, 256 << 20},
+		{map[string]string{"REQUIRE_AUTH_KEY": "false"}, 64 << 20, 100, 128 << 20},
 		{map[string]string{"AUTH_KEY": "k", "BODY_TIMEOUT": "3s", "REPLAY_MAX_BYTES": "0", "PPROF": "true", "REPLAY_DIR": "d", "SNDBUF": "16KiB", "URING": "1", "DEFLATE_STREAM": "flate", "LOGON_BURST": "0", "RECV_BUDGET": "0", "OUTPUT_MAX_PAYLOAD": "1000"}, -1, -1, -1},
 		{map[string]string{"REQUIRE_AUTH_KEY": "false", "LOGON_BURST": "40", "RECV_BUDGET": "64MiB"}, 64 << 20, 40, 64 << 20},
 	}
