@@ -295,11 +295,14 @@ var okBody = []byte("ok")
 // than limit is cut there: the caller refuses it). b grows as bytes
 // arrive, at most doubling, never by the announced length; before each
 // read that may wait, the buffer's capacity (trimHeld: about twice what
-// arrived at most) is accounted in hold. A
-// body whose announced length has arrived is not read again, so a body
-// that comes in one piece takes no lock of the budget.
+// arrived at most) is accounted in hold. A body whose announced length
+// has arrived is not read again, so a body that comes in one piece takes
+// no lock of the budget.
 func readBody(r io.Reader, b []byte, announced, limit int64, hold *recvbudget.Holder) ([]byte, error) {
-	for int64(len(b)) < limit && int64(len(b)) != announced {
+	if announced >= 0 && announced < limit {
+		limit = announced // net/http's body ends there anyway
+	}
+	for int64(len(b)) < limit {
 		if len(b) == cap(b) {
 			b = slices.Grow(b, max(len(b), 512))
 		}

@@ -146,3 +146,55 @@ func TestPollingBodyAnnouncedTooLarge(t *testing.T) {
 		t.Errorf("closed for %v", r)
 	}
 }
+
+// TestReadBody: a body read in pieces of any size is the body, cut at the
+// limit, whatever length was announced; the buffer stays within about
+// twice what arrived.
+func TestReadBody(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789"), 3000) // 30 000 bytes
+	tests := []struct {
+		name      string
+		announced int64 // -1: unknown (chunked)
+		limit     int64
+		sizes     []byte // chunkReader's piece sizes
+		want      int
+	}{
+		{"whole, announced", 30000, 1 << 20, nil, 30000},
+		{"pieces, unknown length", -1, 1 << 20, []byte{0, 16, 3, 9}, 30000},
+		{"cut at the limit", -1, 1000, []byte{5, 7}, 1000},
+		{"announced shorter: read no further", 500, 1 << 20, nil, 500},
+		{"announced longer: until EOF", 50000, 1 << 20, []byte{1, 2}, 30000},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var hold recvbudget.Holder
+			b, err := readBody(&chunkReader{data: body, sizes: tc.sizes}, nil, tc.announced, tc.limit, &hold)
+			if err != nil || !bytes.Equal(b, body[:tc.want]) {
+				t.Fatalf("read %d bytes (%v), want the first %d", len(b), err, tc.want)
+			}
+			if cap(b) > 2*len(b)+minHeld {
+				t.Errorf("%d bytes in a buffer of %d", len(b), cap(b))
+			}
+		})
+	}
+}
+
+// FuzzReadBody: any split of any body reads back the body (cut at the
+// limit) and never panics.
+func FuzzReadBody(f *testing.F) {
+	f.Add([]byte("4hello\x1e4world"), []byte{0, 3, 7}, int64(-1), uint16(100))
+	f.Add(bytes.Repeat([]byte("x"), 5000), []byte{200}, int64(5000), uint16(4096))
+	f.Fuzz(func(t *testing.T, body, sizes []byte, announced int64, limit uint16) {
+		b, err := readBody(&chunkReader{data: body, sizes: sizes}, nil, announced, int64(limit), &recvbudget.Holder{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := body[:min(len(body), int(limit))]
+		if announced >= 0 && announced < int64(len(want)) {
+			want = want[:announced]
+		}
+		if !bytes.Equal(b, want) {
+			t.Fatalf("read %q, want %q", b, want)
+		}
+	})
+}
