@@ -10,6 +10,8 @@ package engineio
 import (
 	"log/slog"
 	"time"
+
+	"spectra-relay/internal/recvbudget"
 )
 
 // Config configures a Server. The zero value is usable: every field documents
@@ -20,8 +22,13 @@ type Config struct {
 	// PingTimeout is how long a pong may take after a ping. Default 20s.
 	PingTimeout time.Duration
 	// MaxPayload bounds one polling POST body and one WebSocket message, in
-	// bytes. Default 1e6.
+	// bytes. Default 1e6. Memory follows the bytes that arrive, not the
+	// announced length: a message's buffer grows as its payload comes in.
 	MaxPayload int64
+	// RecvBudget bounds the bytes held, over every server sharing it, in
+	// messages and polling bodies still arriving; past it the connection
+	// holding the most is closed (ReasonRecvBudget). Nil: no budget.
+	RecvBudget *recvbudget.Budget
 	// CORSOrigin is sent as Access-Control-Allow-Origin on polling
 	// responses. Default "*". Set to "-" to send no CORS headers.
 	CORSOrigin string

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/valyala/bytebufferpool"
+
+	"spectra-relay/internal/recvbudget"
 )
 
 var (
@@ -25,6 +28,11 @@ func (s *Server) openPolling(w http.ResponseWriter, r *http.Request) {
 		s.onConnect(so)
 	}
 	so.startHeartbeat()
+	if !s.add(so) {
+		so.Close(ReasonServerShutdown)
+		s.httpError(w, r, errCodeForbidden)
+		return
+	}
 	body := append([]byte{byte(PacketOpen)}, s.handshake(so.id, !s.cfg.DisableUpgrades)...)
 	s.writePollBody(w, r, body)
 }
@@ -218,7 +226,12 @@ func (so *Socket) servePollPost(w http.ResponseWriter, r *http.Request) {
 	so.mu.Unlock()
 
 	buf := bytebufferpool.Get()
-	defer bytebufferpool.Put(buf)
+	defer func() {
+		if cap(buf.B) > maxPooledMessage {
+			buf.B = nil // as inMessage.release: a large body is not kept
+		}
+		bytebufferpool.Put(buf)
+	}()
 	// ServeHTTP set the body deadline. It is per request: net/http resets
 	// the connection's read deadline before reading the next request's
 	// headers, and it is cleared once the whole body is in, so neither the
@@ -226,11 +239,29 @@ func (so *Socket) servePollPost(w http.ResponseWriter, r *http.Request) {
 	// long-poll GET on the same keep-alive connection can trip over it.
 	// After a failed or oversized read it stays, which bounds net/http's
 	// drain of the unread rest too.
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, s.cfg.MaxPayload+1))
-	if err == nil && n <= s.cfg.MaxPayload {
-		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	rc := http.NewResponseController(w)
+	var n int64
+	var err error
+	if r.ContentLength <= s.cfg.MaxPayload {
+		var hold recvbudget.Holder
+		if s.cfg.RecvBudget != nil {
+			hold.Init(s.cfg.RecvBudget, func() {
+				s.stats.evictions.Add(1)
+				so.Close(ReasonRecvBudget)
+				_ = rc.SetReadDeadline(time.Now()) // ends the read below
+			})
+		}
+		buf.B, err = readBody(r.Body, buf.B[:0], r.ContentLength, s.cfg.MaxPayload+1, &hold)
+		hold.Release()
+		n = int64(len(buf.B))
+	} else {
+		n = r.ContentLength // announced too large: refused unread
 	}
-	if err != nil {
+	if err == nil && n <= s.cfg.MaxPayload {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
+	if err != nil { // an eviction has closed the session already
+
 		so.Close(ReasonTransportError)
 		s.httpError(w, r, errCodeBadRequest)
 		return
@@ -259,3 +290,38 @@ func (so *Socket) servePollPost(w http.ResponseWriter, r *http.Request) {
 }
 
 var okBody = []byte("ok")
+
+// readBody appends a request body to b, up to limit bytes (a body longer
+// than limit is cut there: the caller refuses it). b grows as bytes
+// arrive, at most doubling, never by the announced length; before each
+// read that may wait, the buffer's capacity (trimHeld: about twice what
+// arrived at most) is accounted in hold. A body whose announced length
+// has arrived is not read again, so a body that comes in one piece takes
+// no lock of the budget.
+func readBody(r io.Reader, b []byte, announced, limit int64, hold *recvbudget.Holder) ([]byte, error) {
+	if announced >= 0 && announced < limit {
+		limit = announced // net/http's body ends there anyway
+	}
+	for int64(len(b)) < limit {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, max(len(b), 512))
+		}
+		b = trimHeld(b)
+		if err := hold.Hold(int64(cap(b))); err != nil {
+			return b, err
+		}
+		room := b[len(b):cap(b)]
+		if rest := limit - int64(len(b)); int64(len(room)) > rest {
+			room = room[:rest]
+		}
+		k, err := r.Read(room)
+		b = b[:len(b)+k]
+		if errors.Is(err, io.EOF) {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}

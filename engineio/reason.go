@@ -32,6 +32,9 @@ const (
 	ReasonUpgradeReplaced
 	// ReasonInvalidPayload: a WebSocket text message was not valid UTF-8.
 	ReasonInvalidPayload
+	// ReasonRecvBudget: the receive budget (Config.RecvBudget) was spent
+	// and this connection held the most of it.
+	ReasonRecvBudget
 )
 
 var reasonNames = [...]string{
@@ -47,6 +50,7 @@ var reasonNames = [...]string{
 	ReasonDuplicatePoll:   "duplicate poll",
 	ReasonUpgradeReplaced: "upgrade replaced",
 	ReasonInvalidPayload:  "invalid payload data",
+	ReasonRecvBudget:      "receive budget",
 }
 
 func (r CloseReason) String() string {
@@ -70,7 +74,7 @@ func (r CloseReason) wsStatus() ws.StatusCode {
 		return ws.StatusInvalidFramePayloadData
 	case ReasonSlowConsumer, ReasonTransportError:
 		return ws.StatusInternalServerError
-	case ReasonPingTimeout:
+	case ReasonPingTimeout, ReasonRecvBudget:
 		return ws.StatusPolicyViolation
 	default:
 		return ws.StatusNormalClosure

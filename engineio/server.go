@@ -175,12 +175,19 @@ func (s *Server) lookup(sid string) *Socket {
 	return so
 }
 
-func (s *Server) add(so *Socket) {
+// add publishes a fully built session: from here on other goroutines
+// (Close, lookups by sid) can reach it. It reports false when Close has
+// begun; the caller then ends the session itself, since Close may have
+// walked the shards before the session was in them. Close stores closing
+// before it walks, and add reads it after taking the shard lock that
+// Close's walk also takes, so no session escapes both.
+func (s *Server) add(so *Socket) bool {
 	sh := s.shard(so.id)
 	sh.mu.Lock()
 	sh.sessions[so.id] = so
 	sh.mu.Unlock()
 	s.count.Add(1)
+	return !s.closing.Load()
 }
 
 func (s *Server) remove(so *Socket) {
@@ -325,9 +332,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// newSocket registers a session. The caller runs onConnect and then
-// starts the heartbeat before the handshake is written, so the first ping
-// comes exactly PingInterval after the session exists.
+// newSocket makes a session without publishing it. The caller sets its
+// transport, runs onConnect (which sets the handler) and starts the
+// heartbeat, then publishes it with add before the handshake is written:
+// nothing another goroutine reads (ws, handler) changes after add, and the
+// first ping comes exactly PingInterval after the session exists.
 func (s *Server) newSocket(r *http.Request, tr transportKind) *Socket {
 	so := &Socket{
 		id:         newSID(),
@@ -340,7 +349,6 @@ func (s *Server) newSocket(r *http.Request, tr transportKind) *Socket {
 	}
 	so.flushFn = so.flush
 	so.readFn = so.readReady
-	s.add(so)
 	s.stats.sessionOpened(tr)
 	return so
 }

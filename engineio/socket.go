@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/gobwas/ws"
 )
 
 type transportKind uint8
@@ -44,6 +46,9 @@ type Socket struct {
 	queue      []outItem
 	spare      []outItem
 	queueBytes int
+	// pongAt is 1 + the index in queue of the WebSocket pong waiting
+	// there, 0 for none: a new ping's pong replaces it (queuePongLocked).
+	pongAt int
 
 	// polling: the pending GET, woken through pollWake.
 	pollPending bool
@@ -92,7 +97,9 @@ func (so *Socket) Header() http.Header { return so.header }
 func (so *Socket) Query() url.Values { return so.query }
 
 // SetHandler sets the receiver of the socket's events. Call it from the
-// Server's onConnect callback.
+// Server's onConnect callback only: the session is published to other
+// goroutines (Close, requests by sid) after onConnect returns, which is
+// what makes this write safe without a lock.
 func (so *Socket) SetHandler(h Handler) { so.handler = h }
 
 // SetData attaches a value for the application.
@@ -178,6 +185,38 @@ func (so *Socket) replaceLocked(f *Frame) bool {
 	return false
 }
 
+// queuePongLocked queues the answer to a client's WebSocket ping. Only
+// the latest pending pong is kept (RFC 6455 §5.5.3): a new one takes the
+// place of one still queued, reusing its bytes, so a client that floods
+// pings and never reads holds one pong here, not one per ping. Pongs
+// count against MaxQueueBytes like any queued data. It reports false when
+// the session ended as a slow consumer.
+func (so *Socket) queuePongLocked(payload []byte) bool {
+	if i := so.pongAt - 1; i >= 0 {
+		it := &so.queue[i]
+		old := len(it.raw)
+		it.raw = appendPongFrame(it.raw[:0], payload)
+		so.queueBytes += len(it.raw) - old
+		return true
+	}
+	it := outItem{raw: appendPongFrame(nil, payload)}
+	so.queue = append(so.queue, it)
+	so.pongAt = len(so.queue)
+	so.queueBytes += it.size()
+	if so.queueBytes > so.srv.cfg.MaxQueueBytes {
+		so.closeLocked(ReasonSlowConsumer)
+		return false
+	}
+	so.scheduleFlushLocked()
+	return true
+}
+
+// appendPongFrame appends an unmasked pong frame carrying payload (at
+// most 125 bytes, a control frame's limit) to b.
+func appendPongFrame(b, payload []byte) []byte {
+	return append(append(b, 0x80|byte(ws.OpPong), byte(len(payload))), payload...)
+}
+
 func (so *Socket) sendCtrlLocked(t PacketType, data string) {
 	it := outItem{ctrl: t, data: data}
 	so.queue = append(so.queue, it)
@@ -205,6 +244,7 @@ func (so *Socket) takeQueueLocked() []outItem {
 	so.queue = so.spare
 	so.spare = nil
 	so.queueBytes = 0
+	so.pongAt = 0
 	return q
 }
 

@@ -13,6 +13,7 @@ type serverStats struct {
 	deflateIn  [deflateModes]atomic.Uint64
 	deflateOut [deflateModes]atomic.Uint64
 	deflated   [deflateModes]atomic.Uint64 // frames compressed
+	evictions  atomic.Uint64               // connections closed by the receive budget
 }
 
 // closeReasonCount bounds CloseReason values: Stats.Closes is indexed by
@@ -92,6 +93,10 @@ type Stats struct {
 	// permessage-deflate: each frame is compressed at most once per mode,
 	// whatever the number of recipients.
 	DeflateStandalone, DeflateContext DeflateStats
+	// RecvBudgetEvictions counts this server's connections closed because
+	// the receive budget (Config.RecvBudget) was spent and they held the
+	// most of it (WebSocket sessions, polling POSTs, upgrade probes).
+	RecvBudgetEvictions uint64
 }
 
 // DeflateStats are the byte counts of one compression mode.
@@ -106,12 +111,13 @@ type DeflateStats struct {
 func (s *Server) Stats() Stats {
 	st := &s.stats
 	out := Stats{
-		PollingOpen:     st.open[transportPolling].Load(),
-		WebSocketOpen:   st.open[transportWebSocket].Load(),
-		PollingOpened:   st.opened[transportPolling].Load(),
-		WebSocketOpened: st.opened[transportWebSocket].Load(),
-		Upgrades:        st.upgrades.Load(),
-		Closes:          make([]uint64, closeReasonCount),
+		PollingOpen:         st.open[transportPolling].Load(),
+		WebSocketOpen:       st.open[transportWebSocket].Load(),
+		PollingOpened:       st.opened[transportPolling].Load(),
+		WebSocketOpened:     st.opened[transportWebSocket].Load(),
+		Upgrades:            st.upgrades.Load(),
+		RecvBudgetEvictions: st.evictions.Load(),
+		Closes:              make([]uint64, closeReasonCount),
 	}
 	for i := range st.closes {
 		out.Closes[i] = st.closes[i].Load()

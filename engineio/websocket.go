@@ -12,6 +12,8 @@ import (
 
 	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
+
+	"spectra-relay/internal/recvbudget"
 )
 
 const (
@@ -39,6 +41,10 @@ type wsConn struct {
 	ctxOK   bool // the client keeps its window across messages
 
 	live *atomic.Int64 // the server's count of open WebSocket connections
+
+	// hold accounts the part of a message received while the reader waits
+	// for the rest (Config.RecvBudget); owned by the reader.
+	hold recvbudget.Holder
 
 	mu         sync.Mutex // guards fd, registered and stopped
 	fd         int
@@ -149,10 +155,17 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, so *Sock
 func (s *Server) openWebSocket(r *http.Request, wc *wsConn) {
 	so := s.newSocket(r, transportWebSocket)
 	so.ws = wc
+	wc.budgetFor(so)
 	if s.onConnect != nil {
 		s.onConnect(so)
 	}
 	so.startHeartbeat()
+	if !s.add(so) {
+		// Close began while the session was being built: it is ended
+		// here, with the close packet and frame a shutdown sends.
+		so.Close(ReasonServerShutdown)
+		return
+	}
 	// The open packet goes out as its own write after the 101 response.
 	if d := s.cfg.WebSocketOpenDelay; d > 0 {
 		time.Sleep(d)
@@ -167,6 +180,21 @@ func (s *Server) openWebSocket(r *http.Request, wc *wsConn) {
 	so.scheduleFlushLocked()
 	so.mu.Unlock()
 	so.startReading()
+}
+
+// budgetFor accounts wc's partial messages in the server's receive
+// budget; an eviction closes so and the connection.
+func (wc *wsConn) budgetFor(so *Socket) {
+	s := so.srv
+	if s.cfg.RecvBudget == nil {
+		return
+	}
+	wc.hold.Init(s.cfg.RecvBudget, func() {
+		s.stats.evictions.Add(1)
+		so.Close(ReasonRecvBudget)
+		// An upgrade probe's connection is not the session's yet.
+		go wc.shutdown(s.poller)
+	})
 }
 
 func writeRaw(conn net.Conn, op ws.OpCode, payload []byte) error {
@@ -196,6 +224,7 @@ func (so *Socket) upgradeTo(wc *wsConn) {
 		wc.shutdown(nil)
 		return
 	}
+	wc.budgetFor(so)
 	fail := func() {
 		so.mu.Lock()
 		so.upgrading = false

@@ -17,6 +17,7 @@ import (
 	"github.com/valyala/bytebufferpool"
 
 	"spectra-relay/internal/epollset"
+	"spectra-relay/internal/recvbudget"
 )
 
 // inMessage is one WebSocket message read from a client.
@@ -29,10 +30,20 @@ type inMessage struct {
 
 func (m *inMessage) release() {
 	if m.buf != nil {
+		if cap(m.buf.B) > maxPooledMessage {
+			// A rare large message's buffer goes to the collector, not
+			// the pool, where it would stay resident for a while: after a
+			// flood of large partial messages (evicted by the receive
+			// budget) the pool would hold all of them.
+			m.buf.B = nil
+		}
 		bytebufferpool.Put(m.buf)
 		m.buf = nil
 	}
 }
+
+// maxPooledMessage is the largest message buffer kept for reuse.
+const maxPooledMessage = 64 << 10
 
 var (
 	errPeerClosed    = errors.New("engineio: websocket closed by peer")
@@ -44,10 +55,32 @@ var (
 // readMessage reads one whole message (all fragments) from br. Control
 // frames are handled here: a ping is answered and reported as ctrl, a
 // close frame ends with errPeerClosed.
+//
+// The message's buffer grows as its bytes arrive, never by the length a
+// frame header announces: a client that announces a large frame and sends
+// little costs little. Whenever the read has to wait for the network with
+// part of a message received, that part is accounted in the receive budget
+// (wc.hold), as the capacity of its buffer, which trimHeld keeps within
+// about twice what arrived; a message that arrives whole is not accounted
+// and takes no lock.
 func (s *Server) readMessage(br *frameReader, wc *wsConn) (inMessage, error) {
+	msg, err := s.readMessageParts(br, wc)
+	wc.hold.Release()
+	return msg, err
+}
+
+func (s *Server) readMessageParts(br *frameReader, wc *wsConn) (inMessage, error) {
 	var msg inMessage
 	var compressed, started bool
 	for {
+		if started && br.Buffered() < ws.MaxHeaderSize {
+			// The next frame's header may not be here yet.
+			msg.buf.B = trimHeld(msg.buf.B)
+			if err := wc.hold.Hold(int64(cap(msg.buf.B))); err != nil {
+				msg.release()
+				return inMessage{}, err
+			}
+		}
 		h, err := ws.ReadHeaderBuffer(br, br.hdr[:])
 		if err != nil {
 			msg.release()
@@ -66,6 +99,13 @@ func (s *Server) readMessage(br *frameReader, wc *wsConn) (inMessage, error) {
 			}
 			var cb [125]byte
 			body := cb[:h.Length]
+			if started && br.Buffered() < len(body) {
+				msg.buf.B = trimHeld(msg.buf.B)
+				if err := wc.hold.Hold(int64(cap(msg.buf.B))); err != nil {
+					msg.release()
+					return inMessage{}, err
+				}
+			}
 			if _, err := io.ReadFull(br, body); err != nil {
 				msg.release()
 				return inMessage{}, err
@@ -104,8 +144,8 @@ func (s *Server) readMessage(br *frameReader, wc *wsConn) (inMessage, error) {
 			return inMessage{}, errFrameTooLarge
 		}
 		start := len(msg.buf.B)
-		msg.buf.B = append(msg.buf.B, make([]byte, h.Length)...)
-		if _, err := io.ReadFull(br, msg.buf.B[start:]); err != nil {
+		msg.buf.B, err = readPayload(br, msg.buf.B, int(h.Length), &wc.hold)
+		if err != nil {
 			msg.release()
 			return inMessage{}, err
 		}
@@ -131,6 +171,57 @@ func (s *Server) readMessage(br *frameReader, wc *wsConn) (inMessage, error) {
 		return inMessage{}, errInvalidUTF8
 	}
 	return msg, nil
+}
+
+// readPayload appends n bytes from br to b. b grows only by what has
+// arrived (doubling at most), so a frame announced large but sent slowly
+// holds about what was sent. Before each wait for the network the
+// capacity held so far is accounted in hold.
+func readPayload(br *frameReader, b []byte, n int, hold *recvbudget.Holder) ([]byte, error) {
+	for n > 0 {
+		if br.Buffered() == 0 {
+			b = trimHeld(b)
+			if err := hold.Hold(int64(cap(b))); err != nil {
+				return b, err
+			}
+			if _, err := br.Peek(1); err != nil {
+				if errors.Is(err, io.EOF) {
+					err = io.ErrUnexpectedEOF
+				}
+				return b, err
+			}
+		}
+		p, _ := br.Peek(min(br.Buffered(), n))
+		if len(b)+len(p) > cap(b) {
+			// Double rather than append's 1.25: a large message arriving
+			// in reader-sized pieces is copied about once, not four times,
+			// and the budget counts the capacity, so the slack is held to
+			// account.
+			nb := make([]byte, len(b), max(2*cap(b), len(b)+len(p)))
+			copy(nb, b)
+			b = nb
+		}
+		b = append(b, p...)
+		_, _ = br.Discard(len(p))
+		n -= len(p)
+	}
+	return b, nil
+}
+
+// minHeld is the smallest buffer trimHeld leaves a waiting reader.
+const minHeld = 4096
+
+// trimHeld is called before a reader waits with b, part of a message or
+// body, received: a pooled buffer far larger than what arrived is swapped
+// for one about twice as large, so that a waiting connection holds, and is
+// accounted for, no more than about twice what it received.
+func trimHeld(b []byte) []byte {
+	if c := max(2*len(b), minHeld); cap(b) > c {
+		nb := make([]byte, len(b), c)
+		copy(nb, b)
+		return nb
+	}
+	return b
 }
 
 var flateReaders sync.Pool
@@ -260,13 +351,9 @@ func (so *Socket) handleNext(br *frameReader) bool {
 	}
 	if msg.ctrl {
 		so.mu.Lock()
-		if !so.closed {
-			pong := ws.MustCompileFrame(ws.NewPongFrame(msg.data))
-			so.queue = append(so.queue, outItem{raw: pong})
-			so.scheduleFlushLocked()
-		}
+		alive := !so.closed && so.queuePongLocked(msg.data)
 		so.mu.Unlock()
-		return true
+		return alive
 	}
 	defer msg.release()
 	if msg.binary {
@@ -286,6 +373,8 @@ func readErrorReason(err error) CloseReason {
 		return ReasonClientClose
 	case errors.Is(err, errFrameTooLarge):
 		return ReasonPayloadTooLarge
+	case errors.Is(err, recvbudget.ErrEvicted):
+		return ReasonRecvBudget
 	case errors.Is(err, errInvalidUTF8):
 		return ReasonInvalidPayload
 	case errors.Is(err, errBadFrame), errors.Is(err, ws.ErrHeaderLengthUnexpected), errors.Is(err, ws.ErrProtocolOpCodeReserved):

@@ -17,9 +17,10 @@ func (so *Socket) closeWebSocketLocked(reason CloseReason) {
 		return
 	}
 	switch reason {
-	case ReasonSlowConsumer, ReasonTransportClose, ReasonTransportError, ReasonPingTimeout:
+	case ReasonSlowConsumer, ReasonTransportClose, ReasonTransportError, ReasonPingTimeout, ReasonRecvBudget:
 		so.queue = nil
 		so.queueBytes = 0
+		so.pongAt = 0
 		go wc.shutdown(so.srv.poller)
 		return
 	}

@@ -118,6 +118,9 @@ type serverOpts struct {
 	env     []string
 	// replayDir set: the server writes (and recovers) its replays there.
 	replayDir string
+	// bin set: run this spectra-server binary instead of the one built
+	// from the module (a comparison with an older build).
+	bin string
 }
 
 type testServer struct {
@@ -139,7 +142,10 @@ var serverEnvKeys = []string{"INSECURE", "REQUIRE_AUTH_KEY", "AUTH_KEY", "SERVER
 
 func startServer(t testing.TB, o serverOpts) *testServer {
 	t.Helper()
-	bin := binary(t, "spectra-server")
+	bin := o.bin
+	if bin == "" {
+		bin = binary(t, "spectra-server")
+	}
 	dir := t.TempDir() // working directory: no stray .env, replays inside
 	s := &testServer{ReplayDir: filepath.Join(dir, "replays"), log: &testenv.Buffer{}, exited: make(chan struct{})}
 	if o.replayDir != "" {

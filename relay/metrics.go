@@ -175,6 +175,7 @@ type engineCollector struct {
 
 	conns, opened, upgrades, closes, sockets *prometheus.Desc
 	dFrames, dIn, dOut                       *prometheus.Desc
+	evictions                                *prometheus.Desc
 	reasons                                  []engineio.CloseReason
 	reasonLabels                             []string
 }
@@ -184,16 +185,17 @@ func newEngineCollector(ports ...relayPort) *engineCollector {
 		return prometheus.NewDesc(metricPrefix+name, help, append([]string{"port"}, labels...), nil)
 	}
 	ec := &engineCollector{
-		ports:    ports,
-		conns:    d("connections", "Engine.IO sessions open now, by the transport they are on.", "transport"),
-		opened:   d("connections_opened_total", "Engine.IO sessions opened, by the transport they started on.", "transport"),
-		upgrades: d("upgrades_total", "Sessions upgraded from HTTP long-polling to WebSocket."),
-		closes:   d("connection_closes_total", "Engine.IO sessions ended, by reason.", "reason"),
-		sockets:  d("sockets", "Socket.IO sockets connected to the main namespace."),
-		dFrames:  d("deflate_frames_total", "Broadcast frames compressed for permessage-deflate clients, once per frame and mode (context: with the room's shared deflate context; standalone: for clients whose window misses the room's history).", "mode"),
-		dIn:      d("deflate_in_bytes_total", "Message bytes of broadcast frames before compression.", "mode"),
-		dOut:     d("deflate_out_bytes_total", "Payload bytes of broadcast frames after compression; out/in is the deflate ratio.", "mode"),
-		reasons:  engineio.CloseReasons(),
+		ports:     ports,
+		conns:     d("connections", "Engine.IO sessions open now, by the transport they are on.", "transport"),
+		opened:    d("connections_opened_total", "Engine.IO sessions opened, by the transport they started on.", "transport"),
+		upgrades:  d("upgrades_total", "Sessions upgraded from HTTP long-polling to WebSocket."),
+		closes:    d("connection_closes_total", "Engine.IO sessions ended, by reason.", "reason"),
+		sockets:   d("sockets", "Socket.IO sockets connected to the main namespace."),
+		dFrames:   d("deflate_frames_total", "Broadcast frames compressed for permessage-deflate clients, once per frame and mode (context: with the room's shared deflate context; standalone: for clients whose window misses the room's history).", "mode"),
+		dIn:       d("deflate_in_bytes_total", "Message bytes of broadcast frames before compression.", "mode"),
+		dOut:      d("deflate_out_bytes_total", "Payload bytes of broadcast frames after compression; out/in is the deflate ratio.", "mode"),
+		evictions: d("recv_budget_evictions_total", "Connections closed because the receive budget (RECV_BUDGET) was spent and they held the most of it."),
+		reasons:   engineio.CloseReasons(),
 	}
 	for _, r := range ec.reasons {
 		ec.reasonLabels = append(ec.reasonLabels, strings.ReplaceAll(r.String(), " ", "_"))
@@ -202,7 +204,7 @@ func newEngineCollector(ports ...relayPort) *engineCollector {
 }
 
 func (ec *engineCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{ec.conns, ec.opened, ec.upgrades, ec.closes, ec.sockets, ec.dFrames, ec.dIn, ec.dOut} {
+	for _, d := range []*prometheus.Desc{ec.conns, ec.opened, ec.upgrades, ec.closes, ec.sockets, ec.dFrames, ec.dIn, ec.dOut, ec.evictions} {
 		ch <- d
 	}
 }
@@ -217,6 +219,7 @@ func (ec *engineCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(ec.opened, counter, float64(st.PollingOpened), p.name, "polling")
 		ch <- prometheus.MustNewConstMetric(ec.opened, counter, float64(st.WebSocketOpened), p.name, "websocket")
 		ch <- prometheus.MustNewConstMetric(ec.upgrades, counter, float64(st.Upgrades), p.name)
+		ch <- prometheus.MustNewConstMetric(ec.evictions, counter, float64(st.RecvBudgetEvictions), p.name)
 		for i, r := range ec.reasons {
 			ch <- prometheus.MustNewConstMetric(ec.closes, counter, float64(st.Closes[r]), p.name, ec.reasonLabels[i])
 		}
@@ -248,6 +251,10 @@ func (srv *Server) newRegistry() *prometheus.Registry {
 			Name: metricPrefix + "overlays_waiting",
 			Help: "Overlays logged on to a group code that has no live match (see the status page for the codes).",
 		}, func() float64 { return float64(srv.waitingOverlays()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: metricPrefix + "recv_budget_bytes",
+			Help: "Bytes held now, over both Socket.IO ports, of messages and polling bodies still arriving (limit: RECV_BUDGET).",
+		}, func() float64 { return float64(srv.budget.Used()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: metricPrefix + "draining",
 			Help: "1 while the server shuts down (readiness fails), else 0.",

@@ -126,7 +126,7 @@ func TestMetricsMoveDuringReplay(t *testing.T) {
 
 	before := scrapeMetrics(t, ts.admin)
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "spectra_send_lag_seconds_bucket",
-		"spectra_connection_closes_total", "spectra_deflate_in_bytes_total"} {
+		"spectra_connection_closes_total", "spectra_deflate_in_bytes_total", "spectra_recv_budget_evictions_total", "spectra_recv_budget_bytes"} {
 		if !before.has(name) {
 			t.Errorf("/metrics lacks %s", name)
 		}

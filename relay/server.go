@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"spectra-relay/engineio"
+	"spectra-relay/internal/recvbudget"
 	"spectra-relay/socketio"
 )
 
@@ -22,8 +23,18 @@ type Config struct {
 	AuthKey        string
 	// ReplayDir receives Match_<groupCode>_<ms>.replay files; "" writes none.
 	ReplayDir string
-	// Engine configures both Socket.IO servers' Engine.IO layer.
+	// Engine configures both Socket.IO servers' Engine.IO layer; its
+	// MaxPayload is the ingest port's (the output port has its own) and its
+	// RecvBudget is replaced by the one built from RecvBudget below.
 	Engine engineio.Config
+	// OutputMaxPayload bounds one message and one polling body on the
+	// overlay port, which only ever receives a logon and pings. 0 =
+	// DefaultOutputMaxPayload.
+	OutputMaxPayload int64
+	// RecvBudget bounds the bytes held, over both Socket.IO ports, in
+	// messages and polling bodies still arriving; past it the connection
+	// holding the most is closed. 0 = DefaultRecvBudget, < 0 = no budget.
+	RecvBudget int64
 	// Timing; zero values take the existing server's (100 ms sends, 30 min
 	// inactivity, 1 h finished-team info, 10 min previews).
 	SendInterval      time.Duration
@@ -55,6 +66,16 @@ type Config struct {
 	waitingShown int
 }
 
+// DefaultOutputMaxPayload is the overlay port's largest message: an
+// overlay sends a Socket.IO connect, one logon ({"groupCode":"…"}, under
+// 100 bytes with a 64-byte code) and pings, so 4 KiB leaves a wide margin
+// while a connection announcing a large frame is refused at its header.
+const DefaultOutputMaxPayload = 4 << 10
+
+// DefaultRecvBudget bounds what both Socket.IO ports hold of messages
+// still arriving: a 1-2 GB VPS stays up whatever clients announce or send.
+const DefaultRecvBudget = 128 << 20
+
 // RecoveryReport says what RecoverMatches rebuilt from the replay files.
 type RecoveryReport struct {
 	Recovered int // matches live again
@@ -77,6 +98,7 @@ type Server struct {
 	overlayLogonFn socketio.EventHandler // srv.overlayLogon, made once
 	ingest         *socketio.Server
 	output         *socketio.Server
+	budget         *recvbudget.Budget // shared by both ports; nil: none
 	previews       *previewStore
 
 	ingestH, outputH, extrasH, adminH http.Handler
@@ -109,13 +131,24 @@ func NewServer(cfg Config) *Server {
 	// The relay never reads a client's request headers or query after the
 	// handshake; not keeping them is most of an idle overlay's memory.
 	cfg.Engine.ForgetRequest = true
+	if cfg.OutputMaxPayload <= 0 {
+		cfg.OutputMaxPayload = DefaultOutputMaxPayload
+	}
+	if cfg.RecvBudget == 0 {
+		cfg.RecvBudget = DefaultRecvBudget
+	}
 	srv := &Server{cfg: cfg, log: cfg.Logger}
+	// One budget for both ports: an attacker gains nothing by spreading.
+	srv.budget = recvbudget.New(cfg.RecvBudget)
+	cfg.Engine.RecvBudget = srv.budget
 	// The ingest side broadcasts to a handful of clients: its writes are
 	// not worth io_uring rings (nor a second "unavailable" log line).
 	ingestEngine := cfg.Engine
 	ingestEngine.Uring = false
+	outputEngine := cfg.Engine
+	outputEngine.MaxPayload = cfg.OutputMaxPayload
 	srv.ingest = socketio.NewServer(socketio.Config{Engine: ingestEngine, Logger: cfg.Logger})
-	srv.output = socketio.NewServer(socketio.Config{Engine: cfg.Engine, Logger: cfg.Logger})
+	srv.output = socketio.NewServer(socketio.Config{Engine: outputEngine, Logger: cfg.Logger})
 	outNsp := srv.output.Of("/")
 	srv.ctrl = newController(controllerConfig{
 		SendInterval:      cfg.SendInterval,

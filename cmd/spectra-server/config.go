@@ -43,6 +43,8 @@ type config struct {
 	streamFlate           bool  // compress broadcasts with compress/flate, not deltaflate
 	gcPercent             int   // debug.SetGCPercent; -1 = off
 	logonBurst            int   // overlay logons per second that slow the sends; 0 = never
+	outputMaxPayload      int64 // largest message / polling body on the overlay port
+	recvBudget            int64 // bytes held in messages still arriving, both ports; 0 = no budget
 }
 
 // setting is one configuration knob: a flag and an environment variable
@@ -109,6 +111,20 @@ var settings = []setting{
 	{flag: "body-timeout", env: "BODY_TIMEOUT", arg: "DURATION", def: "10s",
 		meaning: "longest time to read one request body (polling POSTs, extras uploads); bounds slow senders",
 		set:     func(c *config, v string) error { return parseDuration(v, &c.bodyTimeout) }},
+	{flag: "output-max-payload", env: "OUTPUT_MAX_PAYLOAD", arg: "SIZE", def: "4KiB",
+		meaning: "largest message or polling body an overlay may send on the output port (it sends a logon and pings); larger ones close the connection at their header. The ingest port takes 1 MB",
+		set: func(c *config, v string) error {
+			if err := parseSize(v, &c.outputMaxPayload); err != nil {
+				return err
+			}
+			if c.outputMaxPayload < 256 || c.outputMaxPayload > 1<<30 {
+				return errors.New("out of range: 256 bytes to 1GiB")
+			}
+			return nil
+		}},
+	{flag: "recv-budget", env: "RECV_BUDGET", arg: "SIZE", def: "128MiB",
+		meaning: "memory both Socket.IO ports may hold for messages and polling bodies still arriving; past it the connection holding the most is closed first; 0 = no budget",
+		set:     func(c *config, v string) error { return parseSize(v, &c.recvBudget) }},
 	{flag: "sndbuf", env: "SNDBUF", arg: "SIZE", def: "0",
 		meaning: "socket send buffer (SO_SNDBUF) of each WebSocket connection (bytes, or with a unit: 64KiB); 0 = the kernel's default with autotuning",
 		set: func(c *config, v string) error {

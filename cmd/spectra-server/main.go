@@ -111,16 +111,22 @@ func relayConfig(cfg config, log *slog.Logger) relay.Config {
 	if logonBurst == 0 {
 		logonBurst = -1 // the relay's "never"; its 0 means the default
 	}
+	recvBudget := cfg.recvBudget
+	if recvBudget == 0 {
+		recvBudget = -1 // the relay's "no budget"; its 0 means the default
+	}
 	return relay.Config{
-		RequireAuthKey: cfg.requireKey,
-		AuthKey:        cfg.authKey,
-		ReplayDir:      cfg.replayDir,
-		ReplayMaxBytes: maxBytes,
-		BodyTimeout:    cfg.bodyTimeout,
-		LogonBurst:     logonBurst,
-		Pprof:          cfg.pprof,
-		AdminToken:     cfg.adminToken,
-		Logger:         log,
+		OutputMaxPayload: cfg.outputMaxPayload,
+		RecvBudget:       recvBudget,
+		RequireAuthKey:   cfg.requireKey,
+		AuthKey:          cfg.authKey,
+		ReplayDir:        cfg.replayDir,
+		ReplayMaxBytes:   maxBytes,
+		BodyTimeout:      cfg.bodyTimeout,
+		LogonBurst:       logonBurst,
+		Pprof:            cfg.pprof,
+		AdminToken:       cfg.adminToken,
+		Logger:           log,
 		Engine: engineio.Config{
 			PingInterval: 25 * time.Second,
 			PingTimeout:  20 * time.Second,

@@ -66,7 +66,8 @@ func TestConfigMerge(t *testing.T) {
 				!c.insecure && c.keyPath == "keys/server.key" && c.certPath == "keys/server.crt" && !c.requireKey &&
 				c.logLevel == slog.LevelInfo && !c.logJSON && c.cpuProfile == "" && c.bodyTimeout == 10*time.Second &&
 				c.replayMaxBytes == 64<<20 && !c.pprof && c.recover && c.gcPercent == 50 && c.sndbuf == 0 && c.uring && !c.streamFlate &&
-				c.adminBind == "127.0.0.1:5102" && c.adminToken == ""
+				c.adminBind == "127.0.0.1:5102" && c.adminToken == "" &&
+				c.outputMaxPayload == 4<<10 && c.recvBudget == 128<<20
 		}},
 		{"GOGC off and percent", nil, map[string]string{"GOGC": "OFF", "REQUIRE_AUTH_KEY": "false"}, nil,
 			func(c config) bool { return c.gcPercent == -1 }},
@@ -85,12 +86,14 @@ func TestConfigMerge(t *testing.T) {
 		{"every setting from the environment", nil, map[string]string{
 			"BIND": "127.0.0.1", "INGEST_PORT": "1", "OUTPUT_PORT": "2", "EXTRAS_PORT": "3", "REPLAY_DIR": "r", "REPLAY_MAX_BYTES": "1000",
 			"RECOVER": "FALSE", "INSECURE": "TRUE", "SERVER_KEY": "k", "SERVER_CERT": "c", "REQUIRE_AUTH_KEY": "1", "AUTH_KEY": "a",
-			"BODY_TIMEOUT": "500ms", "LOG_LEVEL": "warn", "LOG_FORMAT": "JSON", "PPROF": "1", "CPU_PROFILE": "p", "SNDBUF": "64KiB", "URING": "false", "DEFLATE_STREAM": "Flate", "LOGON_BURST": "250"}, nil,
+			"BODY_TIMEOUT": "500ms", "LOG_LEVEL": "warn", "LOG_FORMAT": "JSON", "PPROF": "1", "CPU_PROFILE": "p", "SNDBUF": "64KiB", "URING": "false", "DEFLATE_STREAM": "Flate", "LOGON_BURST": "250",
+			"OUTPUT_MAX_PAYLOAD": "8KiB", "RECV_BUDGET": "1GiB"}, nil,
 			func(c config) bool {
 				return c.bind == "127.0.0.1" && c.ingest == 1 && c.output == 2 && c.extra == 3 && c.replayDir == "r" &&
 					c.replayMaxBytes == 1000 && !c.recover && c.insecure && c.keyPath == "k" && c.certPath == "c" && c.requireKey &&
 					c.authKey == "a" && c.bodyTimeout == 500*time.Millisecond && c.logLevel == slog.LevelWarn && c.logJSON &&
-					c.pprof && c.cpuProfile == "p" && c.sndbuf == 64<<10 && !c.uring && c.streamFlate && c.logonBurst == 250
+					c.pprof && c.cpuProfile == "p" && c.sndbuf == 64<<10 && !c.uring && c.streamFlate && c.logonBurst == 250 &&
+					c.outputMaxPayload == 8<<10 && c.recvBudget == 1<<30
 			}},
 		{"empty typed variable is unset", map[string]string{"INSECURE": "true"}, map[string]string{"INSECURE": "", "INGEST_PORT": " ", "REQUIRE_AUTH_KEY": "false"}, nil,
 			func(c config) bool { return c.insecure && c.ingest == 5100 }},
@@ -154,6 +157,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad duration", nil, map[string]string{"BODY_TIMEOUT": "10", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"BODY_TIMEOUT", "duration"}},
 		{"zero duration flag", nil, noKey, []string{"-body-timeout", "0s"}, []string{"-body-timeout", "positive duration"}},
 		{"bad size", nil, map[string]string{"REPLAY_MAX_BYTES": "64 potatoes", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"REPLAY_MAX_BYTES", "not a size"}},
+		{"overlay payload too small", nil, map[string]string{"OUTPUT_MAX_PAYLOAD": "10", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"OUTPUT_MAX_PAYLOAD", "out of range"}},
 		{"negative size", nil, noKey, []string{"-replay-max-bytes", "-5"}, []string{"-replay-max-bytes", "not a size"}},
 		{"overflowing size", nil, noKey, []string{"-replay-max-bytes", "99999999999GiB"}, []string{"not a size"}},
 		{"send buffer too large", nil, noKey, []string{"-sndbuf", "2GiB"}, []string{"-sndbuf", "at most 1GiB"}},
@@ -219,7 +223,7 @@ func TestUsageListsEverySetting(t *testing.T) {
 	help := out.String()
 	// The list is spelled out so that dropping a setting from the table fails.
 	envs := []string{"BIND", "INGEST_PORT", "OUTPUT_PORT", "EXTRAS_PORT", "ADMIN_BIND", "ADMIN_TOKEN", "REPLAY_DIR", "REPLAY_MAX_BYTES", "RECOVER", "REDIS_URL", "NODE_ID", "INSECURE",
-		"SERVER_KEY", "SERVER_CERT", "REQUIRE_AUTH_KEY", "AUTH_KEY", "BODY_TIMEOUT", "SNDBUF", "DEFLATE_STREAM", "URING", "LOGON_BURST", "LOG_LEVEL", "LOG_FORMAT", "GOGC", "PPROF", "CPU_PROFILE",
+		"SERVER_KEY", "SERVER_CERT", "REQUIRE_AUTH_KEY", "AUTH_KEY", "BODY_TIMEOUT", "OUTPUT_MAX_PAYLOAD", "RECV_BUDGET", "SNDBUF", "DEFLATE_STREAM", "URING", "LOGON_BURST", "LOG_LEVEL", "LOG_FORMAT", "GOGC", "PPROF", "CPU_PROFILE",
 		"TRACE", "BLOCK_PROFILE"}
 	if len(envs) != len(settings) {
 		t.Errorf("%d settings, %d expected: update this test and the README", len(settings), len(envs))
@@ -307,11 +311,12 @@ func TestRelayConfigWiring(t *testing.T) {
 	tests := []struct {
 		env        map[string]string
 		maxBytes   int64
-		logonBurst int // the relay's: 0 its default, < 0 never
+		logonBurst int   // the relay's: 0 its default, < 0 never
+		recvBudget int64 // the relay's: 0 its default, < 0 none
 	}{
-		{map[string]string{"REQUIRE_AUTH_KEY": "false"}, 64 << 20, 100},
-		{map[string]string{"AUTH_KEY": "k", "BODY_TIMEOUT": "3s", "REPLAY_MAX_BYTES": "0", "PPROF": "true", "REPLAY_DIR": "d", "SNDBUF": "16KiB", "URING": "1", "DEFLATE_STREAM": "flate", "LOGON_BURST": "0"}, -1, -1},
-		{map[string]string{"REQUIRE_AUTH_KEY": "false", "LOGON_BURST": "40", "ADMIN_TOKEN": "0123456789abcdef"}, 64 << 20, 40},
+		{map[string]string{"REQUIRE_AUTH_KEY": "false"}, 64 << 20, 100, 128 << 20},
+		{map[string]string{"AUTH_KEY": "k", "BODY_TIMEOUT": "3s", "REPLAY_MAX_BYTES": "0", "PPROF": "true", "REPLAY_DIR": "d", "SNDBUF": "16KiB", "URING": "1", "DEFLATE_STREAM": "flate", "LOGON_BURST": "0", "RECV_BUDGET": "0", "OUTPUT_MAX_PAYLOAD": "1000"}, -1, -1, -1},
+		{map[string]string{"REQUIRE_AUTH_KEY": "false", "LOGON_BURST": "40", "RECV_BUDGET": "64MiB", "ADMIN_TOKEN": "0123456789abcdef"}, 64 << 20, 40, 64 << 20},
 	}
 	for _, tc := range tests {
 		c, err := loadConfig(nil, lookupIn(tc.env), lookupIn(nil))
@@ -322,7 +327,8 @@ func TestRelayConfigWiring(t *testing.T) {
 		if rc.RequireAuthKey != c.requireKey || rc.AuthKey != c.authKey || rc.ReplayDir != c.replayDir || rc.Pprof != c.pprof ||
 			rc.BodyTimeout != c.bodyTimeout || rc.Engine.BodyTimeout != c.bodyTimeout || rc.ReplayMaxBytes != tc.maxBytes ||
 			int64(rc.Engine.SendBuffer) != c.sndbuf || rc.Engine.Uring != c.uring || rc.Engine.Deflate.StreamFlate != c.streamFlate ||
-			rc.LogonBurst != tc.logonBurst || rc.AdminToken != c.adminToken {
+			rc.LogonBurst != tc.logonBurst || rc.RecvBudget != tc.recvBudget || rc.OutputMaxPayload != c.outputMaxPayload ||
+			rc.AdminToken != c.adminToken {
 			t.Errorf("env %v: relay config %+v from %+v", tc.env, rc, c)
 		}
 	}
