@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"spectra-relay/engineio"
+	"spectra-relay/internal/connlimit"
 	"spectra-relay/socketio"
 )
 
@@ -42,8 +43,12 @@ type Config struct {
 	// applied but no longer logged (one warning). Default 64 MiB; < 0 = no cap.
 	ReplayMaxBytes int64
 	// Pprof serves net/http/pprof under /debug/pprof/ on the extras port.
-	Pprof  bool
-	Logger *slog.Logger
+	Pprof bool
+	// ConnLimit, when set, is the connection limiter the caller wrapped the
+	// listeners and handlers with (internal/connlimit); its counters are
+	// exported with the relay's metrics.
+	ConnLimit *connlimit.Limiter
+	Logger    *slog.Logger
 }
 
 // RecoveryReport says what RecoverMatches rebuilt from the replay files.
