@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"spectra-relay/engineio"
+	"spectra-relay/internal/connlimit"
 	"spectra-relay/relay"
 )
 
@@ -136,6 +137,40 @@ func relayConfig(cfg config, log *slog.Logger) relay.Config {
 	}
 }
 
+// fdReserve is what MAX_CONNS leaves of the descriptor limit for replay
+// files, the epoll and io_uring descriptors, Redis and the like.
+const fdReserve = 256
+
+// connLimiter is the connection limiter of the three ports for cfg.
+func connLimiter(cfg config, log *slog.Logger) *connlimit.Limiter {
+	n, known := fileLimit()
+	maxConns := effectiveMaxConns(cfg.maxConns, n, known)
+	if maxConns != cfg.maxConns {
+		log.Info("MAX_CONNS lowered to fit the descriptor limit (raise `ulimit -n` for more)",
+			"maxConns", cfg.maxConns, "nofile", n, "effective", maxConns)
+	}
+	return connlimit.New(connlimit.Config{
+		MaxConns:       maxConns,
+		MaxConnsPerIP:  cfg.maxConnsPerIP,
+		HandshakeRate:  cfg.handshakeRate,
+		HandshakeBurst: cfg.handshakeBurst,
+		TrustedProxies: cfg.trustedProxies,
+		Logger:         log,
+	})
+}
+
+// effectiveMaxConns is MAX_CONNS lowered to what a descriptor limit of
+// nofile holds with fdReserve to spare (at least half of it): a clean
+// refusal at the cap beats accept failing with EMFILE, which stalls every
+// port's accept loop. 0 (no cap) stays 0.
+func effectiveMaxConns(maxConns int, nofile uint64, known bool) int {
+	if !known || maxConns <= 0 || nofile >= uint64(maxConns)+fdReserve {
+		return maxConns
+	}
+	n := int(min(nofile, 1<<30))
+	return max(n/2, n-fdReserve)
+}
+
 // startCPUProfile profiles the process until the returned stop is called.
 func startCPUProfile(path string) (stop func(), err error) {
 	f, err := os.Create(path)
@@ -202,7 +237,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	srv := relay.NewServer(relayConfig(cfg, log))
+	lim := connLimiter(cfg, log)
+	rc := relayConfig(cfg, log)
+	rc.ConnLimit = lim
+	srv := relay.NewServer(rc)
 	if cfg.redisURL != "" {
 		jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := srv.JoinCluster(jctx, relay.ClusterConfig{RedisURL: cfg.redisURL, NodeID: cfg.nodeID})
@@ -236,9 +274,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		ln   net.Listener
 		hs   *http.Server
 	}
+	// The Socket.IO ports take the handshake rate; every port counts its
+	// connections in the limiter, refused ones closed as they are accepted.
 	ports := []*port{
-		{name: "ingest", port: cfg.ingest, h: srv.IngestHandler()},
-		{name: "output", port: cfg.output, h: srv.OutputHandler()},
+		{name: "ingest", port: cfg.ingest, h: lim.Handler(srv.IngestHandler())},
+		{name: "output", port: cfg.output, h: lim.Handler(srv.OutputHandler())},
 		{name: "extras", port: cfg.extra, h: srv.ExtrasHandler()},
 	}
 	closeAll := func() {
@@ -255,7 +295,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			_ = srv.Shutdown(context.Background())
 			return fmt.Errorf("%s port: %w", p.name, err)
 		}
-		p.ln = ln
+		p.ln = lim.Listen(ln)
 	}
 	addr := func(ln net.Listener) string {
 		a := ln.Addr().(*net.TCPAddr)
@@ -272,6 +312,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+			ConnContext:       lim.ConnContext,
 		}
 		ln := p.ln
 		if tlsCfg != nil {
@@ -288,7 +329,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		scheme = "http"
 	}
 	log.Info("spectra-server started", "scheme", scheme, "ingest", addr(ports[0].ln), "output", addr(ports[1].ln),
-		"extras", addr(ports[2].ln), "replayDir", cfg.replayDir, "requireAuthKey", cfg.requireKey, "version", buildVersion())
+		"extras", addr(ports[2].ln), "replayDir", cfg.replayDir, "requireAuthKey", cfg.requireKey, "version", buildVersion(),
+		"maxConnsPerIP", cfg.maxConnsPerIP, "handshakeRate", cfg.handshakeRate, "trustedProxies", len(cfg.trustedProxies))
 	if tlsCfg != nil {
 		log.Info("TLS is on: each TLS connection is read by its own goroutine; for large matches terminate TLS at a " +
 			"reverse proxy and run this relay with INSECURE=true behind it, so plain connections use the epoll fast path")

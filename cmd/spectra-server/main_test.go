@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -65,7 +66,8 @@ func TestConfigMerge(t *testing.T) {
 			return c.bind == "" && c.ingest == 5100 && c.output == 5200 && c.extra == 5101 && c.replayDir == "replays" &&
 				!c.insecure && c.keyPath == "keys/server.key" && c.certPath == "keys/server.crt" && !c.requireKey &&
 				c.logLevel == slog.LevelInfo && !c.logJSON && c.cpuProfile == "" && c.bodyTimeout == 10*time.Second &&
-				c.replayMaxBytes == 64<<20 && !c.pprof && c.recover && c.gcPercent == 50 && c.sndbuf == 0 && c.uring && !c.streamFlate
+				c.replayMaxBytes == 64<<20 && !c.pprof && c.recover && c.gcPercent == 50 && c.sndbuf == 0 && c.uring && !c.streamFlate &&
+				c.maxConns == 20000 && c.maxConnsPerIP == 500 && c.handshakeRate == 20 && c.handshakeBurst == 200 && len(c.trustedProxies) == 0
 		}},
 		{"GOGC off and percent", nil, map[string]string{"GOGC": "OFF", "REQUIRE_AUTH_KEY": "false"}, nil,
 			func(c config) bool { return c.gcPercent == -1 }},
@@ -84,12 +86,15 @@ func TestConfigMerge(t *testing.T) {
 		{"every setting from the environment", nil, map[string]string{
 			"BIND": "127.0.0.1", "INGEST_PORT": "1", "OUTPUT_PORT": "2", "EXTRAS_PORT": "3", "REPLAY_DIR": "r", "REPLAY_MAX_BYTES": "1000",
 			"RECOVER": "FALSE", "INSECURE": "TRUE", "SERVER_KEY": "k", "SERVER_CERT": "c", "REQUIRE_AUTH_KEY": "1", "AUTH_KEY": "a",
-			"BODY_TIMEOUT": "500ms", "LOG_LEVEL": "warn", "LOG_FORMAT": "JSON", "PPROF": "1", "CPU_PROFILE": "p", "SNDBUF": "64KiB", "URING": "false", "DEFLATE_STREAM": "Flate", "LOGON_BURST": "250"}, nil,
+			"BODY_TIMEOUT": "500ms", "LOG_LEVEL": "warn", "LOG_FORMAT": "JSON", "PPROF": "1", "CPU_PROFILE": "p", "SNDBUF": "64KiB", "URING": "false", "DEFLATE_STREAM": "Flate", "LOGON_BURST": "250",
+			"MAX_CONNS": "7", "MAX_CONNS_PER_IP": "0", "HANDSHAKE_RATE": "0.5", "HANDSHAKE_BURST": "9", "TRUSTED_PROXIES": "10.0.0.0/8, ::1"}, nil,
 			func(c config) bool {
 				return c.bind == "127.0.0.1" && c.ingest == 1 && c.output == 2 && c.extra == 3 && c.replayDir == "r" &&
 					c.replayMaxBytes == 1000 && !c.recover && c.insecure && c.keyPath == "k" && c.certPath == "c" && c.requireKey &&
 					c.authKey == "a" && c.bodyTimeout == 500*time.Millisecond && c.logLevel == slog.LevelWarn && c.logJSON &&
-					c.pprof && c.cpuProfile == "p" && c.sndbuf == 64<<10 && !c.uring && c.streamFlate && c.logonBurst == 250
+					c.pprof && c.cpuProfile == "p" && c.sndbuf == 64<<10 && !c.uring && c.streamFlate && c.logonBurst == 250 &&
+					c.maxConns == 7 && c.maxConnsPerIP == 0 && c.handshakeRate == 0.5 && c.handshakeBurst == 9 &&
+					fmt.Sprint(c.trustedProxies) == "[10.0.0.0/8 ::1/128]"
 			}},
 		{"empty typed variable is unset", map[string]string{"INSECURE": "true"}, map[string]string{"INSECURE": "", "INGEST_PORT": " ", "REQUIRE_AUTH_KEY": "false"}, nil,
 			func(c config) bool { return c.insecure && c.ingest == 5100 }},
@@ -147,6 +152,12 @@ func TestConfigErrors(t *testing.T) {
 		{"bad uring", nil, map[string]string{"URING": "maybe", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"URING"}},
 		{"bad stream encoder", nil, map[string]string{"DEFLATE_STREAM": "zstd", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"DEFLATE_STREAM", "delta or flate"}},
 		{"bad logon burst", nil, noKey, []string{"-logon-burst", "-1"}, []string{"-logon-burst", "0 (off) to 1000000"}},
+		{"bad max conns", nil, noKey, []string{"-max-conns", "-1"}, []string{"-max-conns", "0 to 1000000"}},
+		{"bad max conns per ip", nil, map[string]string{"MAX_CONNS_PER_IP": "lots", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"MAX_CONNS_PER_IP", "not a count"}},
+		{"bad handshake rate", nil, noKey, []string{"-handshake-rate", "NaN"}, []string{"-handshake-rate", "0 (off) to 1000000"}},
+		{"zero handshake burst", nil, map[string]string{"HANDSHAKE_BURST": "0", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"HANDSHAKE_BURST", "1 to 1000000"}},
+		{"bad trusted proxy", nil, map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, proxy.lan", "REQUIRE_AUTH_KEY": "false"}, nil,
+			[]string{"TRUSTED_PROXIES", "proxy.lan", "not an address or CIDR prefix"}},
 		{"bad port", nil, map[string]string{"EXTRAS_PORT": "70000", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"EXTRAS_PORT", "0 to 65535"}},
 		{"bad GOGC", nil, map[string]string{"GOGC": "fast", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"GOGC", "1 to 100000 or off"}},
 		{"zero GOGC", nil, noKey, []string{"-gogc", "0"}, []string{"-gogc", "GC percentage"}},
@@ -191,7 +202,8 @@ func TestUsageListsEverySetting(t *testing.T) {
 	help := out.String()
 	// The list is spelled out so that dropping a setting from the table fails.
 	envs := []string{"BIND", "INGEST_PORT", "OUTPUT_PORT", "EXTRAS_PORT", "REPLAY_DIR", "REPLAY_MAX_BYTES", "RECOVER", "REDIS_URL", "NODE_ID", "INSECURE",
-		"SERVER_KEY", "SERVER_CERT", "REQUIRE_AUTH_KEY", "AUTH_KEY", "BODY_TIMEOUT", "SNDBUF", "DEFLATE_STREAM", "URING", "LOGON_BURST", "LOG_LEVEL", "LOG_FORMAT", "GOGC", "PPROF", "CPU_PROFILE",
+		"SERVER_KEY", "SERVER_CERT", "REQUIRE_AUTH_KEY", "AUTH_KEY", "BODY_TIMEOUT", "SNDBUF", "DEFLATE_STREAM", "URING", "LOGON_BURST",
+		"MAX_CONNS", "MAX_CONNS_PER_IP", "HANDSHAKE_RATE", "HANDSHAKE_BURST", "TRUSTED_PROXIES", "LOG_LEVEL", "LOG_FORMAT", "GOGC", "PPROF", "CPU_PROFILE",
 		"TRACE", "BLOCK_PROFILE"}
 	if len(envs) != len(settings) {
 		t.Errorf("%d settings, %d expected: update this test and the README", len(settings), len(envs))
@@ -296,6 +308,28 @@ func TestRelayConfigWiring(t *testing.T) {
 			int64(rc.Engine.SendBuffer) != c.sndbuf || rc.Engine.Uring != c.uring || rc.Engine.Deflate.StreamFlate != c.streamFlate ||
 			rc.LogonBurst != tc.logonBurst {
 			t.Errorf("env %v: relay config %+v from %+v", tc.env, rc, c)
+		}
+	}
+}
+
+func TestEffectiveMaxConns(t *testing.T) {
+	tests := []struct {
+		maxConns int
+		nofile   uint64
+		known    bool
+		want     int
+	}{
+		{20000, 1 << 20, true, 20000},
+		{20000, 20256, true, 20000},
+		{20000, 20000, true, 19744},
+		{20000, 1024, true, 768},
+		{20000, 300, true, 150}, // at least half the limit
+		{20000, 0, false, 20000},
+		{0, 1024, true, 0}, // no cap stays no cap
+	}
+	for _, tc := range tests {
+		if got := effectiveMaxConns(tc.maxConns, tc.nofile, tc.known); got != tc.want {
+			t.Errorf("effectiveMaxConns(%d, %d, %v) = %d, want %d", tc.maxConns, tc.nofile, tc.known, got, tc.want)
 		}
 	}
 }
