@@ -118,6 +118,8 @@ type serverOpts struct {
 	env     []string
 	// replayDir set: the server writes (and recovers) its replays there.
 	replayDir string
+	// bin set: run this server binary instead of the one built from here.
+	bin string
 }
 
 type testServer struct {
@@ -139,7 +141,10 @@ var serverEnvKeys = []string{"INSECURE", "REQUIRE_AUTH_KEY", "AUTH_KEY", "SERVER
 
 func startServer(t testing.TB, o serverOpts) *testServer {
 	t.Helper()
-	bin := binary(t, "spectra-server")
+	bin := o.bin
+	if bin == "" {
+		bin = binary(t, "spectra-server")
+	}
 	dir := t.TempDir() // working directory: no stray .env, replays inside
 	s := &testServer{ReplayDir: filepath.Join(dir, "replays"), log: &testenv.Buffer{}, exited: make(chan struct{})}
 	if o.replayDir != "" {
@@ -398,7 +403,13 @@ type overlay struct {
 
 func newOverlay(t testing.TB, outputURL, groupCode string) *overlay {
 	t.Helper()
-	o := &overlay{t: t, c: sioclient.New(sioclient.Options{EIO: eioclient.Options{Transports: []string{"websocket"}}})}
+	return newOverlayOpts(t, outputURL, groupCode, eioclient.Options{Transports: []string{"websocket"}})
+}
+
+// newOverlayOpts is newOverlay with the client's Engine.IO options.
+func newOverlayOpts(t testing.TB, outputURL, groupCode string, opts eioclient.Options) *overlay {
+	t.Helper()
+	o := &overlay{t: t, c: sioclient.New(sioclient.Options{EIO: opts})}
 	ok := make(chan struct{}, 1)
 	o.c.On("logon_success", func([]json.RawMessage) {
 		select {
