@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -362,6 +363,13 @@ var line = regexp.MustCompile(`^spectra-server listening ingest=(\S+) output=(\S
 // collects its stderr.
 func runServer(t *testing.T, dir string, env map[string]string) (extras string, logs *testenv.Buffer, stop func() int) {
 	t.Helper()
+	addrs, logs, stop := runServerAddrs(t, dir, env)
+	return addrs[2], logs, stop
+}
+
+// runServerAddrs is runServer with the ingest, output and extras addresses.
+func runServerAddrs(t *testing.T, dir string, env map[string]string) (addrs [3]string, logs *testenv.Buffer, stop func() int) {
+	t.Helper()
 	clearServerEnv(t)
 	t.Chdir(dir)
 	for k, v := range env {
@@ -388,7 +396,76 @@ func runServer(t *testing.T, dir string, env map[string]string) (extras string, 
 	if m == nil {
 		t.Fatalf("stdout %q", out.String())
 	}
-	return m[3], logs, func() int { cancel(); return <-done }
+	return [3]string{m[1], m[2], m[3]}, logs, func() int { cancel(); return <-done }
+}
+
+// TestRunConnLimitsUnderTLS: with TLS on, the TLS listeners wrap the
+// limited ones (a connection over MAX_CONNS_PER_IP is refused before its
+// TLS handshake, on any port) and the handshake rate still finds each
+// request's address; both show in /metrics.
+func TestRunConnLimitsUnderTLS(t *testing.T) {
+	dir := t.TempDir()
+	addrs, _, stop := runServerAddrs(t, dir, map[string]string{"INSECURE": "false", "SERVER_KEY": "k.pem", "SERVER_CERT": "c.pem",
+		"REQUIRE_AUTH_KEY": "false", "RECOVER": "0", "MAX_CONNS_PER_IP": "2", "HANDSHAKE_RATE": "0.01", "HANDSHAKE_BURST": "1"})
+	defer stop()
+	ingest, output, extras := addrs[0], addrs[1], addrs[2]
+	get := func(url string) (int, error) {
+		// A client of its own each time: one connection, closed after.
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true}}
+		resp, err := c.Get(url)
+		if err != nil {
+			return 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	// Two silent connections take 127.0.0.1's slots on two ports.
+	var held []net.Conn
+	for _, a := range []string{ingest, output} {
+		c, err := net.Dial("tcp", a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	testenv.WaitFor(t, 5*time.Second, "a third connection refused", func() bool {
+		_, err := get("https://" + extras + "/status")
+		return err != nil
+	})
+	for _, c := range held {
+		c.Close()
+	}
+	testenv.WaitFor(t, 5*time.Second, "the slots back", func() bool {
+		code, err := get("https://" + extras + "/status")
+		return err == nil && code == 200
+	})
+	// Burst 1: the second handshake from the address gets a 503, on
+	// either Socket.IO port (they share the bucket).
+	for i, tc := range []struct {
+		addr string
+		want int
+	}{{output, 200}, {ingest, 503}, {output, 503}} {
+		code, err := get("https://" + tc.addr + "/socket.io/?EIO=4&transport=polling")
+		if err != nil || code != tc.want {
+			t.Fatalf("handshake %d: %d %v, want %d", i, code, err, tc.want)
+		}
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	resp, err := c.Get("https://" + extras + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`spectra_conn_refused_total{reason="handshake_rate"} 2`, `spectra_conn_refused_total{reason="max_conns_per_ip"} `} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(string(body), `spectra_conn_refused_total{reason="max_conns_per_ip"} 0`) {
+		t.Error("no max_conns_per_ip refusal counted")
+	}
 }
 
 func TestRunInsecureAndShutdown(t *testing.T) {
