@@ -178,6 +178,34 @@ func (o *overlay) arrivals(from, to time.Time) (n int, maxGap time.Duration) {
 	return n, max(maxGap, to.Sub(prev))
 }
 
+// procFigures reads a process's RSS and CPU time (user + system) from
+// /proc; ok false where there is none.
+func procFigures(pid int) (rssKiB int64, cpu time.Duration, ok bool) {
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, 0, false
+	}
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, found := strings.CutPrefix(l, "VmRSS:"); found {
+			rssKiB, _ = strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		}
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	// Fields after the command's closing parenthesis; utime and stime are
+	// the 14th and 15th of the line, in clock ticks (100 a second on Linux).
+	_, rest, _ := strings.Cut(string(stat), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 13 || rssKiB == 0 {
+		return 0, 0, false
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return rssKiB, time.Duration(ut+st) * 10 * time.Millisecond, true
+}
+
 // refusalMetrics reads spectra_conn_refused_total by reason from the
 // server's /metrics (the one place that knows where /metrics is served).
 func refusalMetrics(t testing.TB, s *testServer) map[string]float64 {
@@ -270,8 +298,10 @@ func TestConnLimitFlood(t *testing.T) {
 	time.Sleep(2 * time.Second) // the window measured, not synchronisation
 	floodFrom := time.Now()
 	quiet, _ := ov.arrivals(quietFrom, floodFrom)
+	rss0, cpu0, procOK := procFigures(s.cmd.Process.Pid)
 	res := flood(t, "127.0.0.2", targets, floodConns)
 	floodTo := time.Now()
+	rss1, cpu1, _ := procFigures(s.cmd.Process.Pid)
 	during, gap := ov.arrivals(floodFrom, floodTo)
 	select {
 	case <-fed:
@@ -285,12 +315,24 @@ func TestConnLimitFlood(t *testing.T) {
 	t.Logf("overlay on 127.0.0.3: %.1f match_data/s before, %.1f/s during the flood (%d in %s, longest gap %s)",
 		quietRate, rate, during, floodTo.Sub(floodFrom).Round(time.Millisecond), gap.Round(time.Millisecond))
 
+	if procOK {
+		t.Logf("server during the flood: RSS %d → %d KiB (%+d), CPU %s (%.1f µs per connection)", rss0, rss1, rss1-rss0,
+			(cpu1 - cpu0).Round(10*time.Millisecond), float64((cpu1-cpu0).Microseconds())/float64(max(res.total(), 1)))
+		// A refused connection holds nothing: no goroutine, no buffer. (A
+		// goroutine and read buffer each would be hundreds of MiB here.)
+		if res.accepted == 0 && rss1-rss0 > 32<<10 {
+			t.Errorf("the server's RSS grew by %d KiB while refusing %d connections", rss1-rss0, res.refused)
+		}
+	}
 	if res.accepted != 0 || res.refused < floodConns || res.failed != 0 {
 		t.Errorf("%d of the %d connections beyond the cap accepted, %d refused, %d dials failed", res.accepted, res.total(), res.refused, res.failed)
 	}
 	// One send per 100 ms interval while changes stream: about 10/s. The
-	// floor leaves room for a loaded machine; a stalled overlay is far below.
-	if rate < 7 || rate < 0.75*quietRate || gap > time.Second {
+	// attacker shares the machine's cores with the server here (on 2 busy
+	// cores the rate measured 8.2-9.7/s during the flood, 7.9 with a server
+	// without limits); the floor leaves room for that, a starved or
+	// stalled overlay is far below it.
+	if rate < 6 || rate < 0.7*quietRate || gap > time.Second {
 		t.Errorf("overlay's match_data during the flood: %.1f/s (before: %.1f/s), longest gap %s", rate, quietRate, gap)
 	}
 	for i, c := range sessions {
