@@ -88,9 +88,9 @@ func Reasons() []Reason {
 // about 64 bytes an entry, so at most about 4 MiB.
 const DefaultMaxAddrs = 1 << 16
 
-// maxForwardedHops is how many X-Forwarded-For entries are looked at from
-// the right; a longer chain of trusted proxies is attributed to the last
-// one looked at.
+// maxForwardedHops is how many X-Forwarded-For entries (empty ones
+// included) are looked at from the right; a longer chain of trusted
+// proxies is attributed to the last one looked at.
 const maxForwardedHops = 32
 
 // Config configures a Limiter. Zero values switch a limit off.
@@ -538,12 +538,12 @@ func (l *Limiter) ClientAddr(peer netip.Addr, xff []string) netip.Addr {
 			} else {
 				entry, v = v, ""
 			}
+			if seen++; seen > maxForwardedHops {
+				return hop // empty entries count too: the work is bounded
+			}
 			entry = strings.TrimSpace(entry)
 			if entry == "" {
 				continue // "a,,b" and trailing commas carry nothing
-			}
-			if seen++; seen > maxForwardedHops {
-				return hop
 			}
 			a, ok := parseForwarded(entry)
 			if !ok {

@@ -109,6 +109,7 @@ func TestClientAddr(t *testing.T) {
 		{"IPv6 proxy", "2001:db8:ffff::1", []string{"2001:db8:1::9"}, "2001:db8:1::9"},
 		{"mapped trusted peer", "::ffff:10.0.0.1", []string{"198.51.100.7"}, "198.51.100.7"},
 		{"over 32 trusted hops: the last one looked at", "10.0.0.1", []string{"198.51.100.7, " + long}, "10.0.0.9"},
+		{"a flood of empty entries: the proxy", "10.0.0.1", []string{"198.51.100.7" + strings.Repeat(",", 100000)}, "10.0.0.1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
