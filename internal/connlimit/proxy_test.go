@@ -213,3 +213,20 @@ func TestProxyWebSocketAttribution(t *testing.T) {
 		t.Fatalf("after a close: %d", got)
 	}
 }
+
+func FuzzParseTrustedProxies(f *testing.F) {
+	for _, s := range []string{"10.0.0.0/8, 192.168.1.5", "::ffff:10.0.0.0/104", "fd00::/8\t::1", "10.0.0.0/33", "a/b,,", "fe80::1%eth0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ps, err := ParseTrustedProxies(s)
+		if err != nil {
+			return
+		}
+		for _, p := range ps {
+			if !p.IsValid() || p != p.Masked() || p.Addr().Is4In6() || p.Addr().Zone() != "" {
+				t.Fatalf("ParseTrustedProxies(%q) gave %v", s, p)
+			}
+		}
+	})
+}
