@@ -26,18 +26,31 @@ func TestConnLimitMetrics(t *testing.T) {
 	t.Cleanup(func() { hs.Close() })
 	base := "http://" + inner.Addr().String()
 
-	held, err := net.Dial("tcp", inner.Addr().String()) // takes 127.0.0.1's one slot
-	if err != nil {
-		t.Fatal(err)
+	// 127.0.0.2's one slot taken, a second connection from it is refused.
+	from2 := func() net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp", inner.Addr().String())
+		if err != nil {
+			testenv.Missing(t, "dialing from 127.0.0.2: %v", err)
+		}
+		return c
 	}
+	held := from2()
 	testenv.WaitFor(t, 5*time.Second, "the held connection counted", func() bool { return lim.Stats().Open == 1 })
-	if _, err := http.Get(base + "/socket.io/?EIO=4&transport=polling"); err == nil {
-		t.Fatal("a second connection from the address was served")
-	}
+	extra := from2()
+	testenv.WaitFor(t, 5*time.Second, "the second connection refused", func() bool {
+		return lim.Stats().Refused[connlimit.ReasonMaxConnsPerIP] == 1
+	})
+	extra.Close()
 	held.Close()
 	testenv.WaitFor(t, 5*time.Second, "the slot back", func() bool { return lim.Stats().Open == 0 })
-	for _, want := range []int{200, 503} { // burst 1: the second handshake is refused
-		resp, err := http.Get(base + "/socket.io/?EIO=4&transport=polling")
+	// Burst 1: the second handshake of an address is refused. A client
+	// without a connection pool, so that nothing holds a connection after.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	for _, want := range []int{200, 503} {
+		// 127.0.0.1 has one slot too: the last connection has to be gone.
+		testenv.WaitFor(t, 5*time.Second, "no connection open", func() bool { return lim.Stats().Open == 0 })
+		resp, err := client.Get(base + "/socket.io/?EIO=4&transport=polling")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -367,6 +367,16 @@ func (c *Conn) Close() error {
 	return c.Conn.Close()
 }
 
+// CloseWrite half-closes the connection where it can (net/http does
+// before closing a connection after its last response, so that the
+// client reads that response rather than a reset).
+func (c *Conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // TCPConn is the TCP connection under c, or nil. Code that reads and
 // writes the descriptor directly (engineio's netpoller and inline writes)
 // uses it, and still closes through c.
