@@ -34,8 +34,9 @@ const (
 
 // wsConn is the WebSocket side of a session.
 type wsConn struct {
-	conn net.Conn
-	pre  []byte // bytes read by the HTTP server past the handshake
+	conn  net.Conn // reads and writes; the TCP connection under outer when it has one
+	outer net.Conn // as hijacked: closed through it, so a wrapping listener sees the close
+	pre   []byte   // bytes read by the HTTP server past the handshake
 
 	deflate bool // permessage-deflate negotiated
 	ctxOK   bool // the client keeps its window across messages
@@ -130,9 +131,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, so *Sock
 		s.log.Debug("engineio: websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	wc := &wsConn{conn: conn, deflate: deflate, ctxOK: ctxOK, live: &s.wsLive}
+	wc := &wsConn{conn: conn, outer: conn, deflate: deflate, ctxOK: ctxOK, live: &s.wsLive}
 	s.wsLive.Add(1)
-	if tc, ok := conn.(*net.TCPConn); ok {
+	if tc := tcpConn(conn); tc != nil {
+		wc.conn = tc
 		if n := s.cfg.SendBuffer; n > 0 {
 			if err := tc.SetWriteBuffer(n); err != nil {
 				s.log.Debug("engineio: SO_SNDBUF not set", "remote", r.RemoteAddr, "err", err)
@@ -195,6 +197,20 @@ func (wc *wsConn) budgetFor(so *Socket) {
 		// An upgrade probe's connection is not the session's yet.
 		go wc.shutdown(s.poller)
 	})
+}
+
+// tcpConn is the TCP connection under a hijacked conn, or nil: conn
+// itself, or what a wrapping listener's connection gives from a
+// TCPConn() *net.TCPConn method (connection accounting that still wants
+// the netpoller, inline writes and writev). TLS connections have none.
+func tcpConn(conn net.Conn) *net.TCPConn {
+	switch c := conn.(type) {
+	case *net.TCPConn:
+		return c
+	case interface{ TCPConn() *net.TCPConn }:
+		return c.TCPConn()
+	}
+	return nil
 }
 
 func writeRaw(conn net.Conn, op ws.OpCode, payload []byte) error {

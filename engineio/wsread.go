@@ -405,5 +405,5 @@ func (wc *wsConn) shutdown(ep *epollset.Set) {
 	if wc.registered {
 		_ = ep.Del(wc.fd)
 	}
-	_ = wc.conn.Close()
+	_ = wc.outer.Close()
 }

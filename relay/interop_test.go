@@ -404,7 +404,13 @@ type overlay struct {
 
 func newOverlay(t testing.TB, outputURL, groupCode string) *overlay {
 	t.Helper()
-	o := &overlay{t: t, c: sioclient.New(sioclient.Options{EIO: eioclient.Options{Transports: []string{"websocket"}}})}
+	return newOverlayOpts(t, outputURL, groupCode, eioclient.Options{Transports: []string{"websocket"}})
+}
+
+// newOverlayOpts is newOverlay with the client's Engine.IO options.
+func newOverlayOpts(t testing.TB, outputURL, groupCode string, opts eioclient.Options) *overlay {
+	t.Helper()
+	o := &overlay{t: t, c: sioclient.New(sioclient.Options{EIO: opts})}
 	ok := make(chan struct{}, 1)
 	o.c.On("logon_success", func([]json.RawMessage) {
 		select {

@@ -266,6 +266,9 @@ func (srv *Server) newRegistry() *prometheus.Registry {
 		}),
 	)
 	reg.MustRegister(srv.ctrl.m.collectors()...)
+	if srv.cfg.ConnLimit != nil {
+		reg.MustRegister(newConnLimitCollector(srv.cfg.ConnLimit))
+	}
 	return reg
 }
 

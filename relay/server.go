@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"spectra-relay/engineio"
+	"spectra-relay/internal/connlimit"
 	"spectra-relay/internal/recvbudget"
 	"spectra-relay/socketio"
 )
@@ -59,7 +60,11 @@ type Config struct {
 	// except /healthz and /readyz (see adminHandler); empty = none, for a
 	// loopback listener.
 	AdminToken string
-	Logger     *slog.Logger
+	// ConnLimit, when set, is the connection limiter the caller wrapped the
+	// listeners and handlers with (internal/connlimit); its counters are
+	// exported with the relay's metrics.
+	ConnLimit *connlimit.Limiter
+	Logger    *slog.Logger
 
 	// waitingShown caps the status page's waiting list (tests); 0 =
 	// maxWaitingShown.

@@ -7,11 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
+
+	"spectra-relay/internal/connlimit"
 )
 
 // version is set at build time: go build -ldflags "-X main.version=v1.2.3".
@@ -38,13 +41,18 @@ type config struct {
 	recover               bool
 	redisURL              string // cluster mode when set
 	nodeID                string
-	sndbuf                int64 // SO_SNDBUF of overlay/observer WebSockets; 0 = kernel default
-	uring                 bool  // batch broadcast writes through io_uring
-	streamFlate           bool  // compress broadcasts with compress/flate, not deltaflate
-	gcPercent             int   // debug.SetGCPercent; -1 = off
-	logonBurst            int   // overlay logons per second that slow the sends; 0 = never
-	outputMaxPayload      int64 // largest message / polling body on the overlay port
-	recvBudget            int64 // bytes held in messages still arriving, both ports; 0 = no budget
+	sndbuf                int64   // SO_SNDBUF of overlay/observer WebSockets; 0 = kernel default
+	uring                 bool    // batch broadcast writes through io_uring
+	streamFlate           bool    // compress broadcasts with compress/flate, not deltaflate
+	gcPercent             int     // debug.SetGCPercent; -1 = off
+	logonBurst            int     // overlay logons per second that slow the sends; 0 = never
+	outputMaxPayload      int64   // largest message / polling body on the overlay port
+	recvBudget            int64   // bytes held in messages still arriving, both ports; 0 = no budget
+	maxConns              int     // open connections of the three ports; 0 = no cap
+	maxConnsPerIP         int     // open connections of one address; 0 = no cap
+	handshakeRate         float64 // Engine.IO handshakes per second per address; 0 = no limit
+	handshakeBurst        int
+	trustedProxies        []netip.Prefix
 }
 
 // setting is one configuration knob: a flag and an environment variable
@@ -125,6 +133,37 @@ var settings = []setting{
 	{flag: "recv-budget", env: "RECV_BUDGET", arg: "SIZE", def: "128MiB",
 		meaning: "memory both Socket.IO ports may hold for messages and polling bodies still arriving; past it the connection holding the most is closed first; 0 = no budget",
 		set:     func(c *config, v string) error { return parseSize(v, &c.recvBudget) }},
+	{flag: "max-conns", env: "MAX_CONNS", arg: "N", def: "20000",
+		meaning: "open TCP connections of the three ports together; past it a new one is closed as it is accepted (capped below the process's descriptor limit); 0 = no cap",
+		set:     func(c *config, v string) error { return parseCount(v, &c.maxConns) }},
+	{flag: "max-conns-per-ip", env: "MAX_CONNS_PER_IP", arg: "N", def: "500",
+		meaning: "open TCP connections from one address (IPv6: one /64) on the three ports together, room for a studio's browser sources and observer PCs behind one NAT; past it a new one is closed as it is accepted; 0 = no cap",
+		set:     func(c *config, v string) error { return parseCount(v, &c.maxConnsPerIP) }},
+	{flag: "handshake-rate", env: "HANDSHAKE_RATE", arg: "PER_SECOND", def: "20",
+		meaning: "new Socket.IO sessions (Engine.IO handshakes) one address may open per second in the long run, after HANDSHAKE_BURST; more get a 503; 0 = no limit",
+		set: func(c *config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || !(f >= 0 && f <= 1e6) {
+				return errors.New("not a rate: use 0 (off) to 1000000 handshakes per second, e.g. 20 or 0.5")
+			}
+			c.handshakeRate = f
+			return nil
+		}},
+	{flag: "handshake-burst", env: "HANDSHAKE_BURST", arg: "N", def: "200",
+		meaning: "handshakes one address may open at once before HANDSHAKE_RATE applies (a studio reloading every browser source at once)",
+		set: func(c *config, v string) error {
+			if err := parseCount(v, &c.handshakeBurst); err != nil || c.handshakeBurst < 1 {
+				return errors.New("not a burst: use 1 to 1000000 handshakes")
+			}
+			return nil
+		}},
+	{flag: "trusted-proxies", env: "TRUSTED_PROXIES", arg: "LIST", def: "", text: true,
+		meaning: "reverse proxies (addresses or CIDR prefixes, comma-separated) whose X-Forwarded-For names the client for the connection limits; a WebSocket through them counts against its client, pooled polling connections against none; empty = trust no header",
+		set: func(c *config, v string) error {
+			p, err := connlimit.ParseTrustedProxies(v)
+			c.trustedProxies = p
+			return err
+		}},
 	{flag: "sndbuf", env: "SNDBUF", arg: "SIZE", def: "0",
 		meaning: "socket send buffer (SO_SNDBUF) of each WebSocket connection (bytes, or with a unit: 64KiB); 0 = the kernel's default with autotuning",
 		set: func(c *config, v string) error {
@@ -432,6 +471,16 @@ func parseBool(v string, dst *bool) error {
 	default:
 		return errors.New("not a boolean: use true, false, 1 or 0")
 	}
+	return nil
+}
+
+// parseCount reads a count from 0 to 1000000.
+func parseCount(v string, dst *int) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 1_000_000 {
+		return errors.New("not a count: use 0 to 1000000")
+	}
+	*dst = n
 	return nil
 }
 

@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"spectra-relay/engineio"
+	"spectra-relay/internal/connlimit"
 	"spectra-relay/relay"
 )
 
@@ -144,6 +145,40 @@ func relayConfig(cfg config, log *slog.Logger) relay.Config {
 	}
 }
 
+// fdReserve is what MAX_CONNS leaves of the descriptor limit for replay
+// files, the epoll and io_uring descriptors, Redis and the like.
+const fdReserve = 256
+
+// connLimiter is the connection limiter of the three ports for cfg.
+func connLimiter(cfg config, log *slog.Logger) *connlimit.Limiter {
+	n, known := fileLimit()
+	maxConns := effectiveMaxConns(cfg.maxConns, n, known)
+	if maxConns != cfg.maxConns {
+		log.Info("MAX_CONNS lowered to fit the descriptor limit (raise `ulimit -n` for more)",
+			"maxConns", cfg.maxConns, "nofile", n, "effective", maxConns)
+	}
+	return connlimit.New(connlimit.Config{
+		MaxConns:       maxConns,
+		MaxConnsPerIP:  cfg.maxConnsPerIP,
+		HandshakeRate:  cfg.handshakeRate,
+		HandshakeBurst: cfg.handshakeBurst,
+		TrustedProxies: cfg.trustedProxies,
+		Logger:         log,
+	})
+}
+
+// effectiveMaxConns is MAX_CONNS lowered to what a descriptor limit of
+// nofile holds with fdReserve to spare (at least half of it): a clean
+// refusal at the cap beats accept failing with EMFILE, which stalls every
+// port's accept loop. 0 (no cap) stays 0.
+func effectiveMaxConns(maxConns int, nofile uint64, known bool) int {
+	if !known || maxConns <= 0 || nofile >= uint64(maxConns)+fdReserve {
+		return maxConns
+	}
+	n := int(min(nofile, 1<<30))
+	return max(n/2, n-fdReserve)
+}
+
 // startCPUProfile profiles the process until the returned stop is called.
 func startCPUProfile(path string) (stop func(), err error) {
 	f, err := os.Create(path)
@@ -210,7 +245,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	srv := relay.NewServer(relayConfig(cfg, log))
+	lim := connLimiter(cfg, log)
+	rc := relayConfig(cfg, log)
+	rc.ConnLimit = lim
+	srv := relay.NewServer(rc)
 	if cfg.redisURL != "" {
 		jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := srv.JoinCluster(jctx, relay.ClusterConfig{RedisURL: cfg.redisURL, NodeID: cfg.nodeID})
@@ -238,18 +276,22 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	}
 
 	type port struct {
-		name string
-		addr string // HOST:PORT to listen on
-		h    http.Handler
-		tls  bool
-		ln   net.Listener
-		hs   *http.Server
+		name    string
+		addr    string // HOST:PORT to listen on
+		h       http.Handler
+		tls     bool
+		limited bool // counted by the connection limiter
+		ln      net.Listener
+		hs      *http.Server
 	}
+	// The Socket.IO ports take the handshake rate; every public port counts
+	// its connections in the limiter, refused ones closed as they are
+	// accepted. The admin listener is the operator's, not limited.
 	public := func(n int) string { return net.JoinHostPort(cfg.bind, strconv.Itoa(n)) }
 	ports := []*port{
-		{name: "ingest", addr: public(cfg.ingest), h: srv.IngestHandler(), tls: tlsCfg != nil},
-		{name: "output", addr: public(cfg.output), h: srv.OutputHandler(), tls: tlsCfg != nil},
-		{name: "extras", addr: public(cfg.extra), h: srv.ExtrasHandler(), tls: tlsCfg != nil},
+		{name: "ingest", addr: public(cfg.ingest), h: lim.Handler(srv.IngestHandler()), tls: tlsCfg != nil, limited: true},
+		{name: "output", addr: public(cfg.output), h: lim.Handler(srv.OutputHandler()), tls: tlsCfg != nil, limited: true},
+		{name: "extras", addr: public(cfg.extra), h: srv.ExtrasHandler(), tls: tlsCfg != nil, limited: true},
 	}
 	if cfg.adminBind != "" {
 		// On loopback the admin listener is plain HTTP: the traffic never
@@ -275,6 +317,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			return fmt.Errorf("%s port: %w", p.name, err)
 		}
 		p.ln = ln
+		if p.limited {
+			p.ln = lim.Listen(ln)
+		}
 	}
 	addr := func(p *port) string {
 		a := p.ln.Addr().(*net.TCPAddr)
@@ -298,6 +343,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+			ConnContext:       lim.ConnContext,
 		}
 		ln := p.ln
 		if p.tls {
@@ -315,7 +361,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	}
 	log.Info("spectra-server started", "scheme", scheme, "ingest", addr(ports[0]), "output", addr(ports[1]),
 		"extras", addr(ports[2]), "admin", adminAddr, "adminScheme", adminScheme, "adminToken", cfg.adminToken != "",
-		"replayDir", cfg.replayDir, "requireAuthKey", cfg.requireKey, "version", buildVersion())
+		"replayDir", cfg.replayDir, "requireAuthKey", cfg.requireKey, "version", buildVersion(),
+		"maxConnsPerIP", cfg.maxConnsPerIP, "handshakeRate", cfg.handshakeRate, "trustedProxies", len(cfg.trustedProxies))
 	if tlsCfg != nil {
 		log.Info("TLS is on: each TLS connection is read by its own goroutine; for large matches terminate TLS at a " +
 			"reverse proxy and run this relay with INSECURE=true behind it, so plain connections use the epoll fast path")

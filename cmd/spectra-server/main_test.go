@@ -6,8 +6,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -67,7 +69,8 @@ func TestConfigMerge(t *testing.T) {
 				c.logLevel == slog.LevelInfo && !c.logJSON && c.cpuProfile == "" && c.bodyTimeout == 10*time.Second &&
 				c.replayMaxBytes == 64<<20 && !c.pprof && c.recover && c.gcPercent == 50 && c.sndbuf == 0 && c.uring && !c.streamFlate &&
 				c.adminBind == "127.0.0.1:5102" && c.adminToken == "" &&
-				c.outputMaxPayload == 4<<10 && c.recvBudget == 128<<20
+				c.outputMaxPayload == 4<<10 && c.recvBudget == 128<<20 &&
+				c.maxConns == 20000 && c.maxConnsPerIP == 500 && c.handshakeRate == 20 && c.handshakeBurst == 200 && len(c.trustedProxies) == 0
 		}},
 		{"GOGC off and percent", nil, map[string]string{"GOGC": "OFF", "REQUIRE_AUTH_KEY": "false"}, nil,
 			func(c config) bool { return c.gcPercent == -1 }},
@@ -87,13 +90,16 @@ func TestConfigMerge(t *testing.T) {
 			"BIND": "127.0.0.1", "INGEST_PORT": "1", "OUTPUT_PORT": "2", "EXTRAS_PORT": "3", "REPLAY_DIR": "r", "REPLAY_MAX_BYTES": "1000",
 			"RECOVER": "FALSE", "INSECURE": "TRUE", "SERVER_KEY": "k", "SERVER_CERT": "c", "REQUIRE_AUTH_KEY": "1", "AUTH_KEY": "a",
 			"BODY_TIMEOUT": "500ms", "LOG_LEVEL": "warn", "LOG_FORMAT": "JSON", "PPROF": "1", "CPU_PROFILE": "p", "SNDBUF": "64KiB", "URING": "false", "DEFLATE_STREAM": "Flate", "LOGON_BURST": "250",
-			"OUTPUT_MAX_PAYLOAD": "8KiB", "RECV_BUDGET": "1GiB"}, nil,
+			"OUTPUT_MAX_PAYLOAD": "8KiB", "RECV_BUDGET": "1GiB",
+			"MAX_CONNS": "7", "MAX_CONNS_PER_IP": "0", "HANDSHAKE_RATE": "0.5", "HANDSHAKE_BURST": "9", "TRUSTED_PROXIES": "10.0.0.0/8, ::1"}, nil,
 			func(c config) bool {
 				return c.bind == "127.0.0.1" && c.ingest == 1 && c.output == 2 && c.extra == 3 && c.replayDir == "r" &&
 					c.replayMaxBytes == 1000 && !c.recover && c.insecure && c.keyPath == "k" && c.certPath == "c" && c.requireKey &&
 					c.authKey == "a" && c.bodyTimeout == 500*time.Millisecond && c.logLevel == slog.LevelWarn && c.logJSON &&
 					c.pprof && c.cpuProfile == "p" && c.sndbuf == 64<<10 && !c.uring && c.streamFlate && c.logonBurst == 250 &&
-					c.outputMaxPayload == 8<<10 && c.recvBudget == 1<<30
+					c.outputMaxPayload == 8<<10 && c.recvBudget == 1<<30 &&
+					c.maxConns == 7 && c.maxConnsPerIP == 0 && c.handshakeRate == 0.5 && c.handshakeBurst == 9 &&
+					fmt.Sprint(c.trustedProxies) == "[10.0.0.0/8 ::1/128]"
 			}},
 		{"empty typed variable is unset", map[string]string{"INSECURE": "true"}, map[string]string{"INSECURE": "", "INGEST_PORT": " ", "REQUIRE_AUTH_KEY": "false"}, nil,
 			func(c config) bool { return c.insecure && c.ingest == 5100 }},
@@ -164,6 +170,12 @@ func TestConfigErrors(t *testing.T) {
 		{"bad uring", nil, map[string]string{"URING": "maybe", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"URING"}},
 		{"bad stream encoder", nil, map[string]string{"DEFLATE_STREAM": "zstd", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"DEFLATE_STREAM", "delta or flate"}},
 		{"bad logon burst", nil, noKey, []string{"-logon-burst", "-1"}, []string{"-logon-burst", "0 (off) to 1000000"}},
+		{"bad max conns", nil, noKey, []string{"-max-conns", "-1"}, []string{"-max-conns", "0 to 1000000"}},
+		{"bad max conns per ip", nil, map[string]string{"MAX_CONNS_PER_IP": "lots", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"MAX_CONNS_PER_IP", "not a count"}},
+		{"bad handshake rate", nil, noKey, []string{"-handshake-rate", "NaN"}, []string{"-handshake-rate", "0 (off) to 1000000"}},
+		{"zero handshake burst", nil, map[string]string{"HANDSHAKE_BURST": "0", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"HANDSHAKE_BURST", "1 to 1000000"}},
+		{"bad trusted proxy", nil, map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, proxy.lan", "REQUIRE_AUTH_KEY": "false"}, nil,
+			[]string{"TRUSTED_PROXIES", "proxy.lan", "not an address or CIDR prefix"}},
 		{"bad port", nil, map[string]string{"EXTRAS_PORT": "70000", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"EXTRAS_PORT", "0 to 65535"}},
 		{"bad GOGC", nil, map[string]string{"GOGC": "fast", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"GOGC", "1 to 100000 or off"}},
 		{"zero GOGC", nil, noKey, []string{"-gogc", "0"}, []string{"-gogc", "GC percentage"}},
@@ -223,7 +235,8 @@ func TestUsageListsEverySetting(t *testing.T) {
 	help := out.String()
 	// The list is spelled out so that dropping a setting from the table fails.
 	envs := []string{"BIND", "INGEST_PORT", "OUTPUT_PORT", "EXTRAS_PORT", "ADMIN_BIND", "ADMIN_TOKEN", "REPLAY_DIR", "REPLAY_MAX_BYTES", "RECOVER", "REDIS_URL", "NODE_ID", "INSECURE",
-		"SERVER_KEY", "SERVER_CERT", "REQUIRE_AUTH_KEY", "AUTH_KEY", "BODY_TIMEOUT", "OUTPUT_MAX_PAYLOAD", "RECV_BUDGET", "SNDBUF", "DEFLATE_STREAM", "URING", "LOGON_BURST", "LOG_LEVEL", "LOG_FORMAT", "GOGC", "PPROF", "CPU_PROFILE",
+		"SERVER_KEY", "SERVER_CERT", "REQUIRE_AUTH_KEY", "AUTH_KEY", "BODY_TIMEOUT", "OUTPUT_MAX_PAYLOAD", "RECV_BUDGET", "SNDBUF", "DEFLATE_STREAM", "URING", "LOGON_BURST",
+		"MAX_CONNS", "MAX_CONNS_PER_IP", "HANDSHAKE_RATE", "HANDSHAKE_BURST", "TRUSTED_PROXIES", "LOG_LEVEL", "LOG_FORMAT", "GOGC", "PPROF", "CPU_PROFILE",
 		"TRACE", "BLOCK_PROFILE"}
 	if len(envs) != len(settings) {
 		t.Errorf("%d settings, %d expected: update this test and the README", len(settings), len(envs))
@@ -334,6 +347,28 @@ func TestRelayConfigWiring(t *testing.T) {
 	}
 }
 
+func TestEffectiveMaxConns(t *testing.T) {
+	tests := []struct {
+		maxConns int
+		nofile   uint64
+		known    bool
+		want     int
+	}{
+		{20000, 1 << 20, true, 20000},
+		{20000, 20256, true, 20000},
+		{20000, 20000, true, 19744},
+		{20000, 1024, true, 768},
+		{20000, 300, true, 150}, // at least half the limit
+		{20000, 0, false, 20000},
+		{0, 1024, true, 0}, // no cap stays no cap
+	}
+	for _, tc := range tests {
+		if got := effectiveMaxConns(tc.maxConns, tc.nofile, tc.known); got != tc.want {
+			t.Errorf("effectiveMaxConns(%d, %d, %v) = %d, want %d", tc.maxConns, tc.nofile, tc.known, got, tc.want)
+		}
+	}
+}
+
 func TestSelfSignedCert(t *testing.T) {
 	dir := t.TempDir()
 	key, cert := filepath.Join(dir, "k", "server.key"), filepath.Join(dir, "k", "server.crt")
@@ -362,13 +397,21 @@ var line = regexp.MustCompile(`^spectra-server listening ingest=(\S+) output=(\S
 // listener on a free loopback port; logs collects its stderr.
 func runServer(t *testing.T, dir string, env map[string]string) (extras string, logs *testenv.Buffer, stop func() int) {
 	t.Helper()
-	extras, _, logs, stop = runServerAdmin(t, dir, env, "127.0.0.1:0")
-	return extras, logs, stop
+	addrs, logs, stop := runServerAddrs(t, dir, env, "127.0.0.1:0")
+	return addrs[2], logs, stop
 }
 
 // runServerAdmin is runServer with -admin-bind adminBind; admin is the
 // listening line's admin= field.
 func runServerAdmin(t *testing.T, dir string, env map[string]string, adminBind string) (extras, admin string, logs *testenv.Buffer, stop func() int) {
+	t.Helper()
+	addrs, logs, stop := runServerAddrs(t, dir, env, adminBind)
+	return addrs[2], addrs[3], logs, stop
+}
+
+// runServerAddrs is runServer with -admin-bind adminBind and the ingest,
+// output, extras and admin addresses of the listening line.
+func runServerAddrs(t *testing.T, dir string, env map[string]string, adminBind string) (addrs [4]string, logs *testenv.Buffer, stop func() int) {
 	t.Helper()
 	clearServerEnv(t)
 	t.Chdir(dir)
@@ -396,7 +439,84 @@ func runServerAdmin(t *testing.T, dir string, env map[string]string, adminBind s
 	if m == nil {
 		t.Fatalf("stdout %q", out.String())
 	}
-	return m[3], m[4], logs, func() int { cancel(); return <-done }
+	return [4]string{m[1], m[2], m[3], m[4]}, logs, func() int { cancel(); return <-done }
+}
+
+// TestRunConnLimitsUnderTLS: with TLS on, the TLS listeners wrap the
+// limited ones (a connection over MAX_CONNS_PER_IP is refused before its
+// TLS handshake, on any port) and the handshake rate still finds each
+// request's address; both show in /metrics.
+func TestRunConnLimitsUnderTLS(t *testing.T) {
+	dir := t.TempDir()
+	addrs, _, stop := runServerAddrs(t, dir, map[string]string{"INSECURE": "false", "SERVER_KEY": "k.pem", "SERVER_CERT": "c.pem",
+		"REQUIRE_AUTH_KEY": "false", "RECOVER": "0", "MAX_CONNS_PER_IP": "2", "HANDSHAKE_RATE": "0.01", "HANDSHAKE_BURST": "1"}, "127.0.0.1:0")
+	defer stop()
+	ingest, output, extras, admin := addrs[0], addrs[1], addrs[2], addrs[3]
+	get := func(url string) (int, error) {
+		// A client of its own each time: one connection, closed after.
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true}}
+		resp, err := c.Get(url)
+		if err != nil {
+			return 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	// Two silent connections take 127.0.0.1's slots on two ports.
+	var held []net.Conn
+	for _, a := range []string{ingest, output} {
+		c, err := net.Dial("tcp", a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	testenv.WaitFor(t, 5*time.Second, "a third connection refused", func() bool {
+		_, err := get("https://" + extras + "/status")
+		return err != nil
+	})
+	for _, c := range held {
+		c.Close()
+	}
+	testenv.WaitFor(t, 5*time.Second, "the slots back", func() bool {
+		code, err := get("https://" + extras + "/status")
+		return err == nil && code == 200
+	})
+	// Burst 1: the second handshake from the address gets a 503, on
+	// either Socket.IO port (they share the bucket).
+	for i, tc := range []struct {
+		addr string
+		want int
+	}{{output, 200}, {ingest, 503}, {output, 503}} {
+		// The connection of the request before may still hold one of the
+		// address's two slots (net/http lingers after a last response):
+		// a connection refused for that is tried again.
+		var code int
+		testenv.WaitFor(t, 5*time.Second, "a handshake answered", func() bool {
+			var err error
+			code, err = get("https://" + tc.addr + "/socket.io/?EIO=4&transport=polling")
+			return err == nil
+		})
+		if code != tc.want {
+			t.Fatalf("handshake %d: %d, want %d", i, code, tc.want)
+		}
+	}
+	// The admin listener, plain on loopback, is not limited.
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`spectra_conn_refused_total{reason="handshake_rate"} 2`, `spectra_conn_refused_total{reason="max_conns_per_ip"} `} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(string(body), `spectra_conn_refused_total{reason="max_conns_per_ip"} 0`) {
+		t.Error("no max_conns_per_ip refusal counted")
+	}
 }
 
 func TestRunInsecureAndShutdown(t *testing.T) {

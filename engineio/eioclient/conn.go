@@ -89,6 +89,11 @@ type Options struct {
 	// TLSConfig is used for https/wss when HTTPClient is nil and for the
 	// WebSocket dial.
 	TLSConfig *tls.Config
+	// LocalAddr, when set, is the local address every connection is
+	// dialled from (the WebSocket dial, and the polling requests when
+	// HTTPClient is nil): e.g. 127.0.0.2 to be a second client address on
+	// loopback.
+	LocalAddr *net.TCPAddr
 	// WriteTimeout bounds one WebSocket write. Default 10s.
 	WriteTimeout time.Duration
 	// Logger receives debug diagnostics. Default slog.Default().
@@ -281,9 +286,12 @@ func newConn(rawURL string, opts Options) (*Conn, error) {
 	httpc := opts.HTTPClient
 	if httpc == nil {
 		httpc = defaultHTTPClient
-		if opts.TLSConfig != nil {
+		if opts.TLSConfig != nil || opts.LocalAddr != nil {
 			t := defaultHTTPClient.Transport.(*http.Transport).Clone()
 			t.TLSClientConfig = opts.TLSConfig
+			if opts.LocalAddr != nil {
+				t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, LocalAddr: opts.LocalAddr}).DialContext
+			}
 			httpc = &http.Client{Transport: t}
 		}
 	}

@@ -80,7 +80,10 @@ func (c *Conn) dialWebSocket(ctx context.Context, sid string) (*wsTransport, err
 			host = net.JoinHostPort(u.Hostname(), "80")
 		}
 	}
-	var d net.Dialer
+	d := net.Dialer{}
+	if c.opts.LocalAddr != nil {
+		d.LocalAddr = c.opts.LocalAddr
+	}
 	raw, err := d.DialContext(ctx, "tcp", host)
 	if err != nil {
 		return nil, fmt.Errorf("%w: websocket dial %s: %v", ErrHandshake, host, err)
