@@ -71,7 +71,7 @@ func TestRecvBudgetBoundsSentBytes(t *testing.T) {
 	if lim := raiseNoFile(2*conns + 512); lim < conns+256 {
 		testenv.Missing(t, "needs %d open files, RLIMIT_NOFILE allows %d", conns+256, lim)
 	}
-	s := startServer(t, serverOpts{env: []string{fmt.Sprintf("RECV_BUDGET=%d", budget)}})
+	s := startServer(t, serverOpts{env: append([]string{fmt.Sprintf("RECV_BUDGET=%d", budget)}, connLimitsOff...)})
 	pid := s.cmd.Process.Pid
 	ingest := strings.TrimPrefix(s.Ingest, "http://")
 	warm := dialAnnouncing(t, ingest, 0, 999_000, []byte("4x"))
@@ -135,11 +135,17 @@ func dialAnnouncingTolerant(t *testing.T, addr string, i, announce int, part []b
 	return c
 }
 
+// connLimitsOff lets thousands of connections in from loopback: these tests
+// measure what the frame reader holds per connection, not the connection
+// limits in front of it (TestConnLimitFlood covers those).
+var connLimitsOff = []string{"MAX_CONNS=0", "MAX_CONNS_PER_IP=0", "HANDSHAKE_RATE=0"}
+
 // announceAttack starts a server, runs the attack on its ingest port and
 // returns the RSS growth, then runs it on its output port and (strict)
 // checks that every connection is refused at once.
 func announceAttack(t *testing.T, o serverOpts, conns int, strict bool) int64 {
 	t.Helper()
+	o.env = append(o.env, connLimitsOff...)
 	s := startServer(t, o)
 	pid := s.cmd.Process.Pid
 	ingest := strings.TrimPrefix(s.Ingest, "http://")
