@@ -41,10 +41,24 @@ type Config struct {
 	// ReplayMaxBytes caps one match's replay file: past it events are still
 	// applied but no longer logged (one warning). Default 64 MiB; < 0 = no cap.
 	ReplayMaxBytes int64
+	// RecoveryWindow is how long an observer or auxiliary client whose
+	// connection was lost can come back into its session without a new
+	// logon (Socket.IO connection state recovery on the ingest port):
+	// 0 = DefaultRecoveryWindow, < 0 = off.
+	RecoveryWindow time.Duration
+	// RecoveryMaxSessions caps the lost ingest sessions remembered at once:
+	// 0 = DefaultRecoveryMaxSessions.
+	RecoveryMaxSessions int
 	// Pprof serves net/http/pprof under /debug/pprof/ on the extras port.
 	Pprof  bool
 	Logger *slog.Logger
 }
+
+// Connection state recovery defaults of the ingest port.
+const (
+	DefaultRecoveryWindow      = socketio.DefaultRecoveryWindow
+	DefaultRecoveryMaxSessions = socketio.DefaultRecoveryMaxSessions
+)
 
 // RecoveryReport says what RecoverMatches rebuilt from the replay files.
 type RecoveryReport struct {
@@ -115,6 +129,14 @@ func NewServer(cfg Config) *Server {
 		Logger:            cfg.Logger,
 	}, outNsp)
 	srv.previews = newPreviewStore(cfg.PreviewTTL)
+	if cfg.RecoveryWindow >= 0 {
+		srv.ingest.Of("/").EnableRecovery(socketio.RecoveryConfig{
+			Window:      cfg.RecoveryWindow,
+			MaxSessions: cfg.RecoveryMaxSessions,
+			Lookup:      srv.lookupSession,
+			Observe:     srv.ctrl.m.recoveryOutcome,
+		})
+	}
 	srv.ingest.Of("/").OnConnection(srv.onIngestConnection)
 	srv.overlayLogonFn = srv.overlayLogon
 	outNsp.OnConnection(srv.onOutputConnection)

@@ -35,11 +35,13 @@ type config struct {
 	recover               bool
 	redisURL              string // cluster mode when set
 	nodeID                string
-	sndbuf                int64 // SO_SNDBUF of overlay/observer WebSockets; 0 = kernel default
-	uring                 bool  // batch broadcast writes through io_uring
-	streamFlate           bool  // compress broadcasts with compress/flate, not deltaflate
-	gcPercent             int   // debug.SetGCPercent; -1 = off
-	logonBurst            int   // overlay logons per second that slow the sends; 0 = never
+	sndbuf                int64         // SO_SNDBUF of overlay/observer WebSockets; 0 = kernel default
+	uring                 bool          // batch broadcast writes through io_uring
+	streamFlate           bool          // compress broadcasts with compress/flate, not deltaflate
+	gcPercent             int           // debug.SetGCPercent; -1 = off
+	logonBurst            int           // overlay logons per second that slow the sends; 0 = never
+	recoveryWindow        time.Duration // ingest connection state recovery; 0 = off
+	recoveryMax           int           // lost ingest sessions remembered at once
 }
 
 // setting is one configuration knob: a flag and an environment variable
@@ -135,6 +137,25 @@ var settings = []setting{
 				return errors.New("not a logon rate: use 0 (off) to 1000000 logons per second")
 			}
 			c.logonBurst = n
+			return nil
+		}},
+	{flag: "recovery-window", env: "RECOVERY_WINDOW", arg: "DURATION", def: "2m",
+		meaning: "how long an observer or auxiliary client whose connection was lost (a network cut, a relay restart, in cluster mode another node) may come back into its session without a new logon, as socket.io-client >= 4.6 does by itself; 0 = off (the client must log on again)",
+		set: func(c *config, v string) error {
+			if v == "0" {
+				c.recoveryWindow = 0
+				return nil
+			}
+			return parseDuration(v, &c.recoveryWindow)
+		}},
+	{flag: "recovery-max-sessions", env: "RECOVERY_MAX_SESSIONS", arg: "N", def: "10000",
+		meaning: "lost ingest sessions remembered at once for RECOVERY_WINDOW; past it the oldest is forgotten",
+		set: func(c *config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 10_000_000 {
+				return errors.New("not a session count: use 1 to 10000000")
+			}
+			c.recoveryMax = n
 			return nil
 		}},
 	{flag: "log-level", env: "LOG_LEVEL", arg: "LEVEL", def: "info",

@@ -110,15 +110,21 @@ func relayConfig(cfg config, log *slog.Logger) relay.Config {
 	if logonBurst == 0 {
 		logonBurst = -1 // the relay's "never"; its 0 means the default
 	}
+	recoveryWindow := cfg.recoveryWindow
+	if recoveryWindow == 0 {
+		recoveryWindow = -1 // the relay's "off"; its 0 means the default
+	}
 	return relay.Config{
-		RequireAuthKey: cfg.requireKey,
-		AuthKey:        cfg.authKey,
-		ReplayDir:      cfg.replayDir,
-		ReplayMaxBytes: maxBytes,
-		BodyTimeout:    cfg.bodyTimeout,
-		LogonBurst:     logonBurst,
-		Pprof:          cfg.pprof,
-		Logger:         log,
+		RecoveryWindow:      recoveryWindow,
+		RecoveryMaxSessions: cfg.recoveryMax,
+		RequireAuthKey:      cfg.requireKey,
+		AuthKey:             cfg.authKey,
+		ReplayDir:           cfg.replayDir,
+		ReplayMaxBytes:      maxBytes,
+		BodyTimeout:         cfg.bodyTimeout,
+		LogonBurst:          logonBurst,
+		Pprof:               cfg.pprof,
+		Logger:              log,
 		Engine: engineio.Config{
 			PingInterval: 25 * time.Second,
 			PingTimeout:  20 * time.Second,

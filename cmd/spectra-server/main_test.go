@@ -147,6 +147,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad uring", nil, map[string]string{"URING": "maybe", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"URING"}},
 		{"bad stream encoder", nil, map[string]string{"DEFLATE_STREAM": "zstd", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"DEFLATE_STREAM", "delta or flate"}},
 		{"bad logon burst", nil, noKey, []string{"-logon-burst", "-1"}, []string{"-logon-burst", "0 (off) to 1000000"}},
+		{"bad recovery window", nil, noKey, []string{"-recovery-window", "-1m"}, []string{"-recovery-window", "positive duration"}},
+		{"bad recovery cap", nil, map[string]string{"RECOVERY_MAX_SESSIONS": "0", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"RECOVERY_MAX_SESSIONS", "1 to 10000000"}},
 		{"bad port", nil, map[string]string{"EXTRAS_PORT": "70000", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"EXTRAS_PORT", "0 to 65535"}},
 		{"bad GOGC", nil, map[string]string{"GOGC": "fast", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"GOGC", "1 to 100000 or off"}},
 		{"zero GOGC", nil, noKey, []string{"-gogc", "0"}, []string{"-gogc", "GC percentage"}},
@@ -191,7 +193,7 @@ func TestUsageListsEverySetting(t *testing.T) {
 	help := out.String()
 	// The list is spelled out so that dropping a setting from the table fails.
 	envs := []string{"BIND", "INGEST_PORT", "OUTPUT_PORT", "EXTRAS_PORT", "REPLAY_DIR", "REPLAY_MAX_BYTES", "RECOVER", "REDIS_URL", "NODE_ID", "INSECURE",
-		"SERVER_KEY", "SERVER_CERT", "REQUIRE_AUTH_KEY", "AUTH_KEY", "BODY_TIMEOUT", "SNDBUF", "DEFLATE_STREAM", "URING", "LOGON_BURST", "LOG_LEVEL", "LOG_FORMAT", "GOGC", "PPROF", "CPU_PROFILE",
+		"SERVER_KEY", "SERVER_CERT", "REQUIRE_AUTH_KEY", "AUTH_KEY", "BODY_TIMEOUT", "SNDBUF", "DEFLATE_STREAM", "URING", "LOGON_BURST", "RECOVERY_WINDOW", "RECOVERY_MAX_SESSIONS", "LOG_LEVEL", "LOG_FORMAT", "GOGC", "PPROF", "CPU_PROFILE",
 		"TRACE", "BLOCK_PROFILE"}
 	if len(envs) != len(settings) {
 		t.Errorf("%d settings, %d expected: update this test and the README", len(settings), len(envs))
@@ -279,11 +281,13 @@ func TestRelayConfigWiring(t *testing.T) {
 	tests := []struct {
 		env        map[string]string
 		maxBytes   int64
-		logonBurst int // the relay's: 0 its default, < 0 never
+		logonBurst int           // the relay's: 0 its default, < 0 never
+		recovery   time.Duration // the relay's: < 0 off
+		recMax     int
 	}{
-		{map[string]string{"REQUIRE_AUTH_KEY": "false"}, 64 << 20, 100},
-		{map[string]string{"AUTH_KEY": "k", "BODY_TIMEOUT": "3s", "REPLAY_MAX_BYTES": "0", "PPROF": "true", "REPLAY_DIR": "d", "SNDBUF": "16KiB", "URING": "1", "DEFLATE_STREAM": "flate", "LOGON_BURST": "0"}, -1, -1},
-		{map[string]string{"REQUIRE_AUTH_KEY": "false", "LOGON_BURST": "40"}, 64 << 20, 40},
+		{map[string]string{"REQUIRE_AUTH_KEY": "false"}, 64 << 20, 100, 2 * time.Minute, 10000},
+		{map[string]string{"AUTH_KEY": "k", "BODY_TIMEOUT": "3s", "REPLAY_MAX_BYTES": "0", "PPROF": "true", "REPLAY_DIR": "d", "SNDBUF": "16KiB", "URING": "1", "DEFLATE_STREAM": "flate", "LOGON_BURST": "0", "RECOVERY_WINDOW": "0"}, -1, -1, -1, 10000},
+		{map[string]string{"REQUIRE_AUTH_KEY": "false", "LOGON_BURST": "40", "RECOVERY_WINDOW": "30s", "RECOVERY_MAX_SESSIONS": "5"}, 64 << 20, 40, 30 * time.Second, 5},
 	}
 	for _, tc := range tests {
 		c, err := loadConfig(nil, lookupIn(tc.env), lookupIn(nil))
@@ -294,7 +298,7 @@ func TestRelayConfigWiring(t *testing.T) {
 		if rc.RequireAuthKey != c.requireKey || rc.AuthKey != c.authKey || rc.ReplayDir != c.replayDir || rc.Pprof != c.pprof ||
 			rc.BodyTimeout != c.bodyTimeout || rc.Engine.BodyTimeout != c.bodyTimeout || rc.ReplayMaxBytes != tc.maxBytes ||
 			int64(rc.Engine.SendBuffer) != c.sndbuf || rc.Engine.Uring != c.uring || rc.Engine.Deflate.StreamFlate != c.streamFlate ||
-			rc.LogonBurst != tc.logonBurst {
+			rc.LogonBurst != tc.logonBurst || rc.RecoveryWindow != tc.recovery || rc.RecoveryMaxSessions != tc.recMax {
 			t.Errorf("env %v: relay config %+v from %+v", tc.env, rc, c)
 		}
 	}
