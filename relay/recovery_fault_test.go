@@ -428,6 +428,11 @@ func TestRealClientSurvivesFaults(t *testing.T) {
 			if err := checkRecoveredLog(e.srv.log.String()); err != nil {
 				t.Fatal(err)
 			}
+			recovered := 0
+			for _, st := range stats {
+				recovered += st.Recovered
+			}
+			metricLine(t, e.srv, fmt.Sprintf(`spectra_ingest_recoveries_total{result="restored"} %d`, recovered))
 			if run.cluster && !strings.Contains(e.srv.log.String(), `msg="match taken over" groupCode=`+code) {
 				t.Fatal("the surviving node did not take the match over")
 			}
