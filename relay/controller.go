@@ -399,7 +399,7 @@ func (c *controller) apply(lm *liveMatch, ev match.Event, raw string, now time.T
 		}
 	}
 	lm.mu.Unlock()
-	if rl != nil {
+	if rl != nil && replayWriteThrough {
 		c.writeThrough(rl)
 	}
 
