@@ -103,6 +103,9 @@ type controller struct {
 	// liveMatch.mu.
 	sessMu   sync.Mutex
 	sessions map[string]*liveMatch
+	// sidecarMu serialises the rewrites of secret sidecars (sessions.go);
+	// taken before liveMatch.mu.
+	sidecarMu sync.Mutex
 }
 
 type finishedInfo struct {

@@ -72,8 +72,6 @@ func (c *controller) rememberSession(lm *liveMatch, ic *ingestConn) {
 		}
 		lm.sessions = append(lm.sessions, b)
 	}
-	all := append([]sessionBinding(nil), lm.sessions...)
-	rl := lm.replay
 	lm.mu.Unlock()
 
 	c.sessMu.Lock()
@@ -82,13 +80,28 @@ func (c *controller) rememberSession(lm *liveMatch, ic *ingestConn) {
 	}
 	c.sessions[pid] = lm
 	c.sessMu.Unlock()
-	if rl != nil {
-		if err := writeSidecar(rl.secretPath, lm.secret, all); err != nil {
-			c.log.Error("ingest sessions not persisted", "groupCode", lm.code, "err", err)
-		}
-	}
+	c.persistSessions(lm)
 	if c.cl != nil { // cluster hook
 		c.cl.putSession(lm.code, b)
+	}
+}
+
+// persistSessions rewrites lm's secret sidecar with its bindings. Writes
+// are serialised (two logons of one match must not interleave in the
+// temporary file), and each writes the bindings as they are when it runs,
+// so the last write has the newest.
+func (c *controller) persistSessions(lm *liveMatch) {
+	c.sidecarMu.Lock()
+	defer c.sidecarMu.Unlock()
+	lm.mu.Lock()
+	all := append([]sessionBinding(nil), lm.sessions...)
+	rl, removed := lm.replay, lm.removed
+	lm.mu.Unlock()
+	if rl == nil || removed {
+		return
+	}
+	if err := writeSidecar(rl.secretPath, lm.secret, all); err != nil {
+		c.log.Error("ingest sessions not persisted", "groupCode", lm.code, "err", err)
 	}
 }
 
