@@ -1,10 +1,19 @@
 package relay
 
 import (
+	"encoding/json"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"spectra-relay/internal/testenv"
+	"spectra-relay/socketio/sioclient"
 )
 
 // TestSidecar: the secret sidecar keeps the group secret on its first line
@@ -65,5 +74,97 @@ func TestSidecar(t *testing.T) {
 	}
 	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
 		t.Fatalf("mode %v after replace", st.Mode().Perm())
+	}
+}
+
+// recoveries is the spectra_ingest_recoveries_total sample of result,
+// read from the server's own registry.
+func recoveries(t *testing.T, ts *tServer, result string) float64 {
+	t.Helper()
+	m := &dto.Metric{}
+	if err := ts.srv.ctrl.m.recoveries.WithLabelValues(result).Write(m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+// TestIngestSessionRecovery: an observer whose connection is lost comes
+// back with its session (no logon) and its events go into its match; a
+// session whose match ended is not recovered; with recovery off the ingest
+// port issues no pid.
+func TestIngestSessionRecovery(t *testing.T) {
+	tests := []struct {
+		name       string
+		off        bool // RecoveryWindow < 0
+		endMatch   bool // the match is removed while the client is away
+		recovered  bool
+		metric     string
+		dataGoesIn bool
+	}{
+		{name: "lost connection recovered", recovered: true, metric: "restored", dataGoesIn: true},
+		{name: "match ended meanwhile", endMatch: true, metric: "refused"},
+		{name: "recovery off", off: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newTServer(t, func(c *Config) {
+				if tc.off {
+					c.RecoveryWindow = -1
+				}
+			})
+			r := loadReplay(t, "short_3rounds")
+			const code = "RECOV1"
+			obs, _ := logonObserver(t, ts, r.logon(code, tKey, tVersion))
+			sendObs(t, obs, r, code, afterMatchStart())
+			sess := obs.Session()
+			if tc.off {
+				if sess.PID != "" {
+					t.Fatal("a pid with recovery off")
+				}
+				return
+			}
+			if sess.PID == "" || sess.Offset == "" {
+				t.Fatalf("no recoverable session: pid set %v, offset %q", sess.PID != "", sess.Offset)
+			}
+			ov := overlay(t, ts, code)
+			ov.waitFor(t, 0, named("match_data"))
+			// The connection is lost: the Engine.IO session ends without the
+			// namespace's DISCONNECT a deliberate Close would send.
+			_ = obs.EIO().Close()
+			// The relay has seen the connection go (and remembers it).
+			if !testenv.Poll(tTimeout, func() bool { return ts.srv.ingest.Of("/").RecoverySessions() == 1 }) {
+				t.Fatal("the lost session was not remembered")
+			}
+			if tc.endMatch {
+				lm := ts.srv.ctrl.get(code)
+				if lm == nil {
+					t.Fatal("no live match")
+				}
+				ts.srv.ctrl.remove(lm, "test")
+			}
+			back := sioclient.New(sioclient.Options{Session: sess, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err := back.Connect(ctxT(t), ts.ingest); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = back.Close() })
+			if back.Recovered() != tc.recovered || (back.SID() == obs.SID()) != tc.recovered {
+				t.Fatalf("recovered %v (same sid %v), want %v", back.Recovered(), back.SID() == obs.SID(), tc.recovered)
+			}
+			if got := recoveries(t, ts, tc.metric); got != 1 {
+				t.Fatalf("recoveries{result=%q} = %v, want 1", tc.metric, got)
+			}
+			if !tc.dataGoesIn {
+				return
+			}
+			// No logon: the recovered connection's data goes into its match.
+			b, _ := json.Marshal(map[string]any{"obsName": "o", "groupCode": code, "type": "round_info",
+				"data": map[string]any{"roundNumber": 7, "roundPhase": "shopping"}})
+			if err := back.Emit("obs_data", string(b)); err != nil {
+				t.Fatal(err)
+			}
+			ov.waitFor(t, 1, func(e tEvent) bool {
+				return e.name == "match_data" && strings.Contains(e.arg, `"roundNumber":7,"roundPhase":"shopping"`)
+			})
+		})
 	}
 }
