@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -244,6 +245,19 @@ func (r *recovery) restore(auth []byte, now time.Time) (pid, sid string, offset 
 	}
 	return "", "", 0, RecoveryUnknown, true
 }
+
+// socketRecovery is a socket's part: its pid, whether it took over a lost
+// session, and the count of events emitted with an offset. Broadcasts
+// carry no offset: the namespaces that recover send their clients only
+// their own events.
+type socketRecovery struct {
+	pid       string
+	recovered bool
+	offset    atomic.Uint64
+}
+
+// nextOffset is the offset argument of the next event emitted.
+func (r *socketRecovery) nextOffset() string { return offsetArg(r.offset.Add(1)) }
 
 // offsetArg is a socket's next offset as the last argument of an event.
 func offsetArg(n uint64) string { return strconv.FormatUint(n, 36) }

@@ -173,8 +173,10 @@ func newRecoveryServer(t *testing.T) *recoveryServer {
 		},
 	})
 	nsp.OnConnection(func(s *Socket) {
-		_ = s.Emit("hi", s.Recovered())
+		// The handler first: once the greeting is out the test may replace
+		// this socket at once.
 		s.OnDisconnect(func(reason string) { rs.disc <- reason })
+		_ = s.Emit("hi", s.Recovered())
 	})
 	return rs
 }

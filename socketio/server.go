@@ -296,7 +296,7 @@ func (c *conn) connect(p *Packet) {
 	}
 	c.mu.Unlock()
 	nsp.add(so)
-	c.send(encodeConnectOK(p.Nsp, so.id, so.pid))
+	c.send(encodeConnectOK(p.Nsp, so.id, so.PID()))
 	nsp.connected(so)
 }
 
@@ -311,7 +311,7 @@ func (c *conn) recoverInto(nsp *Namespace, r *recovery, so *Socket, auth RawJSON
 		r.cfg.Observe(out)
 	}
 	if out != RecoveryRestored {
-		so.pid = newPID()
+		so.rs = &socketRecovery{pid: newPID()}
 		return
 	}
 	if old := nsp.Socket(sid); old != nil {
@@ -319,8 +319,9 @@ func (c *conn) recoverInto(nsp *Namespace, r *recovery, so *Socket, auth RawJSON
 		old.cleanup("replaced by a recovered connection")
 		old.conn.tr.Close(engineio.ReasonServerClose)
 	}
-	so.id, so.pid, so.recovered = sid, pid, true
-	so.offset.Store(off)
+	so.id = sid
+	so.rs = &socketRecovery{pid: pid, recovered: true}
+	so.rs.offset.Store(off)
 }
 
 // detach removes so from the connection's namespace table.

@@ -108,11 +108,10 @@ type Socket struct {
 	conn *conn
 	hs   Handshake
 
-	// Connection state recovery (recovery.go): pid is "" when the
-	// namespace has it off; offset counts the events emitted with one.
-	pid       string
-	recovered bool
-	offset    atomic.Uint64
+	// rs is the socket's connection state recovery (recovery.go), nil when
+	// its namespace has it off: a pointer, so that the overlays' many
+	// sockets pay one word for it.
+	rs *socketRecovery
 
 	mu   sync.Mutex
 	gone bool
@@ -156,11 +155,16 @@ func (s *Socket) ID() string { return s.id }
 // PID is the socket's private session id when its namespace recovers
 // connection state, else "". It is a credential (whoever presents it
 // takes the session over): persist it like a secret, never log it.
-func (s *Socket) PID() string { return s.pid }
+func (s *Socket) PID() string {
+	if s.rs == nil {
+		return ""
+	}
+	return s.rs.pid
+}
 
 // Recovered reports whether the socket took over a lost session (same sid
 // and pid as before) instead of starting a new one.
-func (s *Socket) Recovered() bool { return s.recovered }
+func (s *Socket) Recovered() bool { return s.rs != nil && s.rs.recovered }
 
 // Namespace is the namespace the socket belongs to.
 func (s *Socket) Namespace() *Namespace { return s.nsp }
@@ -212,8 +216,8 @@ func (s *Socket) OnDisconnect(fn func(reason string)) {
 // argument, as socket.io does; the client's handlers see it after the
 // others.
 func (s *Socket) Emit(event string, args ...any) error {
-	if s.pid != "" {
-		args = append(args[:len(args):len(args)], s.nextOffset())
+	if s.rs != nil {
+		args = append(args[:len(args):len(args)], s.rs.nextOffset())
 	}
 	b, bins, err := encodeArgs(nil, PacketEvent, s.nsp.name, NoID, event, true, args)
 	if err != nil {
@@ -225,14 +229,11 @@ func (s *Socket) Emit(event string, args ...any) error {
 // EmitRaw sends an event with raw arguments whose placeholders refer to
 // attachments, e.g. to echo a received Event's Args and Attachments.
 func (s *Socket) EmitRaw(event string, args []RawJSON, attachments [][]byte) error {
-	if s.pid != "" {
-		args = append(args[:len(args):len(args)], AppendString(nil, s.nextOffset()))
+	if s.rs != nil {
+		args = append(args[:len(args):len(args)], AppendString(nil, s.rs.nextOffset()))
 	}
 	return s.send(encodeRaw(PacketEvent, s.nsp.name, NoID, event, true, args, len(attachments)), attachments)
 }
-
-// nextOffset is the offset argument of the next event emitted.
-func (s *Socket) nextOffset() string { return offsetArg(s.offset.Add(1)) }
 
 // EmitWithAck sends an event and calls fn with the client's
 // acknowledgement, or with ErrAckTimeout after timeout (0: no timeout) or
@@ -395,8 +396,8 @@ func (s *Socket) cleanup(reason string) {
 	s.mu.Unlock()
 
 	s.nsp.remove(s)
-	if r := s.nsp.rec.Load(); r != nil && s.pid != "" && recoverable(reason) {
-		r.remember(s.pid, s.id, s.offset.Load(), time.Now())
+	if r := s.nsp.rec.Load(); r != nil && s.rs != nil && recoverable(reason) {
+		r.remember(s.rs.pid, s.id, s.rs.offset.Load(), time.Now())
 	}
 	// Taking the acks out of the map is the claim: a timer that fires now
 	// finds nothing and does not call fn.
