@@ -168,3 +168,30 @@ func TestIngestSessionRecovery(t *testing.T) {
 		})
 	}
 }
+
+// FuzzReadSidecar: any file content reads without panicking; what comes
+// back is a non-empty secret and bindings with a pid and a sid.
+func FuzzReadSidecar(f *testing.F) {
+	f.Add([]byte("SECRET\n{\"pid\":\"p\",\"sid\":\"s\",\"aux\":true,\"playerId\":\"x\"}\n"))
+	f.Add([]byte("S\n{broken\n\n{\"pid\":1}\n"))
+	f.Add([]byte(""))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		path := filepath.Join(dir, "f.secret")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		secret, bs, err := readSidecar(path)
+		if err != nil {
+			return
+		}
+		if secret == "" {
+			t.Fatal("an empty secret without an error")
+		}
+		for _, x := range bs {
+			if x.PID == "" || x.SID == "" {
+				t.Fatalf("binding without pid or sid: %+v", x)
+			}
+		}
+	})
+}
