@@ -140,7 +140,7 @@ var settings = []setting{
 			return nil
 		}},
 	{flag: "recovery-window", env: "RECOVERY_WINDOW", arg: "DURATION", def: "2m",
-		meaning: "how long an observer or auxiliary client whose connection was lost (a network cut, a relay restart, in cluster mode another node) may come back into its session without a new logon, as socket.io-client >= 4.6 does by itself; 0 = off (the client must log on again)",
+		meaning: "how long an observer or auxiliary client whose connection was lost may come back into its session without a new logon, as socket.io-client >= 4.6 does by itself (after a relay restart or on another cluster node: while its match is live); 0 = off (the client must log on again)",
 		set: func(c *config, v string) error {
 			if v == "0" {
 				c.recoveryWindow = 0
