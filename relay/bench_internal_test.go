@@ -59,6 +59,36 @@ func BenchmarkIngest(b *testing.B) {
 	}
 }
 
+// BenchmarkIngestReplayFile is BenchmarkIngest for one match whose events
+// are logged to a replay file, with each event written through to the
+// kernel on the ingest path (the default; replaylog.go) and without (the
+// flush loop alone): the cost of losing no applied event to a kill -9.
+func BenchmarkIngestReplayFile(b *testing.B) {
+	r := loadReplay(b, "short_3rounds")
+	for _, through := range []bool{true, false} {
+		b.Run(fmt.Sprintf("writeThrough=%v", through), func(b *testing.B) {
+			defer func(v bool) { replayWriteThrough = v }(replayWriteThrough)
+			replayWriteThrough = through
+			c := newController(controllerConfig{Logger: quietLogger(), ReplayDir: b.TempDir(), ReplayMaxBytes: -1}, &countBroadcaster{})
+			defer c.Close()
+			newTestMatch(b, c, r, "R00001")
+			ps := obsPayloads(b, r, "R00001")
+			b.ReportAllocs()
+			b.ResetTimer()
+			for k := range b.N {
+				p := ps[k%len(ps)]
+				ev, err := match.ParseEvent(unsafe.Slice(unsafe.StringData(p), len(p)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				_ = c.ingest(ev, p, nil)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
 // BenchmarkMatchDataEncode is one send: the state as JSON into a pooled
 // buffer, wrapped as the string argument of 42["match_data",...].
 func BenchmarkMatchDataEncode(b *testing.B) {

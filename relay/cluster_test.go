@@ -655,3 +655,29 @@ func TestClusterRedisPause(t *testing.T) {
 
 	failOverAndFinish(t, r, d, a, b, secret, ovB, killAt, "after the Redis pause")
 }
+
+// TestClusterFailoverRecoveredClients: the owner is killed and the
+// observer and its auxiliary clients come back to the surviving node as
+// the real Spectra client does, without a logon: with their Socket.IO
+// sessions, which the surviving node finds in Redis; the observer's
+// recovery takes the match over, and every later checkpoint is golden.
+func TestClusterFailoverRecoveredClients(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds cmd/spectra-server, runs two nodes and redis-server")
+	}
+	_, r, d, nodes, _, ovB := twoNodeMatch(t)
+	a, b := nodes[0], nodes[1]
+	killAt := r.cut(t, "tech_pause_r2")
+	r.play(d, a, 0, r.golden[killAt].AfterEvent)
+	a.kill(t)
+	closeClients(d)
+	d.recoverClients(b, r.h.GroupCode)
+	awaitLog(t, b, `msg="match taken over" groupCode=`+r.h.GroupCode, 5*time.Second)
+	if diffs := ovB.awaitGolden(r.golden[killAt], 5*time.Second); diffs != nil {
+		t.Fatalf("state rebuilt from the stream: %s", strings.Join(diffs, "\n"))
+	}
+	d.also = []*overlay{ovB}
+	r.play(d, b, r.golden[killAt].AfterEvent+1, len(r.events)-1)
+	r.finished(t)
+	metricLine(t, b, fmt.Sprintf(`spectra_ingest_recoveries_total{result="restored"} %d`, 1+len(d.aux)))
+}

@@ -97,6 +97,15 @@ type controller struct {
 	bursting bool       // the last noteBurst saw a burst; tick loop only
 
 	cl *clusterGlue // cluster hook: nil unless Server.JoinCluster
+
+	// sessMu guards sessions, the index of recoverable ingest sessions:
+	// pid → its live match (sessions.go). A leaf, also taken under
+	// liveMatch.mu.
+	sessMu   sync.Mutex
+	sessions map[string]*liveMatch
+	// sidecarMu serialises the rewrites of secret sidecars (sessions.go);
+	// taken before liveMatch.mu.
+	sidecarMu sync.Mutex
 }
 
 type finishedInfo struct {
@@ -117,8 +126,9 @@ type liveMatch struct {
 	lastActivity time.Time
 	removed      bool
 	conns        map[*ingestConn]struct{}
-	replay       *replayLog // nil when replay writing is off or failed
-	lastEvent    time.Time  // status page: the last event applied
+	sessions     []sessionBinding // recoverable ingest sessions, oldest first (sessions.go)
+	replay       *replayLog       // nil when replay writing is off or failed
+	lastEvent    time.Time        // status page: the last event applied
 
 	sendMu     sync.Mutex
 	kick       atomic.Bool   // a change waits to be scheduled: see schedule
@@ -165,6 +175,7 @@ func newController(cfg controllerConfig, out broadcaster) *controller {
 		flushKick: make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		m:         newCtrlMetrics(),
+		sessions:  make(map[string]*liveMatch),
 	}
 	c.outF, _ = out.(framingBroadcaster)
 	c.replay = replayConf{dir: cfg.ReplayDir, limit: cfg.ReplayMaxBytes, log: cfg.Logger, kick: c.kickFlush}
@@ -391,8 +402,9 @@ func (c *controller) apply(lm *liveMatch, ev match.Event, raw string, now time.T
 	}
 	// The existing server logs every routed event before handling it,
 	// including the ones its handlers then reject.
-	if lm.replay != nil {
-		lm.replay.add(raw, now.UnixMilli())
+	rl := lm.replay
+	if rl != nil {
+		rl.add(raw, now.UnixMilli())
 	}
 	before := lm.version
 	changed, err := lm.m.Apply(ev, now)
@@ -413,6 +425,9 @@ func (c *controller) apply(lm *liveMatch, ev match.Event, raw string, now time.T
 		}
 	}
 	lm.mu.Unlock()
+	if rl != nil && replayWriteThrough {
+		c.writeThrough(rl)
+	}
 
 	if ended {
 		// The existing server sends nothing for the game_end change itself;
@@ -513,7 +528,10 @@ func (c *controller) remove(lm *liveMatch, why string) {
 	lm.conns = nil
 	rl := lm.replay
 	lm.replay = nil
+	sessions := lm.sessions
+	lm.sessions = nil
 	lm.mu.Unlock()
+	c.forgetSessions(lm, sessions)
 
 	lm.sendMu.Lock()
 	lm.timer.Stop()

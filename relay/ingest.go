@@ -86,6 +86,9 @@ func (ic *ingestConn) kick() {
 
 func (srv *Server) onIngestConnection(s *socketio.Socket) {
 	ic := &ingestConn{s: s}
+	if s.Recovered() {
+		srv.restoreSession(ic) // bound as by its logon; else a new connection
+	}
 	s.On("obs_logon", func(_ *socketio.Socket, e *socketio.Event) {
 		if !ic.claimed.Swap(true) {
 			srv.obsLogon(ic, e)
@@ -257,13 +260,12 @@ func (srv *Server) obsLogon(ic *ingestConn, e *socketio.Event) {
 		srv.refuse(ic, "obs_logon_ack", taken, "groupCode", l.GroupCode, "err", err)
 		return
 	}
-	ic.mu.Lock()
-	ic.lm = res.lm
-	ic.mu.Unlock()
+	srv.rebind(ic, res.lm)
 	if !srv.ctrl.bind(res.lm, ic) {
 		srv.refuse(ic, "obs_logon_ack", taken, "groupCode", l.GroupCode, "err", errMatchRemoved)
 		return
 	}
+	srv.ctrl.rememberSession(res.lm, ic)
 	reason := res.lm.secret
 	if res.reconnected {
 		reason = "reconnected"
@@ -326,6 +328,7 @@ func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
 		ic.mu.Lock()
 		ic.aux, ic.playerID, ic.auxOwner = true, playerID, ownerID
 		ic.mu.Unlock()
+		srv.ctrl.cl.rememberRemoteAux(ic)
 		srv.acceptData(ic)
 		_ = ic.s.Emit("aux_logon_ack", auxAckOK)
 		srv.log.Info("auxiliary client logged on for a match owned by another node", "matchId", matchID, "playerId", playerID)
@@ -335,13 +338,15 @@ func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
 		srv.refuse(ic, "aux_logon_ack", notFound)
 		return
 	}
+	srv.rebind(ic, lm)
 	ic.mu.Lock()
-	ic.lm, ic.aux, ic.playerID, ic.auxOwner = lm, true, playerID, ownerID
+	ic.aux, ic.playerID, ic.auxOwner = true, playerID, ownerID
 	ic.mu.Unlock()
 	if !srv.ctrl.bind(lm, ic) {
 		srv.refuse(ic, "aux_logon_ack", notFound, "err", errMatchRemoved)
 		return
 	}
+	srv.ctrl.rememberSession(lm, ic)
 	srv.acceptData(ic)
 	_ = ic.s.Emit("aux_logon_ack", auxAckOK)
 	name, _ := str("name")
@@ -387,6 +392,19 @@ func eventText(e *socketio.Event) (string, error) {
 		return s, nil
 	}
 	return "", err
+}
+
+// rebind points the connection at lm for its logon. A recovered
+// connection (sessions.go) was bound already and may log on again; it
+// leaves the match it was bound to when the logon names another.
+func (srv *Server) rebind(ic *ingestConn, lm *liveMatch) {
+	ic.mu.Lock()
+	old := ic.lm
+	ic.lm = lm
+	ic.mu.Unlock()
+	if old != nil && old != lm {
+		srv.ctrl.unbind(old, ic)
+	}
 }
 
 // acceptData lets a logged-on connection stream events. Both kinds accept

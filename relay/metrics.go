@@ -36,6 +36,7 @@ type ctrlMetrics struct {
 	replayBytes  prometheus.Counter
 	replayErrors prometheus.Counter
 	bursts       prometheus.Counter
+	recoveries   *prometheus.CounterVec
 }
 
 // sendLagBuckets span an immediate (leading-edge) send to several send
@@ -79,6 +80,13 @@ func newCtrlMetrics() *ctrlMetrics {
 			Help: "Overlay logon bursts: times the logon rate reached the burst threshold, from which match_data is sent less often until it passes.",
 		}),
 	}
+	m.recoveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: metricPrefix + "ingest_recoveries_total",
+		Help: "Ingest connections that came back with a recoverable session (Socket.IO connection state recovery), by result: restored (bound again to its match as if it had logged on), and the refusals: unknown (pid not known here), expired (lost longer than RECOVERY_WINDOW ago), refused (its match is no longer live), malformed (pid or offset not as issued).",
+	}, []string{"result"})
+	for _, r := range []socketio.RecoveryOutcome{socketio.RecoveryRestored, socketio.RecoveryUnknown, socketio.RecoveryExpired, socketio.RecoveryRefused, socketio.RecoveryMalformed} {
+		m.recoveries.WithLabelValues(string(r))
+	}
 	m.evOK = m.events.WithLabelValues("ok")
 	m.evNoMatch = m.events.WithLabelValues("no_match")
 	m.evForeign = m.events.WithLabelValues("foreign_match")
@@ -88,7 +96,14 @@ func newCtrlMetrics() *ctrlMetrics {
 }
 
 func (m *ctrlMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.events, m.sends, m.sendBytes, m.recipients, m.sendLag, m.replayBytes, m.replayErrors, m.bursts}
+	return []prometheus.Collector{m.events, m.sends, m.sendBytes, m.recipients, m.sendLag, m.replayBytes, m.replayErrors, m.bursts, m.recoveries}
+}
+
+// recoveryOutcome counts one recovery attempt on the ingest port. A
+// restore the relay then cannot bind (its match ended in between) counts
+// as restored and refused: the socket recovered, its binding did not.
+func (m *ctrlMetrics) recoveryOutcome(o socketio.RecoveryOutcome) {
+	m.recoveries.WithLabelValues(string(o)).Inc()
 }
 
 // countEvent records the outcome of routing one event.
@@ -132,6 +147,22 @@ func (c *controller) flushReplay(rl *replayLog) error {
 		c.m.replayErrors.Inc()
 	}
 	return err
+}
+
+// writeThrough writes what rl buffers now, on the ingest path (see the
+// durability note in replaylog.go): usually the one event just applied,
+// one write(2). It waits for a flush of the loop in progress, which may
+// hold that event. Errors are counted; the flush loop logs them when it
+// meets them again.
+func (c *controller) writeThrough(rl *replayLog) {
+	rl.wmu.Lock()
+	before := rl.written
+	err := rl.flushLocked()
+	c.m.replayBytes.Add(float64(rl.written - before))
+	rl.wmu.Unlock()
+	if err != nil {
+		c.m.replayErrors.Inc()
+	}
 }
 
 // closeReplay closes a replay file that no longer receives events (the

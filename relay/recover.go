@@ -229,7 +229,7 @@ func (c *controller) recoverOne(cand *recoverCandidate, now time.Time) bool {
 	if c.get(cand.code) != nil {
 		return skip("group code already live")
 	}
-	secret, err := readSecret(cand.path)
+	secret, sessions, err := readSidecar(replayfile.SecretPath(cand.path))
 	if err != nil {
 		return skip("no group secret sidecar (not written by this relay?)", "err", err)
 	}
@@ -305,6 +305,9 @@ func (c *controller) recoverOne(cand *recoverCandidate, now time.Time) bool {
 		c.reindexLocked(lm, "", id)
 		lm.matchID = id
 	}
+	// The ingest sessions bound before the restart: their clients recover
+	// without a logon (sessions.go).
+	c.adoptSessionsLocked(lm, sessions)
 	lm.mu.Unlock()
 
 	rl, err := reopenReplay(c.replay, cand.code, cand.path, sc.goodEnd)
@@ -319,7 +322,7 @@ func (c *controller) recoverOne(cand *recoverCandidate, now time.Time) bool {
 		time.AfterFunc(auxRejoinGrace, func() { c.auxRejoinExpired(lm, auxPlayers) })
 	}
 	c.log.Info("match recovered", "groupCode", cand.code, "matchId", lm.matchID, "file", cand.path,
-		"events", sc.events, "rejected", rejected, "invalid", sc.invalid, "tornTail", sc.torn != nil,
+		"events", sc.events, "rejected", rejected, "invalid", sc.invalid, "tornTail", sc.torn != nil, "sessions", len(sessions),
 		"lastEvent", now.Sub(last).Round(time.Second))
 	return true
 }

@@ -221,14 +221,62 @@ func waitOnDisk(t *testing.T, dir string, want int) (string, time.Duration) {
 	return files[0], time.Since(start)
 }
 
+// recoverClients reconnects the observer and the auxiliary clients to s
+// as the real Spectra client does after losing its connection: with the
+// session of the lost connection and no logon (Socket.IO connection state
+// recovery). Every one must be recovered.
+func (d *crashDriver) recoverClients(s *testServer, code string) {
+	d.t.Helper()
+	reconnect := func(old *sioclient.Client, url, what string) *sioclient.Client {
+		sess := old.Session()
+		if sess.PID == "" || sess.Offset == "" {
+			d.t.Fatalf("%s: no recoverable session (pid set %v, offset %q)", what, sess.PID != "", sess.Offset)
+		}
+		c := sioclient.New(sioclient.Options{EIO: eioclient.Options{Transports: []string{"websocket"}}, Session: sess})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.Connect(ctx, url); err != nil {
+			d.t.Fatalf("%s: reconnect: %v", what, err)
+		}
+		d.t.Cleanup(func() { c.Close() })
+		if !c.Recovered() || c.SID() != old.SID() {
+			d.t.Fatalf("%s: session not recovered (recovered %v, same sid %v)", what, c.Recovered(), c.SID() == old.SID())
+		}
+		return c
+	}
+	d.obs = reconnect(d.obs, s.Ingest, "observer")
+	auxAt := s
+	if d.auxAt != nil {
+		auxAt = d.auxAt
+	}
+	for id, c := range d.aux {
+		if c != nil {
+			d.aux[id] = reconnect(c, auxAt.Ingest, "auxiliary client "+id[:8])
+		}
+	}
+	d.last = nil
+	d.ov = newOverlay(d.t, s.Output, code)
+}
+
 // TestCrashRecovery: kill -9 mid-match, restart on the same replay dir, and
-// the match goes on: the observer reconnects with its group secret, a new
+// the match goes on: the observer reconnects, either logging on again with
+// its group secret or, as the real Spectra client does, recovering its
+// Socket.IO session without a logon (its auxiliary clients too); a new
 // overlay gets the rebuilt state at once, and every later checkpoint is the
 // existing server's (golden) state.
 func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds cmd/spectra-server and kills it mid-replay")
 	}
+	for _, tc := range []struct {
+		name    string
+		recover bool
+	}{{"logon again with the secret", false}, {"recovered sessions, no logon", true}} {
+		t.Run(tc.name, func(t *testing.T) { testCrashRecovery(t, tc.recover) })
+	}
+}
+
+func testCrashRecovery(t *testing.T, recoverSessions bool) {
 	const name = "short_3rounds"
 	began := time.Now()
 	replay := replayPath(t, name+".replay")
@@ -284,9 +332,13 @@ func TestCrashRecovery(t *testing.T) {
 	}) {
 		t.Fatalf("no recovery log line:\n%s", srv2.log.String())
 	}
-	// The observer continues the same match with its secret; the new
-	// overlay has the rebuilt state as its first match_data.
-	if ack := d.connect(srv2, h.GroupCode, secret); ack.Reason != "reconnected" {
+	// The observer continues the same match, with its secret or its
+	// recovered session; the new overlay has the rebuilt state as its
+	// first match_data.
+	if recoverSessions {
+		d.recoverClients(srv2, h.GroupCode)
+		awaitLog(t, srv2, `msg="ingest session recovered" kind=observer`, 5*time.Second)
+	} else if ack := d.connect(srv2, h.GroupCode, secret); ack.Reason != "reconnected" {
 		t.Fatalf("observer reconnect: %+v", ack)
 	}
 	ov2 := d.ov

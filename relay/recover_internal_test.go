@@ -100,7 +100,8 @@ func TestRecoverAfterRestartWithTornLine(t *testing.T) {
 	if st.Mode().Perm() != 0o600 {
 		t.Fatalf("sidecar mode %v, want 0600", st.Mode().Perm())
 	}
-	if b, _ := os.ReadFile(sidecar); strings.TrimSpace(string(b)) != secret {
+	// The secret on the first line, then the ingest sessions' bindings.
+	if b, _ := os.ReadFile(sidecar); !strings.HasPrefix(string(b), secret+"\n") {
 		t.Fatalf("sidecar holds %q", b)
 	}
 	if b, _ := os.ReadFile(path); bytes.Contains(b, []byte(secret)) {

@@ -53,6 +53,14 @@ type Config struct {
 	// ReplayMaxBytes caps one match's replay file: past it events are still
 	// applied but no longer logged (one warning). Default 64 MiB; < 0 = no cap.
 	ReplayMaxBytes int64
+	// RecoveryWindow is how long an observer or auxiliary client whose
+	// connection was lost can come back into its session without a new
+	// logon (Socket.IO connection state recovery on the ingest port):
+	// 0 = DefaultRecoveryWindow, < 0 = off.
+	RecoveryWindow time.Duration
+	// RecoveryMaxSessions caps the lost ingest sessions remembered at once:
+	// 0 = DefaultRecoveryMaxSessions.
+	RecoveryMaxSessions int
 	// Pprof serves net/http/pprof under /debug/pprof/ on the admin
 	// handler.
 	Pprof bool
@@ -80,6 +88,12 @@ const DefaultOutputMaxPayload = 4 << 10
 // DefaultRecvBudget bounds what both Socket.IO ports hold of messages
 // still arriving: a 1-2 GB VPS stays up whatever clients announce or send.
 const DefaultRecvBudget = 128 << 20
+
+// Connection state recovery defaults of the ingest port.
+const (
+	DefaultRecoveryWindow      = socketio.DefaultRecoveryWindow
+	DefaultRecoveryMaxSessions = socketio.DefaultRecoveryMaxSessions
+)
 
 // RecoveryReport says what RecoverMatches rebuilt from the replay files.
 type RecoveryReport struct {
@@ -165,6 +179,14 @@ func NewServer(cfg Config) *Server {
 		Logger:            cfg.Logger,
 	}, outNsp)
 	srv.previews = newPreviewStore(cfg.PreviewTTL)
+	if cfg.RecoveryWindow >= 0 {
+		srv.ingest.Of("/").EnableRecovery(socketio.RecoveryConfig{
+			Window:      cfg.RecoveryWindow,
+			MaxSessions: cfg.RecoveryMaxSessions,
+			Lookup:      srv.lookupSession,
+			Observe:     srv.ctrl.m.recoveryOutcome,
+		})
+	}
 	srv.ingest.Of("/").OnConnection(srv.onIngestConnection)
 	srv.overlayLogonFn = srv.overlayLogon
 	outNsp.OnConnection(srv.onOutputConnection)

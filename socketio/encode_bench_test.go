@@ -8,7 +8,7 @@ func BenchmarkEncode(b *testing.B) {
 		name string
 		fn   func() []byte
 	}{
-		{"connect reply", func() []byte { return encodeConnectOK("/custom", "abcdefghijklmnopqrst") }},
+		{"connect reply", func() []byte { return encodeConnectOK("/custom", "abcdefghijklmnopqrst", "") }},
 		{"connect error", func() []byte { return encodeConnectError("/random", "Invalid namespace", nil) }},
 	}
 	for _, tc := range cases {

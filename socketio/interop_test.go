@@ -214,7 +214,43 @@ func newInteropServer(t *testing.T) *httptest.Server {
 		return nil
 	})
 	custom.OnConnection(func(s *socketio.Socket) { commonHandlers(s) })
+	recoveryHandlers(srv.Of("/recover"))
 	return serve(t, "/socket.io/", srv)
+}
+
+// recoveryHandlers serve recovery.test.mjs: a namespace with connection
+// state recovery on. Each socket is greeted ("hello", which carries the
+// socket's first offset); "note" events are recorded per sid, so that a
+// recovered socket's notes continue its earlier ones; "notes" answers
+// them; "cut" closes the connection without a DISCONNECT (a lost
+// connection, which the client recovers); "whoami" answers the sid and
+// whether the socket was recovered.
+func recoveryHandlers(nsp *socketio.Namespace) {
+	var mu sync.Mutex
+	notes := map[string][]string{}
+	nsp.EnableRecovery(socketio.RecoveryConfig{Window: 20 * time.Second, MaxSessions: 100})
+	nsp.OnConnection(func(s *socketio.Socket) {
+		_ = s.Emit("hello", s.ID())
+		s.On("note", func(s *socketio.Socket, e *socketio.Event) {
+			v, err := e.String(0)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			notes[s.ID()] = append(notes[s.ID()], v)
+			mu.Unlock()
+		})
+		s.On("notes", func(s *socketio.Socket, e *socketio.Event) {
+			mu.Lock()
+			got := slices.Clone(notes[s.ID()])
+			mu.Unlock()
+			_ = e.Ack(got)
+		})
+		s.On("cut", func(s *socketio.Socket, e *socketio.Event) { s.CloseTransport() })
+		s.On("whoami", func(s *socketio.Socket, e *socketio.Event) {
+			_ = e.Ack(map[string]any{"id": s.ID(), "recovered": s.Recovered()})
+		})
+	})
 }
 
 // commonHandlers serve every namespace.

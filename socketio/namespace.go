@@ -40,6 +40,9 @@ type Namespace struct {
 	sockets [numShards]socketShard
 	rooms   [numShards]roomShard
 
+	// rec is the connection state recovery, nil when off (recovery.go).
+	rec atomic.Pointer[recovery]
+
 	// allMu orders namespace-wide broadcasts, which use allStream.
 	allMu     sync.Mutex
 	allStream *engineio.Stream

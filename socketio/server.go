@@ -271,6 +271,9 @@ func (c *conn) connect(p *Packet) {
 		auth = RawJSON("{}")
 	}
 	so := newSocket(nsp, c, auth)
+	if r := nsp.rec.Load(); r != nil {
+		c.recoverInto(nsp, r, so, auth)
+	}
 	if err := nsp.runMiddleware(so, auth); err != nil {
 		var ce *ConnectError
 		if errors.As(err, &ce) {
@@ -293,8 +296,32 @@ func (c *conn) connect(p *Packet) {
 	}
 	c.mu.Unlock()
 	nsp.add(so)
-	c.send(encodeConnectOK(p.Nsp, so.id))
+	c.send(encodeConnectOK(p.Nsp, so.id, so.PID()))
 	nsp.connected(so)
+}
+
+// recoverInto gives a new socket its pid: the lost session's, with its
+// sid, when the CONNECT payload recovers one, else a fresh pid. A socket
+// of the namespace that still holds the recovered sid (its connection died
+// without the server noticing yet) is disconnected first: the pid proves
+// the client is the same one.
+func (c *conn) recoverInto(nsp *Namespace, r *recovery, so *Socket, auth RawJSON) {
+	pid, sid, off, out, tried := r.restore(auth, time.Now())
+	if tried && r.cfg.Observe != nil {
+		r.cfg.Observe(out)
+	}
+	if out != RecoveryRestored {
+		so.rs = &socketRecovery{pid: newPID()}
+		return
+	}
+	if old := nsp.Socket(sid); old != nil {
+		old.conn.detach(old)
+		old.cleanup("replaced by a recovered connection")
+		old.conn.tr.Close(engineio.ReasonServerClose)
+	}
+	so.id = sid
+	so.rs = &socketRecovery{pid: pid, recovered: true}
+	so.rs.offset.Store(off)
 }
 
 // detach removes so from the connection's namespace table.
@@ -406,10 +433,16 @@ func echoNsp(nsp string) string {
 	return string(b)
 }
 
-func encodeConnectOK(nsp, sid string) []byte {
-	b := appendHeader(make([]byte, 0, 16+len(nsp)+len(sid)), PacketConnect, 0, nsp, NoID)
+// encodeConnectOK is the CONNECT reply; pid is left out when empty
+// (recovery off), as the protocol's conformance suite expects.
+func encodeConnectOK(nsp, sid, pid string) []byte {
+	b := appendHeader(make([]byte, 0, 24+len(nsp)+len(sid)+len(pid)), PacketConnect, 0, nsp, NoID)
 	b = append(b, `{"sid":`...)
 	b = AppendString(b, sid)
+	if pid != "" {
+		b = append(b, `,"pid":`...)
+		b = AppendString(b, pid)
+	}
 	return append(b, '}')
 }
 

@@ -108,6 +108,11 @@ type Socket struct {
 	conn *conn
 	hs   Handshake
 
+	// rs is the socket's connection state recovery (recovery.go), nil when
+	// its namespace has it off: a pointer, so that the overlays' many
+	// sockets pay one word for it.
+	rs *socketRecovery
+
 	mu   sync.Mutex
 	gone bool
 	// handlers and rooms are slices searched in order, not maps: a socket
@@ -146,6 +151,20 @@ func newSocket(nsp *Namespace, c *conn, auth RawJSON) *Socket {
 
 // ID is the socket id, distinct from the Engine.IO session id.
 func (s *Socket) ID() string { return s.id }
+
+// PID is the socket's private session id when its namespace recovers
+// connection state, else "". It is a credential (whoever presents it
+// takes the session over): persist it like a secret, never log it.
+func (s *Socket) PID() string {
+	if s.rs == nil {
+		return ""
+	}
+	return s.rs.pid
+}
+
+// Recovered reports whether the socket took over a lost session (same sid
+// and pid as before) instead of starting a new one.
+func (s *Socket) Recovered() bool { return s.rs != nil && s.rs.recovered }
 
 // Namespace is the namespace the socket belongs to.
 func (s *Socket) Namespace() *Namespace { return s.nsp }
@@ -192,7 +211,14 @@ func (s *Socket) OnDisconnect(fn func(reason string)) {
 
 // Emit sends an event. Arguments: RawJSON (verbatim), string, numbers,
 // bool, nil, []byte (a binary attachment) and anything sonic can marshal.
+//
+// With connection state recovery on, an offset is added as the last
+// argument, as socket.io does; the client's handlers see it after the
+// others.
 func (s *Socket) Emit(event string, args ...any) error {
+	if s.rs != nil {
+		args = append(args[:len(args):len(args)], s.rs.nextOffset())
+	}
 	b, bins, err := encodeArgs(nil, PacketEvent, s.nsp.name, NoID, event, true, args)
 	if err != nil {
 		return err
@@ -203,6 +229,9 @@ func (s *Socket) Emit(event string, args ...any) error {
 // EmitRaw sends an event with raw arguments whose placeholders refer to
 // attachments, e.g. to echo a received Event's Args and Attachments.
 func (s *Socket) EmitRaw(event string, args []RawJSON, attachments [][]byte) error {
+	if s.rs != nil {
+		args = append(args[:len(args):len(args)], AppendString(nil, s.rs.nextOffset()))
+	}
 	return s.send(encodeRaw(PacketEvent, s.nsp.name, NoID, event, true, args, len(attachments)), attachments)
 }
 
@@ -367,6 +396,9 @@ func (s *Socket) cleanup(reason string) {
 	s.mu.Unlock()
 
 	s.nsp.remove(s)
+	if r := s.nsp.rec.Load(); r != nil && s.rs != nil && recoverable(reason) {
+		r.remember(s.rs.pid, s.id, s.rs.offset.Load(), time.Now())
+	}
 	// Taking the acks out of the map is the claim: a timer that fires now
 	// finds nothing and does not call fn.
 	for _, pa := range acks {

@@ -55,9 +55,9 @@ type player struct {
 	header    replayfile.Header
 	events    []replayfile.Event
 	res       *result
-	obs       *sioclient.Client
-	aux       map[string]*sioclient.Client // nil value: refused, events skipped
-	last      *sioclient.Client
+	obs       *rconn
+	aux       map[string]*rconn // nil value: refused, events skipped
+	last      *rconn
 	gameEnd   atomic.Bool
 	version   string
 	group     string
@@ -76,7 +76,7 @@ func play(ctx context.Context, cfg config) (*result, error) {
 		header:  h,
 		events:  evs,
 		res:     &result{total: len(evs)},
-		aux:     map[string]*sioclient.Client{},
+		aux:     map[string]*rconn{},
 		version: h.ClientVersion,
 		group:   h.GroupCode,
 	}
@@ -142,8 +142,8 @@ func (p *player) logonObserver(ctx context.Context) error {
 		c.Close()
 		return fmt.Errorf("observer logon for group code %s refused by the server: %s", p.group, ack.Reason)
 	}
-	p.obs = c
-	p.last = c
+	p.obs = newRConn(p, "observer", c)
+	p.last = p.obs
 	if !p.cfg.quiet {
 		note := ""
 		if ack.Reason == "reconnected" {
@@ -155,7 +155,7 @@ func (p *player) logonObserver(ctx context.Context) error {
 }
 
 // auxFor returns the logged-on client of a player, logging it on first.
-func (p *player) auxFor(ctx context.Context, ev *replayfile.Event) (*sioclient.Client, error) {
+func (p *player) auxFor(ctx context.Context, ev *replayfile.Event) (*rconn, error) {
 	if c, ok := p.aux[ev.PlayerID]; ok {
 		return c, nil
 	}
@@ -172,9 +172,10 @@ func (p *player) auxFor(ctx context.Context, ev *replayfile.Event) (*sioclient.C
 		p.warn("%s refused, skipping its events: %s", what, ack.Reason)
 		return nil, nil
 	}
-	p.aux[ev.PlayerID] = c
+	r := newRConn(p, what, c)
+	p.aux[ev.PlayerID] = r
 	p.res.auxClients.Add(1)
-	return c, nil
+	return r, nil
 }
 
 func (p *player) warn(format string, args ...any) {
@@ -286,18 +287,45 @@ func (p *player) send(ctx context.Context, ev *replayfile.Event) error {
 	return nil
 }
 
-// settle waits until the server has read what c sent (see
+// settle waits until the server has read what r sent (see
 // sioclient.Client.Barrier), or only until it left this process when
-// barriers are off or unanswered.
-func (p *player) settle(ctx context.Context, c *sioclient.Client) error {
-	if c == nil {
+// barriers are off or unanswered. A lost connection is waited for
+// (bounded): its buffered events go out when it is back, before the
+// barrier; a connection lost during the barrier is waited for again.
+func (p *player) settle(ctx context.Context, r *rconn) error {
+	if r == nil {
 		return nil
 	}
-	select {
-	case <-c.Done():
-		return nil // nothing more will be read from it
-	default:
+	for attempt := 0; ; attempt++ {
+		select {
+		case <-r.Done():
+			return nil // nothing more will be read from it
+		default:
+		}
+		wctx, wcancel := context.WithTimeout(ctx, settleReconnectWait)
+		c, err := r.current(wctx)
+		wcancel()
+		if err != nil || c == nil {
+			return err
+		}
+		err = p.settleConn(ctx, c)
+		if err == nil || attempt >= 3 || ctx.Err() != nil {
+			return err
+		}
+		// A barrier that failed because the connection was lost under it
+		// (its end may be noticed a moment later): once it is back, again.
+		t := time.NewTimer(2 * time.Second)
+		select {
+		case <-c.Done():
+			t.Stop()
+			continue
+		case <-t.C:
+			return err
+		}
 	}
+}
+
+func (p *player) settleConn(ctx context.Context, c *sioclient.Client) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if !p.noBarrier {
@@ -316,6 +344,10 @@ func (p *player) settle(ctx context.Context, c *sioclient.Client) error {
 	}
 	return nil
 }
+
+// settleReconnectWait bounds how long a switch between connections waits
+// for a lost one to come back (the server restarting, say).
+const settleReconnectWait = 5 * time.Minute
 
 // pacer waits until event i may be sent; prev is when i-1 was sent.
 type pacer func(ctx context.Context, i int, prev time.Time) error
@@ -504,8 +536,8 @@ func (p *player) settleAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (p *player) clients() []*sioclient.Client {
-	var cs []*sioclient.Client
+func (p *player) clients() []*rconn {
+	var cs []*rconn
 	if p.obs != nil {
 		cs = append(cs, p.obs)
 	}

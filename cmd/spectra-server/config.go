@@ -53,6 +53,8 @@ type config struct {
 	handshakeRate         float64 // Engine.IO handshakes per second per address; 0 = no limit
 	handshakeBurst        int
 	trustedProxies        []netip.Prefix
+	recoveryWindow        time.Duration // ingest connection state recovery; 0 = off
+	recoveryMax           int           // lost ingest sessions remembered at once
 }
 
 // setting is one configuration knob: a flag and an environment variable
@@ -199,6 +201,25 @@ var settings = []setting{
 				return errors.New("not a logon rate: use 0 (off) to 1000000 logons per second")
 			}
 			c.logonBurst = n
+			return nil
+		}},
+	{flag: "recovery-window", env: "RECOVERY_WINDOW", arg: "DURATION", def: "2m",
+		meaning: "how long an observer or auxiliary client whose connection was lost may come back into its session without a new logon, as socket.io-client >= 4.6 does by itself (after a relay restart or on another cluster node: while its match is live); 0 = off (the client must log on again)",
+		set: func(c *config, v string) error {
+			if v == "0" {
+				c.recoveryWindow = 0
+				return nil
+			}
+			return parseDuration(v, &c.recoveryWindow)
+		}},
+	{flag: "recovery-max-sessions", env: "RECOVERY_MAX_SESSIONS", arg: "N", def: "10000",
+		meaning: "lost ingest sessions remembered at once for RECOVERY_WINDOW; past it the oldest is forgotten",
+		set: func(c *config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 10_000_000 {
+				return errors.New("not a session count: use 1 to 10000000")
+			}
+			c.recoveryMax = n
 			return nil
 		}},
 	{flag: "log-level", env: "LOG_LEVEL", arg: "LEVEL", def: "info",

@@ -116,18 +116,24 @@ func relayConfig(cfg config, log *slog.Logger) relay.Config {
 	if recvBudget == 0 {
 		recvBudget = -1 // the relay's "no budget"; its 0 means the default
 	}
+	recoveryWindow := cfg.recoveryWindow
+	if recoveryWindow == 0 {
+		recoveryWindow = -1 // the relay's "off"; its 0 means the default
+	}
 	return relay.Config{
-		OutputMaxPayload: cfg.outputMaxPayload,
-		RecvBudget:       recvBudget,
-		RequireAuthKey:   cfg.requireKey,
-		AuthKey:          cfg.authKey,
-		ReplayDir:        cfg.replayDir,
-		ReplayMaxBytes:   maxBytes,
-		BodyTimeout:      cfg.bodyTimeout,
-		LogonBurst:       logonBurst,
-		Pprof:            cfg.pprof,
-		AdminToken:       cfg.adminToken,
-		Logger:           log,
+		OutputMaxPayload:    cfg.outputMaxPayload,
+		RecvBudget:          recvBudget,
+		RecoveryWindow:      recoveryWindow,
+		RecoveryMaxSessions: cfg.recoveryMax,
+		RequireAuthKey:      cfg.requireKey,
+		AuthKey:             cfg.authKey,
+		ReplayDir:           cfg.replayDir,
+		ReplayMaxBytes:      maxBytes,
+		BodyTimeout:         cfg.bodyTimeout,
+		LogonBurst:          logonBurst,
+		Pprof:               cfg.pprof,
+		AdminToken:          cfg.adminToken,
+		Logger:              log,
 		Engine: engineio.Config{
 			PingInterval: 25 * time.Second,
 			PingTimeout:  20 * time.Second,

@@ -176,6 +176,8 @@ func TestConfigErrors(t *testing.T) {
 		{"zero handshake burst", nil, map[string]string{"HANDSHAKE_BURST": "0", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"HANDSHAKE_BURST", "1 to 1000000"}},
 		{"bad trusted proxy", nil, map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, proxy.lan", "REQUIRE_AUTH_KEY": "false"}, nil,
 			[]string{"TRUSTED_PROXIES", "proxy.lan", "not an address or CIDR prefix"}},
+		{"bad recovery window", nil, noKey, []string{"-recovery-window", "-1m"}, []string{"-recovery-window", "positive duration"}},
+		{"bad recovery cap", nil, map[string]string{"RECOVERY_MAX_SESSIONS": "0", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"RECOVERY_MAX_SESSIONS", "1 to 10000000"}},
 		{"bad port", nil, map[string]string{"EXTRAS_PORT": "70000", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"EXTRAS_PORT", "0 to 65535"}},
 		{"bad GOGC", nil, map[string]string{"GOGC": "fast", "REQUIRE_AUTH_KEY": "false"}, nil, []string{"GOGC", "1 to 100000 or off"}},
 		{"zero GOGC", nil, noKey, []string{"-gogc", "0"}, []string{"-gogc", "GC percentage"}},
@@ -235,7 +237,7 @@ func TestUsageListsEverySetting(t *testing.T) {
 	help := out.String()
 	// The list is spelled out so that dropping a setting from the table fails.
 	envs := []string{"BIND", "INGEST_PORT", "OUTPUT_PORT", "EXTRAS_PORT", "ADMIN_BIND", "ADMIN_TOKEN", "REPLAY_DIR", "REPLAY_MAX_BYTES", "RECOVER", "REDIS_URL", "NODE_ID", "INSECURE",
-		"SERVER_KEY", "SERVER_CERT", "REQUIRE_AUTH_KEY", "AUTH_KEY", "BODY_TIMEOUT", "OUTPUT_MAX_PAYLOAD", "RECV_BUDGET", "SNDBUF", "DEFLATE_STREAM", "URING", "LOGON_BURST",
+		"SERVER_KEY", "SERVER_CERT", "REQUIRE_AUTH_KEY", "AUTH_KEY", "BODY_TIMEOUT", "OUTPUT_MAX_PAYLOAD", "RECV_BUDGET", "SNDBUF", "DEFLATE_STREAM", "URING", "LOGON_BURST", "RECOVERY_WINDOW", "RECOVERY_MAX_SESSIONS",
 		"MAX_CONNS", "MAX_CONNS_PER_IP", "HANDSHAKE_RATE", "HANDSHAKE_BURST", "TRUSTED_PROXIES", "LOG_LEVEL", "LOG_FORMAT", "GOGC", "PPROF", "CPU_PROFILE",
 		"TRACE", "BLOCK_PROFILE"}
 	if len(envs) != len(settings) {
@@ -324,12 +326,14 @@ func TestRelayConfigWiring(t *testing.T) {
 	tests := []struct {
 		env        map[string]string
 		maxBytes   int64
-		logonBurst int   // the relay's: 0 its default, < 0 never
-		recvBudget int64 // the relay's: 0 its default, < 0 none
+		logonBurst int           // the relay's: 0 its default, < 0 never
+		recvBudget int64         // the relay's: 0 its default, < 0 none
+		recovery   time.Duration // the relay's: < 0 off
+		recMax     int
 	}{
-		{map[string]string{"REQUIRE_AUTH_KEY": "false"}, 64 << 20, 100, 128 << 20},
-		{map[string]string{"AUTH_KEY": "k", "BODY_TIMEOUT": "3s", "REPLAY_MAX_BYTES": "0", "PPROF": "true", "REPLAY_DIR": "d", "SNDBUF": "16KiB", "URING": "1", "DEFLATE_STREAM": "flate", "LOGON_BURST": "0", "RECV_BUDGET": "0", "OUTPUT_MAX_PAYLOAD": "1000"}, -1, -1, -1},
-		{map[string]string{"REQUIRE_AUTH_KEY": "false", "LOGON_BURST": "40", "RECV_BUDGET": "64MiB", "ADMIN_TOKEN": "0123456789abcdef"}, 64 << 20, 40, 64 << 20},
+		{map[string]string{"REQUIRE_AUTH_KEY": "false"}, 64 << 20, 100, 128 << 20, 2 * time.Minute, 10000},
+		{map[string]string{"AUTH_KEY": "k", "BODY_TIMEOUT": "3s", "REPLAY_MAX_BYTES": "0", "PPROF": "true", "REPLAY_DIR": "d", "SNDBUF": "16KiB", "URING": "1", "DEFLATE_STREAM": "flate", "LOGON_BURST": "0", "RECV_BUDGET": "0", "OUTPUT_MAX_PAYLOAD": "1000", "RECOVERY_WINDOW": "0"}, -1, -1, -1, -1, 10000},
+		{map[string]string{"REQUIRE_AUTH_KEY": "false", "LOGON_BURST": "40", "RECV_BUDGET": "64MiB", "ADMIN_TOKEN": "0123456789abcdef", "RECOVERY_WINDOW": "30s", "RECOVERY_MAX_SESSIONS": "5"}, 64 << 20, 40, 64 << 20, 30 * time.Second, 5},
 	}
 	for _, tc := range tests {
 		c, err := loadConfig(nil, lookupIn(tc.env), lookupIn(nil))
@@ -341,7 +345,7 @@ func TestRelayConfigWiring(t *testing.T) {
 			rc.BodyTimeout != c.bodyTimeout || rc.Engine.BodyTimeout != c.bodyTimeout || rc.ReplayMaxBytes != tc.maxBytes ||
 			int64(rc.Engine.SendBuffer) != c.sndbuf || rc.Engine.Uring != c.uring || rc.Engine.Deflate.StreamFlate != c.streamFlate ||
 			rc.LogonBurst != tc.logonBurst || rc.RecvBudget != tc.recvBudget || rc.OutputMaxPayload != c.outputMaxPayload ||
-			rc.AdminToken != c.adminToken {
+			rc.AdminToken != c.adminToken || rc.RecoveryWindow != tc.recovery || rc.RecoveryMaxSessions != tc.recMax {
 			t.Errorf("env %v: relay config %+v from %+v", tc.env, rc, c)
 		}
 	}

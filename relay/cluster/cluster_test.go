@@ -255,3 +255,39 @@ func TestRedisLossRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSessions: a session stored with its match is found from another
+// node while the match lives, and not after it ended.
+func TestSessions(t *testing.T) {
+	rs := redistest.Start(t)
+	ctx := ctxT(t)
+	a := newNode(t, rs.URL, "a", nil)
+	b := newNode(t, rs.URL, "b", nil)
+	oa, err := a.Create(ctx, "G1", "s3cret", []byte(`{"logon":1}`), 1000, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.PutSession(ctx, "G1", "pid-1", []byte(`{"sid":"x"}`)); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		pid    string
+		ok     bool
+		code   string
+		secret string
+		bind   string
+	}{
+		{"pid-1", true, "G1", "s3cret", `{"sid":"x"}`},
+		{"pid-unknown", false, "", "", ""},
+	}
+	for _, tc := range tests {
+		code, secret, bind, ok, err := b.Session(ctx, tc.pid)
+		if err != nil || ok != tc.ok || code != tc.code || secret != tc.secret || string(bind) != tc.bind {
+			t.Fatalf("Session(%q) = %q %q %q %v %v", tc.pid, code, secret, bind, ok, err)
+		}
+	}
+	oa.Release(ctx, true, "")
+	if _, _, _, ok, err := b.Session(ctx, "pid-1"); ok || err != nil {
+		t.Fatalf("the session of an ended match was found (%v)", err)
+	}
+}

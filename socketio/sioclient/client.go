@@ -6,6 +6,7 @@
 package sioclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,8 +54,21 @@ type Options struct {
 	Namespace string
 	// Auth is sent with the CONNECT packet; it must encode to a JSON object.
 	Auth any
+	// Session, when its PID is set, asks the server to recover that
+	// session (Socket.IO connection state recovery): the CONNECT payload
+	// carries it beside Auth's members, as socket.io-client sends it after
+	// a reconnect. Take it from the previous Client's Session.
+	Session Session
 	// Logger receives diagnostics. Default slog.Default().
 	Logger *slog.Logger
+}
+
+// Session is what a client needs to recover its session after losing the
+// connection, when the server recovers connection state: the private
+// session id of the CONNECT reply and the offset (last string argument)
+// of the last event received. The PID is a credential; keep it private.
+type Session struct {
+	PID, Offset string
 }
 
 // Message is the argument list of an event or an acknowledgement.
@@ -137,6 +151,8 @@ type Client struct {
 	acks       map[uint64]chan Message
 	nextID     uint64
 	sid        string
+	session    Session // the server's pid and the last offset; empty without recovery
+	recovered  bool
 	connected  chan struct{}
 	connErr    error
 	connDone   bool
@@ -237,6 +253,9 @@ func (c *Client) Connect(ctx context.Context, url string) error {
 		}
 		auth = b
 	}
+	if s := c.opts.Session; s.PID != "" {
+		auth = appendSession(auth, s)
+	}
 	eopts := c.opts.EIO
 	eopts.OnMessage = c.onMessage
 	conn, err := eioclient.Dial(ctx, url, eopts)
@@ -276,6 +295,41 @@ func (c *Client) Connect(ctx context.Context, url string) error {
 		return err
 	}
 	return nil
+}
+
+// appendSession adds the pid and offset members in front of an auth
+// object's (or makes one).
+func appendSession(auth []byte, s Session) []byte {
+	b := append(make([]byte, 0, len(auth)+64), `{"pid":`...)
+	b = siopacket.AppendString(b, s.PID)
+	if s.Offset != "" {
+		b = append(b, `,"offset":`...)
+		b = siopacket.AppendString(b, s.Offset)
+	}
+	if len(auth) == 0 {
+		return append(b, '}')
+	}
+	rest := bytes.TrimSpace(bytes.TrimSpace(auth)[1:]) // after the '{'
+	if len(rest) > 0 && rest[0] != '}' {
+		b = append(b, ',')
+	}
+	return append(b, rest...)
+}
+
+// Session is the state to recover this client's session with (Options.
+// Session of the next Client), empty when the server does not recover.
+func (c *Client) Session() Session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.session
+}
+
+// Recovered reports whether the server recovered Options.Session: the same
+// sid as before, and the server's binding of it.
+func (c *Client) Recovered() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.recovered
 }
 
 // watch ends the Client when its Engine.IO connection ends.
@@ -535,12 +589,20 @@ func (c *Client) handlePacket(p Packet, atts [][]byte) {
 	case siopacket.PacketConnect:
 		var v struct {
 			SID string `json:"sid"`
+			PID string `json:"pid"`
 		}
 		if p.Data != nil {
 			json.Unmarshal(p.Data, &v)
 		}
 		c.mu.Lock()
 		c.sid = v.SID
+		if v.PID != "" {
+			c.recovered = v.PID == c.opts.Session.PID
+			c.session = Session{PID: v.PID, Offset: c.opts.Session.Offset}
+			if !c.recovered {
+				c.session.Offset = ""
+			}
+		}
 		if !c.connDone {
 			c.connDone = true
 			close(c.connected)
@@ -587,6 +649,9 @@ func (c *Client) handlePacket(p Packet, atts [][]byte) {
 			c.protocolError(fmt.Errorf("%w: event without a name", ErrBadPacket))
 			return
 		}
+		if len(items) > 1 {
+			c.noteOffset(items[len(items)-1])
+		}
 		c.enqueue(&Event{Name: name, Message: Message{Args: items[1:], Attachments: atts}, c: c, id: p.ID, hasID: p.HasID})
 	case siopacket.PacketAck, siopacket.PacketBinaryAck:
 		items, err := splitArray(p.Data)
@@ -601,6 +666,24 @@ func (c *Client) handlePacket(p Packet, atts [][]byte) {
 		if ok {
 			ch <- Message{Args: items, Attachments: atts}
 		}
+	}
+}
+
+// noteOffset records an event's last argument as the session's offset
+// when it is a string and the server recovers sessions, as
+// socket.io-client does.
+func (c *Client) noteOffset(last []byte) {
+	if len(last) == 0 || last[0] != '"' {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.session.PID == "" {
+		return
+	}
+	var s string
+	if json.Unmarshal(last, &s) == nil {
+		c.session.Offset = s
 	}
 }
 

@@ -234,3 +234,32 @@ func FuzzDecodePacket(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendSession(t *testing.T) {
+	tests := []struct {
+		name, auth string
+		s          Session
+		want       string
+	}{
+		{"no auth", "", Session{PID: "p", Offset: "3"}, `{"pid":"p","offset":"3"}`},
+		{"no offset yet", "", Session{PID: "p"}, `{"pid":"p"}`},
+		{"empty auth", "{}", Session{PID: "p", Offset: "3"}, `{"pid":"p","offset":"3"}`},
+		{"empty auth with spaces", " { } ", Session{PID: "p", Offset: "3"}, `{"pid":"p","offset":"3"}`},
+		{"auth members kept", `{"token":"t"}`, Session{PID: "p", Offset: "a\"b"}, `{"pid":"p","offset":"a\"b","token":"t"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var auth []byte
+			if tc.auth != "" {
+				auth = []byte(tc.auth)
+			}
+			got := string(appendSession(auth, tc.s))
+			if got != tc.want {
+				t.Fatalf("appendSession(%q, %+v) = %s, want %s", tc.auth, tc.s, got, tc.want)
+			}
+			if !json.Valid([]byte(got)) {
+				t.Fatalf("%s is not JSON", got)
+			}
+		})
+	}
+}

@@ -144,7 +144,9 @@ export class Recorder {
 // group secret to the observer that created the match.
 export function isOwnLogonAck(f, secret) {
   if (f.type !== "message") return false;
-  const m = /^2(?:\d*)\["obs_logon_ack","(.*)"\]$/s.exec(f.data);
+  // The ingest port recovers connection state: an offset string may follow
+  // the ack's one argument.
+  const m = /^2(?:\d*)\["obs_logon_ack","((?:[^"\\]|\\.)*)"(?:,"[^"\\]*")?\]$/s.exec(f.data);
   if (!m) return false;
   try {
     const ack = JSON.parse(JSON.parse(`"${m[1]}"`));
@@ -162,6 +164,9 @@ export function waitEvent(sock, event, ms = 10000) {
     }, ms);
     const on = (...args) => {
       clearTimeout(t);
+      // An event of a recovering namespace ends with an offset string
+      // (connection state recovery): it is not an argument of the event.
+      if (sock._pid && args.length > 1 && typeof args[args.length - 1] === "string") args = args.slice(0, -1);
       resolve(args.length <= 1 ? args[0] : args);
     };
     sock.once(event, on);
