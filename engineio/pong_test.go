@@ -34,7 +34,7 @@ func TestPingFloodKeepsOnePong(t *testing.T) {
 			srv := NewServer(Config{DisableNetpoll: true, MaxQueueBytes: tc.maxQueue}, nil)
 			c1, c2 := net.Pipe()
 			defer c2.Close()
-			wc := &wsConn{conn: c1, live: &srv.wsLive}
+			wc := &wsConn{conn: c1, outer: c1, live: &srv.wsLive}
 			srv.wsLive.Add(1)
 			so := &Socket{id: "pong-test", srv: srv, transport: transportWebSocket, ws: wc, flushing: true}
 			if tc.queued > 0 {
