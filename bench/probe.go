@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -37,7 +38,8 @@ type probe struct {
 	groupCode string
 	markers   *markerLog
 	deflate   bool
-	node      int // the cluster node it is connected to (0: the observer's)
+	node      int         // the cluster node it is connected to (0: the observer's)
+	tls       *tls.Config // nil: plain WebSocket
 	// slowOver: samples over it are printed with their wall-clock times
 	// (0: none), to line stalls up with the server's and kernel's logs.
 	slowOver time.Duration
@@ -147,8 +149,7 @@ func (p *probe) fail(err error) {
 func (p *probe) connect(ctx context.Context, hostport string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", hostport)
+	c, err := dialMaybeTLS(ctx, hostport, p.tls)
 	if err != nil {
 		return err
 	}

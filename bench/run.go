@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -137,6 +138,10 @@ type Result struct {
 	HarnessMajorFaults int64 `json:"harnessMajorFaults"`
 	// ServerCPUPerMsgUs: server CPU time per delivered match_data, in µs.
 	ServerCPUPerMsgUs float64 `json:"serverCPUPerMatchDataUs,omitempty"`
+	// ServerGoroutines: spectra-server's go_goroutines (its /metrics) at
+	// the end of the window, summed over a cluster's nodes; 0 for servers
+	// without /metrics (the floor, node).
+	ServerGoroutines int `json:"serverGoroutines,omitempty"`
 
 	// Cluster kinds: the server figures above sum every node and
 	// redis-server; these are redis-server's own share, and the latency of
@@ -322,9 +327,9 @@ type pollingOverlay struct {
 	loggedOn    atomic.Bool
 }
 
-func dialPolling(ctx context.Context, url, groupCode string, match int, deflate bool, timeout time.Duration, pc *overlayCounters) (*pollingOverlay, error) {
+func dialPolling(ctx context.Context, url, groupCode string, match int, deflate bool, tlsCfg *tls.Config, timeout time.Duration, pc *overlayCounters) (*pollingOverlay, error) {
 	o := &pollingOverlay{match: match}
-	c := sioclient.New(sioclient.Options{EIO: eioclient.Options{Deflate: deflate}})
+	c := sioclient.New(sioclient.Options{EIO: eioclient.Options{Deflate: deflate, TLSConfig: tlsCfg}})
 	c.On("match_data", func([]json.RawMessage) {
 		if o.matchData.Add(1) == 1 {
 			o.firstDataNs.Store(time.Now().UnixNano())

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -32,6 +33,10 @@ type serverProc struct {
 	pid    int
 	ingest string // host:port
 	output string
+	admin  string // spectra-server's admin listener (its /metrics), "" when none
+	// tls is the harness's TLS configuration for this server (nil: plain).
+	tls    *tls.Config
+	tlsCrt string
 	exited chan struct{}
 	log    string
 }
@@ -40,6 +45,7 @@ type serverProc struct {
 // to the environment (a cluster node's REDIS_URL and NODE_ID).
 func startServer(ctx context.Context, cfg *Config, kind, logPath string, env ...string) (*serverProc, error) {
 	var cmd *exec.Cmd
+	tlsCrt := ""
 	switch {
 	case IsGo(kind) || IsCluster(kind):
 		// The admin listener on a free port: the default 5102 would be taken
@@ -52,6 +58,12 @@ func startServer(ctx context.Context, cfg *Config, kind, logPath string, env ...
 				return nil, err
 			}
 			cmd.Env = append(cmd.Env, extra...)
+			if VariantTLS(kind) {
+				key, crt := tlsPair(logPath)
+				os.RemoveAll(filepath.Dir(key))
+				cmd.Env = append(cmd.Env, "SERVER_KEY="+key, "SERVER_CERT="+crt)
+				tlsCrt = crt
+			}
 		}
 	case kind == KindFloor:
 		cmd = exec.Command(cfg.FloorBinary, "-bind", "127.0.0.1", "-base-state", cfg.BaseState)
@@ -80,7 +92,7 @@ func startServer(ctx context.Context, cfg *Config, kind, logPath string, env ...
 		logf.Close()
 		return nil, err
 	}
-	s := &serverProc{kind: kind, cmd: cmd, pid: cmd.Process.Pid, exited: make(chan struct{}), log: logPath}
+	s := &serverProc{kind: kind, cmd: cmd, pid: cmd.Process.Pid, exited: make(chan struct{}), log: logPath, tlsCrt: tlsCrt}
 	lines := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -110,11 +122,19 @@ func startServer(ctx context.Context, cfg *Config, kind, logPath string, env ...
 				s.ingest = v
 			case "output":
 				s.output = v
+			case "admin":
+				s.admin = v
 			}
 		}
 		if s.ingest == "" || s.output == "" {
 			s.stop()
 			return nil, fmt.Errorf("%s server: unexpected listening line %q", kind, line)
+		}
+		if s.tlsCrt != "" {
+			if s.tls, err = clientTLS(s.tlsCrt); err != nil {
+				s.stop()
+				return nil, fmt.Errorf("%s server: %w", kind, err)
+			}
 		}
 		return s, nil
 	case <-s.exited:

@@ -135,7 +135,7 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 	for m := range st.Matches {
 		src := srcs[m%len(srcs)]
 		gc := groupCode(m)
-		o := &observer{src: src, groupCode: gc, matchID: src.matchID + "-" + gc, ingest: "http://" + srv.ingest(),
+		o := &observer{src: src, groupCode: gc, matchID: src.matchID + "-" + gc, ingest: httpScheme(srv.tls()) + srv.ingest(), tls: srv.tls(),
 			speed: cfg.Speed, markerEvery: cfg.MarkerEvery, markers: &markerLog{}, slowOver: cfg.SlowSample}
 		s.obs = append(s.obs, o)
 		go o.run(sctx, ready)
@@ -174,6 +174,7 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 		res.Status = err.Error()
 		return res
 	}
+	s.pool.tls = srv.tls()
 	defer s.pool.close()
 	perMatch := make([]int, st.Matches)
 	for m := range perMatch {
@@ -189,7 +190,7 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 	for m := range st.Matches {
 		for range min(cfg.Probes, perMatch[m]) {
 			p := &probe{match: m, groupCode: groupCode(m), markers: s.obs[m].markers, deflate: cfg.Deflate,
-				node: nodeFor(nProbes, len(srv.nodes)), slowOver: cfg.SlowSample}
+				node: nodeFor(nProbes, len(srv.nodes)), slowOver: cfg.SlowSample, tls: srv.tls()}
 			s.probes[m] = append(s.probes[m], p)
 			go p.run(sctx, srv.output(nProbes), cfg.ConnectTimeout, probeUp)
 			nProbes++
@@ -251,7 +252,7 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 				var err error
 				if t.polling {
 					var o *pollingOverlay
-					if o, err = dialPolling(sctx, "http://"+t.out, groupCode(t.m), t.m, cfg.Deflate, cfg.ConnectTimeout, s.counters); err == nil {
+					if o, err = dialPolling(sctx, httpScheme(srv.tls())+t.out, groupCode(t.m), t.m, cfg.Deflate, srv.tls(), cfg.ConnectTimeout, s.counters); err == nil {
 						s.pollMu.Lock()
 						s.polling = append(s.polling, o)
 						s.pollMu.Unlock()
@@ -396,6 +397,7 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 		}
 	}
 	t1 := s.snap()
+	res.ServerGoroutines = srv.goroutines(ctx)
 	if t1.proc.rss == 0 {
 		t1.proc.rss = maxRSS
 	}

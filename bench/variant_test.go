@@ -26,7 +26,10 @@ func TestGoVariantEnv(t *testing.T) {
 		{kind: "go+1X=2", wantErr: "not an environment variable name"},
 		{kind: "go+URING=true+URING=false", wantErr: "given twice"},
 		{kind: "go+REQUIRE_AUTH_KEY=true", wantErr: "set by the bench"},
-		{kind: "go+INSECURE=false", wantErr: "set by the bench"},
+		{kind: "go+INSECURE=false", want: []string{"INSECURE=false"}},
+		{kind: "go+INSECURE=false+URING=false", want: []string{"INSECURE=false", "URING=false"}},
+		{kind: "go+INSECURE=no", wantErr: "true or false"},
+		{kind: "go+SERVER_CERT=x.pem", wantErr: "set by the bench"},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
 			got, err := GoVariantEnv(tc.kind)
@@ -45,6 +48,9 @@ func TestGoVariantEnv(t *testing.T) {
 			if !IsGo(tc.kind) || IsCluster(tc.kind) {
 				t.Errorf("IsGo(%q) = false or IsCluster true", tc.kind)
 			}
+			if tls := slices.Contains(tc.want, "INSECURE=false"); VariantTLS(tc.kind) != tls {
+				t.Errorf("VariantTLS(%q) = %v, want %v", tc.kind, !tls, tls)
+			}
 		})
 	}
 }
@@ -59,10 +65,11 @@ func TestVariantReport(t *testing.T) {
 		return r
 	}
 	results := []Result{res(KindGo, 10, 130), res("go+URING=true", 9, 128), res(KindFloor, 8, 120)}
+	results[0].ServerGoroutines, results[1].ServerGoroutines = 40, 5040
 	var b strings.Builder
 	variantMarkdown(&b, results)
 	out := b.String()
-	for _, want := range []string{"`go+URING=true`", "9.0 / 10.0 (×0.90)", "9.0 / 8.0 (×1.12)", "(Δ -2)"} {
+	for _, want := range []string{"`go+URING=true`", "9.0 / 10.0 (×0.90)", "9.0 / 8.0 (×1.12)", "(Δ -2)", "5040 / 40 (×126.00)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
