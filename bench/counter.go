@@ -51,6 +51,7 @@ type rawConn struct {
 	wbuf    []byte
 	closed  bool
 	gotData bool
+	n       atomic.Int64 // match_data received (read by the window's snapshots)
 }
 
 const (
@@ -76,6 +77,10 @@ type countPool struct {
 	tlsConns map[*rawConn]struct{}
 	tlsWG    sync.WaitGroup
 	closing  atomic.Bool
+	// all holds every overlay that logged on or tried to, in the order they
+	// were handed over, for the per-overlay delivery count.
+	allMu sync.Mutex
+	all   []*rawConn
 }
 
 type epollLoop struct {
@@ -161,6 +166,9 @@ func (p *countPool) dialAt(hostport string, m int, groupCode string, deflate boo
 			return fmt.Errorf("waiting for the open packet: %w", err)
 		}
 	}
+	p.allMu.Lock()
+	p.all = append(p.all, c)
+	p.allMu.Unlock()
 	if p.tls != nil {
 		nc.SetDeadline(time.Time{})
 		handed = true
@@ -305,6 +313,7 @@ var errServerClosed = errors.New("closed by the server")
 func (c *rawConn) countMatchData(wire int64) {
 	pc := c.pool.c
 	pc.matchData.Add(1)
+	c.n.Add(1)
 	pc.matchWire.Add(wire)
 	c.pool.perMatch[c.match].Add(1)
 	if !c.gotData {

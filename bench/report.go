@@ -340,7 +340,7 @@ func (r *Report) Markdown(svg string) string {
 			na(lat, x.LatencyP50ms, f0), p99, na(lat, x.LatencyMaxms, f0),
 			na(m, x.WireMBps, f2), na(m && x.BytesPerMatchData > 0, x.BytesPerMatchData, f0), na(ref, x.RefContextBytes, f0), na(ref, x.RefNoContextBytes, f0),
 			na(m, x.ServerCores, f2), na(m && x.ServerCPUPerMsgUs > 0, x.ServerCPUPerMsgUs, f1), na(m, x.ServerRSSMB, f0), na(m && x.Connected > 0, x.RSSPerConnKiB, f1), harness,
-			disc, x.ConnectFails+x.Errors+x.InvalidJSON, x.Status)
+			disc, x.ConnectFails+x.Errors+x.InvalidJSON+x.DecodeFailures, x.Status)
 	}
 
 	faultsMarkdown(&b, r.Results)
@@ -403,8 +403,12 @@ const legend = `
   send, at most 10/s), or the busiest probe's count if higher (a server may send sooner after a quiet
   period), averaged over the matches.
 - **expected/s** = Σ over matches of sends/s × overlays of the match; **delivered/s**: match_data
-  messages all overlays received in the window; **delivered** = delivered / expected. A step is
-  **ok** only at ≥ 99.5 % delivered.
+  all overlays received in the window, each overlay's count capped at what its match was owed (an
+  extra or repeated frame at one overlay does not make up for a missed one at another; the .json's
+  framesOverOwed counts what the caps cut off), so **delivered** = delivered / expected is never over
+  100 %. The probes count distinct states only: a match_data equal to the one before it
+  (repeatedStates) or one that does not inflate or parse (decodeFailures, invalidJSON; both in
+  **errors**) is not a delivery. A step is **ok** only at ≥ 99.5 % delivered.
 - **p50/p99/max ms**: ingest→overlay latency measured by the probes. Each observer emits a
   ` + "`toast`" + ` event with a sequence number about every marker interval (each gap random within ±25 %, so that the
   markers meet the server's send cycle at every phase); the server copies the toast into the
@@ -423,7 +427,8 @@ const legend = `
   connection (context takeover), and message by message (no context), plus the frame header.
 - **server cores / RSS**: from /proc/<pid>/stat (utime+stime over the window) and /proc/<pid>/status
   (VmRSS, highest sample in the window). **µs CPU/match_data**: server CPU time in the window per
-  delivered match_data. **KiB/conn** (KiB RSS / overlay): RSS at the end of the window minus RSS before
+  match_data the server was asked to deliver (expected, not received: extra frames do not make a
+  server look cheaper). **KiB/conn** (KiB RSS / overlay): RSS at the end of the window minus RSS before
   the overlays connected, per logged-on overlay (busy connections, not idle ones). It charges each
   match's fixed costs (its compressor, its state) to the match's overlays, which weighs with many
   matches and few overlays each; the goal of 12 KiB is checked on it all the same.
@@ -453,7 +458,8 @@ const legend = `
   harness, listed for the steps that had any. Each stalls the faulting thread for a disk read (on one
   pinned core: the whole server); a VM that pages out cold file pages can take the server's own code.
 - **disc**: overlays disconnected during the window; **errors**: failed connections, protocol or
-  write errors, observer errors and match_data that were not valid JSON.
+  write errors, observer errors, match_data that were not valid JSON and frames a probe could not
+  inflate.
 - **clusterN**: N spectra-server nodes in cluster mode (` + "`REDIS_URL`, `NODE_ID`" + `) and one redis-server
   (` + "`--save \"\" --appendonly no`" + `, a temporary folder, a free port), started for each step and all on the
   server CPUs. The observers and auxiliary clients connect to node 0, which owns their matches; overlays

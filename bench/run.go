@@ -106,7 +106,16 @@ type Result struct {
 	Disconnects    int64   `json:"disconnects"`
 	Errors         int64   `json:"errors"`
 	InvalidJSON    int64   `json:"invalidJSON"`
-	FirstError     string  `json:"firstError,omitempty"`
+	// DecodeFailures: frames a probe could not inflate (the probe ends
+	// there: its deflate context is lost); RepeatedStates: match_data whose
+	// state equalled the previous one at the same probe. Neither counts as
+	// delivered.
+	DecodeFailures int64 `json:"decodeFailures"`
+	RepeatedStates int64 `json:"repeatedStates"`
+	// FramesOverOwed: match_data overlays received beyond what their match
+	// was owed in the window (cut off by the per-overlay cap).
+	FramesOverOwed int64  `json:"framesOverOwed"`
+	FirstError     string `json:"firstError,omitempty"`
 
 	WindowSeconds       float64 `json:"windowSeconds"`
 	IngestEventsPerSec  float64 `json:"ingestEventsPerSec"`
@@ -136,7 +145,8 @@ type Result struct {
 	// whole server (or the harness's reading of its overlays).
 	ServerMajorFaults  int64 `json:"serverMajorFaults"`
 	HarnessMajorFaults int64 `json:"harnessMajorFaults"`
-	// ServerCPUPerMsgUs: server CPU time per delivered match_data, in µs.
+	// ServerCPUPerMsgUs: server CPU time per match_data owed (expected), in
+	// µs (before issue 22: per match_data received).
 	ServerCPUPerMsgUs float64 `json:"serverCPUPerMatchDataUs,omitempty"`
 	// ServerGoroutines: spectra-server's go_goroutines (its /metrics) at
 	// the end of the window, summed over a cluster's nodes; 0 for servers

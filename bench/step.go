@@ -31,6 +31,7 @@ type snapshot struct {
 	slots      []int64 // observer send slots per match
 	sent       int64
 	disconnect int64
+	overlays   []overlayCount // each overlay's match_data (window start and end only)
 }
 
 type stepState struct {
@@ -365,6 +366,7 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 		return res
 	}
 	t0 := s.snap()
+	t0.overlays = s.overlayCounts()
 	w := &window{start: t0.at, end: t0.at.Add(cfg.Duration)}
 	for m, ps := range s.probes {
 		for i, p := range ps {
@@ -397,6 +399,7 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 		}
 	}
 	t1 := s.snap()
+	t1.overlays = s.overlayCounts()
 	res.ServerGoroutines = srv.goroutines(ctx)
 	if t1.proc.rss == 0 {
 		t1.proc.rss = maxRSS
@@ -472,6 +475,8 @@ func (s *stepState) finish(res *Result, t0, t1 *snapshot) {
 	for _, ps := range s.probes {
 		for _, p := range ps {
 			res.InvalidJSON += p.invalidJSON.Load()
+			res.DecodeFailures += p.decodeFails.Load()
+			res.RepeatedStates += p.repeats.Load()
 			if e := p.errString(); e != "" {
 				s.noteErr(fmt.Errorf("probe: %s", e))
 			}
@@ -494,24 +499,21 @@ func (s *stepState) finish(res *Result, t0, t1 *snapshot) {
 			perMatch[m]++
 		}
 	}
-	var delivered, expected, sends, slots, probed float64
+	var expected, sends, slots, probed float64
+	owed := make([]int64, len(s.obs))
 	for m := range s.obs {
 		slots += float64(t1.slots[m] - t0.slots[m])
 		probed += float64(t1.probeMax[m] - t0.probeMax[m])
-		// Sends the server owes each overlay of the match: one per 100 ms
-		// slot in which the observer sent something (the 10/s cap of a
-		// change-driven 100 ms loop), or what the busiest probe got if that
-		// is more (a leading-edge sender may send a little more often) —
-		// less one: a send being fanned out when the window opens or
-		// closes is inside one probe's window and outside another's, and
-		// the busiest probe is the one that counted it. Taken whole, that
-		// one send was 0.5 % of a 20 s window at one match, enough to
-		// fail a step at 99.5 % that delivered every send.
-		exp := float64(max(t1.slots[m]-t0.slots[m], t1.probeMax[m]-t0.probeMax[m]-1))
-		sends += exp
-		expected += exp * float64(perMatch[m])
-		delivered += float64(t1.perMatch[m] - t0.perMatch[m])
+		// Taken whole, the send at the window's edge was 0.5 % of a 20 s
+		// window at one match, enough to fail a step at 99.5 % that
+		// delivered every send: see expectedSends.
+		owed[m] = expectedSends(t1.slots[m]-t0.slots[m], t1.probeMax[m]-t0.probeMax[m])
+		sends += float64(owed[m])
+		expected += float64(owed[m]) * float64(perMatch[m])
 	}
+	deliveredN, over := deliveredCapped(t0.overlays, t1.overlays, owed)
+	delivered := float64(deliveredN)
+	res.FramesOverOwed = over
 	res.SendsPerMatchPerSec = sends / float64(len(s.obs)) / d
 	res.SlotsPerMatchPerSec = slots / float64(len(s.obs)) / d
 	res.ProbePerMatchPerSec = probed / float64(len(s.obs)) / d
@@ -528,8 +530,11 @@ func (s *stepState) finish(res *Result, t0, t1 *snapshot) {
 	res.HarnessCores = (t1.self - t0.self).Seconds() / d
 	res.ServerMajorFaults = t1.proc.majflt - t0.proc.majflt
 	res.HarnessMajorFaults = t1.selfMajflt - t0.selfMajflt
-	if res.DeliveredPerSec > 0 {
-		res.ServerCPUPerMsgUs = res.ServerCores / res.DeliveredPerSec * 1e6
+	// Per state the server was asked to deliver, not per frame received: a
+	// server that sends extra frames does not look cheaper, one that drops
+	// states does not look dearer per state it managed (delivered says that).
+	if res.ExpectedPerSec > 0 {
+		res.ServerCPUPerMsgUs = res.ServerCores / res.ExpectedPerSec * 1e6
 	}
 	var lat, local, remote []time.Duration
 	for _, ps := range s.probes {

@@ -71,6 +71,9 @@ func TestTLSVariantSmoke(t *testing.T) {
 	if res.Errors != 0 || res.InvalidJSON != 0 || res.ConnectFails != 0 {
 		t.Errorf("errors %d, invalid JSON %d, connect failures %d (first: %q)", res.Errors, res.InvalidJSON, res.ConnectFails, res.FirstError)
 	}
+	if res.DeliveredPct < 99 || res.DeliveredPct > 100 {
+		t.Errorf("delivered %.2f%%: want every state, and never over 100 %%", res.DeliveredPct)
+	}
 	if res.ServerGoroutines <= 0 {
 		t.Errorf("server goroutines %d: /metrics on the admin listener was not read", res.ServerGoroutines)
 	}
