@@ -32,7 +32,10 @@ type Config struct {
 	PollingShare   float64       // share of overlays on polling with upgrade
 	Duration       time.Duration // measuring window per step
 	Settle         time.Duration // pause between the last connect and the window
-	Probes         int           // probe clients per match
+	Probes         int           // probe clients per match, at least
+	SampleShare    float64       // share of each match's overlays that are probes, at least
+	MinSamples     int           // latency samples per verdict the probe count aims at
+	Runs           int           // runs of each step and capacity probe
 	MarkerEvery    time.Duration // latency marker interval per match
 	SlowSample     time.Duration // print latency samples over it to stderr (0: none)
 	Readers        int           // epoll loops for the counting overlays
@@ -69,6 +72,12 @@ type Config struct {
 
 	Progress io.Writer
 	TTY      bool
+}
+
+// sampleRule is how many probes each match gets.
+func (c *Config) sampleRule() sampleRule {
+	return sampleRule{Min: c.Probes, Share: c.SampleShare, Samples: c.MinSamples, Runs: max(c.Runs, 1),
+		Window: c.Duration, Marker: c.MarkerEvery}
 }
 
 // Result is one server at one step.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -169,7 +170,7 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 	before, _ := srv.sample()
 	res.ServerRSSBeforeMB = float64(before.rss) / (1 << 20)
 
-	// Overlays: probes first, then the ramp.
+	// Overlays, the probes among them (planOverlays), at the ramp's pace.
 	s.pool, err = newCountPool(s.counters, st.Matches, srv.output(0), cfg.Readers)
 	if err != nil {
 		res.Status = err.Error()
@@ -185,55 +186,11 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 		}
 	}
 	rampStart := time.Now()
-	s.probes = make([][]*probe, st.Matches)
-	probeUp := make(chan error, st.Matches*max(cfg.Probes, 0))
-	nProbes := 0
-	for m := range st.Matches {
-		for range min(cfg.Probes, perMatch[m]) {
-			p := &probe{match: m, groupCode: groupCode(m), markers: s.obs[m].markers, deflate: cfg.Deflate,
-				node: nodeFor(nProbes, len(srv.nodes)), slowOver: cfg.SlowSample, tls: srv.tls()}
-			s.probes[m] = append(s.probes[m], p)
-			go p.run(sctx, srv.output(nProbes), cfg.ConnectTimeout, probeUp)
-			nProbes++
-		}
+	tasks := s.planOverlays(st, perMatch)
+	for _, ps := range s.probes {
+		res.Probes += len(ps)
 	}
-	for range nProbes {
-		if err := <-probeUp; err != nil {
-			s.counters.connectFails.Add(1)
-			s.noteErr(fmt.Errorf("probe: %w", err))
-		} else {
-			s.counters.loggedOn.Add(1)
-			s.counters.lastLogonNs.Store(time.Now().UnixNano())
-		}
-	}
-	res.Probes = nProbes
-
-	type task struct {
-		m       int
-		polling bool
-		out     string // the output port (a cluster spreads overlays over its nodes)
-	}
-	var tasks []task
-	left := make([]int, st.Matches)
-	for m := range left {
-		left[m] = perMatch[m] - len(s.probes[m])
-	}
-	for more := true; more; {
-		more = false
-		for m := range left {
-			if left[m] > 0 {
-				left[m]--
-				tasks = append(tasks, task{m: m, out: srv.output(nProbes + len(tasks))})
-				more = true
-			}
-		}
-	}
-	for i := range tasks {
-		if math.Floor(float64(i+1)*cfg.PollingShare) > math.Floor(float64(i)*cfg.PollingShare) {
-			tasks[i].polling = true
-			res.Polling++
-		}
-	}
+	res.Polling = countPolling(tasks)
 	work := make(chan task)
 	var dialers sync.WaitGroup
 	var attempted atomic.Int64
@@ -251,7 +208,9 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 			defer dialers.Done()
 			for t := range work {
 				var err error
-				if t.polling {
+				if t.probe != nil {
+					err = s.connectProbe(sctx, t)
+				} else if t.polling {
 					var o *pollingOverlay
 					if o, err = dialPolling(sctx, httpScheme(srv.tls())+t.out, groupCode(t.m), t.m, cfg.Deflate, srv.tls(), cfg.ConnectTimeout, s.counters); err == nil {
 						s.pollMu.Lock()
@@ -420,6 +379,78 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 		res.Status = underStatus(res.DeliveredPct)
 	}
 	return res
+}
+
+// task is one overlay to connect.
+type task struct {
+	m       int
+	polling bool
+	out     string // the output port (a cluster spreads overlays over its nodes)
+	probe   *probe // a probe, not a counting overlay
+}
+
+// planOverlays lays out a step's overlays: round-robin over the matches,
+// each match's probes at random places among its overlays (sampleRule says
+// how many), the polling share among the others. It fills s.probes, whose
+// probes connect when the ramp reaches them.
+func (s *stepState) planOverlays(st Step, perMatch []int) []task {
+	cfg := s.cfg
+	rule := cfg.sampleRule()
+	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	isProbe := make([]map[int]bool, st.Matches)
+	for m := range isProbe {
+		isProbe[m] = map[int]bool{}
+		for _, j := range pickProbes(rng, perMatch[m], rule.probes(perMatch[m], st.Matches)) {
+			isProbe[m][j] = true
+		}
+	}
+	s.probes = make([][]*probe, st.Matches)
+	var tasks []task
+	next := make([]int, st.Matches)
+	others := 0
+	for more := true; more; {
+		more = false
+		for m := range next {
+			if next[m] >= perMatch[m] {
+				continue
+			}
+			t := task{m: m, out: s.srv.output(len(tasks))}
+			if isProbe[m][next[m]] {
+				t.probe = &probe{match: m, groupCode: groupCode(m), markers: s.obs[m].markers, deflate: cfg.Deflate,
+					node: nodeFor(len(tasks), len(s.srv.nodes)), slowOver: cfg.SlowSample, tls: s.srv.tls()}
+				s.probes[m] = append(s.probes[m], t.probe)
+			} else {
+				t.polling = math.Floor(float64(others+1)*cfg.PollingShare) > math.Floor(float64(others)*cfg.PollingShare)
+				others++
+			}
+			next[m]++
+			tasks = append(tasks, t)
+			more = true
+		}
+	}
+	return tasks
+}
+
+func countPolling(tasks []task) int {
+	n := 0
+	for _, t := range tasks {
+		if t.polling {
+			n++
+		}
+	}
+	return n
+}
+
+// connectProbe connects a probe task and waits for its logon.
+func (s *stepState) connectProbe(ctx context.Context, t task) error {
+	up := make(chan error, 1)
+	go t.probe.run(ctx, t.out, s.cfg.ConnectTimeout, up)
+	if err := <-up; err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	s.counters.loggedOn.Add(1)
+	s.counters.lastLogonNs.Store(time.Now().UnixNano())
+	return nil
 }
 
 // firstData counts the overlays that have received a match_data, and when

@@ -69,7 +69,9 @@ func run() int {
 	flag.DurationVar(&cfg.Duration, "duration", 20*time.Second, "measuring window per step")
 	flag.DurationVar(&cfg.Settle, "settle", 2*time.Second, "pause between the last connection and the window")
 	flag.IntVar(&cfg.Confirm, "confirm", 2, "run a step this many more times when its first run misses a goal against the floor or is worse unpinned; the verdict takes each figure's median over the runs (0: one run decides)")
-	flag.IntVar(&cfg.Probes, "probes", 2, "probe clients per match (full decoding, latency)")
+	flag.IntVar(&cfg.Probes, "probes", 2, "probe clients per match at least (full decoding, latency)")
+	flag.Float64Var(&cfg.SampleShare, "sample", bench.DefaultSampleShare, "share of each match's overlays that are probes, at random places among them (inflate and parse every frame; 0–1)")
+	flag.IntVar(&cfg.MinSamples, "min-samples", bench.MinVerdictSamples, "latency samples per verdict (one server at one step, over its -runs): each match gets enough probes for this many at -marker and -duration")
 	flag.DurationVar(&cfg.SlowSample, "slow-samples", 0, "print every latency sample over this (e.g. 300ms) with its wall-clock send and receive times to stderr, to line stalls up with other logs (0: none)")
 	flag.DurationVar(&cfg.MarkerEvery, "marker", 200*time.Millisecond, "latency marker interval per match")
 	flag.IntVar(&cfg.Readers, "readers", 1, "epoll loops reading the counting overlays")
@@ -199,6 +201,9 @@ func run() int {
 	}
 	if cfg.PollingShare < 0 || cfg.PollingShare > 1 {
 		return fail("-polling must be between 0 and 1")
+	}
+	if cfg.SampleShare < 0 || cfg.SampleShare > 1 || cfg.MinSamples < 0 {
+		return fail("-sample must be between 0 and 1, -min-samples not negative")
 	}
 	if cfg.Duration <= 0 || cfg.RampRate <= 0 || cfg.Speed < 0 {
 		return fail("-duration and -ramp must be positive, -speed not negative")
