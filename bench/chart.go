@@ -51,7 +51,7 @@ var serverColors = map[string]string{KindGo: "#1565c0", KindGoUnpinned: "#64b5f6
 // server CPU per delivered match_data and RSS per overlay, as a standalone
 // SVG.
 func Chart(r *Report) string {
-	// A step run several times (confirmation runs) is drawn as its medians.
+	// A step run several times (-runs) is drawn as its medians.
 	merged := *r
 	merged.Results = Merged(r.Results)
 	r = &merged

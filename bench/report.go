@@ -253,7 +253,8 @@ func (r *Report) Markdown(svg string) string {
 	fmt.Fprintf(&b, "\n![delivered %%, p99 latency, server CPU per match_data and RSS per overlay against overlays](%s)\n\n", svg)
 
 	// The verdicts compare each server's runs of a step as one (medians,
-	// see confirm.go); the results table lists every run.
+	// see runs.go); so does the results table, with ranges; the .json
+	// holds every run.
 	view := Merged(r.Results)
 	full := false
 	for _, x := range view {
@@ -286,7 +287,6 @@ func (r *Report) Markdown(svg string) string {
 					goals = strings.Join(m, ", ")
 				}
 			}
-			goals += c.firstRunNote(func(f Comparison) []string { return f.Misses() })
 			step := c.Step.String() + c.runsNote()
 			if c.HarnessFull {
 				step += " ‡"
@@ -300,7 +300,6 @@ func (r *Report) Markdown(svg string) string {
 	unpinnedMarkdown(&b, view)
 	variantMarkdown(&b, view)
 	clusterMarkdown(&b, view)
-	confirmMarkdown(&b, view)
 	if full {
 		b.WriteString("‡ **The harness's CPUs were full** (it used ≥ 95 % of the CPUs it may run on, in the window or the storm): " +
 			"at these steps the load generator is the limit, so the floor's figures are the harness's limit, not the floor's, and a ratio " +
@@ -308,23 +307,27 @@ func (r *Report) Markdown(svg string) string {
 	}
 
 	b.WriteString("## Results\n\n")
-	b.WriteString("| server | step | logged on | connect s | storm s | sends/match/s | delivered/s | expected/s | delivered | p50 ms | p99 ms | max ms | wire MB/s | B/match_data | zlib-3 ctx B | zlib-3 no-ctx B | server cores | µs CPU/match_data | server RSS MB | KiB/conn | harness cores | disc | errors | status |\n")
-	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
-	for _, x := range r.Results {
+	b.WriteString("| server | step | logged on | connect s | storm s | sends/match/s | delivered/s | expected/s | delivered | p50 ms | p99 ms | max ms | latency samples | wire MB/s | B/match_data | zlib-3 ctx B | zlib-3 no-ctx B | server cores | µs CPU/match_data | server RSS MB | KiB/conn | harness cores | disc | errors | status |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
+	for _, x := range view {
 		m := x.Measured()
 		lat := m && x.LatencySamples > 0
 		ref := m && x.RefMessages > 0
 		storm := dash
 		if x.StormSeconds > 0 {
-			storm = f1(x.StormSeconds)
+			storm = withRange(x, RangeStorm, x.StormSeconds, f1)
 		}
 		del := dash
 		if m {
-			del = "**" + f1(x.DeliveredPct) + "%**"
+			del = "**" + withRange(x, RangeDelivered, x.DeliveredPct, func(v float64) string { return f1(v) + "%" }) + "**"
 		}
 		p99 := dash
 		if lat {
-			p99 = "**" + f0(x.LatencyP99ms) + "**"
+			p99 = "**" + withRange(x, RangeP99, x.LatencyP99ms, f0) + "**"
+		}
+		samples := dash
+		if m {
+			samples = fmt.Sprint(x.LatencySamples)
 		}
 		harness := na(m, x.HarnessCores, f2)
 		if x.HarnessFull() {
@@ -334,12 +337,13 @@ func (r *Report) Markdown(svg string) string {
 		if m {
 			disc = fmt.Sprint(x.Disconnects)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |\n",
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |\n",
 			runLabel(x), x.Step(), x.Connected, na(x.ConnectSeconds > 0, x.ConnectSeconds, f1), storm,
 			na(m, x.SendsPerMatchPerSec, f1), na(m, x.DeliveredPerSec, f0), na(m, x.ExpectedPerSec, f0), del,
-			na(lat, x.LatencyP50ms, f0), p99, na(lat, x.LatencyMaxms, f0),
+			na(lat, x.LatencyP50ms, f0), p99, na(lat, x.LatencyMaxms, f0), samples,
 			na(m, x.WireMBps, f2), na(m && x.BytesPerMatchData > 0, x.BytesPerMatchData, f0), na(ref, x.RefContextBytes, f0), na(ref, x.RefNoContextBytes, f0),
-			na(m, x.ServerCores, f2), na(m && x.ServerCPUPerMsgUs > 0, x.ServerCPUPerMsgUs, f1), na(m, x.ServerRSSMB, f0), na(m && x.Connected > 0, x.RSSPerConnKiB, f1), harness,
+			na(m, x.ServerCores, f2), na(m && x.ServerCPUPerMsgUs > 0, x.ServerCPUPerMsgUs, func(v float64) string { return withRange(x, RangeCPU, v, f1) }),
+			na(m, x.ServerRSSMB, f0), na(m && x.Connected > 0, x.RSSPerConnKiB, func(v float64) string { return withRange(x, RangeRSS, v, f1) }), harness,
 			disc, x.ConnectFails+x.Errors+x.InvalidJSON+x.DecodeFailures, x.Status)
 	}
 

@@ -53,11 +53,8 @@ type Config struct {
 	// UnpinnedToo: after each pinned go step, run it again with neither
 	// the server nor the bench pinned (server kind KindGoUnpinned).
 	UnpinnedToo bool
-	// Confirm: how many more times a step runs when its first run misses a
-	// goal against the floor or is worse unpinned (see confirm.go).
-	Confirm    int
-	AllCPUs    []int // the CPUs the bench started with
-	HarnessPin []int // the bench's own pinning (-harness-cpus); nil: none
+	AllCPUs     []int // the CPUs the bench started with
+	HarnessPin  []int // the bench's own pinning (-harness-cpus); nil: none
 
 	WorkDir     string // the module root
 	BaselineDir string // bench/baseline
@@ -89,9 +86,11 @@ type Result struct {
 	Polling  int    `json:"pollingOverlays"`
 	Probes   int    `json:"probes"`
 	Status   string `json:"status"` // "ok" (≥ 99.5 % delivered) or what went wrong
-	// Run: 0 for a step's first run, k for its k-th confirmation run
-	// (Config.Confirm).
+	// Run: 0 for a step's first run, k for its k+1-th (Config.Runs).
 	Run int `json:"run,omitempty"`
+	// Ranges: each reported figure's smallest and largest value over the
+	// runs, on a result of Merged (and a capacity probe) only.
+	Ranges map[string]Range `json:"ranges,omitempty"`
 	// Runs and FirstRun are set only on a result of Merged that stands for
 	// several runs: how many, and the first of them as measured.
 	Runs     int     `json:"-"`
@@ -179,7 +178,9 @@ type Result struct {
 // count as ok.
 const MinDeliveredPct = 99.5
 
-func (r *Result) ok() bool { return r.Status == "ok" }
+func (r *Result) ok() bool {
+	return r.Status == "ok" || r.Runs > 1 && r.Status == fmt.Sprintf("median of %d runs: ok", r.Runs)
+}
 
 // underStatus is the status of a step that delivered pct, under
 // MinDeliveredPct.
@@ -223,9 +224,10 @@ func loadSources(cfg *Config) ([]*replaySource, error) {
 	return srcs, nil
 }
 
-// Run measures every step with every server (and, with UnpinnedToo, go
-// once more unpinned right after its pinned run), then runs a step whose
-// verdict is a miss Confirm more times.
+// Run measures every step Config.Runs times: every server (and, with
+// UnpinnedToo, go once more unpinned right after its pinned run) in turn,
+// round after round, so that a drift of the machine touches each server
+// alike.
 func Run(ctx context.Context, cfg *Config) ([]Result, error) {
 	srcs, err := loadSources(cfg)
 	if err != nil {
@@ -240,42 +242,47 @@ func Run(ctx context.Context, cfg *Config) ([]Result, error) {
 	var results []Result
 	failedAt := map[string]int{} // server/matches → overlays of the failed step
 	for _, st := range cfg.Steps {
-		var runs []string
-		for _, kind := range cfg.Servers {
-			runs = append(runs, kind)
-			if kind == KindGo && cfg.UnpinnedToo {
-				runs = append(runs, KindGoUnpinned)
-			}
-		}
-		for _, name := range runs {
-			if ctx.Err() != nil {
-				return results, ctx.Err()
-			}
-			key := fmt.Sprintf("%s/%s/%d", name, st.Kind, st.Matches)
-			if n, ok := failedAt[key]; ok && cfg.StopAfterFail && st.Overlays > n {
-				results = append(results, Result{Server: name, Kind: st.Kind, Matches: st.Matches, Overlays: st.Overlays,
-					Status: fmt.Sprintf("%sfailed at %d overlays", statusSkipped, n)})
-				continue
-			}
-			r, err := measure(name, st)
-			if err != nil {
-				return results, err
-			}
-			cfg.printf("%s\n", r.summary())
-			if !r.Measured() || r.DeliveredPct < 50 || r.Connected < int64(r.Overlays) {
-				if _, ok := failedAt[key]; !ok {
-					failedAt[key] = st.Overlays
+		for round := range max(cfg.Runs, 1) {
+			for _, name := range stepServers(cfg) {
+				if ctx.Err() != nil {
+					return results, ctx.Err()
 				}
-			}
-			results = append(results, r)
-		}
-		if cfg.Confirm > 0 {
-			if results, err = confirmStep(ctx, cfg, st, runs, results, measure); err != nil {
-				return results, err
+				key := fmt.Sprintf("%s/%s/%d", name, st.Kind, st.Matches)
+				if n, ok := failedAt[key]; ok && cfg.StopAfterFail && st.Overlays > n {
+					if round == 0 {
+						results = append(results, Result{Server: name, Kind: st.Kind, Matches: st.Matches, Overlays: st.Overlays,
+							Status: fmt.Sprintf("%sfailed at %d overlays", statusSkipped, n)})
+					}
+					continue
+				}
+				r, err := measure(name, st)
+				if err != nil {
+					return results, err
+				}
+				r.Run = round
+				cfg.printf("%s [run %d/%d]\n", r.summary(), round+1, max(cfg.Runs, 1))
+				if !r.Measured() || r.DeliveredPct < 50 || r.Connected < int64(r.Overlays) {
+					if _, ok := failedAt[key]; !ok {
+						failedAt[key] = st.Overlays
+					}
+				}
+				results = append(results, r)
 			}
 		}
 	}
 	return results, nil
+}
+
+// stepServers are the servers of each step, in the order they run.
+func stepServers(cfg *Config) []string {
+	var runs []string
+	for _, kind := range cfg.Servers {
+		runs = append(runs, kind)
+		if kind == KindGo && cfg.UnpinnedToo {
+			runs = append(runs, KindGoUnpinned)
+		}
+	}
+	return runs
 }
 
 // runUnpinned runs st with spectra-server and the bench both on every CPU

@@ -55,7 +55,9 @@ func TestParseServers(t *testing.T) {
 		{"go+", nil},
 		{"go+URING", nil},
 		{"go+uring=true", nil},
-		{"go+INSECURE=false", nil},
+		{"go+INSECURE=false", []string{KindGoTLS}},
+		{"go+INSECURE=maybe", nil},
+		{"go+REQUIRE_AUTH_KEY=true", nil},
 		{"", nil},
 	} {
 		got, err := ParseServers(tc.in)

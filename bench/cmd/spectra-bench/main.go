@@ -68,7 +68,7 @@ func run() int {
 	flag.Float64Var(&cfg.PollingShare, "polling", 0, "share of overlays on HTTP long-polling with upgrade to WebSocket (0–1)")
 	flag.DurationVar(&cfg.Duration, "duration", 20*time.Second, "measuring window per step")
 	flag.DurationVar(&cfg.Settle, "settle", 2*time.Second, "pause between the last connection and the window")
-	flag.IntVar(&cfg.Confirm, "confirm", 2, "run a step this many more times when its first run misses a goal against the floor or is worse unpinned; the verdict takes each figure's median over the runs (0: one run decides)")
+	flag.IntVar(&cfg.Runs, "runs", 3, "runs of every step and every capacity probe, whatever the first showed (the servers of a step in turn, round after round); verdicts take each figure's median, the report gives its range")
 	flag.IntVar(&cfg.Probes, "probes", 2, "probe clients per match at least (full decoding, latency)")
 	flag.Float64Var(&cfg.SampleShare, "sample", bench.DefaultSampleShare, "share of each match's overlays that are probes, at random places among them (inflate and parse every frame; 0–1)")
 	flag.IntVar(&cfg.MinSamples, "min-samples", bench.MinVerdictSamples, "latency samples per verdict (one server at one step, over its -runs): each match gets enough probes for this many at -marker and -duration")
@@ -204,6 +204,9 @@ func run() int {
 	}
 	if cfg.SampleShare < 0 || cfg.SampleShare > 1 || cfg.MinSamples < 0 {
 		return fail("-sample must be between 0 and 1, -min-samples not negative")
+	}
+	if cfg.Runs < 1 {
+		return fail("-runs must be at least 1")
 	}
 	if cfg.Duration <= 0 || cfg.RampRate <= 0 || cfg.Speed < 0 {
 		return fail("-duration and -ramp must be positive, -speed not negative")
@@ -352,7 +355,6 @@ func run() int {
 			"floor server":     "bench/floor (one frame per match and send, deflate level 6 with one shared context per match, one write(2) per overlay)",
 			"polling share":    fmt.Sprint(cfg.PollingShare),
 			"window":           cfg.Duration.String(),
-			"probes per match": strconv.Itoa(cfg.Probes),
 			"marker interval":  cfg.MarkerEvery.String(),
 			"deflate offered":  fmt.Sprint(cfg.Deflate),
 			"cluster":          "clusterN: N spectra-server nodes (REDIS_URL, NODE_ID) and one redis-server (--save \"\" --appendonly no), all on the server CPUs; observers and aux clients on node 0, overlays and probes round-robin over the nodes; server figures sum every node and redis-server",
@@ -365,9 +367,9 @@ func run() int {
 		rep.Settings["capacity"] = fmt.Sprintf("searched at %s matches from %d overlays, ×%g until a probe fails, then bisected to %s (never under %d overlays), at most %d probes per search, none over %d overlays",
 			*capacity, cfg.CapacitySearch.From, cfg.CapacitySearch.Growth, *capRes, bench.CapacityMinStep, cfg.CapacitySearch.MaxProbes, cfg.CapacitySearch.Max)
 	}
-	if cfg.Confirm > 0 {
-		rep.Settings["confirmation"] = fmt.Sprintf("a step whose first run missed a goal against the floor or was worse unpinned ran %d more times (the servers compared, in the same order); its verdicts take each figure's median over the runs", cfg.Confirm)
-	}
+	rep.Settings["runs"] = fmt.Sprintf("%d of every step and capacity probe (servers in turn, round after round); verdicts on each figure's median, ranges min–max", max(cfg.Runs, 1))
+	rep.Settings["sampled overlays"] = fmt.Sprintf("per match the most of %d, %.0f %% of its overlays and enough for %d latency samples per verdict, at random places; they inflate and parse every frame",
+		cfg.Probes, 100*cfg.SampleShare, cfg.MinSamples)
 	if cfg.UnpinnedToo {
 		rep.Settings["unpinned"] = fmt.Sprintf("go-unpinned: each go step again with neither spectra-server nor the bench pinned (CPUs %s)", bench.FormatCPUList(all))
 	}
