@@ -299,6 +299,7 @@ func (r *Report) Markdown(svg string) string {
 	capacityMarkdown(&b, r.Capacity)
 	unpinnedMarkdown(&b, view)
 	variantMarkdown(&b, view)
+	floorPlusMarkdown(&b, view)
 	clusterMarkdown(&b, view)
 	if full {
 		b.WriteString("‡ **The harness's CPUs were full** (it used ≥ 95 % of the CPUs it may run on, in the window or the storm): " +

@@ -20,7 +20,10 @@ import (
 const (
 	KindGo    = "go"
 	KindFloor = "floor" // bench/floor: the least work a relay must do
-	KindNode  = "node"
+	// KindFloorPlus is the floor with spectra-server's deltaflate and
+	// io_uring batches: the best minimal server (floor -plus).
+	KindFloorPlus = "floor+"
+	KindNode      = "node"
 	// KindGoUnpinned names the results of spectra-server run with neither
 	// it nor the bench pinned (-unpinned-too), beside its pinned run.
 	KindGoUnpinned = "go-unpinned"
@@ -67,6 +70,8 @@ func startServer(ctx context.Context, cfg *Config, kind, logPath string, env ...
 		}
 	case kind == KindFloor:
 		cmd = exec.Command(cfg.FloorBinary, "-bind", "127.0.0.1", "-base-state", cfg.BaseState)
+	case kind == KindFloorPlus:
+		cmd = exec.Command(cfg.FloorBinary, "-bind", "127.0.0.1", "-base-state", cfg.BaseState, "-plus")
 	case kind == KindNode:
 		cmd = exec.Command("node", filepath.Join(cfg.BaselineDir, "server.js"))
 		cmd.Env = append(os.Environ(), "BIND=127.0.0.1", "BASE_STATE="+cfg.BaseState)

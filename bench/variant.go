@@ -122,3 +122,47 @@ func variantMarkdown(b *strings.Builder, results []Result) {
 	}
 	b.WriteString("\n")
 }
+
+// goalFloorPlusCPU: spectra-server's CPU per match_data against floor+'s,
+// at most, where floor+ delivers (issue 22).
+const goalFloorPlusCPU = 1.1
+
+// floorPlusMarkdown puts spectra-server and each variant beside floor+,
+// the floor with the relay's own encoder and io_uring batches: how far the
+// relay is from the best minimal server.
+func floorPlusMarkdown(b *strings.Builder, results []Result) {
+	kinds := serverKinds(results, IsGo)
+	var rows []Comparison
+	for _, k := range kinds {
+		rows = append(rows, Compare(results, k, KindFloorPlus)...)
+	}
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("## spectra-server beside floor+\n\n")
+	fmt.Fprintf(b, "floor+ is the floor with spectra-server's deltaflate for the shared context and io_uring batches for a broadcast's writes: "+
+		"the least a relay must do, done with the relay's own best tools. Cells are server / floor+ from the same run; the goal (issue 22) is "+
+		"CPU per match_data ≤ ×%.1f floor+'s wherever floor+ delivers ≥ 99.5 %%.\n\n", goalFloorPlusCPU)
+	b.WriteString("| server | step | delivered | p99 ms (Δ) | µs CPU / match_data | goal |\n")
+	b.WriteString("|---|---|---|---|---|---|\n")
+	for _, c := range rows {
+		a := c.A
+		p99 := ratio(a.LatencyP99ms, c.B.LatencyP99ms, a.Measured() && a.LatencySamples > 0, c.B.Measured() && c.B.LatencySamples > 0).cell(f0, "")
+		if c.HasP99Delta {
+			p99 += fmt.Sprintf(" (Δ %+.0f)", c.P99Delta)
+		}
+		goal := dash + " (floor+ under 99.5 %)"
+		if c.BDeliversAll {
+			goal = "met"
+			if !c.CPUPerMsg.HasRat || c.CPUPerMsg.R > goalFloorPlusCPU {
+				goal = "**missed**"
+			}
+		}
+		step := c.Step.String() + c.runsNote()
+		if c.HarnessFull {
+			step += " ‡"
+		}
+		fmt.Fprintf(b, "| `%s` | %s | %s | %s | %s | %s |\n", a.Server, step, c.Delivered.cell(f1, "%"), p99, c.CPUPerMsg.cell(f1, ""), goal)
+	}
+	b.WriteString("\n")
+}
