@@ -15,6 +15,12 @@ const MinVerdictSamples = 10_000
 // (inflate and parse every frame, time every marker).
 const DefaultSampleShare = 0.02
 
+// markerYield is the share of markers that give a sample: the server
+// toggles toasts (a toast while one is active deactivates it), so about
+// every other marker activates one. A smoke run (1x50, two 3 s windows,
+// every overlay a probe) got 800 samples of 1 500 markers × probes.
+const markerYield = 0.5
+
 // sampleRule decides how many of a match's overlays are probes.
 type sampleRule struct {
 	Min     int           // at least this many per match (-probes)
@@ -40,20 +46,20 @@ func (r sampleRule) markersPerWindow() int {
 // match's overlays.
 func (r sampleRule) probes(perMatch, matches int) int {
 	n := max(r.Min, int(math.Ceil(r.Share*float64(perMatch))))
-	if per := max(r.Runs, 1) * max(matches, 1) * r.markersPerWindow(); r.Samples > 0 && per > 0 {
-		n = max(n, (r.Samples+per-1)/per)
+	if per := float64(max(r.Runs, 1)*max(matches, 1)*r.markersPerWindow()) * markerYield; r.Samples > 0 && per > 0 {
+		n = max(n, int(math.Ceil(float64(r.Samples)/per)))
 	}
 	return max(min(n, perMatch), 0)
 }
 
 // plannedSamples is how many latency samples the rule gives a verdict at a
-// step (markers that do not activate give none, so a few fewer in fact).
+// step, about.
 func (r sampleRule) plannedSamples(perMatch []int) int {
 	n := 0
 	for _, o := range perMatch {
 		n += r.probes(o, len(perMatch))
 	}
-	return n * max(r.Runs, 1) * r.markersPerWindow()
+	return int(float64(n*max(r.Runs, 1)*r.markersPerWindow()) * markerYield)
 }
 
 // pickProbes chooses which of a match's n overlay slots are probes: k of

@@ -15,15 +15,15 @@ func TestSampleRuleProbes(t *testing.T) {
 		perMatch, matches int
 		want              int
 	}{
-		// 3 runs × 1 match × 100 markers = 300 samples per probe: 34 probes.
-		{"one match: the sample count decides", base, 1000, 1, 34},
+		// 3 runs × 1 match × 100 markers × 0.5 = 150 samples per probe: 67 probes.
+		{"one match: the sample count decides", base, 1000, 1, 67},
 		{"one match of 10 000: the share decides", base, 10_000, 1, 200},
-		// 3 × 10 × 100 = 3000 per probe: 4; 2 % of 200 is 4.
-		{"10x2000", base, 200, 10, 4},
+		// 3 × 10 × 100 × 0.5 = 1500 per probe: 7; 2 % of 200 is 4.
+		{"10x2000: the sample count decides", base, 200, 10, 7},
 		{"50x10000: the share decides", base, 200, 50, 4},
 		{"50x1000: the minimum decides", base, 20, 50, 2},
 		{"never more than the match's overlays", base, 12, 1, 12},
-		{"one run needs three times the probes", func() sampleRule { r := base; r.Runs = 1; return r }(), 1000, 1, 100},
+		{"one run needs three times the probes", func() sampleRule { r := base; r.Runs = 1; return r }(), 1000, 1, 200},
 		{"no sample rule: share and minimum", func() sampleRule { r := base; r.Samples = 0; return r }(), 1000, 1, 20},
 		{"no marker: share and minimum", func() sampleRule { r := base; r.Marker = 0; return r }(), 1000, 1, 20},
 		{"no probes asked", sampleRule{}, 1000, 1, 0},

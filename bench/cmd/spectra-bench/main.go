@@ -37,7 +37,7 @@ func main() {
 func run() int {
 	var (
 		cfg       bench.Config
-		servers   = flag.String("servers", "go,floor", "servers to measure, comma-separated: go (spectra-server), go+NAME=value[+NAME=value...] (spectra-server with those extra environment variables, e.g. go+URING=true or go+SNDBUF=64KiB), floor (bench/floor), node (bench/baseline), clusterN (N spectra-server nodes on one redis-server)")
+		servers   = flag.String("servers", "go,floor", "servers to measure, comma-separated: go (spectra-server), go+NAME=value[+NAME=value...] (spectra-server with those extra environment variables, e.g. go+URING=false or go+SNDBUF=64KiB; go+INSECURE=false runs it with TLS on a self-signed pair the harness trusts), floor (bench/floor), floor+ (the floor with spectra-server's deltaflate and io_uring batches), node (bench/baseline), clusterN (N spectra-server nodes on one redis-server)")
 		cluster   = flag.Int("cluster", 0, "also measure N spectra-server nodes on one redis-server started for each step (kind clusterN; adds go, the one node it is compared with, when missing)")
 		redisBin  = flag.String("redis-server", "redis-server", "redis-server binary for cluster steps (scripts/ensure-redis.sh installs it)")
 		steps     = flag.String("steps", "", "load steps as [storm:]MATCHESxOVERLAYS (overlays in total), comma-separated, e.g. 1x200,storm:10x1000; a storm step connects every overlay at once (-storm-dialers) and times until each has its first match_data; overrides -matches/-overlays/-per-match")
@@ -285,7 +285,10 @@ func run() int {
 					return fail("building the server: %v\n%s", err, out)
 				}
 			}
-		case bench.KindFloor:
+		case bench.KindFloor, bench.KindFloorPlus:
+			if cfg.FloorBinary != "" {
+				break // built for the other floor already
+			}
 			cfg.FloorBinary = filepath.Join(logDir, "floor")
 			fmt.Fprintln(os.Stderr, "building ./bench/cmd/floor")
 			if out, err := exec.CommandContext(ctx, "go", "build", "-o", cfg.FloorBinary, "./bench/cmd/floor").CombinedOutput(); err != nil {
