@@ -258,11 +258,12 @@ func CapacityPlanText(cfg *Config) string {
 	base := capacityOverhead + cfg.Settle + cfg.Duration
 	at := base + ramp(cfg.CapacitySearch.From)
 	worst := base + ramp(cfg.CapacitySearch.Max)
-	return fmt.Sprintf("capacity at %s matches for %s: at most %d probe steps (%d per search) of ~%s each "+
+	runs := max(cfg.Runs, 1)
+	return fmt.Sprintf("capacity at %s matches for %s: at most %d probe steps (%d per search), each run %d times, of ~%s a run "+
 		"(at %d overlays: ramp at %.0f/s, settle, window, ~%s to start and stop; ~%s at the maximum, %d overlays): ≤ %s in all",
-		joinInts(cfg.Capacity), strings.Join(servers, ", "), n, cfg.CapacitySearch.MaxProbes, at.Round(time.Second),
+		joinInts(cfg.Capacity), strings.Join(servers, ", "), n, cfg.CapacitySearch.MaxProbes, runs, at.Round(time.Second),
 		cfg.CapacitySearch.From, cfg.RampRate, capacityOverhead, worst.Round(time.Second), cfg.CapacitySearch.Max,
-		(time.Duration(n) * worst).Round(time.Minute))
+		(time.Duration(n*runs) * worst).Round(time.Minute))
 }
 
 func joinInts(xs []int) string {

@@ -96,7 +96,8 @@ func parseGoroutines(sc *bufio.Scanner) (int, error) {
 			continue
 		}
 		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil || f < 0 {
+		// Not NaN, not infinite, within an int: a count.
+		if err != nil || !(f >= 0 && f < 1<<53) {
 			return 0, fmt.Errorf("go_goroutines %q: not a count", v)
 		}
 		return int(f), nil

@@ -22,8 +22,10 @@ func TestParseGoroutines(t *testing.T) {
 		{"float form", "go_goroutines 1.5e+03\n", 1500, false},
 		{"prefix of another name", "go_goroutines_total 3\n", 0, true},
 		{"missing", "go_threads 7\n", 0, true},
-		{"not a number", "go_goroutines many\n", 0, true},
+		{"a word", "go_goroutines many\n", 0, true},
 		{"negative", "go_goroutines -1\n", 0, true},
+		{"infinite", "go_goroutines +Inf\n", 0, true},
+		{"not a number", "go_goroutines NaN\n", 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := parseGoroutines(bufio.NewScanner(strings.NewReader(tc.text)))
@@ -87,4 +89,19 @@ func TestTLSVariantSmoke(t *testing.T) {
 	if _, err := clientTLS(crts[0]); err != nil {
 		t.Error(err)
 	}
+}
+
+// FuzzParseGoroutines: any /metrics text gives a count ≥ 0 or an error,
+// never a panic.
+func FuzzParseGoroutines(f *testing.F) {
+	f.Add("go_goroutines 42\n")
+	f.Add("# TYPE go_goroutines gauge\ngo_goroutines 1e3\n")
+	f.Add("go_goroutines NaN\n")
+	f.Add("go_goroutines +Inf\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		n, err := parseGoroutines(bufio.NewScanner(strings.NewReader(text)))
+		if err == nil && n < 0 {
+			t.Errorf("parseGoroutines(%q) = %d", text, n)
+		}
+	})
 }
