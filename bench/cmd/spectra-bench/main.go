@@ -262,48 +262,8 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	for _, k := range cfg.Servers {
-		if bench.IsCluster(k) {
-			if cfg.RedisBinary, err = exec.LookPath(*redisBin); err != nil {
-				return fail("%s needs redis-server (scripts/ensure-redis.sh installs it): %v", k, err)
-			}
-			k = bench.KindGo // the nodes are spectra-server
-		}
-		if bench.IsGoVariant(k) {
-			k = bench.KindGo // spectra-server with extra settings
-		}
-		switch k {
-		case bench.KindGo:
-			if cfg.GoBinary != "" {
-				break // built for go or another cluster kind already
-			}
-			cfg.GoBinary = *serverBin
-			if cfg.GoBinary == "" {
-				cfg.GoBinary = filepath.Join(logDir, "spectra-server")
-				fmt.Fprintln(os.Stderr, "building ./cmd/spectra-server")
-				if out, err := exec.CommandContext(ctx, "go", "build", "-o", cfg.GoBinary, "./cmd/spectra-server").CombinedOutput(); err != nil {
-					return fail("building the server: %v\n%s", err, out)
-				}
-			}
-		case bench.KindFloor, bench.KindFloorPlus:
-			if cfg.FloorBinary != "" {
-				break // built for the other floor already
-			}
-			cfg.FloorBinary = filepath.Join(logDir, "floor")
-			fmt.Fprintln(os.Stderr, "building ./bench/cmd/floor")
-			if out, err := exec.CommandContext(ctx, "go", "build", "-o", cfg.FloorBinary, "./bench/cmd/floor").CombinedOutput(); err != nil {
-				return fail("building the floor server: %v\n%s", err, out)
-			}
-		case bench.KindNode:
-			if _, err := os.Stat(filepath.Join(cfg.BaselineDir, "node_modules", "socket.io", "package.json")); err != nil {
-				fmt.Fprintln(os.Stderr, "npm ci in bench/baseline")
-				cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
-				cmd.Dir = cfg.BaselineDir
-				if out, err := cmd.CombinedOutput(); err != nil {
-					return fail("npm ci in bench/baseline: %v\n%s", err, out)
-				}
-			}
-		}
+	if err := buildServers(ctx, &cfg, logDir, *serverBin, *redisBin); err != nil {
+		return fail("%v", err)
 	}
 
 	if !*quiet {
@@ -437,4 +397,55 @@ func moduleRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// buildServers builds (or looks up) what the servers of cfg need: the
+// spectra-server binary, the floor's, redis-server, the Node baseline's
+// modules.
+func buildServers(ctx context.Context, cfg *bench.Config, logDir, serverBin, redisBin string) error {
+	var err error
+	for _, k := range cfg.Servers {
+		if bench.IsCluster(k) {
+			if cfg.RedisBinary, err = exec.LookPath(redisBin); err != nil {
+				return fmt.Errorf("%s needs redis-server (scripts/ensure-redis.sh installs it): %v", k, err)
+			}
+			k = bench.KindGo // the nodes are spectra-server
+		}
+		if bench.IsGoVariant(k) {
+			k = bench.KindGo // spectra-server with extra settings
+		}
+		switch k {
+		case bench.KindGo:
+			if cfg.GoBinary != "" {
+				break // built for go or another cluster kind already
+			}
+			cfg.GoBinary = serverBin
+			if cfg.GoBinary == "" {
+				cfg.GoBinary = filepath.Join(logDir, "spectra-server")
+				fmt.Fprintln(os.Stderr, "building ./cmd/spectra-server")
+				if out, err := exec.CommandContext(ctx, "go", "build", "-o", cfg.GoBinary, "./cmd/spectra-server").CombinedOutput(); err != nil {
+					return fmt.Errorf("building the server: %v\n%s", err, out)
+				}
+			}
+		case bench.KindFloor, bench.KindFloorPlus:
+			if cfg.FloorBinary != "" {
+				break // built for the other floor already
+			}
+			cfg.FloorBinary = filepath.Join(logDir, "floor")
+			fmt.Fprintln(os.Stderr, "building ./bench/cmd/floor")
+			if out, err := exec.CommandContext(ctx, "go", "build", "-o", cfg.FloorBinary, "./bench/cmd/floor").CombinedOutput(); err != nil {
+				return fmt.Errorf("building the floor server: %v\n%s", err, out)
+			}
+		case bench.KindNode:
+			if _, err := os.Stat(filepath.Join(cfg.BaselineDir, "node_modules", "socket.io", "package.json")); err != nil {
+				fmt.Fprintln(os.Stderr, "npm ci in bench/baseline")
+				cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+				cmd.Dir = cfg.BaselineDir
+				if out, err := cmd.CombinedOutput(); err != nil {
+					return fmt.Errorf("npm ci in bench/baseline: %v\n%s", err, out)
+				}
+			}
+		}
+	}
+	return nil
 }
