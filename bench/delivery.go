@@ -1,10 +1,10 @@
 package bench
 
 // How "delivered" is counted. Each overlay's match_data in the window count
-// up to what the server owed its match (expectedSends), never more: an
-// overlay that got a send twice, or a send from just outside the window,
-// does not make up for one that missed a send, and no step delivers more
-// than 100 %. The probes (the sampled overlays that inflate and parse
+// up to one more than the server owed its match (expectedSends; the one is
+// the window's edge, see deliveredCapped), never more, and a match counts
+// at most what it was owed in all: no step delivers more than 100 %, and
+// extra frames cannot make up for lost ones beyond the edge's one. The probes (the sampled overlays that inflate and parse
 // everything) count distinct states only: a match_data whose state equals
 // the one before it is a repeat, and one that does not decode is a failure,
 // neither is a delivery.
@@ -27,21 +27,34 @@ func expectedSends(slots, probeMax int64) int64 {
 }
 
 // deliveredCapped sums what each overlay received between t0 and t1 (the
-// same overlays in the same order; one missing from t0 had 0), each capped
-// at its match's expected sends. over counts what the caps cut off.
-func deliveredCapped(t0, t1 []overlayCount, expected []int64) (delivered, over int64) {
+// same overlays in the same order; one missing from t0 had 0). The window's
+// edges cut a send's fan-out: an overlay that got every send counts one
+// more or one fewer than its match was owed, depending on which side of t0
+// and t1 its copy of the edge sends fell. Those average out over a match's
+// overlays, so each overlay counts up to one more than owed (its edge send),
+// never more (a server that sends states twice cannot make up a loss with
+// them), and a match counts at most owed × its overlays (never over 100 %).
+// over is what the caps cut off.
+func deliveredCapped(t0, t1 []overlayCount, expected []int64, overlays []int) (delivered, over int64) {
+	perMatch := make([]int64, len(expected))
 	for i, c := range t1 {
 		got := c.n
 		if i < len(t0) {
 			got -= t0[i].n
 		}
-		exp := int64(0)
-		if c.match >= 0 && c.match < len(expected) {
-			exp = expected[c.match]
-		}
 		got = max(got, 0)
-		delivered += min(got, exp)
-		over += max(got-exp, 0)
+		if c.match < 0 || c.match >= len(expected) {
+			over += got
+			continue
+		}
+		capped := min(got, expected[c.match]+1)
+		over += got - capped
+		perMatch[c.match] += capped
+	}
+	for m, d := range perMatch {
+		owed := expected[m] * int64(overlays[m])
+		delivered += min(d, owed)
+		over += max(d-owed, 0)
 	}
 	return delivered, over
 }

@@ -30,22 +30,28 @@ func TestDeliveredCapped(t *testing.T) {
 		name            string
 		t0, t1          []overlayCount
 		expected        []int64
+		overlays        []int
 		delivered, over int64
 	}{
-		{name: "every send once", t0: oc(0, 5, 0, 7), t1: oc(0, 105, 0, 107), expected: []int64{100}, delivered: 200},
-		{name: "an extra frame does not make up for a missed one", t0: oc(0, 0, 0, 0), t1: oc(0, 101, 0, 99), expected: []int64{100},
-			delivered: 199, over: 1},
-		{name: "all above the cap: 100 % and no more", t0: oc(0, 0, 1, 0), t1: oc(0, 120, 1, 60), expected: []int64{100, 50},
-			delivered: 150, over: 30},
+		{name: "every send once", t0: oc(0, 5, 0, 7), t1: oc(0, 105, 0, 107), expected: []int64{100}, overlays: []int{2}, delivered: 200},
+		{name: "the window's edges average out", t0: oc(0, 0, 0, 0, 0, 0), t1: oc(0, 101, 0, 99, 0, 100), expected: []int64{100},
+			overlays: []int{3}, delivered: 300},
+		{name: "frames beyond the edge's one do not make up for a loss", t0: oc(0, 0, 0, 0), t1: oc(0, 150, 0, 90), expected: []int64{100},
+			overlays: []int{2}, delivered: 191, over: 49},
+		{name: "never over 100 %", t0: oc(0, 0, 0, 0, 1, 0), t1: oc(0, 101, 0, 101, 1, 51), expected: []int64{100, 50},
+			overlays: []int{2, 1}, delivered: 250, over: 3},
 		{name: "an overlay that connected after t0 counts from 0", t0: oc(0, 10), t1: oc(0, 20, 0, 8), expected: []int64{10},
-			delivered: 18},
-		{name: "a match with nothing owed delivers nothing", t0: oc(0, 0), t1: oc(0, 3), expected: []int64{0}, delivered: 0, over: 3},
-		{name: "an unknown match is owed nothing", t0: nil, t1: oc(5, 3), expected: []int64{10}, delivered: 0, over: 3},
-		{name: "a count that went down is none", t0: oc(0, 9), t1: oc(0, 4), expected: []int64{10}, delivered: 0},
-		{name: "no overlays", expected: []int64{10}},
+			overlays: []int{2}, delivered: 18},
+		{name: "an overlay that never connected is owed all the same", t0: oc(0, 0), t1: oc(0, 10), expected: []int64{10},
+			overlays: []int{2}, delivered: 10},
+		{name: "a match with nothing owed delivers nothing", t0: oc(0, 0), t1: oc(0, 3), expected: []int64{0}, overlays: []int{1},
+			delivered: 0, over: 3},
+		{name: "an unknown match is owed nothing", t0: nil, t1: oc(5, 3), expected: []int64{10}, overlays: []int{1}, delivered: 0, over: 3},
+		{name: "a count that went down is none", t0: oc(0, 9), t1: oc(0, 4), expected: []int64{10}, overlays: []int{1}, delivered: 0},
+		{name: "no overlays", expected: []int64{10}, overlays: []int{0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d, o := deliveredCapped(tc.t0, tc.t1, tc.expected)
+			d, o := deliveredCapped(tc.t0, tc.t1, tc.expected, tc.overlays)
 			if d != tc.delivered || o != tc.over {
 				t.Errorf("deliveredCapped = %d, over %d; want %d, over %d", d, o, tc.delivered, tc.over)
 			}

@@ -408,10 +408,11 @@ const legend = `
   send, at most 10/s), or the busiest probe's count if higher (a server may send sooner after a quiet
   period), averaged over the matches.
 - **expected/s** = Σ over matches of sends/s × overlays of the match; **delivered/s**: match_data
-  all overlays received in the window, each overlay's count capped at what its match was owed (an
-  extra or repeated frame at one overlay does not make up for a missed one at another; the .json's
-  framesOverOwed counts what the caps cut off), so **delivered** = delivered / expected is never over
-  100 %. The probes count distinct states only: a match_data equal to the one before it
+  all overlays received in the window, each overlay's count capped at one more than its match was
+  owed (the window's edges cut a send's fan-out, so an overlay that got every send counts one more or
+  one fewer; those average out over the match) and each match's at what it was owed in all: extra or
+  repeated frames cannot make up for lost ones beyond that edge, and **delivered** = delivered /
+  expected is never over 100 % (the .json's framesOverOwed counts what the caps cut off). The probes count distinct states only: a match_data equal to the one before it
   (repeatedStates) or one that does not inflate or parse (decodeFailures, invalidJSON; both in
   **errors**) is not a delivery. A step is **ok** only at ≥ 99.5 % delivered.
 - **p50/p99/max ms**: ingest→overlay latency measured by the probes. Each observer emits a

@@ -542,7 +542,7 @@ func (s *stepState) finish(res *Result, t0, t1 *snapshot) {
 		sends += float64(owed[m])
 		expected += float64(owed[m]) * float64(perMatch[m])
 	}
-	deliveredN, over := deliveredCapped(t0.overlays, t1.overlays, owed)
+	deliveredN, over := deliveredCapped(t0.overlays, t1.overlays, owed, perMatch)
 	delivered := float64(deliveredN)
 	res.FramesOverOwed = over
 	res.SendsPerMatchPerSec = sends / float64(len(s.obs)) / d
