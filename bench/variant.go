@@ -112,7 +112,7 @@ func variantMarkdown(b *strings.Builder, results []Result) {
 			if fc, ok := floor[c.Step]; ok {
 				vsFloor = fc.CPUPerMsg.cell(f1, "")
 			}
-			step := c.Step.String()
+			step := c.Step.String() + c.runsNote()
 			if c.HarnessFull {
 				step += " ‡"
 			}
