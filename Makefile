@@ -87,21 +87,26 @@ BENCH_FLAGS ?=
 BENCH_SERVER_CPUS  ?= 0
 BENCH_HARNESS_CPUS ?= 1
 
-## bench-quick: spectra-server and floor side by side, pinned (server CPU 0, harness CPU 1): a connect storm
-## of 10 × 2 000 overlays, then a broadcast step at 10 × 2 000 (under 3 minutes).
+## bench-quick: plain spectra-server, TLS (INSECURE=false), write(2) (URING=false), floor and floor+ side by side,
+## pinned (server CPU 0, harness CPU 1): one step, a connect storm of 10 × 2 000 overlays and then its broadcast
+## window, 3 runs each with median and range (15 step runs of ~20 s: about 5–6 minutes; -runs 3 is the default,
+## so nothing is cut to fit).
+BENCH_QUICK_SERVERS ?= go,go+INSECURE=false,go+URING=false,floor,floor+
 bench-quick:
-	$(GO) run ./bench/cmd/spectra-bench -servers go,floor -server-cpus $(BENCH_SERVER_CPUS) -harness-cpus $(BENCH_HARNESS_CPUS) \
-		-steps storm:10x2000,10x2000 -duration 10s -confirm 1 $(BENCH_FLAGS)
+	$(GO) run ./bench/cmd/spectra-bench -servers $(BENCH_QUICK_SERVERS) -server-cpus $(BENCH_SERVER_CPUS) -harness-cpus $(BENCH_HARNESS_CPUS) \
+		-steps storm:10x2000 -duration 8s -runs 3 $(BENCH_FLAGS)
 
 # Steps of the full suite: 1, 10 and 50 matches × 1 000 to 10 000 overlays, and a connect storm of
 # 10 000 overlays over 50 matches.
 BENCH_STEPS ?= 1x1000,1x2000,1x5000,1x10000,10x1000,10x2000,10x5000,10x10000,50x1000,50x2000,50x5000,50x10000,storm:50x10000
 
-## bench: the full suite, server pinned (CPU 0, harness CPU 1): BENCH_STEPS with spectra-server, floor and Node, each go
-## step again unpinned, and the capacity of go and floor at 10 and 50 matches (60–80 minutes: ~40 for the 13 steps × 4
-## runs — 30 s windows plus the ramps, less when failed steps skip bigger ones — and at most 32 capacity probes of 35–70 s).
+## bench: the full suite, server pinned (CPU 0, harness CPU 1): BENCH_STEPS with spectra-server, floor, floor+ and Node,
+## each go step again unpinned, and the capacity of go and floor at 10 and 50 matches, every step and capacity probe run
+## 3 times (-runs). Before issue 22 (one run each, no floor+) it took 60–80 minutes; 3 runs of 5 servers make it about
+## 3.5× that (not yet measured). BENCH_SERVERS adds variants, e.g. go+INSECURE=false,go+URING=false.
+BENCH_SERVERS ?= go,floor,floor+,node
 bench: node-deps
-	$(GO) run ./bench/cmd/spectra-bench -servers go,floor,node -server-cpus $(BENCH_SERVER_CPUS) -harness-cpus $(BENCH_HARNESS_CPUS) \
+	$(GO) run ./bench/cmd/spectra-bench -servers $(BENCH_SERVERS) -server-cpus $(BENCH_SERVER_CPUS) -harness-cpus $(BENCH_HARNESS_CPUS) \
 		-steps $(BENCH_STEPS) -unpinned-too -capacity 10,50 -capacity-probes 8 -duration 30s -ramp 500 $(BENCH_FLAGS)
 
 bench-full: bench

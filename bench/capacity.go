@@ -258,11 +258,12 @@ func CapacityPlanText(cfg *Config) string {
 	base := capacityOverhead + cfg.Settle + cfg.Duration
 	at := base + ramp(cfg.CapacitySearch.From)
 	worst := base + ramp(cfg.CapacitySearch.Max)
-	return fmt.Sprintf("capacity at %s matches for %s: at most %d probe steps (%d per search) of ~%s each "+
+	runs := max(cfg.Runs, 1)
+	return fmt.Sprintf("capacity at %s matches for %s: at most %d probe steps (%d per search), each run %d times, of ~%s a run "+
 		"(at %d overlays: ramp at %.0f/s, settle, window, ~%s to start and stop; ~%s at the maximum, %d overlays): ≤ %s in all",
-		joinInts(cfg.Capacity), strings.Join(servers, ", "), n, cfg.CapacitySearch.MaxProbes, at.Round(time.Second),
+		joinInts(cfg.Capacity), strings.Join(servers, ", "), n, cfg.CapacitySearch.MaxProbes, runs, at.Round(time.Second),
 		cfg.CapacitySearch.From, cfg.RampRate, capacityOverhead, worst.Round(time.Second), cfg.CapacitySearch.Max,
-		(time.Duration(n) * worst).Round(time.Minute))
+		(time.Duration(n*runs) * worst).Round(time.Minute))
 }
 
 func joinInts(xs []int) string {
@@ -292,13 +293,29 @@ func RunCapacity(ctx context.Context, cfg *Config) ([]Capacity, error) {
 				return out, ctx.Err()
 			}
 			c := searchCapacity(ctx, cfg.CapacitySearch, kind, m,
-				func(st Step) Result { return runStepNamed(ctx, cfg, srcs, kind, "capacity-"+kind, st) },
+				func(st Step) Result { return capacityProbe(ctx, cfg, srcs, kind, st) },
 				func(line string) { cfg.printf("%s\n", line) })
 			cfg.printf("capacity %s %d matches: %s (%s, %d probes)\n", kind, m, c.Summary(), c.Stop, len(c.Probes))
 			out = append(out, c)
 		}
 	}
 	return out, ctx.Err()
+}
+
+// capacityProbe runs one probe step Config.Runs times and stands for them
+// with their medians (its ranges and the first run kept), so that a probe's
+// verdict is not one window's coin toss.
+func capacityProbe(ctx context.Context, cfg *Config, srcs []*replaySource, kind string, st Step) Result {
+	var rs []Result
+	for round := range max(cfg.Runs, 1) {
+		if ctx.Err() != nil && round > 0 {
+			break
+		}
+		r := runStepNamed(ctx, cfg, srcs, kind, "capacity-"+kind, st)
+		r.Run = round
+		rs = append(rs, r)
+	}
+	return medianResult(rs)
 }
 
 // Summary is the capacity as the report's cell shows it: "6000 (fails at

@@ -157,10 +157,15 @@ func TestCapacityPlanText(t *testing.T) {
 	got := CapacityPlanText(cfg)
 	// 2 servers (node is not searched) × 2 match counts × 6 probes; a probe
 	// at 2000 overlays: 5 s + 2 s + 6 s + 4 s ramp, at 20000: 53 s.
-	for _, want := range []string{"for go, floor:", "at most 24 probe steps (6 per search) of ~17s each", "~53s at the maximum, 20000 overlays", "≤ 21m0s in all"} {
+	for _, want := range []string{"for go, floor:", "at most 24 probe steps (6 per search), each run 1 times, of ~17s a run", "~53s at the maximum, 20000 overlays", "≤ 21m0s in all"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("plan %q lacks %q", got, want)
 		}
+	}
+	// Three runs of each probe: three times as long (24 × 3 × 53 s).
+	cfg.Runs = 3
+	if got := CapacityPlanText(cfg); !strings.Contains(got, "each run 3 times") || !strings.Contains(got, "≤ 1h4m0s in all") {
+		t.Errorf("plan with 3 runs: %q", got)
 	}
 	cfg.Servers = []string{KindNode}
 	if got := CapacityPlanText(cfg); got != "" {

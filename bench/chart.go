@@ -43,7 +43,7 @@ type chartRef struct {
 	color string
 }
 
-var serverColors = map[string]string{KindGo: "#1565c0", KindGoUnpinned: "#64b5f6", KindFloor: "#2e7d32", KindNode: "#e65100"}
+var serverColors = map[string]string{KindGo: "#1565c0", KindGoUnpinned: "#64b5f6", KindFloor: "#2e7d32", KindFloorPlus: "#81c784", KindNode: "#e65100"}
 
 // Chart draws, against overlays, one line per server (and per step kind,
 // and per match count when the run has several overlay counts for one match
@@ -51,7 +51,7 @@ var serverColors = map[string]string{KindGo: "#1565c0", KindGoUnpinned: "#64b5f6
 // server CPU per delivered match_data and RSS per overlay, as a standalone
 // SVG.
 func Chart(r *Report) string {
-	// A step run several times (confirmation runs) is drawn as its medians.
+	// A step run several times (-runs) is drawn as its medians.
 	merged := *r
 	merged.Results = Merged(r.Results)
 	r = &merged
@@ -103,10 +103,12 @@ func Chart(r *Report) string {
 			return 1
 		case KindFloor:
 			return 2
-		case KindNode:
+		case KindFloorPlus:
 			return 3
+		case KindNode:
+			return 4
 		}
-		return 4
+		return 5
 	}
 	slices.SortFunc(ss, func(a, b *series) int {
 		if a.server != b.server {
@@ -434,7 +436,7 @@ func trimFloat(v float64) string {
 }
 
 func seriesLabel(s *series) string {
-	name := map[string]string{KindGo: "Go spectra-server", KindGoUnpinned: "Go spectra-server unpinned", KindFloor: "floor server", KindNode: "Node socket.io baseline"}[s.server]
+	name := map[string]string{KindGo: "Go spectra-server", KindGoUnpinned: "Go spectra-server unpinned", KindFloor: "floor server", KindFloorPlus: "floor+ (deltaflate, io_uring)", KindNode: "Node socket.io baseline"}[s.server]
 	if name == "" {
 		name = s.server
 	}

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -53,6 +54,21 @@ type serverGroup struct {
 }
 
 func (g *serverGroup) ingest() string { return g.nodes[0].ingest }
+
+// goroutines sums go_goroutines over the nodes that have an admin
+// listener (0 when none has).
+func (g *serverGroup) goroutines(ctx context.Context) int {
+	n := 0
+	for _, p := range g.nodes {
+		if c, err := serverGoroutines(ctx, p.admin); err == nil {
+			n += c
+		}
+	}
+	return n
+}
+
+// tls is the harness's TLS configuration for the group (nil: plain).
+func (g *serverGroup) tls() *tls.Config { return g.nodes[0].tls }
 
 // output is the output address for the i-th overlay (probes included).
 func (g *serverGroup) output(i int) string { return g.nodes[nodeFor(i, len(g.nodes))].output }

@@ -3,6 +3,8 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -49,6 +51,7 @@ type rawConn struct {
 	wbuf    []byte
 	closed  bool
 	gotData bool
+	n       atomic.Int64 // match_data received (read by the window's snapshots)
 }
 
 const (
@@ -66,6 +69,18 @@ type countPool struct {
 	next     atomic.Uint32
 	addr     *syscall.SockaddrInet4
 	hostport string
+	// tls, when set, makes the overlays TLS clients. crypto/tls needs a
+	// reader per connection, so each TLS overlay has a goroutine and a
+	// 4 KiB buffer in the harness (the epoll loops read plain ones only).
+	tls      *tls.Config
+	tlsMu    sync.Mutex
+	tlsConns map[*rawConn]struct{}
+	tlsWG    sync.WaitGroup
+	closing  atomic.Bool
+	// all holds every overlay that logged on or tried to, in the order they
+	// were handed over, for the per-overlay delivery count.
+	allMu sync.Mutex
+	all   []*rawConn
 }
 
 type epollLoop struct {
@@ -115,12 +130,18 @@ func (p *countPool) dial(m int, groupCode string, deflate bool, timeout time.Dur
 // dialAt is dial to another output port than the pool's own (a cluster's
 // other nodes); the counters stay the pool's.
 func (p *countPool) dialAt(hostport string, m int, groupCode string, deflate bool, timeout time.Duration) error {
-	d := net.Dialer{Timeout: timeout}
-	nc, err := d.Dial("tcp", hostport)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	nc, err := dialMaybeTLS(ctx, hostport, p.tls)
+	cancel()
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
+	handed := false // to a TLS reader, which closes it
+	defer func() {
+		if !handed {
+			nc.Close()
+		}
+	}()
 	nc.SetDeadline(time.Now().Add(timeout))
 	req, accept := upgradeRequest(hostport, deflate)
 	if _, err := nc.Write(req); err != nil {
@@ -144,6 +165,15 @@ func (p *countPool) dialAt(hostport string, m int, groupCode string, deflate boo
 		if n, err = br.Read(buf); err != nil {
 			return fmt.Errorf("waiting for the open packet: %w", err)
 		}
+	}
+	p.allMu.Lock()
+	p.all = append(p.all, c)
+	p.allMu.Unlock()
+	if p.tls != nil {
+		nc.SetDeadline(time.Time{})
+		handed = true
+		p.readTLS(c, br)
+		return nil
 	}
 	sc, err := nc.(*net.TCPConn).SyscallConn()
 	if err != nil {
@@ -283,6 +313,7 @@ var errServerClosed = errors.New("closed by the server")
 func (c *rawConn) countMatchData(wire int64) {
 	pc := c.pool.c
 	pc.matchData.Add(1)
+	c.n.Add(1)
 	pc.matchWire.Add(wire)
 	c.pool.perMatch[c.match].Add(1)
 	if !c.gotData {
@@ -359,9 +390,48 @@ func (l *epollLoop) drop(c *rawConn) {
 	l.pool.c.disconnects.Add(1)
 }
 
+// readTLS hands a logged-on-to-be TLS overlay to its own reader goroutine.
+func (p *countPool) readTLS(c *rawConn, br *bufio.Reader) {
+	p.tlsMu.Lock()
+	if p.tlsConns == nil {
+		p.tlsConns = map[*rawConn]struct{}{}
+	}
+	p.tlsConns[c] = struct{}{}
+	p.tlsWG.Add(1)
+	p.tlsMu.Unlock()
+	go func() {
+		defer p.tlsWG.Done()
+		buf := make([]byte, 4096)
+		for {
+			n, err := br.Read(buf)
+			if n > 0 {
+				p.c.bytesRead.Add(int64(n))
+				if ferr := c.p.feed(buf[:n], c); ferr != nil {
+					if ferr != errServerClosed {
+						p.c.errors.Add(1)
+					}
+					err = ferr
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		p.tlsMu.Lock()
+		delete(p.tlsConns, c)
+		p.tlsMu.Unlock()
+		c.nc.Close()
+		if !p.closing.Load() {
+			p.c.disconnects.Add(1)
+		}
+	}()
+}
+
 // open counts the connections still held.
 func (p *countPool) open() int {
-	n := 0
+	p.tlsMu.Lock()
+	n := len(p.tlsConns)
+	p.tlsMu.Unlock()
 	for _, l := range p.loops {
 		l.mu.Lock()
 		n += len(l.conns)
@@ -372,6 +442,13 @@ func (p *countPool) open() int {
 
 // close stops the loops and closes every connection.
 func (p *countPool) close() {
+	p.closing.Store(true)
+	p.tlsMu.Lock()
+	for c := range p.tlsConns {
+		c.nc.Close()
+	}
+	p.tlsMu.Unlock()
+	p.tlsWG.Wait()
 	for _, l := range p.loops {
 		l.stop.Store(true)
 	}

@@ -8,14 +8,26 @@ import (
 
 	"spectra-relay/bench/floor"
 	"spectra-relay/internal/testenv"
+	"spectra-relay/internal/uring"
 )
 
 // TestFloorSmoke runs the floor server in-process with the bench's own
 // clients: one observer replaying a match, one probe (inflates every message
 // with the shared window, parses every match_data, times latency markers)
 // and one counting overlay.
+// The same for floor+ (deltaflate and io_uring batches): its frames must
+// decode just the same.
 func TestFloorSmoke(t *testing.T) {
-	srv, err := floor.New(floor.Config{BaseState: testenv.Golden(t, "bomb_regular")})
+	for _, tc := range []struct {
+		name string
+		plus bool
+	}{{"floor", false}, {"floor+", true}} {
+		t.Run(tc.name, func(t *testing.T) { floorSmoke(t, tc.plus) })
+	}
+}
+
+func floorSmoke(t *testing.T, plus bool) {
+	srv, err := floor.New(floor.Config{BaseState: testenv.Golden(t, "bomb_regular"), Plus: plus})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,8 +98,8 @@ func TestFloorSmoke(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if n := p.invalidJSON.Load(); n != 0 {
-		t.Fatalf("%d match_data were not valid JSON", n)
+	if n, d := p.invalidJSON.Load(), p.decodeFails.Load(); n != 0 || d != 0 {
+		t.Fatalf("%d match_data were not valid JSON, %d frames did not inflate", n, d)
 	}
 	if counters.loggedOn.Load() != 1 || counters.errors.Load() != 0 {
 		t.Fatalf("counting overlay: logged on %d, errors %d", counters.loggedOn.Load(), counters.errors.Load())
@@ -96,6 +108,13 @@ func TestFloorSmoke(t *testing.T) {
 	// state compresses to on its own.
 	if per := float64(p.matchWire.Load()) / float64(p.matchData.Load()); per > 3000 {
 		t.Fatalf("%.0f wire bytes per match_data: the shared context is not used", per)
+	}
+	if plus {
+		if r, err := uring.New(8); err != nil {
+			t.Logf("no io_uring here (%v): floor+ wrote with write(2)", err)
+		} else if r.Close(); srv.RingSends() == 0 {
+			t.Error("floor+ sent nothing through io_uring")
+		}
 	}
 	lat, _, _ := p.results()
 	t.Logf("probe: %d match_data, %.0f B each on the wire, latencies %v", p.matchData.Load(),

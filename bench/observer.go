@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -75,6 +76,7 @@ type observer struct {
 	markerEvery time.Duration
 	markers     *markerLog
 	slowOver    time.Duration // see probe.slowOver; here: marker writes
+	tls         *tls.Config   // for an https ingest URL
 
 	obs     *sioclient.Client
 	aux     map[string]*sioclient.Client // nil: refused
@@ -89,7 +91,7 @@ type observer struct {
 }
 
 func (o *observer) clientOptions() sioclient.Options {
-	return sioclient.Options{EIO: eioclient.Options{Transports: []string{eioclient.TransportWebSocket}, Deflate: true}}
+	return sioclient.Options{EIO: eioclient.Options{Transports: []string{eioclient.TransportWebSocket}, Deflate: true, TLSConfig: o.tls}}
 }
 
 func (o *observer) logon(ctx context.Context, event, ackEvent string, payload any) (*sioclient.Client, replayplayer.Ack, error) {

@@ -3,8 +3,10 @@ package bench
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"net"
 	"os"
 	"strconv"
@@ -37,7 +39,8 @@ type probe struct {
 	groupCode string
 	markers   *markerLog
 	deflate   bool
-	node      int // the cluster node it is connected to (0: the observer's)
+	node      int         // the cluster node it is connected to (0: the observer's)
+	tls       *tls.Config // nil: plain WebSocket
 	// slowOver: samples over it are printed with their wall-clock times
 	// (0: none), to line stalls up with the server's and kernel's logs.
 	slowOver time.Duration
@@ -56,6 +59,10 @@ type probe struct {
 	matchWire   atomic.Int64
 	bytesRead   atomic.Int64
 	invalidJSON atomic.Int64
+	decodeFails atomic.Int64
+	repeats     atomic.Int64
+	prevHash    uint64 // the previous match_data's state (maphash), under mu
+	hasPrev     bool
 	loggedOn    atomic.Bool
 	failed      atomic.Bool
 	errText     atomic.Value // string
@@ -147,8 +154,7 @@ func (p *probe) fail(err error) {
 func (p *probe) connect(ctx context.Context, hostport string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", hostport)
+	c, err := dialMaybeTLS(ctx, hostport, p.tls)
 	if err != nil {
 		return err
 	}
@@ -210,6 +216,7 @@ func (p *probe) message(op byte, compressed bool, data []byte, wire int64) error
 	if compressed {
 		var err error
 		if data, err = p.z.inflate(data); err != nil {
+			p.decodeFails.Add(1)
 			return err
 		}
 	}
@@ -245,11 +252,10 @@ func (p *probe) message(op byte, compressed bool, data []byte, wire int64) error
 	case "logon_success":
 		p.loggedOn.Store(true)
 	case "match_data":
-		if p.matchData.Add(1) == 1 {
+		p.matchWire.Add(wire)
+		if p.onMatchData(data, arg) && p.matchData.Add(1) == 1 {
 			p.firstDataNs.Store(time.Now().UnixNano())
 		}
-		p.matchWire.Add(wire)
-		p.onMatchData(data, arg)
 	}
 	return nil
 }
@@ -293,23 +299,32 @@ func markerIn(st string) (message string, active, ok bool) {
 	return m, err == nil, true
 }
 
-func (p *probe) onMatchData(packet []byte, arg ast.Node) {
+// onMatchData checks a match_data, times its marker and reports whether it
+// is a new state (valid, and not equal to the previous one): only those
+// count as delivered.
+func (p *probe) onMatchData(packet []byte, arg ast.Node) (fresh bool) {
 	if arg.TypeSafe() != ast.V_STRING {
 		p.invalidJSON.Add(1)
-		return
+		return false
 	}
 	inner, err := arg.String()
 	if err != nil {
 		p.invalidJSON.Add(1)
-		return
+		return false
 	}
 	message, active, ok := markerIn(inner)
 	if !ok {
 		p.invalidJSON.Add(1)
-		return
+		return false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	h := maphash.String(stateSeed, inner)
+	fresh = !p.hasPrev || h != p.prevHash
+	p.prevHash, p.hasPrev = h, true
+	if !fresh {
+		p.repeats.Add(1)
+	}
 	prev := p.prevData
 	p.prevData = p.now
 	if p.record && p.nRecorded < maxRecorded {
@@ -318,16 +333,16 @@ func (p *probe) onMatchData(packet []byte, arg ast.Node) {
 		p.nRecorded++
 	}
 	if !active {
-		return
+		return fresh
 	}
 	seq, err := strconv.ParseInt(strings.TrimPrefix(message, "m"), 10, 64)
 	if err != nil || seq <= p.lastSampled {
-		return
+		return fresh
 	}
 	p.lastSampled = seq
 	sent, ok := p.markers.at(seq)
 	if !ok || p.window == nil || sent.Before(p.window.start) || sent.After(p.window.end) {
-		return
+		return fresh
 	}
 	lat := p.now.Sub(sent)
 	p.latencies = append(p.latencies, lat)
@@ -337,7 +352,11 @@ func (p *probe) onMatchData(packet []byte, arg ast.Node) {
 		fmt.Fprintf(os.Stderr, "slow sample: match %d marker %d sent %s received %s latency %d ms, previous match_data %d ms before\n",
 			p.match, seq, sent.Format("15:04:05.000"), p.now.Format("15:04:05.000"), lat.Milliseconds(), p.now.Sub(prev).Milliseconds())
 	}
+	return fresh
 }
+
+// stateSeed hashes states to tell a repeat from a new one.
+var stateSeed = maphash.MakeSeed()
 
 // setWindow starts (end zero: open) or ends the measuring window; record
 // turns payload recording on for the offline compression reference.

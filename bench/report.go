@@ -253,7 +253,8 @@ func (r *Report) Markdown(svg string) string {
 	fmt.Fprintf(&b, "\n![delivered %%, p99 latency, server CPU per match_data and RSS per overlay against overlays](%s)\n\n", svg)
 
 	// The verdicts compare each server's runs of a step as one (medians,
-	// see confirm.go); the results table lists every run.
+	// see runs.go); so does the results table, with ranges; the .json
+	// holds every run.
 	view := Merged(r.Results)
 	full := false
 	for _, x := range view {
@@ -286,7 +287,6 @@ func (r *Report) Markdown(svg string) string {
 					goals = strings.Join(m, ", ")
 				}
 			}
-			goals += c.firstRunNote(func(f Comparison) []string { return f.Misses() })
 			step := c.Step.String() + c.runsNote()
 			if c.HarnessFull {
 				step += " ‡"
@@ -299,8 +299,8 @@ func (r *Report) Markdown(svg string) string {
 	capacityMarkdown(&b, r.Capacity)
 	unpinnedMarkdown(&b, view)
 	variantMarkdown(&b, view)
+	floorPlusMarkdown(&b, view)
 	clusterMarkdown(&b, view)
-	confirmMarkdown(&b, view)
 	if full {
 		b.WriteString("‡ **The harness's CPUs were full** (it used ≥ 95 % of the CPUs it may run on, in the window or the storm): " +
 			"at these steps the load generator is the limit, so the floor's figures are the harness's limit, not the floor's, and a ratio " +
@@ -308,23 +308,27 @@ func (r *Report) Markdown(svg string) string {
 	}
 
 	b.WriteString("## Results\n\n")
-	b.WriteString("| server | step | logged on | connect s | storm s | sends/match/s | delivered/s | expected/s | delivered | p50 ms | p99 ms | max ms | wire MB/s | B/match_data | zlib-3 ctx B | zlib-3 no-ctx B | server cores | µs CPU/match_data | server RSS MB | KiB/conn | harness cores | disc | errors | status |\n")
-	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
-	for _, x := range r.Results {
+	b.WriteString("| server | step | logged on | connect s | storm s | sends/match/s | delivered/s | expected/s | delivered | p50 ms | p99 ms | max ms | latency samples | wire MB/s | B/match_data | zlib-3 ctx B | zlib-3 no-ctx B | server cores | µs CPU/match_data | server RSS MB | KiB/conn | harness cores | disc | errors | status |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
+	for _, x := range view {
 		m := x.Measured()
 		lat := m && x.LatencySamples > 0
 		ref := m && x.RefMessages > 0
 		storm := dash
 		if x.StormSeconds > 0 {
-			storm = f1(x.StormSeconds)
+			storm = withRange(x, RangeStorm, x.StormSeconds, f1)
 		}
 		del := dash
 		if m {
-			del = "**" + f1(x.DeliveredPct) + "%**"
+			del = "**" + withRange(x, RangeDelivered, x.DeliveredPct, func(v float64) string { return f1(v) + "%" }) + "**"
 		}
 		p99 := dash
 		if lat {
-			p99 = "**" + f0(x.LatencyP99ms) + "**"
+			p99 = "**" + withRange(x, RangeP99, x.LatencyP99ms, f0) + "**"
+		}
+		samples := dash
+		if m {
+			samples = fmt.Sprint(x.LatencySamples)
 		}
 		harness := na(m, x.HarnessCores, f2)
 		if x.HarnessFull() {
@@ -334,13 +338,14 @@ func (r *Report) Markdown(svg string) string {
 		if m {
 			disc = fmt.Sprint(x.Disconnects)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |\n",
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |\n",
 			runLabel(x), x.Step(), x.Connected, na(x.ConnectSeconds > 0, x.ConnectSeconds, f1), storm,
 			na(m, x.SendsPerMatchPerSec, f1), na(m, x.DeliveredPerSec, f0), na(m, x.ExpectedPerSec, f0), del,
-			na(lat, x.LatencyP50ms, f0), p99, na(lat, x.LatencyMaxms, f0),
+			na(lat, x.LatencyP50ms, f0), p99, na(lat, x.LatencyMaxms, f0), samples,
 			na(m, x.WireMBps, f2), na(m && x.BytesPerMatchData > 0, x.BytesPerMatchData, f0), na(ref, x.RefContextBytes, f0), na(ref, x.RefNoContextBytes, f0),
-			na(m, x.ServerCores, f2), na(m && x.ServerCPUPerMsgUs > 0, x.ServerCPUPerMsgUs, f1), na(m, x.ServerRSSMB, f0), na(m && x.Connected > 0, x.RSSPerConnKiB, f1), harness,
-			disc, x.ConnectFails+x.Errors+x.InvalidJSON, x.Status)
+			na(m, x.ServerCores, f2), na(m && x.ServerCPUPerMsgUs > 0, x.ServerCPUPerMsgUs, func(v float64) string { return withRange(x, RangeCPU, v, f1) }),
+			na(m, x.ServerRSSMB, f0), na(m && x.Connected > 0, x.RSSPerConnKiB, func(v float64) string { return withRange(x, RangeRSS, v, f1) }), harness,
+			disc, x.ConnectFails+x.Errors+x.InvalidJSON+x.DecodeFailures, x.Status)
 	}
 
 	faultsMarkdown(&b, r.Results)
@@ -403,8 +408,13 @@ const legend = `
   send, at most 10/s), or the busiest probe's count if higher (a server may send sooner after a quiet
   period), averaged over the matches.
 - **expected/s** = Σ over matches of sends/s × overlays of the match; **delivered/s**: match_data
-  messages all overlays received in the window; **delivered** = delivered / expected. A step is
-  **ok** only at ≥ 99.5 % delivered.
+  all overlays received in the window, each overlay's count capped at one more than its match was
+  owed (the window's edges cut a send's fan-out, so an overlay that got every send counts one more or
+  one fewer; those average out over the match) and each match's at what it was owed in all: extra or
+  repeated frames cannot make up for lost ones beyond that edge, and **delivered** = delivered /
+  expected is never over 100 % (the .json's framesOverOwed counts what the caps cut off). The probes count distinct states only: a match_data equal to the one before it
+  (repeatedStates) or one that does not inflate or parse (decodeFailures, invalidJSON; both in
+  **errors**) is not a delivery. A step is **ok** only at ≥ 99.5 % delivered.
 - **p50/p99/max ms**: ingest→overlay latency measured by the probes. Each observer emits a
   ` + "`toast`" + ` event with a sequence number about every marker interval (each gap random within ±25 %, so that the
   markers meet the server's send cycle at every phase); the server copies the toast into the
@@ -423,7 +433,8 @@ const legend = `
   connection (context takeover), and message by message (no context), plus the frame header.
 - **server cores / RSS**: from /proc/<pid>/stat (utime+stime over the window) and /proc/<pid>/status
   (VmRSS, highest sample in the window). **µs CPU/match_data**: server CPU time in the window per
-  delivered match_data. **KiB/conn** (KiB RSS / overlay): RSS at the end of the window minus RSS before
+  match_data the server was asked to deliver (expected, not received: extra frames do not make a
+  server look cheaper). **KiB/conn** (KiB RSS / overlay): RSS at the end of the window minus RSS before
   the overlays connected, per logged-on overlay (busy connections, not idle ones). It charges each
   match's fixed costs (its compressor, its state) to the match's overlays, which weighs with many
   matches and few overlays each; the goal of 12 KiB is checked on it all the same.
@@ -453,7 +464,8 @@ const legend = `
   harness, listed for the steps that had any. Each stalls the faulting thread for a disk read (on one
   pinned core: the whole server); a VM that pages out cold file pages can take the server's own code.
 - **disc**: overlays disconnected during the window; **errors**: failed connections, protocol or
-  write errors, observer errors and match_data that were not valid JSON.
+  write errors, observer errors, match_data that were not valid JSON and frames a probe could not
+  inflate.
 - **clusterN**: N spectra-server nodes in cluster mode (` + "`REDIS_URL`, `NODE_ID`" + `) and one redis-server
   (` + "`--save \"\" --appendonly no`" + `, a temporary folder, a free port), started for each step and all on the
   server CPUs. The observers and auxiliary clients connect to node 0, which owns their matches; overlays

@@ -154,7 +154,6 @@ func unpinnedMarkdown(b *strings.Builder, results []Result) {
 		} else if w := c.UnpinnedWorse(); len(w) > 0 {
 			worse = "**worse**: " + strings.Join(w, ", ")
 		}
-		worse += c.firstRunNote(func(f Comparison) []string { return f.UnpinnedWorse() })
 		storm := dash
 		if c.Step.Kind == StepStorm {
 			storm = noRatio(c.Storm).cell(f1, "")

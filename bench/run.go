@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -31,7 +32,10 @@ type Config struct {
 	PollingShare   float64       // share of overlays on polling with upgrade
 	Duration       time.Duration // measuring window per step
 	Settle         time.Duration // pause between the last connect and the window
-	Probes         int           // probe clients per match
+	Probes         int           // probe clients per match, at least
+	SampleShare    float64       // share of each match's overlays that are probes, at least
+	MinSamples     int           // latency samples per verdict the probe count aims at
+	Runs           int           // runs of each step and capacity probe
 	MarkerEvery    time.Duration // latency marker interval per match
 	SlowSample     time.Duration // print latency samples over it to stderr (0: none)
 	Readers        int           // epoll loops for the counting overlays
@@ -49,11 +53,8 @@ type Config struct {
 	// UnpinnedToo: after each pinned go step, run it again with neither
 	// the server nor the bench pinned (server kind KindGoUnpinned).
 	UnpinnedToo bool
-	// Confirm: how many more times a step runs when its first run misses a
-	// goal against the floor or is worse unpinned (see confirm.go).
-	Confirm    int
-	AllCPUs    []int // the CPUs the bench started with
-	HarnessPin []int // the bench's own pinning (-harness-cpus); nil: none
+	AllCPUs     []int // the CPUs the bench started with
+	HarnessPin  []int // the bench's own pinning (-harness-cpus); nil: none
 
 	WorkDir     string // the module root
 	BaselineDir string // bench/baseline
@@ -70,6 +71,12 @@ type Config struct {
 	TTY      bool
 }
 
+// sampleRule is how many probes each match gets.
+func (c *Config) sampleRule() sampleRule {
+	return sampleRule{Min: c.Probes, Share: c.SampleShare, Samples: c.MinSamples, Runs: max(c.Runs, 1),
+		Window: c.Duration, Marker: c.MarkerEvery}
+}
+
 // Result is one server at one step.
 type Result struct {
 	Server   string `json:"server"`
@@ -79,9 +86,11 @@ type Result struct {
 	Polling  int    `json:"pollingOverlays"`
 	Probes   int    `json:"probes"`
 	Status   string `json:"status"` // "ok" (≥ 99.5 % delivered) or what went wrong
-	// Run: 0 for a step's first run, k for its k-th confirmation run
-	// (Config.Confirm).
+	// Run: 0 for a step's first run, k for its k+1-th (Config.Runs).
 	Run int `json:"run,omitempty"`
+	// Ranges: each reported figure's smallest and largest value over the
+	// runs, on a result of Merged (and a capacity probe) only.
+	Ranges map[string]Range `json:"ranges,omitempty"`
 	// Runs and FirstRun are set only on a result of Merged that stands for
 	// several runs: how many, and the first of them as measured.
 	Runs     int     `json:"-"`
@@ -105,7 +114,16 @@ type Result struct {
 	Disconnects    int64   `json:"disconnects"`
 	Errors         int64   `json:"errors"`
 	InvalidJSON    int64   `json:"invalidJSON"`
-	FirstError     string  `json:"firstError,omitempty"`
+	// DecodeFailures: frames a probe could not inflate (the probe ends
+	// there: its deflate context is lost); RepeatedStates: match_data whose
+	// state equalled the previous one at the same probe. Neither counts as
+	// delivered.
+	DecodeFailures int64 `json:"decodeFailures"`
+	RepeatedStates int64 `json:"repeatedStates"`
+	// FramesOverOwed: match_data overlays received beyond what their match
+	// was owed in the window (cut off by the per-overlay cap).
+	FramesOverOwed int64  `json:"framesOverOwed"`
+	FirstError     string `json:"firstError,omitempty"`
 
 	WindowSeconds       float64 `json:"windowSeconds"`
 	IngestEventsPerSec  float64 `json:"ingestEventsPerSec"`
@@ -135,8 +153,13 @@ type Result struct {
 	// whole server (or the harness's reading of its overlays).
 	ServerMajorFaults  int64 `json:"serverMajorFaults"`
 	HarnessMajorFaults int64 `json:"harnessMajorFaults"`
-	// ServerCPUPerMsgUs: server CPU time per delivered match_data, in µs.
+	// ServerCPUPerMsgUs: server CPU time per match_data owed (expected), in
+	// µs (before issue 22: per match_data received).
 	ServerCPUPerMsgUs float64 `json:"serverCPUPerMatchDataUs,omitempty"`
+	// ServerGoroutines: spectra-server's go_goroutines (its /metrics) at
+	// the end of the window, summed over a cluster's nodes; 0 for servers
+	// without /metrics (the floor, node).
+	ServerGoroutines int `json:"serverGoroutines,omitempty"`
 
 	// Cluster kinds: the server figures above sum every node and
 	// redis-server; these are redis-server's own share, and the latency of
@@ -155,7 +178,9 @@ type Result struct {
 // count as ok.
 const MinDeliveredPct = 99.5
 
-func (r *Result) ok() bool { return r.Status == "ok" }
+func (r *Result) ok() bool {
+	return r.Status == "ok" || r.Runs > 1 && r.Status == fmt.Sprintf("median of %d runs: ok", r.Runs)
+}
 
 // underStatus is the status of a step that delivered pct, under
 // MinDeliveredPct.
@@ -199,9 +224,10 @@ func loadSources(cfg *Config) ([]*replaySource, error) {
 	return srcs, nil
 }
 
-// Run measures every step with every server (and, with UnpinnedToo, go
-// once more unpinned right after its pinned run), then runs a step whose
-// verdict is a miss Confirm more times.
+// Run measures every step Config.Runs times: every server (and, with
+// UnpinnedToo, go once more unpinned right after its pinned run) in turn,
+// round after round, so that a drift of the machine touches each server
+// alike.
 func Run(ctx context.Context, cfg *Config) ([]Result, error) {
 	srcs, err := loadSources(cfg)
 	if err != nil {
@@ -216,42 +242,47 @@ func Run(ctx context.Context, cfg *Config) ([]Result, error) {
 	var results []Result
 	failedAt := map[string]int{} // server/matches → overlays of the failed step
 	for _, st := range cfg.Steps {
-		var runs []string
-		for _, kind := range cfg.Servers {
-			runs = append(runs, kind)
-			if kind == KindGo && cfg.UnpinnedToo {
-				runs = append(runs, KindGoUnpinned)
-			}
-		}
-		for _, name := range runs {
-			if ctx.Err() != nil {
-				return results, ctx.Err()
-			}
-			key := fmt.Sprintf("%s/%s/%d", name, st.Kind, st.Matches)
-			if n, ok := failedAt[key]; ok && cfg.StopAfterFail && st.Overlays > n {
-				results = append(results, Result{Server: name, Kind: st.Kind, Matches: st.Matches, Overlays: st.Overlays,
-					Status: fmt.Sprintf("%sfailed at %d overlays", statusSkipped, n)})
-				continue
-			}
-			r, err := measure(name, st)
-			if err != nil {
-				return results, err
-			}
-			cfg.printf("%s\n", r.summary())
-			if !r.Measured() || r.DeliveredPct < 50 || r.Connected < int64(r.Overlays) {
-				if _, ok := failedAt[key]; !ok {
-					failedAt[key] = st.Overlays
+		for round := range max(cfg.Runs, 1) {
+			for _, name := range stepServers(cfg) {
+				if ctx.Err() != nil {
+					return results, ctx.Err()
 				}
-			}
-			results = append(results, r)
-		}
-		if cfg.Confirm > 0 {
-			if results, err = confirmStep(ctx, cfg, st, runs, results, measure); err != nil {
-				return results, err
+				key := fmt.Sprintf("%s/%s/%d", name, st.Kind, st.Matches)
+				if n, ok := failedAt[key]; ok && cfg.StopAfterFail && st.Overlays > n {
+					if round == 0 {
+						results = append(results, Result{Server: name, Kind: st.Kind, Matches: st.Matches, Overlays: st.Overlays,
+							Status: fmt.Sprintf("%sfailed at %d overlays", statusSkipped, n)})
+					}
+					continue
+				}
+				r, err := measure(name, st)
+				if err != nil {
+					return results, err
+				}
+				r.Run = round
+				cfg.printf("%s [run %d/%d]\n", r.summary(), round+1, max(cfg.Runs, 1))
+				if !r.Measured() || r.DeliveredPct < 50 || r.Connected < int64(r.Overlays) {
+					if _, ok := failedAt[key]; !ok {
+						failedAt[key] = st.Overlays
+					}
+				}
+				results = append(results, r)
 			}
 		}
 	}
 	return results, nil
+}
+
+// stepServers are the servers of each step, in the order they run.
+func stepServers(cfg *Config) []string {
+	var runs []string
+	for _, kind := range cfg.Servers {
+		runs = append(runs, kind)
+		if kind == KindGo && cfg.UnpinnedToo {
+			runs = append(runs, KindGoUnpinned)
+		}
+	}
+	return runs
 }
 
 // runUnpinned runs st with spectra-server and the bench both on every CPU
@@ -322,9 +353,9 @@ type pollingOverlay struct {
 	loggedOn    atomic.Bool
 }
 
-func dialPolling(ctx context.Context, url, groupCode string, match int, deflate bool, timeout time.Duration, pc *overlayCounters) (*pollingOverlay, error) {
+func dialPolling(ctx context.Context, url, groupCode string, match int, deflate bool, tlsCfg *tls.Config, timeout time.Duration, pc *overlayCounters) (*pollingOverlay, error) {
 	o := &pollingOverlay{match: match}
-	c := sioclient.New(sioclient.Options{EIO: eioclient.Options{Deflate: deflate}})
+	c := sioclient.New(sioclient.Options{EIO: eioclient.Options{Deflate: deflate, TLSConfig: tlsCfg}})
 	c.On("match_data", func([]json.RawMessage) {
 		if o.matchData.Add(1) == 1 {
 			o.firstDataNs.Store(time.Now().UnixNano())

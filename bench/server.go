@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -19,7 +20,10 @@ import (
 const (
 	KindGo    = "go"
 	KindFloor = "floor" // bench/floor: the least work a relay must do
-	KindNode  = "node"
+	// KindFloorPlus is the floor with spectra-server's deltaflate and
+	// io_uring batches: the best minimal server (floor -plus).
+	KindFloorPlus = "floor+"
+	KindNode      = "node"
 	// KindGoUnpinned names the results of spectra-server run with neither
 	// it nor the bench pinned (-unpinned-too), beside its pinned run.
 	KindGoUnpinned = "go-unpinned"
@@ -32,6 +36,10 @@ type serverProc struct {
 	pid    int
 	ingest string // host:port
 	output string
+	admin  string // spectra-server's admin listener (its /metrics), "" when none
+	// tls is the harness's TLS configuration for this server (nil: plain).
+	tls    *tls.Config
+	tlsCrt string
 	exited chan struct{}
 	log    string
 }
@@ -40,6 +48,7 @@ type serverProc struct {
 // to the environment (a cluster node's REDIS_URL and NODE_ID).
 func startServer(ctx context.Context, cfg *Config, kind, logPath string, env ...string) (*serverProc, error) {
 	var cmd *exec.Cmd
+	tlsCrt := ""
 	switch {
 	case IsGo(kind) || IsCluster(kind):
 		// The admin listener on a free port: the default 5102 would be taken
@@ -55,9 +64,17 @@ func startServer(ctx context.Context, cfg *Config, kind, logPath string, env ...
 				return nil, err
 			}
 			cmd.Env = append(cmd.Env, extra...)
+			if VariantTLS(kind) {
+				key, crt := tlsPair(logPath)
+				os.RemoveAll(filepath.Dir(key))
+				cmd.Env = append(cmd.Env, "SERVER_KEY="+key, "SERVER_CERT="+crt)
+				tlsCrt = crt
+			}
 		}
 	case kind == KindFloor:
 		cmd = exec.Command(cfg.FloorBinary, "-bind", "127.0.0.1", "-base-state", cfg.BaseState)
+	case kind == KindFloorPlus:
+		cmd = exec.Command(cfg.FloorBinary, "-bind", "127.0.0.1", "-base-state", cfg.BaseState, "-plus")
 	case kind == KindNode:
 		cmd = exec.Command("node", filepath.Join(cfg.BaselineDir, "server.js"))
 		cmd.Env = append(os.Environ(), "BIND=127.0.0.1", "BASE_STATE="+cfg.BaseState)
@@ -83,7 +100,7 @@ func startServer(ctx context.Context, cfg *Config, kind, logPath string, env ...
 		logf.Close()
 		return nil, err
 	}
-	s := &serverProc{kind: kind, cmd: cmd, pid: cmd.Process.Pid, exited: make(chan struct{}), log: logPath}
+	s := &serverProc{kind: kind, cmd: cmd, pid: cmd.Process.Pid, exited: make(chan struct{}), log: logPath, tlsCrt: tlsCrt}
 	lines := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -113,11 +130,19 @@ func startServer(ctx context.Context, cfg *Config, kind, logPath string, env ...
 				s.ingest = v
 			case "output":
 				s.output = v
+			case "admin":
+				s.admin = v
 			}
 		}
 		if s.ingest == "" || s.output == "" {
 			s.stop()
 			return nil, fmt.Errorf("%s server: unexpected listening line %q", kind, line)
+		}
+		if s.tlsCrt != "" {
+			if s.tls, err = clientTLS(s.tlsCrt); err != nil {
+				s.stop()
+				return nil, fmt.Errorf("%s server: %w", kind, err)
+			}
 		}
 		return s, nil
 	case <-s.exited:

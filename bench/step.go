@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +32,7 @@ type snapshot struct {
 	slots      []int64 // observer send slots per match
 	sent       int64
 	disconnect int64
+	overlays   []overlayCount // each overlay's match_data (window start and end only)
 }
 
 type stepState struct {
@@ -135,7 +137,7 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 	for m := range st.Matches {
 		src := srcs[m%len(srcs)]
 		gc := groupCode(m)
-		o := &observer{src: src, groupCode: gc, matchID: src.matchID + "-" + gc, ingest: "http://" + srv.ingest(),
+		o := &observer{src: src, groupCode: gc, matchID: src.matchID + "-" + gc, ingest: httpScheme(srv.tls()) + srv.ingest(), tls: srv.tls(),
 			speed: cfg.Speed, markerEvery: cfg.MarkerEvery, markers: &markerLog{}, slowOver: cfg.SlowSample}
 		s.obs = append(s.obs, o)
 		go o.run(sctx, ready)
@@ -168,12 +170,13 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 	before, _ := srv.sample()
 	res.ServerRSSBeforeMB = float64(before.rss) / (1 << 20)
 
-	// Overlays: probes first, then the ramp.
+	// Overlays, the probes among them (planOverlays), at the ramp's pace.
 	s.pool, err = newCountPool(s.counters, st.Matches, srv.output(0), cfg.Readers)
 	if err != nil {
 		res.Status = err.Error()
 		return res
 	}
+	s.pool.tls = srv.tls()
 	defer s.pool.close()
 	perMatch := make([]int, st.Matches)
 	for m := range perMatch {
@@ -183,55 +186,11 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 		}
 	}
 	rampStart := time.Now()
-	s.probes = make([][]*probe, st.Matches)
-	probeUp := make(chan error, st.Matches*max(cfg.Probes, 0))
-	nProbes := 0
-	for m := range st.Matches {
-		for range min(cfg.Probes, perMatch[m]) {
-			p := &probe{match: m, groupCode: groupCode(m), markers: s.obs[m].markers, deflate: cfg.Deflate,
-				node: nodeFor(nProbes, len(srv.nodes)), slowOver: cfg.SlowSample}
-			s.probes[m] = append(s.probes[m], p)
-			go p.run(sctx, srv.output(nProbes), cfg.ConnectTimeout, probeUp)
-			nProbes++
-		}
+	tasks := s.planOverlays(st, perMatch)
+	for _, ps := range s.probes {
+		res.Probes += len(ps)
 	}
-	for range nProbes {
-		if err := <-probeUp; err != nil {
-			s.counters.connectFails.Add(1)
-			s.noteErr(fmt.Errorf("probe: %w", err))
-		} else {
-			s.counters.loggedOn.Add(1)
-			s.counters.lastLogonNs.Store(time.Now().UnixNano())
-		}
-	}
-	res.Probes = nProbes
-
-	type task struct {
-		m       int
-		polling bool
-		out     string // the output port (a cluster spreads overlays over its nodes)
-	}
-	var tasks []task
-	left := make([]int, st.Matches)
-	for m := range left {
-		left[m] = perMatch[m] - len(s.probes[m])
-	}
-	for more := true; more; {
-		more = false
-		for m := range left {
-			if left[m] > 0 {
-				left[m]--
-				tasks = append(tasks, task{m: m, out: srv.output(nProbes + len(tasks))})
-				more = true
-			}
-		}
-	}
-	for i := range tasks {
-		if math.Floor(float64(i+1)*cfg.PollingShare) > math.Floor(float64(i)*cfg.PollingShare) {
-			tasks[i].polling = true
-			res.Polling++
-		}
-	}
+	res.Polling = countPolling(tasks)
 	work := make(chan task)
 	var dialers sync.WaitGroup
 	var attempted atomic.Int64
@@ -249,9 +208,11 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 			defer dialers.Done()
 			for t := range work {
 				var err error
-				if t.polling {
+				if t.probe != nil {
+					err = s.connectProbe(sctx, t)
+				} else if t.polling {
 					var o *pollingOverlay
-					if o, err = dialPolling(sctx, "http://"+t.out, groupCode(t.m), t.m, cfg.Deflate, cfg.ConnectTimeout, s.counters); err == nil {
+					if o, err = dialPolling(sctx, httpScheme(srv.tls())+t.out, groupCode(t.m), t.m, cfg.Deflate, srv.tls(), cfg.ConnectTimeout, s.counters); err == nil {
 						s.pollMu.Lock()
 						s.polling = append(s.polling, o)
 						s.pollMu.Unlock()
@@ -364,6 +325,7 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 		return res
 	}
 	t0 := s.snap()
+	t0.overlays = s.overlayCounts()
 	w := &window{start: t0.at, end: t0.at.Add(cfg.Duration)}
 	for m, ps := range s.probes {
 		for i, p := range ps {
@@ -396,6 +358,8 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 		}
 	}
 	t1 := s.snap()
+	t1.overlays = s.overlayCounts()
+	res.ServerGoroutines = srv.goroutines(ctx)
 	if t1.proc.rss == 0 {
 		t1.proc.rss = maxRSS
 	}
@@ -415,6 +379,78 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 		res.Status = underStatus(res.DeliveredPct)
 	}
 	return res
+}
+
+// task is one overlay to connect.
+type task struct {
+	m       int
+	polling bool
+	out     string // the output port (a cluster spreads overlays over its nodes)
+	probe   *probe // a probe, not a counting overlay
+}
+
+// planOverlays lays out a step's overlays: round-robin over the matches,
+// each match's probes at random places among its overlays (sampleRule says
+// how many), the polling share among the others. It fills s.probes, whose
+// probes connect when the ramp reaches them.
+func (s *stepState) planOverlays(st Step, perMatch []int) []task {
+	cfg := s.cfg
+	rule := cfg.sampleRule()
+	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	isProbe := make([]map[int]bool, st.Matches)
+	for m := range isProbe {
+		isProbe[m] = map[int]bool{}
+		for _, j := range pickProbes(rng, perMatch[m], rule.probes(perMatch[m], st.Matches)) {
+			isProbe[m][j] = true
+		}
+	}
+	s.probes = make([][]*probe, st.Matches)
+	var tasks []task
+	next := make([]int, st.Matches)
+	others := 0
+	for more := true; more; {
+		more = false
+		for m := range next {
+			if next[m] >= perMatch[m] {
+				continue
+			}
+			t := task{m: m, out: s.srv.output(len(tasks))}
+			if isProbe[m][next[m]] {
+				t.probe = &probe{match: m, groupCode: groupCode(m), markers: s.obs[m].markers, deflate: cfg.Deflate,
+					node: nodeFor(len(tasks), len(s.srv.nodes)), slowOver: cfg.SlowSample, tls: s.srv.tls()}
+				s.probes[m] = append(s.probes[m], t.probe)
+			} else {
+				t.polling = math.Floor(float64(others+1)*cfg.PollingShare) > math.Floor(float64(others)*cfg.PollingShare)
+				others++
+			}
+			next[m]++
+			tasks = append(tasks, t)
+			more = true
+		}
+	}
+	return tasks
+}
+
+func countPolling(tasks []task) int {
+	n := 0
+	for _, t := range tasks {
+		if t.polling {
+			n++
+		}
+	}
+	return n
+}
+
+// connectProbe connects a probe task and waits for its logon.
+func (s *stepState) connectProbe(ctx context.Context, t task) error {
+	up := make(chan error, 1)
+	go t.probe.run(ctx, t.out, s.cfg.ConnectTimeout, up)
+	if err := <-up; err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	s.counters.loggedOn.Add(1)
+	s.counters.lastLogonNs.Store(time.Now().UnixNano())
+	return nil
 }
 
 // firstData counts the overlays that have received a match_data, and when
@@ -470,6 +506,8 @@ func (s *stepState) finish(res *Result, t0, t1 *snapshot) {
 	for _, ps := range s.probes {
 		for _, p := range ps {
 			res.InvalidJSON += p.invalidJSON.Load()
+			res.DecodeFailures += p.decodeFails.Load()
+			res.RepeatedStates += p.repeats.Load()
 			if e := p.errString(); e != "" {
 				s.noteErr(fmt.Errorf("probe: %s", e))
 			}
@@ -492,24 +530,21 @@ func (s *stepState) finish(res *Result, t0, t1 *snapshot) {
 			perMatch[m]++
 		}
 	}
-	var delivered, expected, sends, slots, probed float64
+	var expected, sends, slots, probed float64
+	owed := make([]int64, len(s.obs))
 	for m := range s.obs {
 		slots += float64(t1.slots[m] - t0.slots[m])
 		probed += float64(t1.probeMax[m] - t0.probeMax[m])
-		// Sends the server owes each overlay of the match: one per 100 ms
-		// slot in which the observer sent something (the 10/s cap of a
-		// change-driven 100 ms loop), or what the busiest probe got if that
-		// is more (a leading-edge sender may send a little more often) —
-		// less one: a send being fanned out when the window opens or
-		// closes is inside one probe's window and outside another's, and
-		// the busiest probe is the one that counted it. Taken whole, that
-		// one send was 0.5 % of a 20 s window at one match, enough to
-		// fail a step at 99.5 % that delivered every send.
-		exp := float64(max(t1.slots[m]-t0.slots[m], t1.probeMax[m]-t0.probeMax[m]-1))
-		sends += exp
-		expected += exp * float64(perMatch[m])
-		delivered += float64(t1.perMatch[m] - t0.perMatch[m])
+		// Taken whole, the send at the window's edge was 0.5 % of a 20 s
+		// window at one match, enough to fail a step at 99.5 % that
+		// delivered every send: see expectedSends.
+		owed[m] = expectedSends(t1.slots[m]-t0.slots[m], t1.probeMax[m]-t0.probeMax[m])
+		sends += float64(owed[m])
+		expected += float64(owed[m]) * float64(perMatch[m])
 	}
+	deliveredN, over := deliveredCapped(t0.overlays, t1.overlays, owed, perMatch)
+	delivered := float64(deliveredN)
+	res.FramesOverOwed = over
 	res.SendsPerMatchPerSec = sends / float64(len(s.obs)) / d
 	res.SlotsPerMatchPerSec = slots / float64(len(s.obs)) / d
 	res.ProbePerMatchPerSec = probed / float64(len(s.obs)) / d
@@ -526,8 +561,11 @@ func (s *stepState) finish(res *Result, t0, t1 *snapshot) {
 	res.HarnessCores = (t1.self - t0.self).Seconds() / d
 	res.ServerMajorFaults = t1.proc.majflt - t0.proc.majflt
 	res.HarnessMajorFaults = t1.selfMajflt - t0.selfMajflt
-	if res.DeliveredPerSec > 0 {
-		res.ServerCPUPerMsgUs = res.ServerCores / res.DeliveredPerSec * 1e6
+	// Per state the server was asked to deliver, not per frame received: a
+	// server that sends extra frames does not look cheaper, one that drops
+	// states does not look dearer per state it managed (delivered says that).
+	if res.ExpectedPerSec > 0 {
+		res.ServerCPUPerMsgUs = res.ServerCores / res.ExpectedPerSec * 1e6
 	}
 	var lat, local, remote []time.Duration
 	for _, ps := range s.probes {

@@ -123,7 +123,7 @@ func ParseServers(s string) ([]string, error) {
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
 		switch {
-		case f == KindGo, f == KindFloor, f == KindNode, IsCluster(f):
+		case f == KindGo, f == KindFloor, f == KindFloorPlus, f == KindNode, IsCluster(f):
 		case f == "":
 			continue
 		case strings.HasPrefix(f, KindGoVariantPrefix):
@@ -131,7 +131,7 @@ func ParseServers(s string) ([]string, error) {
 				return nil, err
 			}
 		default:
-			return nil, fmt.Errorf("unknown server %q (want go, go+NAME=value[+NAME=value…], floor, node or clusterN, N = 1…%d)", f, MaxClusterNodes)
+			return nil, fmt.Errorf("unknown server %q (want go, go+NAME=value[+NAME=value…], floor, floor+, node or clusterN, N = 1…%d)", f, MaxClusterNodes)
 		}
 		dup := false
 		for _, o := range out {

@@ -52,10 +52,14 @@ func TestParseServers(t *testing.T) {
 		{"cluster03", nil},
 		{"go,go+URING=true,go+SNDBUF=16KiB,floor", []string{KindGo, "go+URING=true", "go+SNDBUF=16KiB", KindFloor}},
 		{"go+URING=true+SNDBUF=64KiB,go+URING=true+SNDBUF=64KiB", []string{"go+URING=true+SNDBUF=64KiB"}},
+		{"go,floor,floor+", []string{KindGo, KindFloor, KindFloorPlus}},
+		{"floor++", nil},
 		{"go+", nil},
 		{"go+URING", nil},
 		{"go+uring=true", nil},
-		{"go+INSECURE=false", nil},
+		{"go+INSECURE=false", []string{KindGoTLS}},
+		{"go+INSECURE=maybe", nil},
+		{"go+REQUIRE_AUTH_KEY=true", nil},
 		{"", nil},
 	} {
 		got, err := ParseServers(tc.in)

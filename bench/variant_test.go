@@ -26,7 +26,10 @@ func TestGoVariantEnv(t *testing.T) {
 		{kind: "go+1X=2", wantErr: "not an environment variable name"},
 		{kind: "go+URING=true+URING=false", wantErr: "given twice"},
 		{kind: "go+REQUIRE_AUTH_KEY=true", wantErr: "set by the bench"},
-		{kind: "go+INSECURE=false", wantErr: "set by the bench"},
+		{kind: "go+INSECURE=false", want: []string{"INSECURE=false"}},
+		{kind: "go+INSECURE=false+URING=false", want: []string{"INSECURE=false", "URING=false"}},
+		{kind: "go+INSECURE=no", wantErr: "true or false"},
+		{kind: "go+SERVER_CERT=x.pem", wantErr: "set by the bench"},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
 			got, err := GoVariantEnv(tc.kind)
@@ -45,6 +48,9 @@ func TestGoVariantEnv(t *testing.T) {
 			if !IsGo(tc.kind) || IsCluster(tc.kind) {
 				t.Errorf("IsGo(%q) = false or IsCluster true", tc.kind)
 			}
+			if tls := slices.Contains(tc.want, "INSECURE=false"); VariantTLS(tc.kind) != tls {
+				t.Errorf("VariantTLS(%q) = %v, want %v", tc.kind, !tls, tls)
+			}
 		})
 	}
 }
@@ -59,10 +65,11 @@ func TestVariantReport(t *testing.T) {
 		return r
 	}
 	results := []Result{res(KindGo, 10, 130), res("go+URING=true", 9, 128), res(KindFloor, 8, 120)}
+	results[0].ServerGoroutines, results[1].ServerGoroutines = 40, 5040
 	var b strings.Builder
 	variantMarkdown(&b, results)
 	out := b.String()
-	for _, want := range []string{"`go+URING=true`", "9.0 / 10.0 (×0.90)", "9.0 / 8.0 (×1.12)", "(Δ -2)"} {
+	for _, want := range []string{"`go+URING=true`", "9.0 / 10.0 (×0.90)", "9.0 / 8.0 (×1.12)", "(Δ -2)", "5040 / 40 (×126.00)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
@@ -71,5 +78,35 @@ func TestVariantReport(t *testing.T) {
 	variantMarkdown(&b, results[:1])
 	if b.Len() != 0 {
 		t.Errorf("a run without variants got a variant section: %s", b.String())
+	}
+}
+
+// TestFloorPlusReport: go and its variants beside floor+, with the ×1.1
+// CPU goal judged only where floor+ delivers.
+func TestFloorPlusReport(t *testing.T) {
+	st := Step{Kind: StepRamp, Matches: 10, Overlays: 2000}
+	res := func(server string, cpu, delivered float64) Result {
+		return Result{Server: server, Kind: st.Kind, Matches: st.Matches, Overlays: st.Overlays, Status: "ok",
+			DeliveredPct: delivered, LatencySamples: 100, LatencyP99ms: 120, ServerCPUPerMsgUs: cpu, Connected: int64(st.Overlays), WindowSeconds: 10}
+	}
+	var b strings.Builder
+	floorPlusMarkdown(&b, []Result{res(KindGo, 10.5, 100), res(KindGoTLS, 12, 100), res(KindFloor, 14, 100), res(KindFloorPlus, 10, 100)})
+	out := b.String()
+	for _, want := range []string{"## spectra-server beside floor+",
+		"| `go` | 10x2000 (100 / 100 samples, under 10000) | 100.0% / 100.0% (×1.00) | 120 / 120 (×1.00) (Δ +0) | 10.5 / 10.0 (×1.05) | met |",
+		"| `go+INSECURE=false` | 10x2000 (100 / 100 samples, under 10000) |", "12.0 / 10.0 (×1.20) | **missed** |"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	b.Reset()
+	floorPlusMarkdown(&b, []Result{res(KindGo, 30, 100), res(KindFloorPlus, 10, 97)})
+	if !strings.Contains(b.String(), "| — (floor+ under 99.5 %) |") {
+		t.Errorf("a floor+ that did not deliver judged the goal:\n%s", b.String())
+	}
+	b.Reset()
+	floorPlusMarkdown(&b, []Result{res(KindGo, 10, 100), res(KindFloor, 10, 100)})
+	if b.Len() != 0 {
+		t.Errorf("a run without floor+ got its section: %s", b.String())
 	}
 }

@@ -38,6 +38,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -55,7 +56,10 @@ type Config struct {
 	PingInterval time.Duration
 	// SendInterval is the least time between two sends of a match; 0: 100 ms.
 	SendInterval time.Duration
-	Log          *slog.Logger
+	// Plus makes it "floor+": the relay's deltaflate for the shared
+	// context and io_uring batches for a broadcast's writes (see plus.go).
+	Plus bool
+	Log  *slog.Logger
 }
 
 // Server is a floor server. Its zero value is not usable: see New.
@@ -71,11 +75,15 @@ type Server struct {
 
 	mu      sync.Mutex
 	matches map[string]*match // by group code
-	polled  map[*conn]struct{}
-	closed  bool
-	lns     []net.Listener
-	done    chan struct{}
-	wg      sync.WaitGroup
+	// ringOnce: floor+ says once that io_uring is unavailable.
+	ringOnce sync.Once
+	// ringSends counts floor+'s sends that went through io_uring.
+	ringSends atomic.Int64
+	polled    map[*conn]struct{}
+	closed    bool
+	lns       []net.Listener
+	done      chan struct{}
+	wg        sync.WaitGroup
 }
 
 // New reads the base state and returns a Server.

@@ -43,13 +43,16 @@ type match struct {
 
 	// The shared context; only encodeLocked touches it, under mu.
 	seq  uint64
-	comp *flate.Writer // the shared context
+	comp *flate.Writer // the shared context (nil in floor+: plus.dz)
 	cbuf bytes.Buffer
 	// freeMu guards the context-free compressor: the loop and join both
 	// build context-free variants. A leaf lock (taken under mu or wmu).
 	freeMu sync.Mutex
 	fresh  *flate.Writer
 	fbuf   bytes.Buffer
+	// plus: floor+'s encoder and io_uring batches (Config.Plus); nil for
+	// the plain floor.
+	plus *plusState
 	// reset: no overlay got the last frame, so the shared context no longer
 	// matches anyone's window: the next frame starts a new epoch.
 	reset bool
@@ -90,7 +93,11 @@ func newMatch(s *Server, groupCode string) *match {
 	if ti := obj(m.state.get("toastInfo")); ti != nil {
 		m.toastOn = ti.get("active") == true
 	}
-	m.comp, _ = flate.NewWriter(&m.cbuf, s.cfg.Level)
+	if s.cfg.Plus {
+		m.plus = newPlus(s) // its shared context is deltaflate's
+	} else {
+		m.comp, _ = flate.NewWriter(&m.cbuf, s.cfg.Level)
+	}
 	m.fresh, _ = flate.NewWriter(&m.fbuf, s.cfg.Level)
 	return m
 }
@@ -198,7 +205,11 @@ func (m *match) encodeLocked() *sendFrame {
 	msg = appendString(msg, m.enc)
 	msg = append(msg, ']')
 	if m.reset || m.seq == 0 {
-		m.comp.Reset(&m.cbuf)
+		if m.plus != nil {
+			m.plus.dz.Reset()
+		} else {
+			m.comp.Reset(&m.cbuf)
+		}
 		m.reset = false
 		m.seq++
 		return m.frame(msg, true)
@@ -209,6 +220,10 @@ func (m *match) encodeLocked() *sendFrame {
 
 func (m *match) frame(msg []byte, epochStart bool) *sendFrame {
 	f := &sendFrame{seq: m.seq, epochStart: epochStart, msgLen: len(msg), payload: msg}
+	if m.plus != nil {
+		f.ctx = m.plus.compress(msg)
+		return f
+	}
 	m.cbuf.Reset()
 	m.comp.Write(msg)
 	m.comp.Flush()
@@ -247,6 +262,7 @@ func (m *match) plainOf(f *sendFrame) []byte {
 func (m *match) loop() {
 	ping := time.NewTicker(m.s.cfg.PingInterval)
 	defer ping.Stop()
+	defer m.plus.close()
 	wait := time.NewTimer(0)
 	<-wait.C
 	var last time.Time
@@ -302,13 +318,7 @@ func (m *match) send() {
 	if f == nil {
 		return
 	}
-	sent := false
-	for _, c := range ovs {
-		if m.sendTo(c, f) {
-			sent = true
-		}
-	}
-	if !sent {
+	if !m.broadcast(ovs, f) {
 		m.mu.Lock()
 		m.reset = true
 		m.mu.Unlock()
@@ -322,12 +332,21 @@ func (m *match) send() {
 func (m *match) sendTo(c *conn, f *sendFrame) bool {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	b, ok := m.frameFor(c, f)
+	if ok {
+		c.writeLocked(b)
+	}
+	return ok
+}
+
+// frameFor picks the form of f c's window can decode and records that c
+// gets it; false when c is dead or draining (it skips f). Under c.wmu.
+func (m *match) frameFor(c *conn, f *sendFrame) ([]byte, bool) {
 	if c.dead || c.pending != nil {
-		return false
+		return nil, false
 	}
 	if !c.deflate {
-		c.writeLocked(m.plainOf(f))
-		return true
+		return m.plainOf(f), true
 	}
 	next := c.lastSeq+1 == f.seq
 	var b []byte
@@ -347,8 +366,7 @@ func (m *match) sendTo(c *conn, f *sendFrame) bool {
 		}
 	}
 	c.lastSeq = f.seq
-	c.writeLocked(b)
-	return true
+	return b, true
 }
 
 // join adds an overlay and sends it logon_success and, if the match has

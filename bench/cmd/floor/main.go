@@ -27,6 +27,7 @@ func main() {
 		baseState  = flag.String("base-state", "", "golden checkpoints file whose last state seeds every match")
 		level      = flag.Int("level", 6, "deflate level (spectra-server's default is 6)")
 		verbose    = flag.Bool("v", false, "log connection errors")
+		plus       = flag.Bool("plus", false, "floor+: compress with spectra-server's deltaflate and write each broadcast in io_uring batches")
 		gogc       = flag.Int("gogc", 50, "garbage collector target, like spectra-server's -gogc default, so both trade memory for CPU alike (GOGC in the environment wins)")
 	)
 	flag.Parse()
@@ -38,7 +39,7 @@ func main() {
 		lvl = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
-	srv, err := floor.New(floor.Config{BaseState: *baseState, Level: *level, Log: log})
+	srv, err := floor.New(floor.Config{BaseState: *baseState, Level: *level, Plus: *plus, Log: log})
 	if err != nil {
 		log.Error("floor: start", "err", err)
 		os.Exit(1)

@@ -37,7 +37,7 @@ func main() {
 func run() int {
 	var (
 		cfg       bench.Config
-		servers   = flag.String("servers", "go,floor", "servers to measure, comma-separated: go (spectra-server), go+NAME=value[+NAME=value...] (spectra-server with those extra environment variables, e.g. go+URING=true or go+SNDBUF=64KiB), floor (bench/floor), node (bench/baseline), clusterN (N spectra-server nodes on one redis-server)")
+		servers   = flag.String("servers", "go,floor", "servers to measure, comma-separated: go (spectra-server), go+NAME=value[+NAME=value...] (spectra-server with those extra environment variables, e.g. go+URING=false or go+SNDBUF=64KiB; go+INSECURE=false runs it with TLS on a self-signed pair the harness trusts), floor (bench/floor), floor+ (the floor with spectra-server's deltaflate and io_uring batches), node (bench/baseline), clusterN (N spectra-server nodes on one redis-server)")
 		cluster   = flag.Int("cluster", 0, "also measure N spectra-server nodes on one redis-server started for each step (kind clusterN; adds go, the one node it is compared with, when missing)")
 		redisBin  = flag.String("redis-server", "redis-server", "redis-server binary for cluster steps (scripts/ensure-redis.sh installs it)")
 		steps     = flag.String("steps", "", "load steps as [storm:]MATCHESxOVERLAYS (overlays in total), comma-separated, e.g. 1x200,storm:10x1000; a storm step connects every overlay at once (-storm-dialers) and times until each has its first match_data; overrides -matches/-overlays/-per-match")
@@ -68,8 +68,10 @@ func run() int {
 	flag.Float64Var(&cfg.PollingShare, "polling", 0, "share of overlays on HTTP long-polling with upgrade to WebSocket (0–1)")
 	flag.DurationVar(&cfg.Duration, "duration", 20*time.Second, "measuring window per step")
 	flag.DurationVar(&cfg.Settle, "settle", 2*time.Second, "pause between the last connection and the window")
-	flag.IntVar(&cfg.Confirm, "confirm", 2, "run a step this many more times when its first run misses a goal against the floor or is worse unpinned; the verdict takes each figure's median over the runs (0: one run decides)")
-	flag.IntVar(&cfg.Probes, "probes", 2, "probe clients per match (full decoding, latency)")
+	flag.IntVar(&cfg.Runs, "runs", 3, "runs of every step and every capacity probe, whatever the first showed (the servers of a step in turn, round after round); verdicts take each figure's median, the report gives its range")
+	flag.IntVar(&cfg.Probes, "probes", 2, "probe clients per match at least (full decoding, latency)")
+	flag.Float64Var(&cfg.SampleShare, "sample", bench.DefaultSampleShare, "share of each match's overlays that are probes, at random places among them (inflate and parse every frame; 0–1)")
+	flag.IntVar(&cfg.MinSamples, "min-samples", bench.MinVerdictSamples, "latency samples per verdict (one server at one step, over its -runs): each match gets enough probes for this many at -marker and -duration")
 	flag.DurationVar(&cfg.SlowSample, "slow-samples", 0, "print every latency sample over this (e.g. 300ms) with its wall-clock send and receive times to stderr, to line stalls up with other logs (0: none)")
 	flag.DurationVar(&cfg.MarkerEvery, "marker", 200*time.Millisecond, "latency marker interval per match")
 	flag.IntVar(&cfg.Readers, "readers", 1, "epoll loops reading the counting overlays")
@@ -200,6 +202,12 @@ func run() int {
 	if cfg.PollingShare < 0 || cfg.PollingShare > 1 {
 		return fail("-polling must be between 0 and 1")
 	}
+	if cfg.SampleShare < 0 || cfg.SampleShare > 1 || cfg.MinSamples < 0 {
+		return fail("-sample must be between 0 and 1, -min-samples not negative")
+	}
+	if cfg.Runs < 1 {
+		return fail("-runs must be at least 1")
+	}
 	if cfg.Duration <= 0 || cfg.RampRate <= 0 || cfg.Speed < 0 {
 		return fail("-duration and -ramp must be positive, -speed not negative")
 	}
@@ -254,45 +262,8 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	for _, k := range cfg.Servers {
-		if bench.IsCluster(k) {
-			if cfg.RedisBinary, err = exec.LookPath(*redisBin); err != nil {
-				return fail("%s needs redis-server (scripts/ensure-redis.sh installs it): %v", k, err)
-			}
-			k = bench.KindGo // the nodes are spectra-server
-		}
-		if bench.IsGoVariant(k) {
-			k = bench.KindGo // spectra-server with extra settings
-		}
-		switch k {
-		case bench.KindGo:
-			if cfg.GoBinary != "" {
-				break // built for go or another cluster kind already
-			}
-			cfg.GoBinary = *serverBin
-			if cfg.GoBinary == "" {
-				cfg.GoBinary = filepath.Join(logDir, "spectra-server")
-				fmt.Fprintln(os.Stderr, "building ./cmd/spectra-server")
-				if out, err := exec.CommandContext(ctx, "go", "build", "-o", cfg.GoBinary, "./cmd/spectra-server").CombinedOutput(); err != nil {
-					return fail("building the server: %v\n%s", err, out)
-				}
-			}
-		case bench.KindFloor:
-			cfg.FloorBinary = filepath.Join(logDir, "floor")
-			fmt.Fprintln(os.Stderr, "building ./bench/cmd/floor")
-			if out, err := exec.CommandContext(ctx, "go", "build", "-o", cfg.FloorBinary, "./bench/cmd/floor").CombinedOutput(); err != nil {
-				return fail("building the floor server: %v\n%s", err, out)
-			}
-		case bench.KindNode:
-			if _, err := os.Stat(filepath.Join(cfg.BaselineDir, "node_modules", "socket.io", "package.json")); err != nil {
-				fmt.Fprintln(os.Stderr, "npm ci in bench/baseline")
-				cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
-				cmd.Dir = cfg.BaselineDir
-				if out, err := cmd.CombinedOutput(); err != nil {
-					return fail("npm ci in bench/baseline: %v\n%s", err, out)
-				}
-			}
-		}
+	if err := buildServers(ctx, &cfg, logDir, *serverBin, *redisBin); err != nil {
+		return fail("%v", err)
 	}
 
 	if !*quiet {
@@ -338,20 +309,19 @@ func run() int {
 		Node:        strings.TrimSpace(string(nodeVersion)),
 		Command:     "spectra-bench " + strings.Join(os.Args[1:], " "),
 		Settings: map[string]string{
-			"replays":          strings.Join(cfg.Files, ", "),
-			"speed":            fmt.Sprint(cfg.Speed),
-			"ramp":             fmt.Sprintf("%.0f connections/s, %d dialers", cfg.RampRate, cfg.Dialers),
-			"storm dialers":    strconv.Itoa(cfg.StormDialers),
-			"server CPUs":      pinned(cfg.ServerCPUs, cfg.ServerCPUN),
-			"harness CPUs":     pinned(*benchCPU, cfg.HarnessCPUN),
-			"floor server":     "bench/floor (one frame per match and send, deflate level 6 with one shared context per match, one write(2) per overlay)",
-			"polling share":    fmt.Sprint(cfg.PollingShare),
-			"window":           cfg.Duration.String(),
-			"probes per match": strconv.Itoa(cfg.Probes),
-			"marker interval":  cfg.MarkerEvery.String(),
-			"deflate offered":  fmt.Sprint(cfg.Deflate),
-			"cluster":          "clusterN: N spectra-server nodes (REDIS_URL, NODE_ID) and one redis-server (--save \"\" --appendonly no), all on the server CPUs; observers and aux clients on node 0, overlays and probes round-robin over the nodes; server figures sum every node and redis-server",
-			"node baseline":    "bench/baseline/server.js (socket.io 4.8, perMessageDeflate threshold 1024, level 3, memLevel 7, 100 ms change-driven loop)",
+			"replays":         strings.Join(cfg.Files, ", "),
+			"speed":           fmt.Sprint(cfg.Speed),
+			"ramp":            fmt.Sprintf("%.0f connections/s, %d dialers", cfg.RampRate, cfg.Dialers),
+			"storm dialers":   strconv.Itoa(cfg.StormDialers),
+			"server CPUs":     pinned(cfg.ServerCPUs, cfg.ServerCPUN),
+			"harness CPUs":    pinned(*benchCPU, cfg.HarnessCPUN),
+			"floor server":    "bench/floor (one frame per match and send, deflate level 6 with one shared context per match, one write(2) per overlay)",
+			"polling share":   fmt.Sprint(cfg.PollingShare),
+			"window":          cfg.Duration.String(),
+			"marker interval": cfg.MarkerEvery.String(),
+			"deflate offered": fmt.Sprint(cfg.Deflate),
+			"cluster":         "clusterN: N spectra-server nodes (REDIS_URL, NODE_ID) and one redis-server (--save \"\" --appendonly no), all on the server CPUs; observers and aux clients on node 0, overlays and probes round-robin over the nodes; server figures sum every node and redis-server",
+			"node baseline":   "bench/baseline/server.js (socket.io 4.8, perMessageDeflate threshold 1024, level 3, memLevel 7, 100 ms change-driven loop)",
 		},
 		Results:  results,
 		Capacity: caps,
@@ -360,9 +330,9 @@ func run() int {
 		rep.Settings["capacity"] = fmt.Sprintf("searched at %s matches from %d overlays, ×%g until a probe fails, then bisected to %s (never under %d overlays), at most %d probes per search, none over %d overlays",
 			*capacity, cfg.CapacitySearch.From, cfg.CapacitySearch.Growth, *capRes, bench.CapacityMinStep, cfg.CapacitySearch.MaxProbes, cfg.CapacitySearch.Max)
 	}
-	if cfg.Confirm > 0 {
-		rep.Settings["confirmation"] = fmt.Sprintf("a step whose first run missed a goal against the floor or was worse unpinned ran %d more times (the servers compared, in the same order); its verdicts take each figure's median over the runs", cfg.Confirm)
-	}
+	rep.Settings["runs"] = fmt.Sprintf("%d of every step and capacity probe (servers in turn, round after round); verdicts on each figure's median, ranges min–max", max(cfg.Runs, 1))
+	rep.Settings["sampled overlays"] = fmt.Sprintf("per match the most of %d, %.0f %% of its overlays and enough for %d latency samples per verdict, at random places; they inflate and parse every frame",
+		cfg.Probes, 100*cfg.SampleShare, cfg.MinSamples)
 	if cfg.UnpinnedToo {
 		rep.Settings["unpinned"] = fmt.Sprintf("go-unpinned: each go step again with neither spectra-server nor the bench pinned (CPUs %s)", bench.FormatCPUList(all))
 	}
@@ -427,4 +397,55 @@ func moduleRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// buildServers builds (or looks up) what the servers of cfg need: the
+// spectra-server binary, the floor's, redis-server, the Node baseline's
+// modules.
+func buildServers(ctx context.Context, cfg *bench.Config, logDir, serverBin, redisBin string) error {
+	var err error
+	for _, k := range cfg.Servers {
+		if bench.IsCluster(k) {
+			if cfg.RedisBinary, err = exec.LookPath(redisBin); err != nil {
+				return fmt.Errorf("%s needs redis-server (scripts/ensure-redis.sh installs it): %v", k, err)
+			}
+			k = bench.KindGo // the nodes are spectra-server
+		}
+		if bench.IsGoVariant(k) {
+			k = bench.KindGo // spectra-server with extra settings
+		}
+		switch k {
+		case bench.KindGo:
+			if cfg.GoBinary != "" {
+				break // built for go or another cluster kind already
+			}
+			cfg.GoBinary = serverBin
+			if cfg.GoBinary == "" {
+				cfg.GoBinary = filepath.Join(logDir, "spectra-server")
+				fmt.Fprintln(os.Stderr, "building ./cmd/spectra-server")
+				if out, err := exec.CommandContext(ctx, "go", "build", "-o", cfg.GoBinary, "./cmd/spectra-server").CombinedOutput(); err != nil {
+					return fmt.Errorf("building the server: %v\n%s", err, out)
+				}
+			}
+		case bench.KindFloor, bench.KindFloorPlus:
+			if cfg.FloorBinary != "" {
+				break // built for the other floor already
+			}
+			cfg.FloorBinary = filepath.Join(logDir, "floor")
+			fmt.Fprintln(os.Stderr, "building ./bench/cmd/floor")
+			if out, err := exec.CommandContext(ctx, "go", "build", "-o", cfg.FloorBinary, "./bench/cmd/floor").CombinedOutput(); err != nil {
+				return fmt.Errorf("building the floor server: %v\n%s", err, out)
+			}
+		case bench.KindNode:
+			if _, err := os.Stat(filepath.Join(cfg.BaselineDir, "node_modules", "socket.io", "package.json")); err != nil {
+				fmt.Fprintln(os.Stderr, "npm ci in bench/baseline")
+				cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+				cmd.Dir = cfg.BaselineDir
+				if out, err := cmd.CombinedOutput(); err != nil {
+					return fmt.Errorf("npm ci in bench/baseline: %v\n%s", err, out)
+				}
+			}
+		}
+	}
+	return nil
 }
