@@ -2,6 +2,7 @@ package floor
 
 import (
 	"syscall"
+	"time"
 
 	"spectra-relay/internal/deltaflate"
 	"spectra-relay/internal/uring"
@@ -105,7 +106,8 @@ func (m *match) submit() {
 	if len(p.conns) == 0 {
 		return
 	}
-	if err := p.ring.Submit(); err != nil {
+	// The relay's batch waits 50 ms for its completions (engineio.batchWait).
+	if _, err := p.ring.Submit(50 * time.Millisecond); err != nil {
 		// What the kernel did with each send is unknown: the streams of
 		// these overlays cannot be trusted any more.
 		m.s.log.Warn("floor+: io_uring submission failed", "err", err, "sends", len(p.conns))
