@@ -70,15 +70,18 @@ func TestWrappedConnKeepsFastPath(t *testing.T) {
 			if _, isTCP := wc.conn.(*net.TCPConn); !isTCP || wc.raw == nil {
 				t.Fatalf("reads and writes not on the TCP connection: conn %T, inline %v", wc.conn, wc.raw != nil)
 			}
+			c.send("4ping")
+			if m, _, _ := c.next(); string(m) != "4ping" {
+				t.Fatalf("echo %q", m)
+			}
+			// Read after the echo: the session is published before its
+			// reading starts (and registers with the netpoller), so only a
+			// message answered proves the read path is in place.
 			wc.mu.Lock()
 			registered := wc.registered
 			wc.mu.Unlock()
 			if registered != tc.netpoll {
 				t.Fatalf("netpoll registered = %v, want %v", registered, tc.netpoll)
-			}
-			c.send("4ping")
-			if m, _, _ := c.next(); string(m) != "4ping" {
-				t.Fatalf("echo %q", m)
 			}
 			so.Close(ReasonServerShutdown)
 			await(t, rec.closed, "close")
