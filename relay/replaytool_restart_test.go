@@ -3,6 +3,8 @@ package relay_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -30,8 +32,17 @@ func TestSpectraReplaySurvivesRestart(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary(t, "spectra-replay"), "-ingest", proxy.URL(), "-mode", "delay", "-delay", "15ms",
+	// Manual pacing, driven through stdin: the kill comes between two
+	// events, once the relay has every event sent before it. (An event a
+	// client writes into a connection whose server is being killed is lost
+	// with the server's socket buffer, with or without recovery: no
+	// Socket.IO client waits for an acknowledgement of obs_data.)
+	cmd := exec.CommandContext(ctx, binary(t, "spectra-replay"), "-ingest", proxy.URL(), "-mode", "manual",
 		"-transport", "websocket", replayPath(t, "short_3rounds.replay"))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out testenv.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.WaitDelay = 5 * time.Second
@@ -41,8 +52,13 @@ func TestSpectraReplaySurvivesRestart(t *testing.T) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
-	// Mid-match: once round 2 is on the overlay.
-	testenv.WaitFor(t, 60*time.Second, "round 2 on the overlay", func() bool {
+	// Mid-match: the first beforeKill events, past round 1, on disk.
+	const beforeKill = 200
+	if _, err := fmt.Fprintf(stdin, "%d\n", beforeKill); err != nil {
+		t.Fatal(err)
+	}
+	waitOnDisk(t, dir, beforeKill)
+	testenv.WaitFor(t, 30*time.Second, "round 2 on the overlay", func() bool {
 		st := ov.latest()
 		r, _ := st["roundNumber"].(float64)
 		return r >= 2
@@ -53,6 +69,10 @@ func TestSpectraReplaySurvivesRestart(t *testing.T) {
 	srv = startServer(t, serverOpts{replayDir: dir})
 	proxy.setBackend(srv.Ingest)
 	ov = newOverlay(t, srv.Output, code)
+	// The rest, emitted while the tool reconnects.
+	if _, err := io.WriteString(stdin, "go\n"); err != nil {
+		t.Fatal(err)
+	}
 
 	select {
 	case err := <-exited:
