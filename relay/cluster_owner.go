@@ -145,7 +145,7 @@ func (g *clusterGlue) rebuild(code string, snap cluster.Snapshot, cm *clusterMat
 		conns:        make(map[*ingestConn]struct{}),
 		cm:           cm,
 	}
-	lm.timer = time.AfterFunc(time.Hour, lm.onTimer)
+	lm.timer = c.cfg.AfterFunc(time.Hour, lm.onTimer)
 	lm.timer.Stop()
 	return lm, rejected, aux, nil
 }
