@@ -80,12 +80,12 @@ func TestTestenvFixtures(t *testing.T) {
 // re-run as a child by TestTestenvMissing.
 const childCase = "TESTENV_CHILD_CASE"
 
-// TestChildProcess is the body of TestTestenvMissing's child runs; in a
-// normal run it does nothing.
-func TestChildProcess(t *testing.T) {
+func TestMain(m *testing.M) { Main(m, map[string]func(*testing.T){"TestChildProcess": childProcess}) }
+
+// childProcess is the body of TestTestenvMissing's child runs, run as the
+// helper process TestChildProcess.
+func childProcess(t *testing.T) {
 	switch os.Getenv(childCase) {
-	case "":
-		return
 	case "require-false":
 		Require(t, false, "the widget %s is missing", "W-42")
 	case "require-true":
@@ -125,9 +125,9 @@ func TestTestenvMissing(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run", "^TestChildProcess$", "-test.v", "-test.count=1")
+			cmd := HelperCommand(ctx, "TestChildProcess", "-test.v", "-test.count=1")
 			var env []string
-			for _, kv := range os.Environ() {
+			for _, kv := range cmd.Env {
 				if !strings.HasPrefix(kv, "CI=") && !strings.HasPrefix(kv, childCase+"=") {
 					env = append(env, kv)
 				}
