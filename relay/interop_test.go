@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -580,72 +579,6 @@ func mask(v any) any {
 		return out
 	}
 	return v
-}
-
-// diffJSON lists the paths where a and b differ (at most max).
-func diffJSON(a, b any, max int) []string {
-	var out []string
-	var walk func(path string, a, b any)
-	walk = func(path string, a, b any) {
-		if len(out) >= max {
-			return
-		}
-		switch x := a.(type) {
-		case map[string]any:
-			y, ok := b.(map[string]any)
-			if !ok {
-				out = append(out, fmt.Sprintf("%s: %s vs %s", path, short(a), short(b)))
-				return
-			}
-			keys := map[string]bool{}
-			for k := range x {
-				keys[k] = true
-			}
-			for k := range y {
-				keys[k] = true
-			}
-			sorted := make([]string, 0, len(keys))
-			for k := range keys {
-				sorted = append(sorted, k)
-			}
-			sort.Strings(sorted)
-			for _, k := range sorted {
-				xa, ina := x[k]
-				yb, inb := y[k]
-				switch {
-				case !ina:
-					out = append(out, fmt.Sprintf("%s.%s: missing vs %s", path, k, short(yb)))
-				case !inb:
-					out = append(out, fmt.Sprintf("%s.%s: %s vs missing", path, k, short(xa)))
-				default:
-					walk(path+"."+k, xa, yb)
-				}
-			}
-		case []any:
-			y, ok := b.([]any)
-			if !ok || len(x) != len(y) {
-				out = append(out, fmt.Sprintf("%s: %s vs %s", path, short(a), short(b)))
-				return
-			}
-			for i := range x {
-				walk(fmt.Sprintf("%s[%d]", path, i), x[i], y[i])
-			}
-		default:
-			if !reflect.DeepEqual(a, b) {
-				out = append(out, fmt.Sprintf("%s: %s vs %s", path, short(a), short(b)))
-			}
-		}
-	}
-	walk("$", a, b)
-	return out
-}
-
-func short(v any) string {
-	b, _ := json.Marshal(v)
-	if len(b) > 160 {
-		return string(b[:160]) + "…"
-	}
-	return string(b)
 }
 
 // httpGetJSON fetches url and decodes a JSON body.
