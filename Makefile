@@ -52,7 +52,8 @@ cross-build:
 	done
 
 ## test-deps: tools the tests need beyond Go and Node (headless Chromium for the status page test,
-## redis-server for the cluster tests).
+## redis-server for the cluster tests), from Debian's packages as root or through sudo (one installer,
+## scripts/ensure-apt-package.sh); fails saying what to install where it cannot.
 .PHONY: test-deps
 test-deps:
 	@sh scripts/ensure-chromium.sh
