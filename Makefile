@@ -100,10 +100,10 @@ BENCH_STEPS ?= 1x1000,1x2000,1x5000,1x10000,10x1000,10x2000,10x5000,10x10000,50x
 
 ## bench: the full suite, server pinned (CPU 0, harness CPU 1): BENCH_STEPS with spectra-server, floor and Node, each go
 ## step again unpinned, and the capacity of go and floor at 10 and 50 matches (60–80 minutes: ~40 for the 13 steps × 4
-## runs — 30 s windows plus the ramps, less when failed steps skip bigger ones — and at most 32 capacity probes of 35–70 s).
+## runs — 20 s windows plus the ramps, less when failed steps skip bigger ones — and at most 32 capacity probes of 35–70 s).
 bench: node-deps
 	$(GO) run ./bench/cmd/spectra-bench -servers go,floor,node -server-cpus $(BENCH_SERVER_CPUS) -harness-cpus $(BENCH_HARNESS_CPUS) \
-		-steps $(BENCH_STEPS) -unpinned-too -capacity 10,50 -capacity-probes 8 -duration 30s -ramp 500 $(BENCH_FLAGS)
+		-steps $(BENCH_STEPS) -unpinned-too -capacity 10,50 -capacity-probes 8 -duration 20s -ramp 500 $(BENCH_FLAGS)
 
 bench-full: bench
 
