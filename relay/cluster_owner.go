@@ -91,7 +91,7 @@ func (g *clusterGlue) takeover(l match.Logon) (res logonResult, handled bool, er
 		}
 	}
 	if len(auxPlayers) > 0 {
-		time.AfterFunc(auxRejoinGrace, func() { c.auxRejoinExpired(lm, auxPlayers) })
+		auxRejoinAfter(auxRejoinGrace, func() { c.auxRejoinExpired(lm, auxPlayers) })
 	}
 	lost := ""
 	if snap.Full {
