@@ -29,6 +29,7 @@ import (
 
 	"spectra-relay/engineio/eioclient"
 	"spectra-relay/internal/testenv"
+	"spectra-relay/relay"
 	"spectra-relay/socketio/sioclient"
 )
 
@@ -373,14 +374,38 @@ func TestInteropMatchIsolation(t *testing.T) {
 	}, 90*time.Second)
 }
 
+// TestInteropOverlayRateAndLateJoin: the Node side checks what overlays
+// receive; the spacing of the sends is checked here on the server's clock
+// (its debug log of every send), where a loaded machine's delivery jitter
+// cannot bunch them.
 func TestInteropOverlayRateAndLateJoin(t *testing.T) {
 	needNode(t)
 	replay := replayPath(t, "short_3rounds.replay")
-	s := startServer(t, serverOpts{authKey: testAuthKey})
+	s := startServer(t, serverOpts{authKey: testAuthKey, env: []string{"LOG_LEVEL=debug", "LOG_FORMAT=json"}})
 	runNode(t, "rate.test.mjs", map[string]string{
 		"INGEST_URL": s.Ingest, "OUTPUT_URL": s.Output,
 		"AUTH_KEY": testAuthKey, "REPLAY": replay,
 	}, 90*time.Second)
+
+	sends := 0
+	for line := range strings.Lines(s.log.String()) {
+		var rec struct {
+			Msg       string        `json:"msg"`
+			GroupCode string        `json:"groupCode"`
+			Gap       time.Duration `json:"gap"`
+		}
+		if json.Unmarshal([]byte(line), &rec) != nil || rec.Msg != "match_data sent" {
+			continue
+		}
+		sends++
+		if rec.Gap < relay.DefaultSendInterval {
+			t.Errorf("%s: a send %v after the previous one, want at least %v", rec.GroupCode, rec.Gap, relay.DefaultSendInterval)
+		}
+	}
+	if sends < 15 {
+		t.Errorf("the server logged %d sends after the first; the replay changes the match for seconds", sends)
+	}
+	t.Logf("%d sends after the first, each at least %v after the one before", sends, relay.DefaultSendInterval)
 }
 
 // ---------------------------------------------------------------- Go clients
