@@ -36,7 +36,7 @@ func Main(m *testing.M, helpers map[string]func(*testing.T)) {
 // before m.Run has read the test flags (-test.cpu above all), so m.Run goes
 // first, told to run no test and with its "no tests" lines sent nowhere.
 func runHelper(m *testing.M, name string, f func(*testing.T)) int {
-	quiet, err := os.Open(os.DevNull)
+	quiet, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
 		os.Stderr.WriteString("testenv: " + err.Error() + "\n")
 		return 2

@@ -150,3 +150,18 @@ func TestTestenvMissing(t *testing.T) {
 		})
 	}
 }
+
+// TestHelperProcessUnknown: a helper name the binary does not have ends the
+// child with exit status 2 and says so, rather than running the tests.
+func TestHelperProcessUnknown(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := HelperCommand(ctx, "NoSuchHelper").CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("child ended with %v, want exit status 2:\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "no helper process NoSuchHelper") || strings.Contains(string(out), "--- ") {
+		t.Errorf("child output:\n%s", out)
+	}
+}
