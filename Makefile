@@ -52,7 +52,8 @@ cross-build:
 	done
 
 ## test-deps: tools the tests need beyond Go and Node (headless Chromium for the status page test,
-## redis-server for the cluster tests).
+## redis-server for the cluster tests), from Debian's packages as root or through sudo (one installer,
+## scripts/ensure-apt-package.sh); fails saying what to install where it cannot.
 .PHONY: test-deps
 test-deps:
 	@sh scripts/ensure-chromium.sh
@@ -102,12 +103,12 @@ BENCH_STEPS ?= 1x1000,1x2000,1x5000,1x10000,10x1000,10x2000,10x5000,10x10000,50x
 
 ## bench: the full suite, server pinned (CPU 0, harness CPU 1): BENCH_STEPS with spectra-server, floor, floor+ and Node,
 ## each go step again unpinned, and the capacity of go and floor at 10 and 50 matches, every step and capacity probe run
-## 3 times (-runs). Before issue 22 (one run each, no floor+) it took 60–80 minutes; 3 runs of 5 servers make it about
+## 3 times (-runs), 20 s windows as the committed results. Before issue 22 (one run each, no floor+) it took 60–80 minutes; 3 runs of 5 servers make it about
 ## 3.5× that (not yet measured). BENCH_SERVERS adds variants, e.g. go+INSECURE=false,go+URING=false.
 BENCH_SERVERS ?= go,floor,floor+,node
 bench: node-deps
 	$(GO) run ./bench/cmd/spectra-bench -servers $(BENCH_SERVERS) -server-cpus $(BENCH_SERVER_CPUS) -harness-cpus $(BENCH_HARNESS_CPUS) \
-		-steps $(BENCH_STEPS) -unpinned-too -capacity 10,50 -capacity-probes 8 -duration 30s -ramp 500 $(BENCH_FLAGS)
+		-steps $(BENCH_STEPS) -unpinned-too -capacity 10,50 -capacity-probes 8 -duration 20s -ramp 500 $(BENCH_FLAGS)
 
 bench-full: bench
 

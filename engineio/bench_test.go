@@ -236,14 +236,12 @@ func (l localSinks) await(want int64) int64 {
 	return l.bytes.Load()
 }
 
-// TestBroadcastSinkProcess is the child-process side of BenchmarkBroadcast
-// for rooms too large for one process. Commands on stdin are frame counts
-// to await; each is answered with the wire bytes received so far.
-func TestBroadcastSinkProcess(t *testing.T) {
+// broadcastSinkProcess is the child-process side of BenchmarkBroadcast
+// for rooms too large for one process, run as a helper process (TestMain).
+// Commands on stdin are frame counts to await; each is answered with the
+// wire bytes received so far.
+func broadcastSinkProcess(t *testing.T) {
 	url := os.Getenv("ENGINEIO_SINK_URL")
-	if url == "" {
-		return // a normal run: only BenchmarkBroadcast starts it, as a child
-	}
 	n, _ := strconv.Atoi(os.Getenv("ENGINEIO_SINK_N"))
 	raiseFileLimit(t, uint64(n+256))
 	sinks := dialSinks(t, url, n, os.Getenv("ENGINEIO_SINK_DEFLATE") == "1")
@@ -269,12 +267,12 @@ type remoteSinks struct {
 }
 
 func startSinkProcess(tb testing.TB, url string, n int, deflate bool) *remoteSinks {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBroadcastSinkProcess$", "-test.bench=^$")
+	cmd := testenv.HelperCommand(context.Background(), "BroadcastSinkProcess")
 	d := "0"
 	if deflate {
 		d = "1"
 	}
-	cmd.Env = append(os.Environ(), "ENGINEIO_SINK_URL="+url, "ENGINEIO_SINK_N="+strconv.Itoa(n), "ENGINEIO_SINK_DEFLATE="+d)
+	cmd.Env = append(cmd.Env, "ENGINEIO_SINK_URL="+url, "ENGINEIO_SINK_N="+strconv.Itoa(n), "ENGINEIO_SINK_DEFLATE="+d)
 	cmd.Stderr = os.Stderr
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -20,13 +19,9 @@ import (
 	"spectra-relay/internal/testenv"
 )
 
-// TestRSSServerProcess is the server side of BenchmarkIdleRSS, run in a
-// child process so that its memory is measured alone. It does nothing in
-// a normal test run.
-func TestRSSServerProcess(t *testing.T) {
-	if os.Getenv("ENGINEIO_RSS_SERVER") != "1" {
-		return // a normal run: only BenchmarkIdleRSS starts it, as a child
-	}
+// rssServerProcess is the server side of BenchmarkIdleRSS, run as a
+// helper process (TestMain) so that its memory is measured alone.
+func rssServerProcess(t *testing.T) {
 	srv := NewServer(Config{Deflate: DeflateConfig{Enabled: true}}, func(s *Socket) {})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -66,8 +61,9 @@ func BenchmarkIdleRSS(b *testing.B) {
 	if lim := raiseFileLimit(b, 2*conns+256); lim < conns+64 {
 		testenv.Missing(b, "BenchmarkIdleRSS needs %d open files, the limit is %d", conns+64, lim)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRSSServerProcess$", "-test.v=false")
-	cmd.Env = append(os.Environ(), "ENGINEIO_RSS_SERVER=1")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := testenv.HelperCommand(ctx, "RSSServerProcess", "-test.v=false")
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {

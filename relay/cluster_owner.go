@@ -91,7 +91,7 @@ func (g *clusterGlue) takeover(l match.Logon) (res logonResult, handled bool, er
 		}
 	}
 	if len(auxPlayers) > 0 {
-		time.AfterFunc(auxRejoinGrace, func() { c.auxRejoinExpired(lm, auxPlayers) })
+		auxRejoinAfter(auxRejoinGrace, func() { c.auxRejoinExpired(lm, auxPlayers) })
 	}
 	lost := ""
 	if snap.Full {
@@ -145,7 +145,7 @@ func (g *clusterGlue) rebuild(code string, snap cluster.Snapshot, cm *clusterMat
 		conns:        make(map[*ingestConn]struct{}),
 		cm:           cm,
 	}
-	lm.timer = time.AfterFunc(time.Hour, lm.onTimer)
+	lm.timer = c.cfg.AfterFunc(time.Hour, lm.onTimer)
 	lm.timer.Stop()
 	return lm, rejected, aux, nil
 }

@@ -514,7 +514,7 @@ func TestClusterSharedExtras(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	got := expectJSON(t, "team info on another node", ans, 200, nil)
-	if d := diffJSON(got["leftTeam"], logon["leftTeam"], 5); d != nil || got["higherScore"] != float64(0) {
+	if d := testenv.JSONDiff(nil, "leftTeam", logon["leftTeam"], got["leftTeam"], nil, 5); d != nil || got["higherScore"] != float64(0) {
 		t.Errorf("team info from node C: %v %v", d, got["higherScore"])
 	}
 	if expectJSON(t, "team info on the third node", do(t, "GET", b.Extras+u, nil, nil), 200, nil) == nil {

@@ -60,7 +60,18 @@ type controllerConfig struct {
 	Logger         *slog.Logger
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// AfterFunc makes a match's send timer, stopped by the caller before
+	// first use (tests drive it with Now); default time.AfterFunc.
+	AfterFunc func(d time.Duration, f func()) sendTimer
 }
+
+// sendTimer is the part of *time.Timer a match's trailing send uses.
+type sendTimer interface {
+	Reset(d time.Duration) bool
+	Stop() bool
+}
+
+func realAfterFunc(d time.Duration, f func()) sendTimer { return time.AfterFunc(d, f) }
 
 // framingBroadcaster is a broadcaster that also hands back the frame it
 // sent (the output namespace does): overlays logging on later are sent
@@ -135,7 +146,7 @@ type liveMatch struct {
 	sent       atomic.Uint64 // version last broadcast, written under sendMu
 	lastSend   time.Time
 	armed      bool
-	timer      *time.Timer
+	timer      sendTimer
 	snap       snapshot  // the newest state encoded for overlays; version 0 until needed
 	dirtySince time.Time // first change not sent yet (send lag metric); zero when none
 
@@ -162,6 +173,9 @@ func newController(cfg controllerConfig, out broadcaster) *controller {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.AfterFunc == nil {
+		cfg.AfterFunc = realAfterFunc
 	}
 	if cfg.ReplayMaxBytes == 0 {
 		cfg.ReplayMaxBytes = DefaultReplayMaxBytes
@@ -270,7 +284,7 @@ func (c *controller) createOrReconnect(l match.Logon, raw []byte) (logonResult, 
 		lastEvent:    now,
 		conns:        make(map[*ingestConn]struct{}),
 	}
-	lm.timer = time.AfterFunc(time.Hour, lm.onTimer)
+	lm.timer = c.cfg.AfterFunc(time.Hour, lm.onTimer)
 	lm.timer.Stop()
 	if c.cl != nil { // cluster hook: the code must be free in the whole cluster
 		if err := c.cl.claim(lm, raw, now); err != nil {

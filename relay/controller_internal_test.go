@@ -17,6 +17,7 @@ type recBroadcaster struct {
 	mu    sync.Mutex
 	sends []recSend
 	ch    chan struct{}
+	now   func() time.Time // the clock of a send's time; nil: time.Now
 }
 
 type recSend struct {
@@ -28,8 +29,12 @@ type recSend struct {
 func newRec() *recBroadcaster { return &recBroadcaster{ch: make(chan struct{}, 1024)} }
 
 func (r *recBroadcaster) BroadcastRaw(room string, pkt []byte, coalesce bool) int {
+	at := time.Now()
+	if r.now != nil {
+		at = r.now()
+	}
 	r.mu.Lock()
-	r.sends = append(r.sends, recSend{time.Now(), room, pkt})
+	r.sends = append(r.sends, recSend{at, room, pkt})
 	r.mu.Unlock()
 	r.ch <- struct{}{}
 	return 1
@@ -89,58 +94,127 @@ func ingestT(t testing.TB, c *controller, payload string) {
 	_ = c.ingest(ev, payload, nil)
 }
 
+// fakeClock is a clock and timer factory for the controller that only
+// moves when the test advances it; a timer due by then runs inside advance,
+// on the test's goroutine.
+type fakeClock struct {
+	mu     sync.Mutex
+	t      time.Time
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	c   *fakeClock
+	f   func()
+	at  time.Time
+	set bool
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Unix(1_700_000_000, 0)} }
+
+func (fc *fakeClock) now() time.Time { fc.mu.Lock(); defer fc.mu.Unlock(); return fc.t }
+
+func (fc *fakeClock) afterFunc(d time.Duration, f func()) sendTimer {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	ft := &fakeTimer{c: fc, f: f, at: fc.t.Add(d), set: true}
+	fc.timers = append(fc.timers, ft)
+	return ft
+}
+
+func (ft *fakeTimer) Reset(d time.Duration) bool {
+	ft.c.mu.Lock()
+	defer ft.c.mu.Unlock()
+	was := ft.set
+	ft.at, ft.set = ft.c.t.Add(d), true
+	return was
+}
+
+func (ft *fakeTimer) Stop() bool {
+	ft.c.mu.Lock()
+	defer ft.c.mu.Unlock()
+	was := ft.set
+	ft.set = false
+	return was
+}
+
+// advance moves the clock by d and runs, in order of their time, the timers
+// due by then, each at its own time.
+func (fc *fakeClock) advance(t testing.TB, d time.Duration) {
+	t.Helper()
+	fc.mu.Lock()
+	end := fc.t.Add(d)
+	fc.mu.Unlock()
+	for range 1000 { // a timer that keeps rearming itself inside d ends the test below
+		fc.mu.Lock()
+		var next *fakeTimer
+		for _, ft := range fc.timers {
+			if ft.set && !ft.at.After(end) && (next == nil || ft.at.Before(next.at)) {
+				next = ft
+			}
+		}
+		if next == nil {
+			fc.t = end
+			fc.mu.Unlock()
+			return
+		}
+		fc.t, next.set = next.at, false
+		fc.mu.Unlock()
+		next.f()
+	}
+	t.Fatal("fakeClock.advance: timers rearm without end")
+}
+
 func TestSendRateLeadingAndTrailingEdge(t *testing.T) {
-	const interval = 100 * time.Millisecond
+	const (
+		interval = 100 * time.Millisecond
+		step     = 3 * time.Millisecond
+		burst    = 1500 * time.Millisecond
+	)
+	fc := newFakeClock()
 	rec := newRec()
-	c := newController(controllerConfig{SendInterval: interval, Logger: quietLogger()}, rec)
+	rec.now = fc.now
+	c := newController(controllerConfig{SendInterval: interval, Logger: quietLogger(), Now: fc.now, AfterFunc: fc.afterFunc}, rec)
 	defer c.Close()
 	r := loadReplay(t, "short_3rounds")
 	lm := newTestMatch(t, c, r, "RATE01")
-	rec.wait(t) // the initial state goes out at once
+	if rec.n() != 1 {
+		t.Fatalf("%d sends at logon, want the initial state at once", rec.n())
+	}
+	t0 := fc.now()
 
-	// A burst of changes over 1.5 s: sends stay ≥ interval apart.
+	// A change every 3 ms for 1.5 s: one send at most per interval, the
+	// leading one at logon, then one every interval while changes keep coming.
 	payloads := obsPayloads(t, r, "RATE01")
-	tick := time.NewTicker(3 * time.Millisecond)
-	start := time.Now()
-	for i := 0; time.Since(start) < 1500*time.Millisecond; i++ {
-		<-tick.C
+	for i := 0; fc.now().Sub(t0) < burst; i++ {
+		fc.advance(t, step)
 		ingestT(t, c, payloads[i%len(payloads)])
 	}
-	tick.Stop()
-	// The trailing edge sends the final state.
+	// The trailing edge sends the final state one interval after the last send.
+	fc.advance(t, interval)
 	want := func() string {
 		lm.mu.Lock()
 		defer lm.mu.Unlock()
 		return string(appendMatchDataPacket(nil, lm.m.AppendJSON(nil)))
 	}()
-	deadline := time.After(tTimeout)
-	for {
-		rec.mu.Lock()
-		last := string(rec.sends[len(rec.sends)-1].pkt)
-		rec.mu.Unlock()
-		if last == want {
-			break
-		}
-		select {
-		case <-rec.ch:
-		case <-deadline:
-			t.Fatal("the final state was never sent")
-		}
-	}
 	rec.mu.Lock()
 	sends := append([]recSend(nil), rec.sends...)
 	rec.mu.Unlock()
+	if last := string(sends[len(sends)-1].pkt); last != want {
+		t.Fatal("the final state was not sent on the trailing edge")
+	}
 	for i := 1; i < len(sends); i++ {
-		if gap := sends[i].at.Sub(sends[i-1].at); gap < interval-2*time.Millisecond {
-			t.Fatalf("sends %d and %d only %v apart", i-1, i, gap)
+		if gap := sends[i].at.Sub(sends[i-1].at); gap != interval {
+			t.Fatalf("sends %d and %d %v apart, want %v", i-1, i, gap, interval)
 		}
 	}
-	if n := len(sends); n < 12 || n > 18 {
-		t.Fatalf("%d sends for 1.5 s of changes, want about 15", n)
+	// Sends at 0, 100, …, 1500 ms and the trailing one at 1600 ms.
+	if n, wantN := len(sends), int(burst/interval)+2; n != wantN {
+		t.Fatalf("%d sends for 1.5 s of changes, want %d", n, wantN)
 	}
 
 	// After a quiet period the next change is sent at once, inside ingest.
-	time.Sleep(interval + 10*time.Millisecond) // the quiet period under test
+	fc.advance(t, interval+10*time.Millisecond)
 	before := rec.n()
 	ingestT(t, c, `{"obsName":"o","groupCode":"RATE01","type":"map","data":"Jam"}`)
 	if rec.n() != before+1 {

@@ -149,7 +149,7 @@ func TestExtrasTeamInfoForCode(t *testing.T) {
 		"sponsorInfo":    wantSponsors,
 		"isSupporter":    false,
 	}
-	if d := diffJSON(got, want, 20); len(d) > 0 {
+	if d := testenv.JSONDiff(nil, "$", want, got, nil, 20); len(d) > 0 {
 		t.Errorf("team info of a finished match (got vs want):\n%s", strings.Join(d, "\n"))
 	}
 
@@ -204,12 +204,12 @@ func TestExtrasPreview(t *testing.T) {
 	}
 	teams, _ := p["teams"].([]any)
 	if len(teams) != 2 {
-		t.Fatalf("preview teams: %s", short(p["teams"]))
+		t.Fatalf("preview teams: %s", testenv.ShowJSON(p["teams"]))
 	}
 	left := logon["leftTeam"].(map[string]any)
 	t0 := teams[0].(map[string]any)
 	if t0["teamName"] != left["name"] || t0["teamTricode"] != left["tricode"] || t0["teamUrl"] != left["url"] || t0["isAttacking"] != left["attackStart"] {
-		t.Errorf("preview left team %s does not show the request's %s", short(t0), short(left))
+		t.Errorf("preview left team %s does not show the request's %s", testenv.ShowJSON(t0), testenv.ShowJSON(left))
 	}
 	for i, tm := range teams {
 		if pl, _ := tm.(map[string]any)["players"].([]any); len(pl) != 5 {
@@ -217,7 +217,7 @@ func TestExtrasPreview(t *testing.T) {
 		}
 	}
 	if _, ok := p["tools"].(map[string]any); !ok {
-		t.Errorf("preview without tools: %s", short(p))
+		t.Errorf("preview without tools: %s", testenv.ShowJSON(p))
 	}
 
 	// Without a 6-character previewCode the server picks one.

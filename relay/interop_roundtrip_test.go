@@ -92,7 +92,7 @@ func TestRoundTripReplayFile(t *testing.T) {
 			}
 			if !jsonEqual(wh.ToolsData, h.ToolsData) {
 				t.Errorf("replay header's toolsData differs from the logon's (playing the file again would apply the server's adjustments twice):\n%s",
-					strings.Join(diffJSON(decode(h.ToolsData), decode(wh.ToolsData), 10), "\n"))
+					strings.Join(testenv.JSONDiff(nil, "toolsData", decode(h.ToolsData), decode(wh.ToolsData), nil, 10), "\n"))
 			}
 			if len(wevs) != len(evs) {
 				t.Errorf("server A wrote %d events, the replay has %d", len(wevs), len(evs))
@@ -110,7 +110,7 @@ func TestRoundTripReplayFile(t *testing.T) {
 			b := startServer(t, serverOpts{authKey: testAuthKey})
 			stateB := playAndRead(t, b, written, wh.GroupCode, len(wevs), tc.gameEnd)
 			t.Logf("compared states at round %v, rounds won %v", stateA["roundNumber"], roundsWon(stateA))
-			if d := diffJSON(mask(stateA), mask(stateB), 30); len(d) > 0 {
+			if d := testenv.JSONDiff(nil, "$", mask(stateA), mask(stateB), nil, 30); len(d) > 0 {
 				t.Errorf("final state from the server's own replay file differs (A vs B):\n%s", strings.Join(d, "\n"))
 			}
 			if tc.gameEnd {
@@ -257,7 +257,7 @@ func decode(raw json.RawMessage) any {
 }
 
 func jsonEqual(a, b json.RawMessage) bool {
-	return len(diffJSON(decode(a), decode(b), 1)) == 0
+	return len(testenv.JSONDiff(nil, "$", decode(a), decode(b), nil, 1)) == 0
 }
 
 func roundsWon(state map[string]any) []any {

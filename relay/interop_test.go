@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -30,6 +29,7 @@ import (
 
 	"spectra-relay/engineio/eioclient"
 	"spectra-relay/internal/testenv"
+	"spectra-relay/relay"
 	"spectra-relay/socketio/sioclient"
 )
 
@@ -380,14 +380,38 @@ func TestInteropMatchIsolation(t *testing.T) {
 	}, 90*time.Second)
 }
 
+// TestInteropOverlayRateAndLateJoin: the Node side checks what overlays
+// receive; the spacing of the sends is checked here on the server's clock
+// (its debug log of every send), where a loaded machine's delivery jitter
+// cannot bunch them.
 func TestInteropOverlayRateAndLateJoin(t *testing.T) {
 	needNode(t)
 	replay := replayPath(t, "short_3rounds.replay")
-	s := startServer(t, serverOpts{authKey: testAuthKey})
+	s := startServer(t, serverOpts{authKey: testAuthKey, env: []string{"LOG_LEVEL=debug", "LOG_FORMAT=json"}})
 	runNode(t, "rate.test.mjs", map[string]string{
 		"INGEST_URL": s.Ingest, "OUTPUT_URL": s.Output,
 		"AUTH_KEY": testAuthKey, "REPLAY": replay,
 	}, 90*time.Second)
+
+	sends := 0
+	for line := range strings.Lines(s.log.String()) {
+		var rec struct {
+			Msg       string        `json:"msg"`
+			GroupCode string        `json:"groupCode"`
+			Gap       time.Duration `json:"gap"`
+		}
+		if json.Unmarshal([]byte(line), &rec) != nil || rec.Msg != "match_data sent" {
+			continue
+		}
+		sends++
+		if rec.Gap < relay.DefaultSendInterval {
+			t.Errorf("%s: a send %v after the previous one, want at least %v", rec.GroupCode, rec.Gap, relay.DefaultSendInterval)
+		}
+	}
+	if sends < 15 {
+		t.Errorf("the server logged %d sends after the first; the replay changes the match for seconds", sends)
+	}
+	t.Logf("%d sends after the first, each at least %v after the one before", sends, relay.DefaultSendInterval)
 }
 
 // ---------------------------------------------------------------- Go clients
@@ -592,72 +616,6 @@ func mask(v any) any {
 		return out
 	}
 	return v
-}
-
-// diffJSON lists the paths where a and b differ (at most max).
-func diffJSON(a, b any, max int) []string {
-	var out []string
-	var walk func(path string, a, b any)
-	walk = func(path string, a, b any) {
-		if len(out) >= max {
-			return
-		}
-		switch x := a.(type) {
-		case map[string]any:
-			y, ok := b.(map[string]any)
-			if !ok {
-				out = append(out, fmt.Sprintf("%s: %s vs %s", path, short(a), short(b)))
-				return
-			}
-			keys := map[string]bool{}
-			for k := range x {
-				keys[k] = true
-			}
-			for k := range y {
-				keys[k] = true
-			}
-			sorted := make([]string, 0, len(keys))
-			for k := range keys {
-				sorted = append(sorted, k)
-			}
-			sort.Strings(sorted)
-			for _, k := range sorted {
-				xa, ina := x[k]
-				yb, inb := y[k]
-				switch {
-				case !ina:
-					out = append(out, fmt.Sprintf("%s.%s: missing vs %s", path, k, short(yb)))
-				case !inb:
-					out = append(out, fmt.Sprintf("%s.%s: %s vs missing", path, k, short(xa)))
-				default:
-					walk(path+"."+k, xa, yb)
-				}
-			}
-		case []any:
-			y, ok := b.([]any)
-			if !ok || len(x) != len(y) {
-				out = append(out, fmt.Sprintf("%s: %s vs %s", path, short(a), short(b)))
-				return
-			}
-			for i := range x {
-				walk(fmt.Sprintf("%s[%d]", path, i), x[i], y[i])
-			}
-		default:
-			if !reflect.DeepEqual(a, b) {
-				out = append(out, fmt.Sprintf("%s: %s vs %s", path, short(a), short(b)))
-			}
-		}
-	}
-	walk("$", a, b)
-	return out
-}
-
-func short(v any) string {
-	b, _ := json.Marshal(v)
-	if len(b) > 160 {
-		return string(b[:160]) + "…"
-	}
-	return string(b)
 }
 
 // httpGetJSON fetches url and decodes a JSON body.

@@ -179,10 +179,10 @@ func compareParity(want, got checkpointFile, mask map[string]bool) []string {
 		if w.Label != g.Label || w.AfterEvent != g.AfterEvent {
 			d = append(d, fmt.Sprintf("%s: checkpoint %s@%d, want %s@%d", p, g.Label, g.AfterEvent, w.Label, w.AfterEvent))
 		}
-		d = diffJSONValue(d, p+".data", w.Data, g.Data, mask)
+		d = testenv.JSONDiff(d, p+".data", w.Data, g.Data, mask, 0)
 	}
-	d = diffJSONValue(d, "logon", want.Logon, got.Logon, mask)
-	d = diffJSONValue(d, "sent", want.Sent, got.Sent, nil)
+	d = testenv.JSONDiff(d, "logon", want.Logon, got.Logon, mask, 0)
+	d = testenv.JSONDiff(d, "sent", want.Sent, got.Sent, nil, 0)
 
 	we, ge := want.Epilogue, got.Epilogue
 	if we.GameEnd != ge.GameEnd {
@@ -199,7 +199,7 @@ func compareParity(want, got checkpointFile, mask map[string]bool) []string {
 		}
 	}
 	auxWant, auxGot := auxForComparison(want.AuxClients, we.GameEnd), auxForComparison(got.AuxClients, we.GameEnd)
-	d = diffJSONValue(d, "auxClients", auxWant, auxGot, nil)
+	d = testenv.JSONDiff(d, "auxClients", auxWant, auxGot, nil, 0)
 	return d
 }
 
@@ -218,69 +218,6 @@ func auxForComparison(aux map[string]map[string]any, gameEnd bool) any {
 		out[id] = c
 	}
 	return out
-}
-
-// diffJSONValue appends the differences between two decoded JSON values
-// under path p. Keys in mask are compared by presence only.
-func diffJSONValue(d []string, p string, want, got any, mask map[string]bool) []string {
-	switch w := want.(type) {
-	case map[string]any:
-		g, ok := got.(map[string]any)
-		if !ok {
-			return append(d, fmt.Sprintf("%s: %s, want %s", p, show(got), show(want)))
-		}
-		keys := make(map[string]bool, len(w)+len(g))
-		for k := range w {
-			keys[k] = true
-		}
-		for k := range g {
-			keys[k] = true
-		}
-		for _, k := range sortedKeys(keys) {
-			wv, inW := w[k]
-			gv, inG := g[k]
-			switch {
-			case !inG:
-				d = append(d, fmt.Sprintf("%s.%s: absent, want %s", p, k, show(wv)))
-			case !inW:
-				d = append(d, fmt.Sprintf("%s.%s: %s, want it absent", p, k, show(gv)))
-			case mask[k]:
-			default:
-				d = diffJSONValue(d, p+"."+k, wv, gv, mask)
-			}
-		}
-		return d
-	case []any:
-		g, ok := got.([]any)
-		if !ok {
-			return append(d, fmt.Sprintf("%s: %s, want %s", p, show(got), show(want)))
-		}
-		if len(w) != len(g) {
-			d = append(d, fmt.Sprintf("%s.length: %d, want %d", p, len(g), len(w)))
-		}
-		for i := range min(len(w), len(g)) {
-			d = diffJSONValue(d, fmt.Sprintf("%s[%d]", p, i), w[i], g[i], mask)
-		}
-		return d
-	default:
-		// Scalars: json.Number compares by its text, which both sides got
-		// from JSON.stringify.
-		if !reflect.DeepEqual(want, got) {
-			d = append(d, fmt.Sprintf("%s: %s, want %s", p, show(got), show(want)))
-		}
-		return d
-	}
-}
-
-func show(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprintf("%#v", v)
-	}
-	if len(b) > 120 {
-		return string(b[:117]) + "..."
-	}
-	return string(b)
 }
 
 func showBool(b *bool) string {

@@ -39,6 +39,10 @@ import (
 // connection would have done. A variable for the tests.
 var auxRejoinGrace = 30 * time.Second
 
+// auxRejoinAfter starts the grace's timer: time.AfterFunc, or in a test a
+// timer the test fires when it chooses.
+var auxRejoinAfter = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
+
 // replayScan is what scanReplay learnt about one replay file.
 type replayScan struct {
 	header  replayfile.Header
@@ -319,7 +323,7 @@ func (c *controller) recoverOne(cand *recoverCandidate, now time.Time) bool {
 		lm.mu.Unlock()
 	}
 	if len(auxPlayers) > 0 {
-		time.AfterFunc(auxRejoinGrace, func() { c.auxRejoinExpired(lm, auxPlayers) })
+		auxRejoinAfter(auxRejoinGrace, func() { c.auxRejoinExpired(lm, auxPlayers) })
 	}
 	c.log.Info("match recovered", "groupCode", cand.code, "matchId", lm.matchID, "file", cand.path,
 		"events", sc.events, "rejected", rejected, "invalid", sc.invalid, "tornTail", sc.torn != nil, "sessions", len(sessions),

@@ -45,5 +45,5 @@ func goldenDiff(t testing.TB, cp goldenCheckpoint, state json.RawMessage) []stri
 	if err := json.Unmarshal(state, &got); err != nil {
 		t.Fatalf("match_data: %v", err)
 	}
-	return diffJSON(mask(want), mask(got), 20)
+	return testenv.JSONDiff(nil, "$", mask(want), mask(got), nil, 20)
 }

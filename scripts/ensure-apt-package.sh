@@ -1,10 +1,15 @@
 #!/bin/sh
 # ensure-apt-package.sh PACKAGE PURPOSE BINARY [BINARY...]: make one of the
-# BINARYs available for the tests that need it (PURPOSE names them).
-# Idempotent: does nothing when one is already on PATH. Installs Debian's
-# PACKAGE when running as root (as CI does); elsewhere it says how to install
-# it and leaves those tests to skip, except under CI=true, where a missing
-# binary is an error. ensure-chromium.sh and ensure-redis.sh call it.
+# BINARYs available for the tests that need it (PURPOSE names them), the one
+# installer behind `make test-deps` (ensure-chromium.sh and ensure-redis.sh
+# name the package and binaries).
+#
+# Does nothing when one of the BINARYs is already on PATH. Otherwise installs
+# Debian's PACKAGE with apt-get: directly as root (as in CI and containers),
+# through sudo as a user who has it (sudo may ask for the password). Anywhere
+# else (no apt-get, neither root nor sudo, or the install fails) it exits 1
+# with a line saying what to install; `go test` run by hand still skips those
+# tests unless CI=true.
 set -eu
 
 if [ $# -lt 3 ]; then
@@ -14,6 +19,7 @@ fi
 pkg=$1
 purpose=$2
 shift 2
+bin=$1
 
 have() {
 	for b in "$@"; do
@@ -24,26 +30,31 @@ have() {
 	return 1
 }
 
+fail() {
+	echo "ensure-$pkg: $*; install Debian's $pkg package (or one with a $bin binary) to run $purpose" >&2
+	exit 1
+}
+
 if have "$@"; then
 	exit 0
 fi
 
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-	echo "ensure-$pkg: installing Debian's $pkg package"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq "$pkg" >/dev/null
-	if have "$@"; then
-		exit 0
-	fi
-	echo "ensure-$pkg: apt-get finished but no $1 binary is on PATH" >&2
-	exit 1
+if ! command -v apt-get >/dev/null 2>&1; then
+	fail "no $bin on PATH and no apt-get to install it with"
+fi
+if [ "$(id -u)" = 0 ]; then
+	as_root=""
+elif command -v sudo >/dev/null 2>&1; then
+	as_root="sudo"
+else
+	fail "no $bin on PATH, and neither root nor sudo to run apt-get as"
 fi
 
-msg="ensure-$pkg: $1 not found and cannot be installed here (not root or no apt-get); install it with 'apt-get install $pkg' to run $purpose"
-if [ "${CI:-}" = true ]; then
-	echo "$msg" >&2
-	exit 1
+echo "ensure-$pkg: installing Debian's $pkg package${as_root:+ with sudo} for $purpose"
+$as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq ||
+	fail "apt-get update failed"
+$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null ||
+	fail "apt-get install $pkg failed"
+if ! have "$@"; then
+	fail "apt-get installed $pkg but no $bin is on PATH"
 fi
-echo "$msg (skipped)" >&2
-exit 0

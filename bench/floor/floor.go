@@ -50,7 +50,7 @@ type Config struct {
 	// BaseState is a golden checkpoints file whose last state seeds every
 	// match; empty: a small stub state.
 	BaseState string
-	// Level is the deflate level; 0: 6, spectra-server's default.
+	// Level is the deflate level; 0: 6, as spectra-server's DEFLATE_STREAM=flate (its default, delta, has no level).
 	Level int
 	// PingInterval between Engine.IO pings; 0: 25 s.
 	PingInterval time.Duration

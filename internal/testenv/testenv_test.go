@@ -80,12 +80,12 @@ func TestTestenvFixtures(t *testing.T) {
 // re-run as a child by TestTestenvMissing.
 const childCase = "TESTENV_CHILD_CASE"
 
-// TestChildProcess is the body of TestTestenvMissing's child runs; in a
-// normal run it does nothing.
-func TestChildProcess(t *testing.T) {
+func TestMain(m *testing.M) { Main(m, map[string]func(*testing.T){"TestChildProcess": childProcess}) }
+
+// childProcess is the body of TestTestenvMissing's child runs, run as the
+// helper process TestChildProcess.
+func childProcess(t *testing.T) {
 	switch os.Getenv(childCase) {
-	case "":
-		return
 	case "require-false":
 		Require(t, false, "the widget %s is missing", "W-42")
 	case "require-true":
@@ -125,9 +125,9 @@ func TestTestenvMissing(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run", "^TestChildProcess$", "-test.v", "-test.count=1")
+			cmd := HelperCommand(ctx, "TestChildProcess", "-test.v", "-test.count=1")
 			var env []string
-			for _, kv := range os.Environ() {
+			for _, kv := range cmd.Env {
 				if !strings.HasPrefix(kv, "CI=") && !strings.HasPrefix(kv, childCase+"=") {
 					env = append(env, kv)
 				}
@@ -148,5 +148,20 @@ func TestTestenvMissing(t *testing.T) {
 				t.Errorf("child output lacks %q:\n%s", c.output, out)
 			}
 		})
+	}
+}
+
+// TestHelperProcessUnknown: a helper name the binary does not have ends the
+// child with exit status 2 and says so, rather than running the tests.
+func TestHelperProcessUnknown(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := HelperCommand(ctx, "NoSuchHelper").CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("child ended with %v, want exit status 2:\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "no helper process NoSuchHelper") || strings.Contains(string(out), "--- ") {
+		t.Errorf("child output:\n%s", out)
 	}
 }

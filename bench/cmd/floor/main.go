@@ -25,7 +25,7 @@ func main() {
 		ingestPort = flag.Int("ingest-port", 0, "observer port (0: any free port)")
 		outputPort = flag.Int("output-port", 0, "overlay port (0: any free port)")
 		baseState  = flag.String("base-state", "", "golden checkpoints file whose last state seeds every match")
-		level      = flag.Int("level", 6, "deflate level (spectra-server's default is 6)")
+		level      = flag.Int("level", 6, "deflate level (6 is spectra-server's DEFLATE_STREAM=flate; its default, delta, has no level)")
 		verbose    = flag.Bool("v", false, "log connection errors")
 		plus       = flag.Bool("plus", false, "floor+: compress with spectra-server's deltaflate and write each broadcast in io_uring batches")
 		gogc       = flag.Int("gogc", 50, "garbage collector target, like spectra-server's -gogc default, so both trade memory for CPU alike (GOGC in the environment wins)")

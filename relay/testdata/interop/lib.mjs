@@ -3,6 +3,7 @@
 // starts the servers and passes their URLs in the environment.
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import { isDeepStrictEqual } from "node:util";
 import { io } from "socket.io-client";
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -240,6 +241,8 @@ export async function barrier(sock, ms = 5000) {
 // Overlay is an output-side client that records every match_data.
 export class Overlay {
   constructor(clients, url, groupCode, label, opts = {}) {
+    this.clients = clients;
+    this.url = url;
     this.groupCode = groupCode;
     this.sock = track(clients.open(url, label, opts));
     this.label = label;
@@ -309,6 +312,22 @@ export class Overlay {
       await sleep(20);
     }
     return this.latest();
+  }
+
+  // current waits until this overlay's latest match_data is the server's
+  // current state of the match, read as the snapshot a new overlay (a
+  // probe, closed after) gets at logon, and returns it. Call it once the
+  // feeder's barrier has passed: every event fed is applied then, and what
+  // the probe gets is the state the trailing send brings. Unlike settle it
+  // does not take a quiet spell for the end, which a stall on a loaded
+  // machine can fake.
+  async current(ms = 8000) {
+    const probe = new Overlay(this.clients, this.url, this.groupCode, `${this.label} (probe)`);
+    await probe.logon(ms);
+    const want = await probe.waitFor(() => true, ms, "snapshot at logon");
+    probe.sock.close();
+    await this.waitFor((d) => d === this.latest() && isDeepStrictEqual(d, want), ms, "the server's current state");
+    return want;
   }
 
   errors() {

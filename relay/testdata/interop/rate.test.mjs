@@ -4,12 +4,13 @@
 // the overlays already in the room get no extra copy.
 //
 // Rate criterion: SPEC §6 allows at most 10 sends per second per match
-// (leading edge included). Measured by receive time on each overlay:
-//  - locally: any 11 consecutive match_data span at least 1000 ms minus
-//    JITTER_MS (100 ms for loopback and scheduling jitter on a loaded CI
-//    machine), i.e. at most 10 in any window of 900 ms;
-//  - on average over the whole stream (jitter cancels out): at most 10.3
-//    per second, which an 11-per-second sender fails.
+// (leading edge included). The spacing of the sends is checked by the Go
+// test that runs this script, on the server's own clock (its debug log of
+// every send): receive times on a loaded machine bunch frames a stall held
+// back, which no jitter allowance bounds. Here, by receive time on each
+// overlay, only what jitter cannot fake: on average over the whole stream
+// at most 10.3 per second, which an 11-per-second sender fails, and a
+// median gap that shows the sends keep coming while the match changes.
 //
 // Environment: INGEST_URL, OUTPUT_URL, AUTH_KEY, REPLAY (short_3rounds.replay).
 import { test, after } from "node:test";
@@ -24,7 +25,6 @@ const INGEST = env("INGEST_URL");
 const OUTPUT = env("OUTPUT_URL");
 const AUTH_KEY = env("AUTH_KEY");
 const PACE_MS = Number(env("PACE_MS", "6"));
-const JITTER_MS = 100;
 const MAX_AVG_PER_S = 10.3;
 const { header, events } = loadReplay(env("REPLAY"));
 const group = header.groupCode;
@@ -64,7 +64,7 @@ test("match_data at most 10 per second on polling, websocket and default transpo
   const t0 = performance.now();
   await feeder.feed(0, events.length);
   const feedMs = performance.now() - t0;
-  await Promise.all(overlays.map((o) => o.settle()));
+  await Promise.all(overlays.map((o) => o.current()));
   assert.ok(feedMs >= 2000, `the feed took only ${feedMs.toFixed(0)} ms; too short to measure a rate`);
 
   const report = [];
@@ -72,17 +72,11 @@ test("match_data at most 10 per second on polling, websocket and default transpo
     assert.deepEqual(o.errors(), [], `${o.label}: unparsable match_data`);
     const ts = o.received.map((r) => r.t);
     assert.ok(ts.length >= 15, `${o.label}: only ${ts.length} match_data over ${feedMs.toFixed(0)} ms of changes`);
-    const tight = [];
-    for (let i = 0; i + 10 < ts.length; i++) {
-      const span = ts[i + 10] - ts[i];
-      if (span < 1000 - JITTER_MS) tight.push(`#${i}..#${i + 10} within ${span.toFixed(1)} ms`);
-    }
     const gaps = ts.slice(1).map((t, i) => t - ts[i]).sort((a, b) => a - b);
     const median = gaps[Math.floor(gaps.length / 2)];
     const max1s = maxInWindow(ts, 1000);
     const avg = ((ts.length - 1) * 1000) / (ts[ts.length - 1] - ts[0]);
     report.push(`${o.label}: ${ts.length} match_data, ${avg.toFixed(2)}/s on average, max ${max1s} in any 1000 ms, median gap ${median.toFixed(1)} ms, min gap ${gaps[0].toFixed(1)} ms`);
-    assert.deepEqual(tight, [], `${o.label}: more than 10 match_data within ${1000 - JITTER_MS} ms`);
     assert.ok(avg <= MAX_AVG_PER_S, `${o.label}: ${avg.toFixed(2)} match_data per second on average`);
     // The send loop runs about every 100 ms while the match changes.
     assert.ok(median <= 250, `${o.label}: median gap ${median.toFixed(1)} ms while the match changed continuously`);
