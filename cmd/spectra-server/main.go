@@ -13,7 +13,8 @@
 // Port 0 picks a free port. Once listening, the one line
 // "spectra-server listening ingest=HOST:PORT output=HOST:PORT extras=HOST:PORT admin=HOST:PORT"
 // (admin=off without an admin listener) is printed to stdout; logs go to stderr. SIGINT or SIGTERM shut down
-// gracefully: clients are sent a close, replay files are flushed.
+// gracefully: clients are sent a close, replay files are flushed. With TLS on, SIGHUP reloads the
+// certificate and key for new connections (certreload.go).
 package main
 
 import (
@@ -201,14 +202,18 @@ func startBlockProfile(path string, log *slog.Logger) (stop func()) {
 func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) error {
 	var tlsCfg *tls.Config
 	if !cfg.insecure {
-		cert, created, err := loadOrCreateCert(cfg.keyPath, cfg.certPath)
+		certs, created, err := newCertStore(cfg.keyPath, cfg.certPath)
 		if err != nil {
 			return err
 		}
 		if created {
 			log.Info("generated a self-signed TLS pair", "key", cfg.keyPath, "cert", cfg.certPath)
 		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		tlsCfg = certs.tlsConfig()
+		// SIGHUP re-reads the pair (a renewed certificate) for the
+		// connections that follow; open ones keep theirs.
+		stopHUP := certs.reloadOnHUP(log)
+		defer stopHUP()
 	}
 	srv := relay.NewServer(relayConfig(cfg, log))
 	if cfg.redisURL != "" {
