@@ -59,6 +59,12 @@ type Config struct {
 	// kernel.io_uring_disabled) the server logs it once and writes as
 	// without it.
 	Uring bool
+	// TLSFastPath puts TLS connections accepted through NewTLSListener on
+	// the same path as plain ones once they are WebSocket sessions: read
+	// through the epoll set (no goroutine per idle connection), written
+	// inline or in the io_uring batch (see tlsfast.go). Off: such a
+	// connection is read by its own goroutine and written by workers.
+	TLSFastPath bool
 	// WebSocketOpenDelay is a pause between the 101 response and the open
 	// packet of a session that starts on WebSocket. Zero in production; a
 	// few ms keeps clients that lose frames coalesced with the 101 (the

@@ -2,6 +2,7 @@ package engineio
 
 import (
 	"bytes"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -36,6 +37,13 @@ const (
 type wsConn struct {
 	conn net.Conn
 	pre  []byte // bytes read by the HTTP server past the handshake
+
+	// wconn takes the bytes the writers make: conn, or for a fast-path TLS
+	// connection (tt set, see tlsfast.go) the socket under it, which gets
+	// the records sealed from conn. Set before any writer of the session
+	// runs.
+	wconn net.Conn
+	tt    *tlsTransport
 
 	deflate bool // permessage-deflate negotiated
 	ctxOK   bool // the client keeps its window across messages
@@ -130,15 +138,25 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, so *Sock
 		s.log.Debug("engineio: websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	wc := &wsConn{conn: conn, deflate: deflate, ctxOK: ctxOK, live: &s.wsLive}
+	wc := &wsConn{conn: conn, wconn: conn, deflate: deflate, ctxOK: ctxOK, live: &s.wsLive}
 	s.wsLive.Add(1)
-	if tc, ok := conn.(*net.TCPConn); ok {
+	tc, ok := conn.(*net.TCPConn)
+	if !ok && s.cfg.TLSFastPath {
+		if tlc, isTLS := conn.(*tls.Conn); isTLS {
+			if tt, fast := tlc.NetConn().(*tlsTransport); fast {
+				wc.tt, tc = tt, tt.tcp
+			}
+		}
+	}
+	if tc != nil {
 		if n := s.cfg.SendBuffer; n > 0 {
 			if err := tc.SetWriteBuffer(n); err != nil {
 				s.log.Debug("engineio: SO_SNDBUF not set", "remote", r.RemoteAddr, "err", err)
 			}
 		}
-		wc.setupInline(tc)
+		if wc.tt == nil {
+			wc.setupInline(tc)
+		}
 	}
 	if rw != nil && rw.Reader.Buffered() > 0 {
 		wc.pre, _ = rw.Reader.Peek(rw.Reader.Buffered())
@@ -153,6 +171,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, so *Sock
 
 // openWebSocket starts a session that begins on WebSocket.
 func (s *Server) openWebSocket(r *http.Request, wc *wsConn) {
+	if wc.tt != nil {
+		// Before the session can be found: no writer runs yet.
+		wc.tlsTakeOver()
+	}
 	so := s.newSocket(r, transportWebSocket)
 	so.ws = wc
 	wc.budgetFor(so)
@@ -171,7 +193,7 @@ func (s *Server) openWebSocket(r *http.Request, wc *wsConn) {
 		time.Sleep(d)
 	}
 	open := AppendText(nil, PacketOpen, s.handshake(so.id, false))
-	if err := writeRaw(wc.conn, ws.OpText, open); err != nil {
+	if err := wc.writeNow(ws.OpText, open); err != nil {
 		so.Close(ReasonTransportError)
 		wc.shutdown(nil)
 		return
@@ -195,6 +217,20 @@ func (wc *wsConn) budgetFor(so *Socket) {
 		// An upgrade probe's connection is not the session's yet.
 		go wc.shutdown(s.poller)
 	})
+}
+
+// writeNow writes one frame at once, blocking: the open packet, before
+// the session's writers start.
+func (wc *wsConn) writeNow(op ws.OpCode, payload []byte) error {
+	if wc.tt == nil {
+		return writeRaw(wc.conn, op, payload)
+	}
+	h := ws.Header{Fin: true, OpCode: op, Length: int64(len(payload))}
+	b := make([]byte, headerSize(h)+len(payload))
+	writeHeader(b, h)
+	copy(b[headerSize(h):], payload)
+	_, err := wc.wconn.Write(wc.seal(b))
+	return err
 }
 
 func writeRaw(conn net.Conn, op ws.OpCode, payload []byte) error {
@@ -280,6 +316,10 @@ func (so *Socket) upgradeTo(wc *wsConn) {
 				so.mu.Unlock()
 				wc.shutdown(nil)
 				return
+			}
+			if wc.tt != nil {
+				// No writer of wc runs before so.ws is set below.
+				wc.tlsTakeOver()
 			}
 			so.transport = transportWebSocket
 			so.srv.stats.sessionUpgraded()

@@ -137,10 +137,11 @@ func relayConfig(cfg config, log *slog.Logger) relay.Config {
 			// The existing server's zlib level 3 / threshold 1024; the level is
 			// left to engineio's default, which gives smaller frames than
 			// compress/flate's own level 3 at less CPU (see engineio).
-			Deflate:    engineio.DeflateConfig{Enabled: true, Threshold: 1024, StreamFlate: cfg.streamFlate},
-			SendBuffer: int(cfg.sndbuf),
-			Uring:      cfg.uring,
-			Logger:     log,
+			Deflate:     engineio.DeflateConfig{Enabled: true, Threshold: 1024, StreamFlate: cfg.streamFlate},
+			SendBuffer:  int(cfg.sndbuf),
+			Uring:       cfg.uring,
+			TLSFastPath: cfg.tlsFastPath,
+			Logger:      log,
 		},
 	}
 }
@@ -306,7 +307,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		}
 		ln := p.ln
 		if p.tls {
-			ln = tls.NewListener(ln, tlsCfg)
+			if cfg.tlsFastPath {
+				ln = engineio.NewTLSListener(ln, tlsCfg)
+			} else {
+				ln = tls.NewListener(ln, tlsCfg)
+			}
 		}
 		go func(p *port, ln net.Listener) {
 			if err := p.hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -321,7 +326,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	log.Info("spectra-server started", "scheme", scheme, "ingest", addr(ports[0]), "output", addr(ports[1]),
 		"extras", addr(ports[2]), "admin", adminAddr, "adminScheme", adminScheme, "adminToken", cfg.adminToken != "",
 		"replayDir", cfg.replayDir, "requireAuthKey", cfg.requireKey, "version", buildVersion())
-	if tlsCfg != nil {
+	if tlsCfg != nil && cfg.tlsFastPath {
+		log.Info("TLS is on, on the fast path (TLS_FAST_PATH=true): TLS WebSockets are read through the epoll set and written like plain ones")
+	} else if tlsCfg != nil {
 		log.Info("TLS is on: each TLS connection is read by its own goroutine; for large matches terminate TLS at a " +
 			"reverse proxy and run this relay with INSECURE=true behind it, so plain connections use the epoll fast path")
 	}

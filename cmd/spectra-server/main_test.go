@@ -223,7 +223,7 @@ func TestUsageListsEverySetting(t *testing.T) {
 	help := out.String()
 	// The list is spelled out so that dropping a setting from the table fails.
 	envs := []string{"BIND", "INGEST_PORT", "OUTPUT_PORT", "EXTRAS_PORT", "ADMIN_BIND", "ADMIN_TOKEN", "REPLAY_DIR", "REPLAY_MAX_BYTES", "RECOVER", "REDIS_URL", "NODE_ID", "INSECURE",
-		"SERVER_KEY", "SERVER_CERT", "REQUIRE_AUTH_KEY", "AUTH_KEY", "BODY_TIMEOUT", "OUTPUT_MAX_PAYLOAD", "RECV_BUDGET", "SNDBUF", "DEFLATE_STREAM", "URING", "LOGON_BURST", "LOG_LEVEL", "LOG_FORMAT", "GOGC", "PPROF", "CPU_PROFILE",
+		"SERVER_KEY", "SERVER_CERT", "REQUIRE_AUTH_KEY", "AUTH_KEY", "BODY_TIMEOUT", "OUTPUT_MAX_PAYLOAD", "RECV_BUDGET", "SNDBUF", "DEFLATE_STREAM", "URING", "TLS_FAST_PATH", "LOGON_BURST", "LOG_LEVEL", "LOG_FORMAT", "GOGC", "PPROF", "CPU_PROFILE",
 		"TRACE", "BLOCK_PROFILE"}
 	if len(envs) != len(settings) {
 		t.Errorf("%d settings, %d expected: update this test and the README", len(settings), len(envs))
@@ -315,7 +315,7 @@ func TestRelayConfigWiring(t *testing.T) {
 		recvBudget int64 // the relay's: 0 its default, < 0 none
 	}{
 		{map[string]string{"REQUIRE_AUTH_KEY": "false"}, 64 << 20, 100, 128 << 20},
-		{map[string]string{"AUTH_KEY": "k", "BODY_TIMEOUT": "3s", "REPLAY_MAX_BYTES": "0", "PPROF": "true", "REPLAY_DIR": "d", "SNDBUF": "16KiB", "URING": "1", "DEFLATE_STREAM": "flate", "LOGON_BURST": "0", "RECV_BUDGET": "0", "OUTPUT_MAX_PAYLOAD": "1000"}, -1, -1, -1},
+		{map[string]string{"AUTH_KEY": "k", "BODY_TIMEOUT": "3s", "REPLAY_MAX_BYTES": "0", "PPROF": "true", "REPLAY_DIR": "d", "SNDBUF": "16KiB", "URING": "1", "TLS_FAST_PATH": "true", "DEFLATE_STREAM": "flate", "LOGON_BURST": "0", "RECV_BUDGET": "0", "OUTPUT_MAX_PAYLOAD": "1000"}, -1, -1, -1},
 		{map[string]string{"REQUIRE_AUTH_KEY": "false", "LOGON_BURST": "40", "RECV_BUDGET": "64MiB", "ADMIN_TOKEN": "0123456789abcdef"}, 64 << 20, 40, 64 << 20},
 	}
 	for _, tc := range tests {
@@ -326,7 +326,7 @@ func TestRelayConfigWiring(t *testing.T) {
 		rc := relayConfig(c, slog.Default())
 		if rc.RequireAuthKey != c.requireKey || rc.AuthKey != c.authKey || rc.ReplayDir != c.replayDir || rc.Pprof != c.pprof ||
 			rc.BodyTimeout != c.bodyTimeout || rc.Engine.BodyTimeout != c.bodyTimeout || rc.ReplayMaxBytes != tc.maxBytes ||
-			int64(rc.Engine.SendBuffer) != c.sndbuf || rc.Engine.Uring != c.uring || rc.Engine.Deflate.StreamFlate != c.streamFlate ||
+			int64(rc.Engine.SendBuffer) != c.sndbuf || rc.Engine.Uring != c.uring || rc.Engine.TLSFastPath != c.tlsFastPath || rc.Engine.Deflate.StreamFlate != c.streamFlate ||
 			rc.LogonBurst != tc.logonBurst || rc.RecvBudget != tc.recvBudget || rc.OutputMaxPayload != c.outputMaxPayload ||
 			rc.AdminToken != c.adminToken {
 			t.Errorf("env %v: relay config %+v from %+v", tc.env, rc, c)

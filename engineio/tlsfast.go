@@ -1,0 +1,253 @@
+package engineio
+
+// TLS on the fast path (Config.TLSFastPath).
+//
+// A TLS connection accepted through NewTLSListener runs crypto/tls over a
+// tlsTransport of ours that wraps the TCP connection. Until the engine
+// takes the connection over it passes every byte straight through, so the
+// handshake, the HTTP request and the 101 answer run on net/http's
+// goroutine as for any TLS connection. Once a WebSocket session owns it
+// (tlsTakeOver):
+//
+//   - reads: the TCP descriptor joins the epoll set like a plain
+//     connection's, so an idle TLS connection holds no goroutine. When the
+//     descriptor is readable a worker reads frames through tls.Conn with the
+//     same mid-frame deadline as plain connections. Before re-arming, a
+//     non-blocking probe (tlsTransport.probe) asks tls.Conn for more: records
+//     already taken from the kernel sit in crypto/tls's buffers where epoll
+//     cannot see them. The probe's "would block" is a net.Error with
+//     Temporary() true, which crypto/tls hands back without poisoning the
+//     connection (readRecordOrCCS), so the next read continues the record.
+//   - writes: tls.Conn.Write encrypts into the transport's outbound buffer
+//     instead of the socket (sealed). The engine's write machinery then
+//     treats that ciphertext exactly as it treats a plain frame: the inline
+//     write(2) on the descriptor, the io_uring batch, or a worker's flush
+//     with its deadlines; a short write leaves ciphertext in pending, which
+//     is written later and never encrypted twice. A broadcast frame is thus
+//     encrypted once per socket (per-connection keys make that unavoidable)
+//     and joins the same batch as plain sockets. Records crypto/tls makes
+//     while reading (a KeyUpdate answer, an alert) land in the same buffer
+//     and are flushed by the writer (tlsOutPending).
+//
+// Kernel TLS after Go's handshake was the other way; the kernels this runs
+// on here offer no "tls" ULP (/proc/sys/net/ipv4/tcp_available_ulp), so it
+// could neither be tested nor relied on, and crypto/tls's public API is
+// enough for the above.
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+)
+
+// NewTLSListener is tls.NewListener whose connections the engine can take
+// onto its fast path (Config.TLSFastPath). Accepted connections that are
+// TCP connections, or wrap one (a TCPConn method), get a tlsTransport;
+// others are served by crypto/tls as usual.
+func NewTLSListener(inner net.Listener, cfg *tls.Config) net.Listener {
+	return &tlsListener{Listener: inner, cfg: cfg}
+}
+
+type tlsListener struct {
+	net.Listener
+	cfg *tls.Config
+}
+
+func (l *tlsListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tcp, ok := c.(*net.TCPConn)
+	if !ok {
+		if w, ok2 := c.(interface{ TCPConn() *net.TCPConn }); ok2 {
+			tcp, ok = w.TCPConn(), true
+		}
+	}
+	if !ok || tcp == nil {
+		return tls.Server(c, l.cfg), nil
+	}
+	return tls.Server(&tlsTransport{Conn: c, tcp: tcp}, l.cfg), nil
+}
+
+// errWouldBlock is the probe's "nothing more now": Temporary, so that
+// crypto/tls keeps the connection usable.
+var errWouldBlock net.Error = wouldBlock{}
+
+type wouldBlock struct{}
+
+func (wouldBlock) Error() string   { return "engineio: tls probe: would block" }
+func (wouldBlock) Timeout() bool   { return true }
+func (wouldBlock) Temporary() bool { return true }
+
+// tlsTransport is the net.Conn under a fast-path tls.Conn. Conn is what
+// the listener accepted (closed and given deadlines through it), tcp the
+// TCP connection under it, used for its descriptor.
+type tlsTransport struct {
+	net.Conn
+	tcp *net.TCPConn
+
+	// nonblock is set by the reader around a probe; only the reader
+	// (one at a time: the epoll set's one-shot events) touches it.
+	nonblock bool
+	raw      syscall.RawConn
+
+	sealed atomic.Bool // writes go to out, not to the socket
+	mu     sync.Mutex  // guards out
+	out    []byte
+}
+
+func (t *tlsTransport) Read(b []byte) (int, error) {
+	if !t.nonblock {
+		return t.Conn.Read(b)
+	}
+	var n int
+	var rerr error
+	err := t.raw.Read(func(fd uintptr) bool {
+		for {
+			n, rerr = syscall.Read(int(fd), b)
+			if rerr != syscall.EINTR {
+				return true
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case rerr == syscall.EAGAIN:
+		return 0, errWouldBlock
+	case rerr != nil:
+		return 0, rerr
+	case n <= 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+func (t *tlsTransport) Write(b []byte) (int, error) {
+	if !t.sealed.Load() {
+		return t.Conn.Write(b)
+	}
+	t.mu.Lock()
+	t.out = append(t.out, b...)
+	t.mu.Unlock()
+	return len(b), nil
+}
+
+// takeOut returns the ciphertext buffered so far and empties the buffer;
+// the caller owns the returned slice.
+func (t *tlsTransport) takeOut() []byte {
+	t.mu.Lock()
+	b := t.out
+	t.out = nil
+	t.mu.Unlock()
+	return b
+}
+
+func (t *tlsTransport) hasOut() bool {
+	t.mu.Lock()
+	n := len(t.out)
+	t.mu.Unlock()
+	return n > 0
+}
+
+// tlsTakeOver moves a fast-path TLS connection onto the engine: writes are
+// sealed into the transport's buffer and written like plain frames, the
+// descriptor can be written inline and watched by the epoll set. Called
+// once, before any writer of the session can run.
+func (wc *wsConn) tlsTakeOver() {
+	t := wc.tt
+	raw, err := t.tcp.SyscallConn()
+	if err != nil {
+		return // stays on crypto/tls's own path: raw nil, no netpoll
+	}
+	t.raw = raw
+	t.sealed.Store(true)
+	wc.wconn = t.Conn
+	wc.raw = raw
+	wc.inlineFn = wc.tryWrite
+}
+
+// seal is b as it goes on the wire: for a fast-path TLS connection the
+// records crypto/tls makes of it (after any records its reader made, in
+// the order they were encrypted); b itself otherwise. Only the socket's
+// writer calls it (the flushing flag), so the records it takes are written
+// in order.
+func (wc *wsConn) seal(b []byte) []byte {
+	t := wc.tt
+	if t == nil || !t.sealed.Load() {
+		return b
+	}
+	if _, err := wc.conn.Write(b); err != nil {
+		// Only a connection crypto/tls already failed gets here; what it
+		// wrote (nothing, or an alert) is sent and the next read or
+		// write ends the session.
+		return t.takeOut()
+	}
+	return t.takeOut()
+}
+
+// wire is the bytes of it to write on this connection.
+func (wc *wsConn) wire(it outItem) []byte {
+	return wc.seal(wc.bytesFor(it))
+}
+
+// tlsOutPending reports records crypto/tls made outside a write (its
+// reader's answers), which the writer must send.
+func (wc *wsConn) tlsOutPending() bool {
+	return wc.tt != nil && wc.tt.sealed.Load() && wc.tt.hasOut()
+}
+
+// tlsMore asks crypto/tls, without blocking, whether more of the stream
+// is readable: records it already took from the kernel are invisible to
+// epoll. True when data or an error (to be read next) is there.
+func (wc *wsConn) tlsMore(br *frameReader) bool {
+	t := wc.tt
+	t.nonblock = true
+	_, err := br.Peek(1)
+	t.nonblock = false
+	return err == nil || !errors.Is(err, errWouldBlock)
+}
+
+// tlsBuffered drains, without blocking, what crypto/tls holds of the
+// stream at hijack into wc.pre (the connection then reads on a goroutine,
+// as any with bytes read ahead). False means the epoll set cannot take the
+// connection: bytes were there, or an error the reader must see.
+func (wc *wsConn) tlsBuffered() (idle bool) {
+	t := wc.tt
+	if t.raw == nil {
+		return false
+	}
+	var buf [512]byte
+	t.nonblock = true
+	defer func() { t.nonblock = false }()
+	for i := 0; i < 64; i++ { // bounded: 32 KiB, a few records
+		n, err := wc.conn.Read(buf[:])
+		wc.pre = append(wc.pre, buf[:n]...)
+		if err != nil {
+			return len(wc.pre) == 0 && errors.Is(err, errWouldBlock)
+		}
+	}
+	return false
+}
+
+// closeBytes is the close frame for reason as it goes on the wire; on a
+// fast-path TLS connection followed by the close_notify alert.
+func (wc *wsConn) closeBytes(reason CloseReason) []byte {
+	b := closeFrameFor(reason)
+	if wc.tt == nil || !wc.tt.sealed.Load() {
+		return b
+	}
+	b = wc.seal(b)
+	if tc, ok := wc.conn.(*tls.Conn); ok {
+		// Sealed, so this only appends the alert; it also sets an expired
+		// write deadline, which the caller replaces.
+		_ = tc.CloseWrite()
+		b = append(b, wc.tt.takeOut()...)
+	}
+	return b
+}
