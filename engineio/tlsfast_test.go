@@ -196,9 +196,20 @@ func tlsSessions(t *testing.T, base string, rec *recorder, n int, deflate func(i
 
 // TestTLSFastPathIdleGoroutines counts the goroutines idle TLS sessions
 // hold: about none on the fast path, one each without it (which shows the
-// count sees them).
+// count sees them). It also measures heap plus goroutine stacks per idle
+// session (both ends of the connection are in this process, the clients'
+// share is the same in both runs) and wants the fast path no larger.
 func TestTLSFastPathIdleGoroutines(t *testing.T) {
 	const n = 40
+	memPer := map[bool]float64{}
+	defer func() {
+		if t.Failed() || len(memPer) != 2 {
+			return
+		}
+		if memPer[true] > memPer[false]+512 {
+			t.Errorf("idle TLS session: %.0f B on the fast path, %.0f B without", memPer[true], memPer[false])
+		}
+	}()
 	for _, tc := range []struct {
 		fast           bool
 		minPer, maxPer float64
@@ -220,9 +231,18 @@ func TestTLSFastPathIdleGoroutines(t *testing.T) {
 				}
 				return low
 			}
+			mem := func() int64 {
+				runtime.GC()
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				return int64(ms.HeapAlloc + ms.StackInuse)
+			}
 			before := settle()
+			mem0 := mem()
 			tlsSessions(t, base, rec, n, func(i int) bool { return i%2 == 0 })
 			per := float64(settle()-before) / n
+			memPer[tc.fast] = float64(mem()-mem0) / n
+			t.Logf("fast=%v: %.0f B heap+stack per idle TLS session (server and client)", tc.fast, memPer[tc.fast])
 			t.Logf("fast=%v: %.2f goroutines per idle TLS session", tc.fast, per)
 			if per < tc.minPer || per > tc.maxPer {
 				t.Fatalf("%.2f goroutines per idle TLS session, want %.1f..%.1f", per, tc.minPer, tc.maxPer)
