@@ -42,6 +42,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/valyala/bytebufferpool"
 )
 
 // NewTLSListener is tls.NewListener whose connections the engine can take
@@ -176,24 +178,73 @@ func (wc *wsConn) tlsTakeOver() {
 // records crypto/tls makes of it (after any records its reader made, in
 // the order they were encrypted); b itself otherwise. Only the socket's
 // writer calls it (the flushing flag), so the records it takes are written
-// in order.
+// in order. The result is a new slice the caller owns.
 func (wc *wsConn) seal(b []byte) []byte {
 	t := wc.tt
 	if t == nil || !t.sealed.Load() {
 		return b
 	}
-	if _, err := wc.conn.Write(b); err != nil {
-		// Only a connection crypto/tls already failed gets here; what it
-		// wrote (nothing, or an alert) is sent and the next read or
-		// write ends the session.
-		return t.takeOut()
-	}
+	// An error means crypto/tls already failed the connection; what it
+	// wrote (nothing, or an alert) is sent and the next read or write
+	// ends the session.
+	_, _ = wc.conn.Write(b)
 	return t.takeOut()
 }
 
-// wire is the bytes of it to write on this connection.
+// sealPooled is seal into a pooled buffer, for the writes that settle
+// through finishInline (the inline write and the io_uring batch: one
+// sealed buffer in flight per connection at a time, since the flushing
+// flag makes one writer). finishInline returns the buffer to the pool once
+// it is written whole; a short write leaves it to pending and the
+// collector.
+func (wc *wsConn) sealPooled(b []byte) []byte {
+	t := wc.tt
+	if t == nil || !t.sealed.Load() {
+		return b
+	}
+	buf := sealPool.Get()
+	t.mu.Lock()
+	// Records the reader made come first, as they were encrypted first.
+	buf.B = append(buf.B[:0], t.out...)
+	t.out = buf.B
+	t.mu.Unlock()
+	_, _ = wc.conn.Write(b)
+	t.mu.Lock()
+	buf.B = t.out
+	t.out = nil
+	t.mu.Unlock()
+	wc.sealBuf = buf
+	return buf.B
+}
+
+// releaseSeal ends the pooled buffer's turn (finishInline): back to the
+// pool when written whole, else left to whoever still holds it.
+func (wc *wsConn) releaseSeal(whole bool) {
+	buf := wc.sealBuf
+	if buf == nil {
+		return
+	}
+	wc.sealBuf = nil
+	if whole && cap(buf.B) <= maxPooledSeal {
+		sealPool.Put(buf)
+	}
+}
+
+// sealPool holds the buffers TLS records are sealed into; maxPooledSeal is
+// the largest kept (a rare big frame's goes to the collector).
+var sealPool bytebufferpool.Pool
+
+const maxPooledSeal = 64 << 10
+
+// wire is the bytes of it to write on this connection (worker flushes,
+// which may take several items into one vector).
 func (wc *wsConn) wire(it outItem) []byte {
 	return wc.seal(wc.bytesFor(it))
+}
+
+// wireInline is wire for the inline write and the batch.
+func (wc *wsConn) wireInline(it outItem) []byte {
+	return wc.sealPooled(wc.bytesFor(it))
 }
 
 // tlsOutPending reports records crypto/tls made outside a write (its

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
+	"github.com/valyala/bytebufferpool"
 
 	"spectra-relay/internal/recvbudget"
 )
@@ -42,8 +43,9 @@ type wsConn struct {
 	// connection (tt set, see tlsfast.go) the socket under it, which gets
 	// the records sealed from conn. Set before any writer of the session
 	// runs.
-	wconn net.Conn
-	tt    *tlsTransport
+	wconn   net.Conn
+	tt      *tlsTransport
+	sealBuf *bytebufferpool.ByteBuffer // the in-flight inline/batch records (sealPooled); writer-owned
 
 	deflate bool // permessage-deflate negotiated
 	ctxOK   bool // the client keeps its window across messages

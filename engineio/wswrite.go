@@ -176,7 +176,7 @@ func (wc *wsConn) canWriteInline() bool {
 // the flushing flag, which makes this the socket's only writer.
 func (so *Socket) writeInline(items []outItem) {
 	wc := so.ws
-	b := wc.wire(items[0])
+	b := wc.wireInline(items[0])
 	so.recycleQueue(items)
 	wc.inlineBuf, wc.inlineN, wc.inlineErr = b, 0, nil
 	err := wc.raw.Write(wc.inlineFn)
@@ -193,6 +193,7 @@ func (so *Socket) writeInline(items []outItem) {
 // writer's turn the caller took with the flushing flag.
 func (so *Socket) finishInline(b []byte, n int, err error) {
 	wc := so.ws
+	wc.releaseSeal(err == nil && n == len(b))
 	if err != nil {
 		so.srv.log.Debug("engineio: websocket write failed", "sid", so.id, "err", err)
 		so.Close(ReasonTransportError)
