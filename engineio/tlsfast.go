@@ -93,9 +93,11 @@ type tlsTransport struct {
 	net.Conn
 	tcp *net.TCPConn
 
-	// nonblock is set by the reader around a probe; only the reader
-	// (one at a time: the epoll set's one-shot events) touches it.
-	nonblock bool
+	// nonblock is set by the reader around a probe. One reader at a time
+	// (the epoll set's one-shot events), but the hand-over from one to the
+	// next goes through the kernel, which the race detector does not see:
+	// atomic.
+	nonblock atomic.Bool
 	raw      syscall.RawConn
 
 	sealed atomic.Bool // writes go to out, not to the socket
@@ -104,7 +106,7 @@ type tlsTransport struct {
 }
 
 func (t *tlsTransport) Read(b []byte) (int, error) {
-	if !t.nonblock {
+	if !t.nonblock.Load() {
 		return t.Conn.Read(b)
 	}
 	var n int
@@ -256,12 +258,23 @@ func (wc *wsConn) tlsOutPending() bool {
 // tlsMore asks crypto/tls, without blocking, whether more of the stream
 // is readable: records it already took from the kernel are invisible to
 // epoll. True when data or an error (to be read next) is there.
-func (wc *wsConn) tlsMore(br *frameReader) bool {
-	t := wc.tt
-	t.nonblock = true
+func (so *Socket) tlsMore(br *frameReader) bool {
+	t := so.ws.tt
+	t.nonblock.Store(true)
 	_, err := br.Peek(1)
-	t.nonblock = false
+	t.nonblock.Store(false)
+	so.tlsSendAnswers() // the probe may have read a KeyUpdate
 	return err == nil || !errors.Is(err, errWouldBlock)
+}
+
+// tlsSendAnswers has the writer send what crypto/tls answered while
+// reading (a KeyUpdate, an alert).
+func (so *Socket) tlsSendAnswers() {
+	if so.ws.tlsOutPending() {
+		so.mu.Lock()
+		so.scheduleFlushLocked()
+		so.mu.Unlock()
+	}
 }
 
 // tlsBuffered drains, without blocking, what crypto/tls holds of the
@@ -274,8 +287,8 @@ func (wc *wsConn) tlsBuffered() (idle bool) {
 		return false
 	}
 	var buf [512]byte
-	t.nonblock = true
-	defer func() { t.nonblock = false }()
+	t.nonblock.Store(true)
+	defer func() { t.nonblock.Store(false) }()
 	for i := 0; i < 64; i++ { // bounded: 32 KiB, a few records
 		n, err := wc.conn.Read(buf[:])
 		wc.pre = append(wc.pre, buf[:n]...)

@@ -329,11 +329,17 @@ func (so *Socket) readReady() {
 		readerPool.Put(br)
 	}()
 	for {
+		// TLS: a record that carries no data (a KeyUpdate, a warning
+		// alert) also wakes the descriptor; only a message's bytes may
+		// start the read that waits for the rest of it.
+		if wc.tt != nil && br.Buffered() == 0 && !so.tlsMore(br) {
+			break
+		}
 		_ = wc.conn.SetReadDeadline(time.Now().Add(midFrameReadTimeout))
 		if !so.handleNext(br) {
 			return
 		}
-		if br.Buffered() == 0 && (wc.tt == nil || !wc.tlsMore(br)) {
+		if wc.tt == nil && br.Buffered() == 0 {
 			break
 		}
 	}
@@ -350,13 +356,7 @@ func (so *Socket) readLoop(br *frameReader) {
 func (so *Socket) handleNext(br *frameReader) bool {
 	wc := so.ws
 	msg, err := so.srv.readMessage(br, wc)
-	if wc.tlsOutPending() {
-		// crypto/tls answered something while reading (a KeyUpdate, an
-		// alert): the writer sends it.
-		so.mu.Lock()
-		so.scheduleFlushLocked()
-		so.mu.Unlock()
-	}
+	so.tlsSendAnswers()
 	if err != nil {
 		so.srv.log.Debug("engineio: websocket read ended", "sid", so.id, "err", err)
 		so.Close(readErrorReason(err))
