@@ -111,11 +111,15 @@ func (t *tlsTransport) Read(b []byte) (int, error) {
 	}
 	var n int
 	var rerr error
-	err := t.raw.Read(func(fd uintptr) bool {
+	// Control, not Read: RawConn.Read fails at once once the read deadline
+	// the last mid-frame read set has passed, and the probe never waits
+	// anyway. The descriptor stays valid while the callback runs; this is
+	// the connection's only reader.
+	err := t.raw.Control(func(fd uintptr) {
 		for {
 			n, rerr = syscall.Read(int(fd), b)
 			if rerr != syscall.EINTR {
-				return true
+				return
 			}
 		}
 	})
