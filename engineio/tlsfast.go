@@ -37,7 +37,6 @@ package engineio
 import (
 	"crypto/tls"
 	"errors"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -109,31 +108,7 @@ func (t *tlsTransport) Read(b []byte) (int, error) {
 	if !t.nonblock.Load() {
 		return t.Conn.Read(b)
 	}
-	var n int
-	var rerr error
-	// Control, not Read: RawConn.Read fails at once once the read deadline
-	// the last mid-frame read set has passed, and the probe never waits
-	// anyway. The descriptor stays valid while the callback runs; this is
-	// the connection's only reader.
-	err := t.raw.Control(func(fd uintptr) {
-		for {
-			n, rerr = syscall.Read(int(fd), b)
-			if rerr != syscall.EINTR {
-				return
-			}
-		}
-	})
-	switch {
-	case err != nil:
-		return 0, err
-	case rerr == syscall.EAGAIN:
-		return 0, errWouldBlock
-	case rerr != nil:
-		return 0, rerr
-	case n <= 0:
-		return 0, io.EOF
-	}
-	return n, nil
+	return t.readNow(b)
 }
 
 func (t *tlsTransport) Write(b []byte) (int, error) {
@@ -176,8 +151,7 @@ func (wc *wsConn) tlsTakeOver() {
 	t.raw = raw
 	t.sealed.Store(true)
 	wc.wconn = t.Conn
-	wc.raw = raw
-	wc.inlineFn = wc.tryWrite
+	wc.setupInlineRaw(raw)
 }
 
 // seal is b as it goes on the wire: for a fast-path TLS connection the

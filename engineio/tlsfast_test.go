@@ -200,6 +200,9 @@ func tlsSessions(t *testing.T, base string, rec *recorder, n int, deflate func(i
 // session (both ends of the connection are in this process, the clients'
 // share is the same in both runs) and wants the fast path no larger.
 func TestTLSFastPathIdleGoroutines(t *testing.T) {
+	if !tlsFastPathOS {
+		t.Skip("the TLS fast path is built on Linux only")
+	}
 	const n = 40
 	memPer := map[bool]float64{}
 	defer func() {

@@ -143,7 +143,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, so *Sock
 	wc := &wsConn{conn: conn, wconn: conn, deflate: deflate, ctxOK: ctxOK, live: &s.wsLive}
 	s.wsLive.Add(1)
 	tc, ok := conn.(*net.TCPConn)
-	if !ok && s.cfg.TLSFastPath {
+	if !ok && s.cfg.TLSFastPath && tlsFastPathOS {
 		if tlc, isTLS := conn.(*tls.Conn); isTLS {
 			if tt, fast := tlc.NetConn().(*tlsTransport); fast {
 				wc.tt, tc = tt, tt.tcp
