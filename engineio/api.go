@@ -47,7 +47,8 @@ type Config struct {
 	// before the rest is retried later. Default 200ms.
 	WriteTimeout time.Duration
 	// DisableNetpoll makes every WebSocket connection use a reader
-	// goroutine instead of the epoll netpoller (always the case for TLS).
+	// goroutine instead of the epoll netpoller (also the case for TLS
+	// without TLSFastPath).
 	DisableNetpoll bool
 	// SendBuffer sets SO_SNDBUF on accepted WebSocket connections, in
 	// bytes (the kernel doubles it for its bookkeeping and then no longer

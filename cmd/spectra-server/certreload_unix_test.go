@@ -77,4 +77,8 @@ func TestRunReloadsCertOnSIGHUP(t *testing.T) {
 	if l := logs.String(); strings.Count(l, "TLS pair reloaded on SIGHUP") != 1 || !strings.Contains(l, "server.crt") {
 		t.Fatalf("want one successful reload logged:\n%s", l)
 	}
+	// TLS_FAST_PATH is on by default: its start line, not the proxy hint.
+	if l := logs.String(); !strings.Contains(l, "on the fast path (TLS_FAST_PATH=true)") || strings.Contains(l, "reverse proxy") {
+		t.Fatalf("want the TLS fast path's start line and no proxy hint:\n%s", l)
+	}
 }

@@ -438,7 +438,7 @@ func TestRunInsecureAndShutdown(t *testing.T) {
 func TestRunTLSGeneratesPair(t *testing.T) {
 	dir := t.TempDir()
 	extras, logs, stop := runServer(t, dir, map[string]string{"INSECURE": "false", "SERVER_KEY": "tls/k.pem", "SERVER_CERT": "tls/c.pem",
-		"REQUIRE_AUTH_KEY": "false", "RECOVER": "0"})
+		"REQUIRE_AUTH_KEY": "false", "RECOVER": "0", "TLS_FAST_PATH": "false"})
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	resp, err := client.Get("https://" + extras + "/status")
 	if err != nil {
