@@ -47,7 +47,8 @@ type Config struct {
 	// before the rest is retried later. Default 200ms.
 	WriteTimeout time.Duration
 	// DisableNetpoll makes every WebSocket connection use a reader
-	// goroutine instead of the epoll netpoller (always the case for TLS).
+	// goroutine instead of the epoll netpoller (also the case for TLS
+	// without TLSFastPath).
 	DisableNetpoll bool
 	// SendBuffer sets SO_SNDBUF on accepted WebSocket connections, in
 	// bytes (the kernel doubles it for its bookkeeping and then no longer
@@ -59,6 +60,12 @@ type Config struct {
 	// kernel.io_uring_disabled) the server logs it once and writes as
 	// without it.
 	Uring bool
+	// TLSFastPath puts TLS connections accepted through NewTLSListener on
+	// the same path as plain ones once they are WebSocket sessions: read
+	// through the epoll set (no goroutine per idle connection), written
+	// inline or in the io_uring batch (see tlsfast.go). Off: such a
+	// connection is read by its own goroutine and written by workers.
+	TLSFastPath bool
 	// WebSocketOpenDelay is a pause between the 101 response and the open
 	// packet of a session that starts on WebSocket. Zero in production; a
 	// few ms keeps clients that lose frames coalesced with the 101 (the

@@ -195,7 +195,7 @@ func (b *Batch) add(so *Socket, items []outItem) {
 		so.writeInline(items)
 		return
 	}
-	buf := so.ws.bytesFor(items[0])
+	buf := so.ws.wireInline(items[0])
 	so.recycleQueue(items)
 	b.ents = append(b.ents, batchEnt{so: so, b: buf})
 	if len(b.ents) == cap(b.ents) {

@@ -2,6 +2,7 @@ package engineio
 
 import (
 	"bytes"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
+	"github.com/valyala/bytebufferpool"
 
 	"spectra-relay/internal/recvbudget"
 )
@@ -37,6 +39,14 @@ type wsConn struct {
 	conn  net.Conn // reads and writes; the TCP connection under outer when it has one
 	outer net.Conn // as hijacked: closed through it, so a wrapping listener sees the close
 	pre   []byte   // bytes read by the HTTP server past the handshake
+
+	// wconn takes the bytes the writers make: conn, or for a fast-path TLS
+	// connection (tt set, see tlsfast.go) the socket under it, which gets
+	// the records sealed from conn. Set before any writer of the session
+	// runs.
+	wconn   net.Conn
+	tt      *tlsTransport
+	sealBuf *bytebufferpool.ByteBuffer // the in-flight inline/batch records (sealPooled); writer-owned
 
 	deflate bool // permessage-deflate negotiated
 	ctxOK   bool // the client keeps its window across messages
@@ -131,16 +141,27 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, so *Sock
 		s.log.Debug("engineio: websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	wc := &wsConn{conn: conn, outer: conn, deflate: deflate, ctxOK: ctxOK, live: &s.wsLive}
+	wc := &wsConn{conn: conn, outer: conn, wconn: conn, deflate: deflate, ctxOK: ctxOK, live: &s.wsLive}
 	s.wsLive.Add(1)
-	if tc := tcpConn(conn); tc != nil {
-		wc.conn = tc
+	tc := tcpConn(conn)
+	if tc != nil {
+		wc.conn, wc.wconn = tc, tc
+	} else if s.cfg.TLSFastPath && tlsFastPathOS {
+		if tlc, isTLS := conn.(*tls.Conn); isTLS {
+			if tt, fast := tlc.NetConn().(*tlsTransport); fast {
+				wc.tt, tc = tt, tt.tcp
+			}
+		}
+	}
+	if tc != nil {
 		if n := s.cfg.SendBuffer; n > 0 {
 			if err := tc.SetWriteBuffer(n); err != nil {
 				s.log.Debug("engineio: SO_SNDBUF not set", "remote", r.RemoteAddr, "err", err)
 			}
 		}
-		wc.setupInline(tc)
+		if wc.tt == nil {
+			wc.setupInline(tc)
+		}
 	}
 	if rw != nil && rw.Reader.Buffered() > 0 {
 		wc.pre, _ = rw.Reader.Peek(rw.Reader.Buffered())
@@ -155,6 +176,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, so *Sock
 
 // openWebSocket starts a session that begins on WebSocket.
 func (s *Server) openWebSocket(r *http.Request, wc *wsConn) {
+	if wc.tt != nil {
+		// Before the session can be found: no writer runs yet.
+		wc.tlsTakeOver()
+	}
 	so := s.newSocket(r, transportWebSocket)
 	so.ws = wc
 	wc.budgetFor(so)
@@ -173,7 +198,7 @@ func (s *Server) openWebSocket(r *http.Request, wc *wsConn) {
 		time.Sleep(d)
 	}
 	open := AppendText(nil, PacketOpen, s.handshake(so.id, false))
-	if err := writeRaw(wc.conn, ws.OpText, open); err != nil {
+	if err := wc.writeNow(ws.OpText, open); err != nil {
 		so.Close(ReasonTransportError)
 		wc.shutdown(nil)
 		return
@@ -211,6 +236,20 @@ func tcpConn(conn net.Conn) *net.TCPConn {
 		return c.TCPConn()
 	}
 	return nil
+}
+
+// writeNow writes one frame at once, blocking: the open packet, before
+// the session's writers start.
+func (wc *wsConn) writeNow(op ws.OpCode, payload []byte) error {
+	if wc.tt == nil {
+		return writeRaw(wc.conn, op, payload)
+	}
+	h := ws.Header{Fin: true, OpCode: op, Length: int64(len(payload))}
+	b := make([]byte, headerSize(h)+len(payload))
+	writeHeader(b, h)
+	copy(b[headerSize(h):], payload)
+	_, err := wc.wconn.Write(wc.seal(b))
+	return err
 }
 
 func writeRaw(conn net.Conn, op ws.OpCode, payload []byte) error {
@@ -296,6 +335,10 @@ func (so *Socket) upgradeTo(wc *wsConn) {
 				so.mu.Unlock()
 				wc.shutdown(nil)
 				return
+			}
+			if wc.tt != nil {
+				// No writer of wc runs before so.ws is set below.
+				wc.tlsTakeOver()
 			}
 			so.transport = transportWebSocket
 			so.srv.stats.sessionUpgraded()

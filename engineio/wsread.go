@@ -269,8 +269,14 @@ var readerPool = sync.Pool{New: func() any { return newFrameReader(nil, 4096) }}
 func (so *Socket) startReading() {
 	wc := so.ws
 	s := so.srv
-	if len(wc.pre) == 0 && !s.cfg.DisableNetpoll {
-		if tc, ok := wc.conn.(*net.TCPConn); ok {
+	// crypto/tls may hold records read with the upgrade request.
+	tlsIdle := wc.tt != nil && len(wc.pre) == 0 && wc.tlsBuffered()
+	if len(wc.pre) == 0 && !s.cfg.DisableNetpoll && (wc.tt == nil || tlsIdle) {
+		tc, ok := wc.conn.(*net.TCPConn)
+		if !ok && wc.tt != nil && wc.raw != nil {
+			tc, ok = wc.tt.tcp, true
+		}
+		if ok {
 			if ep := s.poller; ep != nil {
 				err := so.registerNetpoll(ep, tc)
 				if err == nil {
@@ -323,11 +329,17 @@ func (so *Socket) readReady() {
 		readerPool.Put(br)
 	}()
 	for {
+		// TLS: a record that carries no data (a KeyUpdate, a warning
+		// alert) also wakes the descriptor; only a message's bytes may
+		// start the read that waits for the rest of it.
+		if wc.tt != nil && br.Buffered() == 0 && !so.tlsMore(br) {
+			break
+		}
 		_ = wc.conn.SetReadDeadline(time.Now().Add(midFrameReadTimeout))
 		if !so.handleNext(br) {
 			return
 		}
-		if br.Buffered() == 0 {
+		if wc.tt == nil && br.Buffered() == 0 {
 			break
 		}
 	}
@@ -344,6 +356,7 @@ func (so *Socket) readLoop(br *frameReader) {
 func (so *Socket) handleNext(br *frameReader) bool {
 	wc := so.ws
 	msg, err := so.srv.readMessage(br, wc)
+	so.tlsSendAnswers()
 	if err != nil {
 		so.srv.log.Debug("engineio: websocket read ended", "sid", so.id, "err", err)
 		so.Close(readErrorReason(err))

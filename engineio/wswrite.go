@@ -36,7 +36,7 @@ func (so *Socket) scheduleFlushLocked() {
 	if so.flushing || so.ws == nil || so.transport != transportWebSocket {
 		return
 	}
-	if len(so.queue) == 0 && len(so.ws.pending) == 0 && so.ws.closeWith == 0 {
+	if len(so.queue) == 0 && len(so.ws.pending) == 0 && so.ws.closeWith == 0 && !so.ws.tlsOutPending() {
 		return
 	}
 	so.flushing = true
@@ -77,11 +77,17 @@ func (so *Socket) flush() {
 		wc := so.ws
 		items := so.takeQueueLocked()
 		closeWith := wc.closeWith
+		if wc.tlsOutPending() {
+			// Records crypto/tls's reader made; taken under Socket.mu so
+			// that one made after this is scheduled again (handleNext).
+			wc.pending = append(wc.pending, wc.tt.takeOut())
+		}
+		wconn := wc.wconn
 		if len(items) == 0 && len(wc.pending) == 0 && closeWith == 0 {
 			if deadline {
 				// writeInline's raw write honours the conn's deadline: an
 				// expired one left here would fail it with a timeout.
-				_ = wc.conn.SetWriteDeadline(time.Time{})
+				_ = wconn.SetWriteDeadline(time.Time{})
 			}
 			so.flushing = false
 			so.mu.Unlock()
@@ -91,32 +97,33 @@ func (so *Socket) flush() {
 		deadline = true
 
 		if len(items) == 0 && len(wc.pending) == 0 && closeWith != 0 {
-			_ = wc.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-			_, _ = wc.conn.Write(closeFrameFor(closeWith))
+			b := wc.closeBytes(closeWith)
+			_ = wconn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+			_, _ = wconn.Write(b)
 			wc.shutdown(s.poller)
 			so.mu.Lock()
 			so.flushing = false
 			so.mu.Unlock()
 			return
 		}
-		_ = wc.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		_ = wconn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 		var bufs net.Buffers
 		var err error
 		if len(wc.pending) == 0 && len(items) == 1 {
 			// The common broadcast case: one frame, one write, no vector.
-			b := wc.bytesFor(items[0])
+			b := wc.wire(items[0])
 			var n int
-			n, err = wc.conn.Write(b)
+			n, err = wconn.Write(b)
 			if err != nil {
 				bufs = net.Buffers{b[n:]}
 			}
 		} else {
 			vec := append(wc.vec[:0], wc.pending...)
 			for _, it := range items {
-				vec = append(vec, wc.bytesFor(it))
+				vec = append(vec, wc.wire(it))
 			}
 			bufs = vec
-			_, err = bufs.WriteTo(wc.conn)
+			_, err = bufs.WriteTo(wconn)
 			if err != nil {
 				// bufs still points into vec, which is cleared next.
 				bufs = append(net.Buffers(nil), bufs...)
@@ -169,7 +176,7 @@ func (wc *wsConn) canWriteInline() bool {
 // the flushing flag, which makes this the socket's only writer.
 func (so *Socket) writeInline(items []outItem) {
 	wc := so.ws
-	b := wc.bytesFor(items[0])
+	b := wc.wireInline(items[0])
 	so.recycleQueue(items)
 	wc.inlineBuf, wc.inlineN, wc.inlineErr = b, 0, nil
 	err := wc.raw.Write(wc.inlineFn)
@@ -186,6 +193,7 @@ func (so *Socket) writeInline(items []outItem) {
 // writer's turn the caller took with the flushing flag.
 func (so *Socket) finishInline(b []byte, n int, err error) {
 	wc := so.ws
+	wc.releaseSeal(err == nil && n == len(b))
 	if err != nil {
 		so.srv.log.Debug("engineio: websocket write failed", "sid", so.id, "err", err)
 		so.Close(ReasonTransportError)

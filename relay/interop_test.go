@@ -121,7 +121,15 @@ type serverOpts struct {
 	// bin set: run this spectra-server binary instead of the one built
 	// from the module (a comparison with an older build).
 	bin string
+	// tls: TLS on the public ports (INSECURE=false, the self-signed pair
+	// it generates in its directory) with TLS_FAST_PATH=true; the URLs are
+	// https. Node clients need nodeTLSEnv to accept the pair.
+	tls bool
 }
+
+// nodeTLSEnv lets Node's https, ws and fetch accept a server's
+// self-signed test pair.
+const nodeTLSEnv = "NODE_TLS_REJECT_UNAUTHORIZED"
 
 type testServer struct {
 	Ingest, Output, Extras, Admin string // http://host:port
@@ -154,6 +162,10 @@ func startServer(t testing.TB, o serverOpts) *testServer {
 	cmd := exec.Command(bin, "-bind", "127.0.0.1", "-ingest-port", "0", "-output-port", "0", "-extras-port", "0", "-admin-bind", "127.0.0.1:0", "-replay-dir", s.ReplayDir)
 	cmd.Dir = dir
 	env := []string{"INSECURE=true"}
+	scheme := "http://"
+	if o.tls {
+		env, scheme = []string{"INSECURE=false", "TLS_FAST_PATH=true"}, "https://"
+	}
 	if o.authKey != "" {
 		env = append(env, "REQUIRE_AUTH_KEY=true", "AUTH_KEY="+o.authKey)
 	} else {
@@ -205,7 +217,8 @@ func startServer(t testing.TB, o serverOpts) *testServer {
 		if m == nil {
 			t.Fatalf("server's first stdout line is not `spectra-server listening ingest=HOST:PORT output=HOST:PORT extras=HOST:PORT admin=HOST:PORT`: %q", line)
 		}
-		s.Ingest, s.Output, s.Extras, s.Admin = "http://"+m[1], "http://"+m[2], "http://"+m[3], "http://"+m[4]
+		// The admin listener is on loopback: plain HTTP even with TLS on.
+		s.Ingest, s.Output, s.Extras, s.Admin = scheme+m[1], scheme+m[2], scheme+m[3], "http://"+m[4]
 	case <-time.After(20 * time.Second):
 		t.Fatalf("no listening line from the server within 20s:\n%s", s.log.String())
 	}
@@ -378,6 +391,23 @@ func TestInteropMatchIsolation(t *testing.T) {
 		"INGEST_URL": s.Ingest, "OUTPUT_URL": s.Output,
 		"AUTH_KEY": testAuthKey, "REPLAY": replay,
 	}, 90*time.Second)
+}
+
+// TestInteropTLS runs the Node scenarios over https/wss against a server
+// with TLS on its fast path (TLS_FAST_PATH=true): polling, WebSocket and
+// the upgrade, as the scripts use them.
+func TestInteropTLS(t *testing.T) {
+	needNode(t)
+	replay := replayPath(t, "short_3rounds.replay")
+	for _, script := range []string{"logon.test.mjs", "aux.test.mjs", "isolation.test.mjs", "rate.test.mjs"} {
+		t.Run(script, func(t *testing.T) {
+			s := startServer(t, serverOpts{authKey: testAuthKey, tls: true})
+			runNode(t, script, map[string]string{
+				"INGEST_URL": s.Ingest, "OUTPUT_URL": s.Output, "EXTRAS_URL": s.Extras,
+				"AUTH_KEY": testAuthKey, "REPLAY": replay, nodeTLSEnv: "0",
+			}, 90*time.Second)
+		})
+	}
 }
 
 // TestInteropOverlayRateAndLateJoin: the Node side checks what overlays

@@ -31,13 +31,29 @@ func TestGoldenParity(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: golden parity replays four matches through the built server (under a minute)")
 	}
+	goldenParity(t, serverOpts{}, testenv.ReplayNames)
+}
+
+// TestGoldenParityTLS replays one match over https/wss through a server
+// with TLS on its fast path (TLS_FAST_PATH=true) and compares it with the
+// same golden file.
+func TestGoldenParityTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: golden parity over TLS replays a match through the built server")
+	}
+	goldenParity(t, serverOpts{tls: true}, []string{"short_3rounds"})
+}
+
+// goldenParity drives the named replays through one server started with
+// opts and compares each with its golden file.
+func goldenParity(t *testing.T, opts serverOpts, names []string) {
 	needNode(t)
 	dev := readDeviations(t, filepath.Join("testdata", "deviations.json"))
-	replays := make([]string, len(testenv.ReplayNames))
-	for i, name := range testenv.ReplayNames {
+	replays := make([]string, len(names))
+	for i, name := range names {
 		replays[i] = testenv.Replay(t, name)
 	}
-	s := startServer(t, serverOpts{})
+	s := startServer(t, opts)
 	out := t.TempDir()
 
 	ctx, cancel := context.WithTimeout(context.Background(), parityBudget)
@@ -46,6 +62,9 @@ func TestGoldenParity(t *testing.T) {
 		"--timeout", fmt.Sprint(int(parityBudget.Seconds()))}, replays...)
 	cmd := exec.CommandContext(ctx, "node", args...)
 	cmd.Dir = interopDir(t)
+	if opts.tls {
+		cmd.Env = append(os.Environ(), nodeTLSEnv+"=0")
+	}
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
 	driverOut, err := cmd.CombinedOutput()
@@ -56,7 +75,7 @@ func TestGoldenParity(t *testing.T) {
 	// A failed drive still writes its result, with the errors: compare
 	// what there is, then fail.
 
-	for _, name := range testenv.ReplayNames {
+	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
 			want := readCheckpoints(t, testenv.Golden(t, name))
 			got := readCheckpoints(t, filepath.Join(out, name+".json"))

@@ -5,13 +5,20 @@ package socketio_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -44,6 +51,43 @@ const interopDir = "testdata/interop"
 const interopBudget = 55 * time.Second
 
 func TestInteropNodeClients(t *testing.T) {
+	runInteropNodeClients(t)
+}
+
+// TestInteropNodeClientsTLS is the same run over https/wss, every server
+// behind engineio.NewTLSListener with the TLS fast path on.
+func TestInteropNodeClientsTLS(t *testing.T) {
+	interopTLS = true
+	defer func() { interopTLS = false }()
+	runInteropNodeClients(t)
+}
+
+// interopTLS makes serve listen with TLS and interopEngineConfig turn the
+// TLS fast path on (set by TestInteropNodeClientsTLS; these tests do not
+// run in parallel).
+var interopTLS bool
+
+// interopCert is the self-signed pair of the TLS run.
+var interopCert = sync.OnceValues(func() (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+})
+
+func runInteropNodeClients(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the Node client interop run (make test runs it)")
 	}
@@ -84,6 +128,9 @@ func TestInteropNodeClients(t *testing.T) {
 		"NO_COLOR=1",
 		"FORCE_COLOR=0",
 	)
+	if interopTLS {
+		cmd.Env = append(cmd.Env, "NODE_TLS_REJECT_UNAUTHORIZED=0")
+	}
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
@@ -148,6 +195,7 @@ func interopEngineConfig() engineio.Config {
 		PingTimeout:  10 * time.Second,
 		Deflate:      engineio.DeflateConfig{Enabled: true},
 		Logger:       interopLogger(),
+		TLSFastPath:  interopTLS,
 	}
 }
 
@@ -175,7 +223,19 @@ func serve(t *testing.T, path string, h http.Handler) *httptest.Server {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.Handle(path, h)
-	hs := httptest.NewServer(mux) // listens on 127.0.0.1:0
+	if !interopTLS {
+		hs := httptest.NewServer(mux) // listens on 127.0.0.1:0
+		t.Cleanup(hs.Close)
+		return hs
+	}
+	cert, err := interopCert()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(mux)
+	hs.Listener = engineio.NewTLSListener(hs.Listener, &tls.Config{Certificates: []tls.Certificate{cert}})
+	hs.Start()
+	hs.URL = "https://" + hs.Listener.Addr().String()
 	t.Cleanup(hs.Close)
 	return hs
 }

@@ -43,6 +43,7 @@ type config struct {
 	nodeID                string
 	sndbuf                int64   // SO_SNDBUF of overlay/observer WebSockets; 0 = kernel default
 	uring                 bool    // batch broadcast writes through io_uring
+	tlsFastPath           bool    // TLS WebSockets on the epoll read path and the inline/io_uring writes
 	streamFlate           bool    // compress broadcasts with compress/flate, not deltaflate
 	gcPercent             int     // debug.SetGCPercent; -1 = off
 	logonBurst            int     // overlay logons per second that slow the sends; 0 = never
@@ -193,6 +194,9 @@ var settings = []setting{
 	{flag: "uring", env: "URING", def: "true",
 		meaning: "batch each broadcast's socket writes through io_uring (Linux; falls back to write(2) with one log line where unavailable); false: one write(2) per overlay",
 		set:     func(c *config, v string) error { return parseBool(v, &c.uring) }},
+	{flag: "tls-fast-path", env: "TLS_FAST_PATH", def: "true",
+		meaning: "with TLS on (Linux), read TLS WebSocket connections through the epoll set (no goroutine per idle connection) and write them inline or in the io_uring batch like plain ones, crypto/tls encrypting into a buffer; false: a reader goroutine each, written by workers",
+		set:     func(c *config, v string) error { return parseBool(v, &c.tlsFastPath) }},
 	{flag: "logon-burst", env: "LOGON_BURST", arg: "N", def: "100",
 		meaning: "overlay logons per second from which each match is sent every 400 ms instead of every 100 ms until the burst passes, so that a tournament reconnecting at once is back on its overlays sooner; 0 = never slow the sends",
 		set: func(c *config, v string) error {

@@ -13,7 +13,8 @@
 // Port 0 picks a free port. Once listening, the one line
 // "spectra-server listening ingest=HOST:PORT output=HOST:PORT extras=HOST:PORT admin=HOST:PORT"
 // (admin=off without an admin listener) is printed to stdout; logs go to stderr. SIGINT or SIGTERM shut down
-// gracefully: clients are sent a close, replay files are flushed.
+// gracefully: clients are sent a close, replay files are flushed. With TLS on, SIGHUP reloads the
+// certificate and key for new connections (certreload.go).
 package main
 
 import (
@@ -143,10 +144,11 @@ func relayConfig(cfg config, log *slog.Logger) relay.Config {
 			// The existing server's zlib level 3 / threshold 1024; the level is
 			// left to engineio's default, which gives smaller frames than
 			// compress/flate's own level 3 at less CPU (see engineio).
-			Deflate:    engineio.DeflateConfig{Enabled: true, Threshold: 1024, StreamFlate: cfg.streamFlate},
-			SendBuffer: int(cfg.sndbuf),
-			Uring:      cfg.uring,
-			Logger:     log,
+			Deflate:     engineio.DeflateConfig{Enabled: true, Threshold: 1024, StreamFlate: cfg.streamFlate},
+			SendBuffer:  int(cfg.sndbuf),
+			Uring:       cfg.uring,
+			TLSFastPath: cfg.tlsFastPath,
+			Logger:      log,
 		},
 	}
 }
@@ -242,14 +244,18 @@ func startBlockProfile(path string, log *slog.Logger) (stop func()) {
 func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) error {
 	var tlsCfg *tls.Config
 	if !cfg.insecure {
-		cert, created, err := loadOrCreateCert(cfg.keyPath, cfg.certPath)
+		certs, created, err := newCertStore(cfg.keyPath, cfg.certPath)
 		if err != nil {
 			return err
 		}
 		if created {
 			log.Info("generated a self-signed TLS pair", "key", cfg.keyPath, "cert", cfg.certPath)
 		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		tlsCfg = certs.tlsConfig()
+		// SIGHUP re-reads the pair (a renewed certificate) for the
+		// connections that follow; open ones keep theirs.
+		stopHUP := certs.reloadOnHUP(log)
+		defer stopHUP()
 	}
 	lim := connLimiter(cfg, log)
 	rc := relayConfig(cfg, log)
@@ -353,7 +359,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		}
 		ln := p.ln
 		if p.tls {
-			ln = tls.NewListener(ln, tlsCfg)
+			if cfg.tlsFastPath {
+				ln = engineio.NewTLSListener(ln, tlsCfg)
+			} else {
+				ln = tls.NewListener(ln, tlsCfg)
+			}
 		}
 		go func(p *port, ln net.Listener) {
 			if err := p.hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -369,7 +379,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		"extras", addr(ports[2]), "admin", adminAddr, "adminScheme", adminScheme, "adminToken", cfg.adminToken != "",
 		"replayDir", cfg.replayDir, "requireAuthKey", cfg.requireKey, "version", buildVersion(),
 		"maxConnsPerIP", cfg.maxConnsPerIP, "handshakeRate", cfg.handshakeRate, "trustedProxies", len(cfg.trustedProxies))
-	if tlsCfg != nil {
+	if tlsCfg != nil && cfg.tlsFastPath && runtime.GOOS == "linux" {
+		log.Info("TLS is on, on the fast path (TLS_FAST_PATH=true): TLS WebSockets are read through the epoll set and written like plain ones")
+	} else if tlsCfg != nil {
 		log.Info("TLS is on: each TLS connection is read by its own goroutine; for large matches terminate TLS at a " +
 			"reverse proxy and run this relay with INSECURE=true behind it, so plain connections use the epoll fast path")
 	}

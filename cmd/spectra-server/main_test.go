@@ -237,7 +237,7 @@ func TestUsageListsEverySetting(t *testing.T) {
 	help := out.String()
 	// The list is spelled out so that dropping a setting from the table fails.
 	envs := []string{"BIND", "INGEST_PORT", "OUTPUT_PORT", "EXTRAS_PORT", "ADMIN_BIND", "ADMIN_TOKEN", "REPLAY_DIR", "REPLAY_MAX_BYTES", "RECOVER", "REDIS_URL", "NODE_ID", "INSECURE",
-		"SERVER_KEY", "SERVER_CERT", "REQUIRE_AUTH_KEY", "AUTH_KEY", "BODY_TIMEOUT", "OUTPUT_MAX_PAYLOAD", "RECV_BUDGET", "SNDBUF", "DEFLATE_STREAM", "URING", "LOGON_BURST", "RECOVERY_WINDOW", "RECOVERY_MAX_SESSIONS",
+		"SERVER_KEY", "SERVER_CERT", "REQUIRE_AUTH_KEY", "AUTH_KEY", "BODY_TIMEOUT", "OUTPUT_MAX_PAYLOAD", "RECV_BUDGET", "SNDBUF", "DEFLATE_STREAM", "URING", "TLS_FAST_PATH", "LOGON_BURST", "RECOVERY_WINDOW", "RECOVERY_MAX_SESSIONS",
 		"MAX_CONNS", "MAX_CONNS_PER_IP", "HANDSHAKE_RATE", "HANDSHAKE_BURST", "TRUSTED_PROXIES", "LOG_LEVEL", "LOG_FORMAT", "GOGC", "PPROF", "CPU_PROFILE",
 		"TRACE", "BLOCK_PROFILE"}
 	if len(envs) != len(settings) {
@@ -332,7 +332,7 @@ func TestRelayConfigWiring(t *testing.T) {
 		recMax     int
 	}{
 		{map[string]string{"REQUIRE_AUTH_KEY": "false"}, 64 << 20, 100, 128 << 20, 2 * time.Minute, 10000},
-		{map[string]string{"AUTH_KEY": "k", "BODY_TIMEOUT": "3s", "REPLAY_MAX_BYTES": "0", "PPROF": "true", "REPLAY_DIR": "d", "SNDBUF": "16KiB", "URING": "1", "DEFLATE_STREAM": "flate", "LOGON_BURST": "0", "RECV_BUDGET": "0", "OUTPUT_MAX_PAYLOAD": "1000", "RECOVERY_WINDOW": "0"}, -1, -1, -1, -1, 10000},
+		{map[string]string{"AUTH_KEY": "k", "BODY_TIMEOUT": "3s", "REPLAY_MAX_BYTES": "0", "PPROF": "true", "REPLAY_DIR": "d", "SNDBUF": "16KiB", "URING": "1", "TLS_FAST_PATH": "true", "DEFLATE_STREAM": "flate", "LOGON_BURST": "0", "RECV_BUDGET": "0", "OUTPUT_MAX_PAYLOAD": "1000", "RECOVERY_WINDOW": "0"}, -1, -1, -1, -1, 10000},
 		{map[string]string{"REQUIRE_AUTH_KEY": "false", "LOGON_BURST": "40", "RECV_BUDGET": "64MiB", "ADMIN_TOKEN": "0123456789abcdef", "RECOVERY_WINDOW": "30s", "RECOVERY_MAX_SESSIONS": "5"}, 64 << 20, 40, 64 << 20, 30 * time.Second, 5},
 	}
 	for _, tc := range tests {
@@ -343,7 +343,7 @@ func TestRelayConfigWiring(t *testing.T) {
 		rc := relayConfig(c, slog.Default())
 		if rc.RequireAuthKey != c.requireKey || rc.AuthKey != c.authKey || rc.ReplayDir != c.replayDir || rc.Pprof != c.pprof ||
 			rc.BodyTimeout != c.bodyTimeout || rc.Engine.BodyTimeout != c.bodyTimeout || rc.ReplayMaxBytes != tc.maxBytes ||
-			int64(rc.Engine.SendBuffer) != c.sndbuf || rc.Engine.Uring != c.uring || rc.Engine.Deflate.StreamFlate != c.streamFlate ||
+			int64(rc.Engine.SendBuffer) != c.sndbuf || rc.Engine.Uring != c.uring || rc.Engine.TLSFastPath != c.tlsFastPath || rc.Engine.Deflate.StreamFlate != c.streamFlate ||
 			rc.LogonBurst != tc.logonBurst || rc.RecvBudget != tc.recvBudget || rc.OutputMaxPayload != c.outputMaxPayload ||
 			rc.AdminToken != c.adminToken || rc.RecoveryWindow != tc.recovery || rc.RecoveryMaxSessions != tc.recMax {
 			t.Errorf("env %v: relay config %+v from %+v", tc.env, rc, c)
@@ -562,7 +562,7 @@ func TestRunInsecureAndShutdown(t *testing.T) {
 func TestRunTLSGeneratesPair(t *testing.T) {
 	dir := t.TempDir()
 	extras, logs, stop := runServer(t, dir, map[string]string{"INSECURE": "false", "SERVER_KEY": "tls/k.pem", "SERVER_CERT": "tls/c.pem",
-		"REQUIRE_AUTH_KEY": "false", "RECOVER": "0"})
+		"REQUIRE_AUTH_KEY": "false", "RECOVER": "0", "TLS_FAST_PATH": "false"})
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	resp, err := client.Get("https://" + extras + "/status")
 	if err != nil {

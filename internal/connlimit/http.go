@@ -13,7 +13,13 @@ type connKey struct{}
 // ConnContext is for http.Server.ConnContext: it lets Handler find the
 // request's connection (also under TLS).
 func (l *Limiter) ConnContext(ctx context.Context, c net.Conn) context.Context {
-	if nc, ok := c.(interface{ NetConn() net.Conn }); ok { // crypto/tls
+	// crypto/tls's Conn, and a transport under it that wraps the accepted
+	// connection in turn (engineio's TLS fast path), give what they wrap.
+	for i := 0; i < 4; i++ {
+		nc, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
 		c = nc.NetConn()
 	}
 	if lc, ok := c.(*Conn); ok && lc.l == l {

@@ -2,6 +2,7 @@ package connlimit
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -229,4 +230,38 @@ func FuzzParseTrustedProxies(f *testing.F) {
 			}
 		}
 	})
+}
+
+// wrapped stands for a connection that wraps another and gives it through
+// NetConn, as crypto/tls's Conn and engineio's TLS fast-path transport do.
+type wrapped struct {
+	net.Conn
+	inner net.Conn
+}
+
+func (w wrapped) NetConn() net.Conn { return w.inner }
+
+// TestConnContextUnwraps: the limiter's connection is found under a TLS
+// connection whose transport wraps it again (the TLS fast path), so a
+// WebSocket through a trusted proxy is charged to its client over TLS too.
+func TestConnContextUnwraps(t *testing.T) {
+	l := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	other := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	lc := &Conn{l: l}
+	for _, tc := range []struct {
+		name string
+		c    net.Conn
+		want bool
+	}{
+		{"the limiter's connection", lc, true},
+		{"under crypto/tls", wrapped{inner: lc}, true},
+		{"under a transport under crypto/tls", wrapped{inner: wrapped{inner: lc}}, true},
+		{"another limiter's", wrapped{inner: &Conn{l: other}}, false},
+		{"no limiter", wrapped{inner: wrapped{}}, false},
+	} {
+		got, _ := l.ConnContext(context.Background(), tc.c).Value(connKey{}).(*Conn)
+		if (got == lc) != tc.want {
+			t.Errorf("%s: found %v, want %v", tc.name, got != nil, tc.want)
+		}
+	}
 }

@@ -80,7 +80,11 @@ export class Clients {
   // open creates a socket.io-client socket (new Manager) and records every
   // packet the server sends on it. label names the client in reports.
   open(url, label, opts = {}) {
-    const sock = io(url, { forceNew: true, reconnection: false, timeout: 10000, ...opts });
+    // A test server over TLS uses a self-signed pair: the Go side sets
+    // NODE_TLS_REJECT_UNAUTHORIZED=0, which socket.io-client's explicit
+    // rejectUnauthorized (default true) would override.
+    const tlsOpts = process.env.NODE_TLS_REJECT_UNAUTHORIZED === "0" ? { rejectUnauthorized: false } : {};
+    const sock = io(url, { forceNew: true, reconnection: false, timeout: 10000, ...tlsOpts, ...opts });
     sock.label = label;
     this.sockets.push(sock);
     if (this.recorder) this.recorder.attach(sock, label);

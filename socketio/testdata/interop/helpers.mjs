@@ -20,10 +20,15 @@ export const WAIT = 8000;
  * upgrade: the session starts on polling and must move to websocket.
  * ws: the session ends up on websocket (deflate can be negotiated).
  */
+// Over TLS (the Go side sets NODE_TLS_REJECT_UNAUTHORIZED=0 and serves a
+// self-signed test pair) the clients must be told to accept it: their own
+// rejectUnauthorized (default true) overrides the variable.
+const TLS_OPTS = process.env.NODE_TLS_REJECT_UNAUTHORIZED === "0" ? { rejectUnauthorized: false } : {};
+
 export const MODES = [
-  { name: "default (polling then upgrade)", opts: {}, upgrade: true, ws: true },
-  { name: "websocket only", opts: { transports: ["websocket"] }, upgrade: false, ws: true },
-  { name: "polling only", opts: { transports: ["polling"] }, upgrade: false, ws: false },
+  { name: "default (polling then upgrade)", opts: { ...TLS_OPTS }, upgrade: true, ws: true },
+  { name: "websocket only", opts: { transports: ["websocket"], ...TLS_OPTS }, upgrade: false, ws: true },
+  { name: "polling only", opts: { transports: ["polling"], ...TLS_OPTS }, upgrade: false, ws: false },
 ];
 
 export const uid = (prefix) => `${prefix}-${randomUUID()}`;

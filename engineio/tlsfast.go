@@ -1,0 +1,313 @@
+package engineio
+
+// TLS on the fast path (Config.TLSFastPath).
+//
+// A TLS connection accepted through NewTLSListener runs crypto/tls over a
+// tlsTransport of ours that wraps the TCP connection. Until the engine
+// takes the connection over it passes every byte straight through, so the
+// handshake, the HTTP request and the 101 answer run on net/http's
+// goroutine as for any TLS connection. Once a WebSocket session owns it
+// (tlsTakeOver):
+//
+//   - reads: the TCP descriptor joins the epoll set like a plain
+//     connection's, so an idle TLS connection holds no goroutine. When the
+//     descriptor is readable a worker first asks tls.Conn, without blocking
+//     (Socket.tlsMore, the transport reading the descriptor non-blocking),
+//     whether a record decrypted to data; only then does it read the frame
+//     through tls.Conn with the same mid-frame deadline as plain
+//     connections (a KeyUpdate alone must not start that wait). It asks
+//     again before re-arming: records already taken from the kernel sit in
+//     crypto/tls's buffers where epoll cannot see them. The "would block" is
+//     a net.Error with Temporary() true, which crypto/tls hands back without
+//     poisoning the connection (readRecordOrCCS), so the next read
+//     continues a partial record.
+//   - writes: tls.Conn.Write encrypts into the transport's outbound buffer
+//     instead of the socket (sealed). The engine's write machinery then
+//     treats that ciphertext exactly as it treats a plain frame: the inline
+//     write(2) on the descriptor, the io_uring batch, or a worker's flush
+//     with its deadlines; a short write leaves ciphertext in pending, which
+//     is written later and never encrypted twice. A broadcast frame is thus
+//     encrypted once per socket (per-connection keys make that unavoidable)
+//     and joins the same batch as plain sockets. Records crypto/tls makes
+//     while reading (a KeyUpdate answer, an alert) land in the same buffer,
+//     ahead of anything encrypted after them, and the reader has the writer
+//     flush them (tlsSendAnswers). close_notify follows the close frame
+//     (closeBytes).
+//
+// Why this and not the goroutine per connection crypto/tls is built for:
+// the relay's load is many idle overlays and broadcasts of one small frame
+// to all of them. A goroutine and its read buffer per idle connection cost
+// memory, and worker writes through tls.Conn cost a wake-up and a write(2)
+// per socket; here a broadcast costs one AEAD seal per socket plus its
+// share of one io_uring submission (BenchmarkTLSBroadcast: about 1.3x the
+// server CPU of plain WebSocket per recipient, against about 3-4x).
+//
+// Kernel TLS after Go's handshake was the other way; the kernels this runs
+// on here offer no "tls" ULP (/proc/sys/net/ipv4/tcp_available_ulp), so it
+// could neither be tested nor relied on, and crypto/tls's public API is
+// enough for the above.
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/valyala/bytebufferpool"
+)
+
+// NewTLSListener is tls.NewListener whose connections the engine can take
+// onto its fast path (Config.TLSFastPath). Accepted connections that are
+// TCP connections, or wrap one (a TCPConn method), get a tlsTransport;
+// others are served by crypto/tls as usual.
+func NewTLSListener(inner net.Listener, cfg *tls.Config) net.Listener {
+	return &tlsListener{Listener: inner, cfg: cfg}
+}
+
+type tlsListener struct {
+	net.Listener
+	cfg *tls.Config
+}
+
+func (l *tlsListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tcp, ok := c.(*net.TCPConn)
+	if !ok {
+		if w, ok2 := c.(interface{ TCPConn() *net.TCPConn }); ok2 {
+			tcp, ok = w.TCPConn(), true
+		}
+	}
+	if !ok || tcp == nil {
+		return tls.Server(c, l.cfg), nil
+	}
+	return tls.Server(&tlsTransport{Conn: c, tcp: tcp}, l.cfg), nil
+}
+
+// NetConn is the connection the listener accepted, as tls.Conn's NetConn
+// is for crypto/tls: a wrapping listener (connection limits) finds its own
+// connection under a fast-path TLS connection through both.
+func (t *tlsTransport) NetConn() net.Conn { return t.Conn }
+
+// errWouldBlock is the probe's "nothing more now": Temporary, so that
+// crypto/tls keeps the connection usable.
+var errWouldBlock net.Error = wouldBlock{}
+
+type wouldBlock struct{}
+
+func (wouldBlock) Error() string   { return "engineio: tls probe: would block" }
+func (wouldBlock) Timeout() bool   { return true }
+func (wouldBlock) Temporary() bool { return true }
+
+// tlsTransport is the net.Conn under a fast-path tls.Conn. Conn is what
+// the listener accepted (closed and given deadlines through it), tcp the
+// TCP connection under it, used for its descriptor.
+type tlsTransport struct {
+	net.Conn
+	tcp *net.TCPConn
+
+	// nonblock is set by the reader around a probe. One reader at a time
+	// (the epoll set's one-shot events), but the hand-over from one to the
+	// next goes through the kernel, which the race detector does not see:
+	// atomic.
+	nonblock atomic.Bool
+	raw      syscall.RawConn
+
+	sealed atomic.Bool // writes go to out, not to the socket
+	mu     sync.Mutex  // guards out
+	out    []byte
+}
+
+func (t *tlsTransport) Read(b []byte) (int, error) {
+	if !t.nonblock.Load() {
+		return t.Conn.Read(b)
+	}
+	return t.readNow(b)
+}
+
+func (t *tlsTransport) Write(b []byte) (int, error) {
+	if !t.sealed.Load() {
+		return t.Conn.Write(b)
+	}
+	t.mu.Lock()
+	t.out = append(t.out, b...)
+	t.mu.Unlock()
+	return len(b), nil
+}
+
+// takeOut returns the ciphertext buffered so far and empties the buffer;
+// the caller owns the returned slice.
+func (t *tlsTransport) takeOut() []byte {
+	t.mu.Lock()
+	b := t.out
+	t.out = nil
+	t.mu.Unlock()
+	return b
+}
+
+func (t *tlsTransport) hasOut() bool {
+	t.mu.Lock()
+	n := len(t.out)
+	t.mu.Unlock()
+	return n > 0
+}
+
+// tlsTakeOver moves a fast-path TLS connection onto the engine: writes are
+// sealed into the transport's buffer and written like plain frames, the
+// descriptor can be written inline and watched by the epoll set. Called
+// once, before any writer of the session can run.
+func (wc *wsConn) tlsTakeOver() {
+	t := wc.tt
+	raw, err := t.tcp.SyscallConn()
+	if err != nil {
+		return // stays on crypto/tls's own path: raw nil, no netpoll
+	}
+	t.raw = raw
+	t.sealed.Store(true)
+	wc.wconn = t.Conn
+	wc.setupInlineRaw(raw)
+}
+
+// seal is b as it goes on the wire: for a fast-path TLS connection the
+// records crypto/tls makes of it (after any records its reader made, in
+// the order they were encrypted); b itself otherwise. Only the socket's
+// writer calls it (the flushing flag), so the records it takes are written
+// in order. The result is a new slice the caller owns.
+func (wc *wsConn) seal(b []byte) []byte {
+	t := wc.tt
+	if t == nil || !t.sealed.Load() {
+		return b
+	}
+	// An error means crypto/tls already failed the connection; what it
+	// wrote (nothing, or an alert) is sent and the next read or write
+	// ends the session.
+	_, _ = wc.conn.Write(b)
+	return t.takeOut()
+}
+
+// sealPooled is seal into a pooled buffer, for the writes that settle
+// through finishInline (the inline write and the io_uring batch: one
+// sealed buffer in flight per connection at a time, since the flushing
+// flag makes one writer). finishInline returns the buffer to the pool once
+// it is written whole; a short write leaves it to pending and the
+// collector.
+func (wc *wsConn) sealPooled(b []byte) []byte {
+	t := wc.tt
+	if t == nil || !t.sealed.Load() {
+		return b
+	}
+	buf := sealPool.Get()
+	t.mu.Lock()
+	// Records the reader made come first, as they were encrypted first.
+	buf.B = append(buf.B[:0], t.out...)
+	t.out = buf.B
+	t.mu.Unlock()
+	_, _ = wc.conn.Write(b)
+	t.mu.Lock()
+	buf.B = t.out
+	t.out = nil
+	t.mu.Unlock()
+	wc.sealBuf = buf
+	return buf.B
+}
+
+// releaseSeal ends the pooled buffer's turn (finishInline): back to the
+// pool when written whole, else left to whoever still holds it.
+func (wc *wsConn) releaseSeal(whole bool) {
+	buf := wc.sealBuf
+	if buf == nil {
+		return
+	}
+	wc.sealBuf = nil
+	if whole && cap(buf.B) <= maxPooledSeal {
+		sealPool.Put(buf)
+	}
+}
+
+// sealPool holds the buffers TLS records are sealed into; maxPooledSeal is
+// the largest kept (a rare big frame's goes to the collector).
+var sealPool bytebufferpool.Pool
+
+const maxPooledSeal = 64 << 10
+
+// wire is the bytes of it to write on this connection (worker flushes,
+// which may take several items into one vector).
+func (wc *wsConn) wire(it outItem) []byte {
+	return wc.seal(wc.bytesFor(it))
+}
+
+// wireInline is wire for the inline write and the batch.
+func (wc *wsConn) wireInline(it outItem) []byte {
+	return wc.sealPooled(wc.bytesFor(it))
+}
+
+// tlsOutPending reports records crypto/tls made outside a write (its
+// reader's answers), which the writer must send.
+func (wc *wsConn) tlsOutPending() bool {
+	return wc.tt != nil && wc.tt.sealed.Load() && wc.tt.hasOut()
+}
+
+// tlsMore asks crypto/tls, without blocking, whether more of the stream
+// is readable: records it already took from the kernel are invisible to
+// epoll. True when data or an error (to be read next) is there.
+func (so *Socket) tlsMore(br *frameReader) bool {
+	t := so.ws.tt
+	t.nonblock.Store(true)
+	_, err := br.Peek(1)
+	t.nonblock.Store(false)
+	so.tlsSendAnswers() // the probe may have read a KeyUpdate
+	return err == nil || !errors.Is(err, errWouldBlock)
+}
+
+// tlsSendAnswers has the writer send what crypto/tls answered while
+// reading (a KeyUpdate, an alert).
+func (so *Socket) tlsSendAnswers() {
+	if so.ws.tlsOutPending() {
+		so.mu.Lock()
+		so.scheduleFlushLocked()
+		so.mu.Unlock()
+	}
+}
+
+// tlsBuffered drains, without blocking, what crypto/tls holds of the
+// stream at hijack into wc.pre (the connection then reads on a goroutine,
+// as any with bytes read ahead). False means the epoll set cannot take the
+// connection: bytes were there, or an error the reader must see.
+func (wc *wsConn) tlsBuffered() (idle bool) {
+	t := wc.tt
+	if t.raw == nil {
+		return false
+	}
+	var buf [512]byte
+	t.nonblock.Store(true)
+	defer func() { t.nonblock.Store(false) }()
+	for i := 0; i < 64; i++ { // bounded: 32 KiB, a few records
+		n, err := wc.conn.Read(buf[:])
+		wc.pre = append(wc.pre, buf[:n]...)
+		if err != nil {
+			return len(wc.pre) == 0 && errors.Is(err, errWouldBlock)
+		}
+	}
+	return false
+}
+
+// closeBytes is the close frame for reason as it goes on the wire; on a
+// fast-path TLS connection followed by the close_notify alert.
+func (wc *wsConn) closeBytes(reason CloseReason) []byte {
+	b := closeFrameFor(reason)
+	if wc.tt == nil || !wc.tt.sealed.Load() {
+		return b
+	}
+	b = wc.seal(b)
+	if tc, ok := wc.conn.(*tls.Conn); ok {
+		// Sealed, so this only appends the alert; it also sets an expired
+		// write deadline, which the caller replaces.
+		_ = tc.CloseWrite()
+		b = append(b, wc.tt.takeOut()...)
+	}
+	return b
+}
