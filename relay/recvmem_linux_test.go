@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -38,7 +37,7 @@ func TestAnnouncedFramesHoldNoMemory(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("SPECTRA_RSS_CONNS")); err == nil && n > 0 {
 		conns = n
 	}
-	if lim := raiseNoFile(uint64(2*conns + 512)); lim < uint64(conns+256) {
+	if lim := raiseFileLimit(uint64(2*conns + 512)); lim < uint64(conns+256) {
 		testenv.Missing(t, "needs %d open files, RLIMIT_NOFILE allows %d", conns+256, lim)
 	}
 	const limit = 64 << 20
@@ -68,7 +67,7 @@ func TestRecvBudgetBoundsSentBytes(t *testing.T) {
 		sent   = 500 << 10
 		budget = 32 << 20
 	)
-	if lim := raiseNoFile(2*conns + 512); lim < conns+256 {
+	if lim := raiseFileLimit(2*conns + 512); lim < conns+256 {
 		testenv.Missing(t, "needs %d open files, RLIMIT_NOFILE allows %d", conns+256, lim)
 	}
 	s := startServer(t, serverOpts{env: append([]string{fmt.Sprintf("RECV_BUDGET=%d", budget)}, connLimitsOff...)})
@@ -368,29 +367,4 @@ func procStatus(t *testing.T, pid int, key string) int64 {
 	}
 	t.Fatalf("no %s in /proc/%d/status", key, pid)
 	return 0
-}
-
-// raiseNoFile lifts RLIMIT_NOFILE's soft limit toward want (the hard limit
-// too where allowed) and returns the soft limit in force. The server
-// started afterwards inherits it.
-func raiseNoFile(want uint64) uint64 {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return 0
-	}
-	if lim.Cur < want {
-		lim.Cur = want
-		if lim.Max < want {
-			lim.Max = want
-		}
-		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim) != nil {
-			_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
-			if lim.Cur < want && lim.Max > lim.Cur {
-				lim.Cur = lim.Max
-				_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
-				_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
-			}
-		}
-	}
-	return lim.Cur
 }

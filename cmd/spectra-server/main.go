@@ -103,24 +103,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// zeroOff maps a setting's 0 ("none", "off") to the relay's -1.
+func zeroOff[T int | int64 | time.Duration](v T) T {
+	if v == 0 {
+		return -1
+	}
+	return v
+}
+
 // relayConfig is the relay's configuration for cfg.
 func relayConfig(cfg config, log *slog.Logger) relay.Config {
-	maxBytes := cfg.replayMaxBytes
-	if maxBytes == 0 {
-		maxBytes = -1 // the relay's "no cap"; its 0 means the default
-	}
-	logonBurst := cfg.logonBurst
-	if logonBurst == 0 {
-		logonBurst = -1 // the relay's "never"; its 0 means the default
-	}
-	recvBudget := cfg.recvBudget
-	if recvBudget == 0 {
-		recvBudget = -1 // the relay's "no budget"; its 0 means the default
-	}
-	recoveryWindow := cfg.recoveryWindow
-	if recoveryWindow == 0 {
-		recoveryWindow = -1 // the relay's "off"; its 0 means the default
-	}
+	// A setting's 0 (no cap, never, no budget, off) is the relay's -1: the
+	// relay's 0 means its default.
+	maxBytes := zeroOff(cfg.replayMaxBytes)
+	logonBurst := zeroOff(cfg.logonBurst)
+	recvBudget := zeroOff(cfg.recvBudget)
+	recoveryWindow := zeroOff(cfg.recoveryWindow)
 	return relay.Config{
 		OutputMaxPayload:    cfg.outputMaxPayload,
 		RecvBudget:          recvBudget,
