@@ -91,8 +91,8 @@ BENCH_HARNESS_CPUS ?= 1
 
 ## bench-quick: plain spectra-server, TLS (INSECURE=false), write(2) (URING=false), floor and floor+ side by side,
 ## pinned (server CPU 0, harness CPU 1): one step, a connect storm of 10 × 2 000 overlays and then its broadcast
-## window, 3 runs each with median and range (15 step runs of ~20 s: about 5–6 minutes; -runs 3 is the default,
-## so nothing is cut to fit).
+## window, 3 runs each with median and range (15 step runs: 2 min 57 s measured on the 2-core dev VM; -runs 3 is
+## the default, so nothing is cut to fit).
 BENCH_QUICK_SERVERS ?= go,go+INSECURE=false,go+URING=false,floor,floor+
 bench-quick:
 	$(GO) run ./bench/cmd/spectra-bench -servers $(BENCH_QUICK_SERVERS) -server-cpus $(BENCH_SERVER_CPUS) -harness-cpus $(BENCH_HARNESS_CPUS) \
