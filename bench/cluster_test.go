@@ -153,12 +153,7 @@ func TestClusterSmoke(t *testing.T) {
 	redis := testenv.NeedTool(t, "redis-server")
 	root := testenv.Root(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "spectra-server")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/spectra-server")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildServer(t, root, dir)
 	src, err := loadReplay(testenv.Replay(t, "bomb_regular"))
 	if err != nil {
 		t.Fatal(err)
@@ -194,4 +189,17 @@ func TestClusterSmoke(t *testing.T) {
 	if res.Errors != 0 || res.InvalidJSON != 0 || res.ConnectFails != 0 {
 		t.Errorf("errors %d, invalid JSON %d, connect failures %d (first: %q)", res.Errors, res.InvalidJSON, res.ConnectFails, res.FirstError)
 	}
+}
+
+// buildServer builds cmd/spectra-server of the module at root into dir
+// and returns the binary's path.
+func buildServer(t *testing.T, root, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "spectra-server")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/spectra-server")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }

@@ -3,7 +3,6 @@ package bench
 import (
 	"bufio"
 	"context"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -43,12 +42,7 @@ func TestParseGoroutines(t *testing.T) {
 func TestTLSVariantSmoke(t *testing.T) {
 	root := testenv.Root(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "spectra-server")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/spectra-server")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildServer(t, root, dir)
 	src, err := loadReplay(testenv.Replay(t, "bomb_regular"))
 	if err != nil {
 		t.Fatal(err)

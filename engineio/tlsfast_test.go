@@ -2,7 +2,6 @@ package engineio
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -63,24 +62,6 @@ func startTLSServer(t testing.TB, cfg Config, rec *recorder) (*Server, string) {
 	return srv, strings.Replace(hs.URL, "http://", "https://", 1) + "/engine.io/"
 }
 
-func dialWSS(t testing.TB, url string, deflate bool) *wsClient {
-	t.Helper()
-	d := ws.Dialer{Timeout: 5 * time.Second, TLSConfig: &tls.Config{InsecureSkipVerify: true}}
-	if deflate {
-		d.Extensions, _ = parseOptions("permessage-deflate; client_max_window_bits")
-	}
-	conn, br, _, err := d.Dial(context.Background(), strings.Replace(url, "https", "wss", 1))
-	if err != nil {
-		t.Fatalf("dial %s: %v", url, err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	c := &wsClient{t: t, conn: conn, r: conn}
-	if br != nil {
-		c.r = io.MultiReader(br, conn)
-	}
-	return c
-}
-
 func tlsHTTPClient() *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 }
@@ -98,7 +79,7 @@ func TestTLSFastPathExchange(t *testing.T) {
 			srv, base := startTLSServer(t, Config{TLSFastPath: fast, Deflate: DeflateConfig{Enabled: true}}, rec)
 
 			// Opened on WebSocket.
-			c := dialWSS(t, base+"?EIO=4&transport=websocket", true)
+			c := dialWS(t, base+"?EIO=4&transport=websocket", true)
 			if open, _, _ := c.next(); len(open) == 0 || open[0] != '0' {
 				t.Fatalf("open packet %q", open)
 			}
@@ -148,7 +129,7 @@ func TestTLSFastPathExchange(t *testing.T) {
 			}
 			sid := strings.SplitN(strings.TrimPrefix(string(body), `0{"sid":"`), `"`, 2)[0]
 			await(t, rec.sockets, "polling socket")
-			u := dialWSS(t, base+"?EIO=4&transport=websocket&sid="+sid, false)
+			u := dialWS(t, base+"?EIO=4&transport=websocket&sid="+sid, false)
 			u.send("2probe")
 			if m, _, _ := u.next(); string(m) != "3probe" {
 				t.Fatalf("probe %q", m)
@@ -186,7 +167,7 @@ func tlsSessions(t *testing.T, base string, rec *recorder, n int, deflate func(i
 	var cs []*wsClient
 	var ss []*Socket
 	for i := 0; i < n; i++ {
-		c := dialWSS(t, base+"?EIO=4&transport=websocket", deflate(i))
+		c := dialWS(t, base+"?EIO=4&transport=websocket", deflate(i))
 		c.next() // open
 		cs = append(cs, c)
 		ss = append(ss, await(t, rec.sockets, "socket"))
