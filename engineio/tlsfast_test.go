@@ -232,14 +232,19 @@ func TestTLSFastPathIdleGoroutines(t *testing.T) {
 				// The sessions' reader goroutines, not the process's count:
 				// goroutines of the tests before this one may still be
 				// ending (seen in make test: 256 fewer over one window).
-				// Goroutines that end (handshake helpers) end soon; take
-				// the lowest count over a short window.
-				low := readLoops()
-				for i := 0; i < 20; i++ {
+				// The steady count: the same over 5 readings 10 ms apart
+				// (a reader starting or ending is a passing dip or peak),
+				// at most 2 s.
+				last, same := readLoops(), 0
+				for deadline := time.Now().Add(2 * time.Second); same < 5 && time.Now().Before(deadline); {
 					time.Sleep(10 * time.Millisecond)
-					low = min(low, readLoops())
+					if n := readLoops(); n == last {
+						same++
+					} else {
+						last, same = n, 0
+					}
 				}
-				return low
+				return last
 			}
 			mem := func() int64 {
 				runtime.GC()
