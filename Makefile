@@ -113,15 +113,11 @@ bench: node-deps
 
 bench-full: bench
 
-## conformance: the official protocol suites (fetched separately into SUITES) against cmd/conformance.
+## conformance: the official protocol suites (fetched separately into SUITES) against cmd/conformance, over http/ws and over https/wss.
 conformance:
 	@test -d $(SUITES)/engine.io-protocol/test-suite || (echo "put the test-suite folders of socketio/engine.io-protocol and socketio/socket.io-protocol under $(SUITES)/<repo>/test-suite"; exit 2)
 	$(GO) build -o bin/conformance ./cmd/conformance
-	@bin/conformance -addr 127.0.0.1:3000 > bin/conformance.out 2>&1 & pid=$$!; trap "kill $$pid" EXIT; \
-	for i in $$(seq 200); do grep -q '^listening' bin/conformance.out && break; sleep 0.05; done; \
-	grep -q '^listening' bin/conformance.out || { cat bin/conformance.out; exit 1; }; \
-	(cd $(SUITES)/engine.io-protocol/test-suite && npx mocha test-suite.js) && \
-	(cd $(SUITES)/socket.io-protocol/test-suite && npx mocha test-suite.js)
+	scripts/conformance.sh $(SUITES) bin/conformance
 
 clean:
 	rm -rf bin

@@ -1,11 +1,14 @@
 // Command conformance serves the project's Engine.IO/Socket.IO stack the
 // way the official protocol test suites expect (shared/CONFORMANCE.md):
 // a bare Engine.IO echo on /engine.io/ and the reference Socket.IO handlers
-// on /socket.io/.
+// on /socket.io/. With -tls-dir it serves https:// and wss:// instead,
+// TLS WebSockets on the engine's fast path as spectra-server runs them, so
+// the same suites check the TLS transport.
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"log/slog"
@@ -13,15 +16,18 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"spectra-relay/engineio"
+	"spectra-relay/internal/tlspair"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:3000", "listen address")
 	verbose := flag.Bool("v", false, "debug logging")
+	tlsDir := flag.String("tls-dir", "", "serve https/wss with the pair server.key, server.crt in this folder (a self-signed pair for localhost is written where missing); empty: plain http/ws")
 	flag.Parse()
 	level := slog.LevelInfo
 	if *verbose {
@@ -40,8 +46,18 @@ func main() {
 		log.Error("listen", "addr", *addr, "err", err)
 		os.Exit(1)
 	}
+	scheme := "http"
+	if *tlsDir != "" {
+		cert, _, err := tlspair.LoadOrCreate(filepath.Join(*tlsDir, "server.key"), filepath.Join(*tlsDir, "server.crt"))
+		if err != nil {
+			log.Error("tls", "dir", *tlsDir, "err", err)
+			os.Exit(1)
+		}
+		ln = engineio.NewTLSListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		scheme = "https"
+	}
 	// The resolved address on stdout lets tests use port 0.
-	os.Stdout.WriteString("listening " + ln.Addr().String() + "\n")
+	os.Stdout.WriteString("listening " + ln.Addr().String() + " " + scheme + "\n")
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -65,6 +81,7 @@ func engineConfig(log *slog.Logger) engineio.Config {
 		PingTimeout:        200 * time.Millisecond,
 		MaxPayload:         1000000,
 		WebSocketOpenDelay: 5 * time.Millisecond,
+		TLSFastPath:        true, // used only by connections of -tls-dir's listener
 		Logger:             log,
 	}
 }

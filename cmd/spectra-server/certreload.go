@@ -9,6 +9,8 @@ import (
 	"os/signal"
 	"sync/atomic"
 	"syscall"
+
+	"spectra-relay/internal/tlspair"
 )
 
 // certStore holds the TLS pair every listener serves. tls.Config's
@@ -21,9 +23,9 @@ type certStore struct {
 }
 
 // newCertStore loads the pair at the two paths, first writing a self-signed
-// one when either file is missing (see loadOrCreateCert).
+// one when either file is missing (see tlspair.LoadOrCreate).
 func newCertStore(keyPath, certPath string) (s *certStore, created bool, err error) {
-	cert, created, err := loadOrCreateCert(keyPath, certPath)
+	cert, created, err := tlspair.LoadOrCreate(keyPath, certPath)
 	if err != nil {
 		return nil, created, err
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"spectra-relay/internal/tlspair"
 )
 
 // replacePair writes a fresh self-signed pair beside keyPath and certPath
@@ -19,7 +21,7 @@ import (
 func replacePair(t *testing.T, keyPath, certPath string) *big.Int {
 	t.Helper()
 	tk, tc := keyPath+".new", certPath+".new"
-	if err := writeSelfSigned(tk, tc); err != nil {
+	if err := tlspair.WriteSelfSigned(tk, tc); err != nil {
 		t.Fatal(err)
 	}
 	pair, err := tls.LoadX509KeyPair(tc, tk)
@@ -51,7 +53,7 @@ func TestCertStoreReload(t *testing.T) {
 		}, false},
 		{"key of another pair", func(t *testing.T, key, cert string) {
 			other := filepath.Join(filepath.Dir(key), "other")
-			if err := writeSelfSigned(other+".key", other+".crt"); err != nil {
+			if err := tlspair.WriteSelfSigned(other+".key", other+".crt"); err != nil {
 				t.Fatal(err)
 			}
 			if err := os.Rename(other+".key", key); err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -370,28 +369,6 @@ func TestEffectiveMaxConns(t *testing.T) {
 		if got := effectiveMaxConns(tc.maxConns, tc.nofile, tc.known); got != tc.want {
 			t.Errorf("effectiveMaxConns(%d, %d, %v) = %d, want %d", tc.maxConns, tc.nofile, tc.known, got, tc.want)
 		}
-	}
-}
-
-func TestSelfSignedCert(t *testing.T) {
-	dir := t.TempDir()
-	key, cert := filepath.Join(dir, "k", "server.key"), filepath.Join(dir, "k", "server.crt")
-	c, created, err := loadOrCreateCert(key, cert)
-	if err != nil || !created {
-		t.Fatalf("created=%v err=%v", created, err)
-	}
-	leaf, err := x509.ParseCertificate(c.Certificate[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := leaf.VerifyHostname("localhost"); err != nil {
-		t.Fatal(err)
-	}
-	if fi, _ := os.Stat(key); fi.Mode().Perm() != 0o600 {
-		t.Fatalf("key mode %v", fi.Mode())
-	}
-	if _, created, err := loadOrCreateCert(key, cert); err != nil || created {
-		t.Fatalf("second load created=%v err=%v", created, err)
 	}
 }
 

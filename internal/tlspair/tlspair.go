@@ -1,4 +1,8 @@
-package main
+// Package tlspair loads a server's TLS key pair from files, first writing
+// a self-signed pair where either file is missing: spectra-server's
+// default when no certificate is given, and the conformance server's
+// https mode.
+package tlspair
 
 import (
 	"crypto/ecdsa"
@@ -18,12 +22,12 @@ import (
 	"time"
 )
 
-// loadOrCreateCert loads the TLS pair, first generating a self-signed
+// LoadOrCreate loads the TLS pair, first generating a self-signed
 // ECDSA pair at the two paths when either file is missing (what the
 // existing server's Docker entrypoint does with openssl).
-func loadOrCreateCert(keyPath, certPath string) (cert tls.Certificate, created bool, err error) {
+func LoadOrCreate(keyPath, certPath string) (cert tls.Certificate, created bool, err error) {
 	if !exists(keyPath) || !exists(certPath) {
-		if err := writeSelfSigned(keyPath, certPath); err != nil {
+		if err := WriteSelfSigned(keyPath, certPath); err != nil {
 			return tls.Certificate{}, false, fmt.Errorf("generate self-signed pair: %w", err)
 		}
 		created = true
@@ -40,7 +44,10 @@ func exists(path string) bool {
 	return !errors.Is(err, fs.ErrNotExist)
 }
 
-func writeSelfSigned(keyPath, certPath string) error {
+// WriteSelfSigned writes a new self-signed ECDSA P-256 pair valid for
+// localhost, 127.0.0.1, ::1 and "spectra" for ten years: the key 0600,
+// the certificate 0644, creating their folders.
+func WriteSelfSigned(keyPath, certPath string) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
