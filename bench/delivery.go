@@ -1,8 +1,9 @@
 package bench
 
 // How "delivered" is counted. Each overlay's match_data in the window count
-// up to one more than the server owed its match (expectedSends; the one is
-// the window's edge, see deliveredCapped), never more, and a match counts
+// up to one more than the server owed its match (what the server itself
+// counted as sent, see owedSends, or for a server without that count the
+// estimate expectedSends; the one is the window's edge, see deliveredCapped), never more, and a match counts
 // at most what it was owed in all: no step delivers more than 100 %, and
 // extra frames cannot make up for lost ones beyond the edge's one. The probes (the sampled overlays that inflate and parse
 // everything) count distinct states only: a match_data whose state equals
@@ -15,8 +16,9 @@ type overlayCount struct {
 	n     int64
 }
 
-// expectedSends is what the server owes each overlay of a match in the
-// window: one send per 100 ms slot in which the observer sent something (the
+// expectedSends is the harness's estimate of what the server owes each
+// overlay of a match in the window, for a server that does not count its
+// sends (the Node baseline; see owedSends): one send per 100 ms slot in which the observer sent something (the
 // 10/s cap of a change-driven 100 ms loop), or what the busiest probe got if
 // that is more (a leading-edge sender may send a little more often), less
 // one: a send being fanned out when the window opens or closes is inside one

@@ -128,6 +128,10 @@ type Result struct {
 	WindowSeconds       float64 `json:"windowSeconds"`
 	IngestEventsPerSec  float64 `json:"ingestEventsPerSec"`
 	SendsPerMatchPerSec float64 `json:"expectedSendsPerMatchPerSec"`
+	// OwedFrom: where SendsPerMatchPerSec (what each overlay was owed) came
+	// from: OwedFromServer (the server's own per-match send counts) or
+	// OwedFromEstimate (the harness's, for a server without them: node).
+	OwedFrom            string  `json:"owedFrom,omitempty"`
 	SlotsPerMatchPerSec float64 `json:"observerSlotsPerMatchPerSec"`
 	ProbePerMatchPerSec float64 `json:"probeMatchDataPerMatchPerSec"`
 	DeliveredPerSec     float64 `json:"deliveredPerSec"`
@@ -157,8 +161,8 @@ type Result struct {
 	// µs (before issue 22: per match_data received).
 	ServerCPUPerMsgUs float64 `json:"serverCPUPerMatchDataUs,omitempty"`
 	// ServerGoroutines: spectra-server's go_goroutines (its /metrics) at
-	// the end of the window, summed over a cluster's nodes; 0 for servers
-	// without /metrics (the floor, node).
+	// the end of the window, summed over a cluster's nodes (the floors
+	// publish theirs too); 0 for servers without /metrics (node).
 	ServerGoroutines int `json:"serverGoroutines,omitempty"`
 
 	// Cluster kinds: the server figures above sum every node and

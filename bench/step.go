@@ -33,6 +33,9 @@ type snapshot struct {
 	sent       int64
 	disconnect int64
 	overlays   []overlayCount // each overlay's match_data (window start and end only)
+	// serverSends: each match's match_data sends as the server counts them
+	// (window start and end only; nil: unknown, see owedSends).
+	serverSends []int64
 }
 
 type stepState struct {
@@ -325,6 +328,7 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 		return res
 	}
 	t0 := s.snap()
+	t0.serverSends = srv.matchSends(ctx, st.Matches)
 	t0.overlays = s.overlayCounts()
 	w := &window{start: t0.at, end: t0.at.Add(cfg.Duration)}
 	for m, ps := range s.probes {
@@ -358,6 +362,7 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 		}
 	}
 	t1 := s.snap()
+	t1.serverSends = srv.matchSends(ctx, st.Matches)
 	t1.overlays = s.overlayCounts()
 	res.ServerGoroutines = srv.goroutines(ctx)
 	if t1.proc.rss == 0 {
@@ -531,14 +536,17 @@ func (s *stepState) finish(res *Result, t0, t1 *snapshot) {
 		}
 	}
 	var expected, sends, slots, probed float64
-	owed := make([]int64, len(s.obs))
+	dSlots := make([]int64, len(s.obs))
+	dProbe := make([]int64, len(s.obs))
 	for m := range s.obs {
-		slots += float64(t1.slots[m] - t0.slots[m])
-		probed += float64(t1.probeMax[m] - t0.probeMax[m])
-		// Taken whole, the send at the window's edge was 0.5 % of a 20 s
-		// window at one match, enough to fail a step at 99.5 % that
-		// delivered every send: see expectedSends.
-		owed[m] = expectedSends(t1.slots[m]-t0.slots[m], t1.probeMax[m]-t0.probeMax[m])
+		dSlots[m] = t1.slots[m] - t0.slots[m]
+		dProbe[m] = t1.probeMax[m] - t0.probeMax[m]
+		slots += float64(dSlots[m])
+		probed += float64(dProbe[m])
+	}
+	owed, from := owedSends(t0.serverSends, t1.serverSends, dSlots, dProbe)
+	res.OwedFrom = from
+	for m := range owed {
 		sends += float64(owed[m])
 		expected += float64(owed[m]) * float64(perMatch[m])
 	}
