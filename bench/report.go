@@ -298,6 +298,7 @@ func (r *Report) Markdown(svg string) string {
 	}
 	capacityMarkdown(&b, r.Capacity)
 	unpinnedMarkdown(&b, view)
+	goalsMarkdown(&b, view)
 	variantMarkdown(&b, view)
 	floorPlusMarkdown(&b, view)
 	clusterMarkdown(&b, view)

@@ -245,6 +245,7 @@ func Run(ctx context.Context, cfg *Config) ([]Result, error) {
 	}
 	var results []Result
 	failedAt := map[string]int{} // server/matches → overlays of the failed step
+	start, done, total := time.Now(), 0, StepRuns(cfg)
 	for _, st := range cfg.Steps {
 		for round := range max(cfg.Runs, 1) {
 			for _, name := range stepServers(cfg) {
@@ -253,6 +254,7 @@ func Run(ctx context.Context, cfg *Config) ([]Result, error) {
 				}
 				key := fmt.Sprintf("%s/%s/%d", name, st.Kind, st.Matches)
 				if n, ok := failedAt[key]; ok && cfg.StopAfterFail && st.Overlays > n {
+					done++
 					if round == 0 {
 						results = append(results, Result{Server: name, Kind: st.Kind, Matches: st.Matches, Overlays: st.Overlays,
 							Status: fmt.Sprintf("%sfailed at %d overlays", statusSkipped, n)})
@@ -264,7 +266,8 @@ func Run(ctx context.Context, cfg *Config) ([]Result, error) {
 					return results, err
 				}
 				r.Run = round
-				cfg.printf("%s [run %d/%d]\n", r.summary(), round+1, max(cfg.Runs, 1))
+				done++
+				cfg.printf("%s [run %d/%d; %s]\n", r.summary(), round+1, max(cfg.Runs, 1), progressNote(done, total, time.Since(start)))
 				if !r.Measured() || r.DeliveredPct < 50 || r.Connected < int64(r.Overlays) {
 					if _, ok := failedAt[key]; !ok {
 						failedAt[key] = st.Overlays

@@ -278,6 +278,10 @@ func run() int {
 	}
 	fmt.Fprintf(os.Stderr, "spectra-bench: %d steps × %d servers%s, %s window each; server logs and payloads in %s\n",
 		len(cfg.Steps), len(cfg.Servers), unpinnedNote, cfg.Duration, logDir)
+	if n := bench.StepRuns(&cfg); n > 0 {
+		fmt.Fprintf(os.Stderr, "spectra-bench: %d step runs, estimated %s (fitted to make bench-quick's measured 2 min 57 s)\n",
+			n, bench.EstimateSteps(&cfg).Round(time.Second))
+	}
 	capPlan := bench.CapacityPlanText(&cfg)
 	if capPlan != "" {
 		fmt.Fprintf(os.Stderr, "spectra-bench: %s\n", capPlan)
