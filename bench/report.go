@@ -413,10 +413,11 @@ const legend = `
   most 10/s), or the busiest probe's count less one if higher — which can ask for more than a correct
   server sends.
 - **expected/s** = Σ over matches of sends/s × overlays of the match; **delivered/s**: match_data
-  all overlays received in the window, each overlay's count capped at one more than its match was
-  owed (the window's edges cut a send's fan-out, so an overlay that got every send counts one more or
-  one fewer; those average out over the match) and each match's at what it was owed in all: extra or
-  repeated frames cannot make up for lost ones beyond that edge, and **delivered** = delivered /
+  all overlays received in the window, each overlay's count capped at what its match was owed (the
+  overlays' counts are read before the server's send counts at the window's start and 1 s after them
+  at its end, so that every counted send had time to arrive; with the estimate, est., one more: there
+  the window's edges cut a send's fan-out and average out over the match) and each match's at what it
+  was owed in all: extra or repeated frames cannot make up for lost ones, and **delivered** = delivered /
   expected is never over 100 % (the .json's framesOverOwed counts what the caps cut off). The probes count distinct states only: a match_data equal to the one before it
   (repeatedStates) or one that does not inflate or parse (decodeFailures, invalidJSON; both in
   **errors**) is not a delivery. A step is **ok** only at ≥ 99.5 % delivered.
