@@ -11,6 +11,7 @@ import (
 // 2 min 57 s, 11.8 s each: the window, the settle pause, about 1 s to
 // start a server and its observers and to stop them, and the storm's
 // connections at about 2 500 per second. A ramp step connects at -ramp.
+// Since then the window's end waits edgeDrain (1 s) for the last sends.
 // Large storms and TLS handshakes may connect slower than that; the
 // estimate is a guide, the progress lines say how it goes.
 const (
@@ -24,7 +25,7 @@ func estimateStepRun(cfg *Config, st Step) time.Duration {
 	if st.Kind == StepStorm {
 		connect = float64(st.Overlays) / estimateStormRate
 	}
-	return cfg.Duration + cfg.Settle + estimateStepFixed + time.Duration(connect*float64(time.Second))
+	return cfg.Duration + cfg.Settle + estimateStepFixed + edgeDrain + time.Duration(connect*float64(time.Second))
 }
 
 // StepRuns is how many step runs Run makes: every step, every server
