@@ -83,3 +83,17 @@ func FuzzParseMatchSends(f *testing.F) {
 		}
 	})
 }
+
+func TestSendsCell(t *testing.T) {
+	for _, tc := range []struct {
+		from, want string
+	}{
+		{OwedFromServer, "7.5"},
+		{OwedFromEstimate, "7.5 est."},
+		{"", "7.5 est."}, // a report from before the server's counts
+	} {
+		if got := sendsCell(Result{OwedFrom: tc.from})(7.5); got != tc.want {
+			t.Errorf("owed from %q: %q, want %q", tc.from, got, tc.want)
+		}
+	}
+}

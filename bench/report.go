@@ -498,10 +498,11 @@ func faultsMarkdown(b *strings.Builder, rs []Result) {
 }
 
 // sendsCell is the sends/match/s cell: marked est. when the harness, not
-// the server, counted what was owed.
+// the server, counted what was owed (also in reports from before the
+// server's counts, which have no owedFrom).
 func sendsCell(x Result) func(float64) string {
 	return func(v float64) string {
-		if x.OwedFrom == OwedFromEstimate {
+		if x.OwedFrom != OwedFromServer {
 			return f1(v) + " est."
 		}
 		return f1(v)
