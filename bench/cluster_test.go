@@ -179,6 +179,9 @@ func TestClusterSmoke(t *testing.T) {
 	if res.DeliveredPct < 95 {
 		t.Errorf("delivered %.1f%%: the overlays of nodes 1 and 2 do not get the match through Redis", res.DeliveredPct)
 	}
+	if res.OwedFrom != OwedFromServer {
+		t.Errorf("owed from %q: the owner node's per-match send counts were not read", res.OwedFrom)
+	}
 	if res.LocalSamples == 0 || res.RemoteSamples == 0 {
 		t.Errorf("latency samples: node 0 %d, other nodes %d; want both", res.LocalSamples, res.RemoteSamples)
 	}

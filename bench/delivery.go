@@ -1,8 +1,9 @@
 package bench
 
 // How "delivered" is counted. Each overlay's match_data in the window count
-// up to one more than the server owed its match (expectedSends; the one is
-// the window's edge, see deliveredCapped), never more, and a match counts
+// up to what the server owed its match (what the server itself counted as
+// sent, see owedSends; for a server without that count the estimate
+// expectedSends, and one more for the window's edge, see deliveredCapped), never more, and a match counts
 // at most what it was owed in all: no step delivers more than 100 %, and
 // extra frames cannot make up for lost ones beyond the edge's one. The probes (the sampled overlays that inflate and parse
 // everything) count distinct states only: a match_data whose state equals
@@ -15,8 +16,9 @@ type overlayCount struct {
 	n     int64
 }
 
-// expectedSends is what the server owes each overlay of a match in the
-// window: one send per 100 ms slot in which the observer sent something (the
+// expectedSends is the harness's estimate of what the server owes each
+// overlay of a match in the window, for a server that does not count its
+// sends (the Node baseline; see owedSends): one send per 100 ms slot in which the observer sent something (the
 // 10/s cap of a change-driven 100 ms loop), or what the busiest probe got if
 // that is more (a leading-edge sender may send a little more often), less
 // one: a send being fanned out when the window opens or closes is inside one
@@ -27,15 +29,17 @@ func expectedSends(slots, probeMax int64) int64 {
 }
 
 // deliveredCapped sums what each overlay received between t0 and t1 (the
-// same overlays in the same order; one missing from t0 had 0). The window's
-// edges cut a send's fan-out: an overlay that got every send counts one
-// more or one fewer than its match was owed, depending on which side of t0
-// and t1 its copy of the edge sends fell. Those average out over a match's
-// overlays, so each overlay counts up to one more than owed (its edge send),
-// never more (a server that sends states twice cannot make up a loss with
-// them), and a match counts at most owed × its overlays (never over 100 %).
-// over is what the caps cut off.
-func deliveredCapped(t0, t1 []overlayCount, expected []int64, overlays []int) (delivered, over int64) {
+// same overlays in the same order; one missing from t0 had 0). Each
+// overlay counts up to edge more than its match was owed, never more (a
+// server that sends states twice cannot make up a loss with them), and a
+// match counts at most owed × its overlays (never over 100 %). edge is 0
+// when owed is the server's own count: the overlays' window then holds
+// the server's (see measureWindow), so an overlay that got every send
+// counts at least owed. It is 1 for the harness's estimate: there the
+// window's edges cut a send's fan-out, an overlay that got every send
+// counts one more or one fewer than owed, and those average out over a
+// match's overlays. over is what the caps cut off.
+func deliveredCapped(t0, t1 []overlayCount, expected []int64, overlays []int, edge int64) (delivered, over int64) {
 	perMatch := make([]int64, len(expected))
 	for i, c := range t1 {
 		got := c.n
@@ -47,7 +51,7 @@ func deliveredCapped(t0, t1 []overlayCount, expected []int64, overlays []int) (d
 			over += got
 			continue
 		}
-		capped := min(got, expected[c.match]+1)
+		capped := min(got, expected[c.match]+edge)
 		over += got - capped
 		perMatch[c.match] += capped
 	}

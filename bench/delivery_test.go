@@ -31,6 +31,8 @@ func TestDeliveredCapped(t *testing.T) {
 		t0, t1          []overlayCount
 		expected        []int64
 		overlays        []int
+		edge            int64 // set to 1 below unless exact
+		exact           bool  // edge 0: owed is the server's own count
 		delivered, over int64
 	}{
 		{name: "every send once", t0: oc(0, 5, 0, 7), t1: oc(0, 105, 0, 107), expected: []int64{100}, overlays: []int{2}, delivered: 200},
@@ -49,9 +51,19 @@ func TestDeliveredCapped(t *testing.T) {
 		{name: "an unknown match is owed nothing", t0: nil, t1: oc(5, 3), expected: []int64{10}, overlays: []int{1}, delivered: 0, over: 3},
 		{name: "a count that went down is none", t0: oc(0, 9), t1: oc(0, 4), expected: []int64{10}, overlays: []int{1}, delivered: 0},
 		{name: "no overlays", expected: []int64{10}, overlays: []int{0}},
+		// Owed by the server's own count: no edge allowance.
+		{name: "server count: every send once", exact: true, t0: oc(0, 5, 0, 7), t1: oc(0, 105, 0, 107), expected: []int64{100},
+			overlays: []int{2}, delivered: 200},
+		{name: "server count: an edge frame cannot make up a lost one", exact: true, t0: oc(0, 0, 0, 0), t1: oc(0, 101, 0, 99),
+			expected: []int64{100}, overlays: []int{2}, delivered: 199, over: 1},
+		{name: "server count: a duplicating server gets no credit", exact: true, t0: oc(0, 0), t1: oc(0, 200), expected: []int64{100},
+			overlays: []int{1}, delivered: 100, over: 100},
 	} {
+		if !tc.exact {
+			tc.edge = 1
+		}
 		t.Run(tc.name, func(t *testing.T) {
-			d, o := deliveredCapped(tc.t0, tc.t1, tc.expected, tc.overlays)
+			d, o := deliveredCapped(tc.t0, tc.t1, tc.expected, tc.overlays, tc.edge)
 			if d != tc.delivered || o != tc.over {
 				t.Errorf("deliveredCapped = %d, over %d; want %d, over %d", d, o, tc.delivered, tc.over)
 			}

@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"net"
 	"testing"
@@ -115,6 +117,19 @@ func floorSmoke(t *testing.T, plus bool) {
 		} else if r.Close(); srv.RingSends() == 0 {
 			t.Error("floor+ sent nothing through io_uring")
 		}
+	}
+	// The floor counts its own sends for the bench: at least what the probe
+	// got, less the frame it was given at logon.
+	var page bytes.Buffer
+	if err := srv.WriteMetrics(&page); err != nil {
+		t.Fatal(err)
+	}
+	sends, err := parseMatchSends(bufio.NewScanner(&page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.matchData.Load(); sends[gc] < got-1 {
+		t.Errorf("the floor counted %d sends of %s, the probe received %d", sends[gc], gc, got)
 	}
 	lat, _, _ := p.results()
 	t.Logf("probe: %d match_data, %.0f B each on the wire, latencies %v", p.matchData.Load(),

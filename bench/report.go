@@ -298,6 +298,7 @@ func (r *Report) Markdown(svg string) string {
 	}
 	capacityMarkdown(&b, r.Capacity)
 	unpinnedMarkdown(&b, view)
+	goalsMarkdown(&b, view)
 	variantMarkdown(&b, view)
 	floorPlusMarkdown(&b, view)
 	clusterMarkdown(&b, view)
@@ -340,7 +341,7 @@ func (r *Report) Markdown(svg string) string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |\n",
 			runLabel(x), x.Step(), x.Connected, na(x.ConnectSeconds > 0, x.ConnectSeconds, f1), storm,
-			na(m, x.SendsPerMatchPerSec, f1), na(m, x.DeliveredPerSec, f0), na(m, x.ExpectedPerSec, f0), del,
+			na(m, x.SendsPerMatchPerSec, sendsCell(x)), na(m, x.DeliveredPerSec, f0), na(m, x.ExpectedPerSec, f0), del,
 			na(lat, x.LatencyP50ms, f0), p99, na(lat, x.LatencyMaxms, f0), samples,
 			na(m, x.WireMBps, f2), na(m && x.BytesPerMatchData > 0, x.BytesPerMatchData, f0), na(ref, x.RefContextBytes, f0), na(ref, x.RefNoContextBytes, f0),
 			na(m, x.ServerCores, f2), na(m && x.ServerCPUPerMsgUs > 0, x.ServerCPUPerMsgUs, func(v float64) string { return withRange(x, RangeCPU, v, f1) }),
@@ -403,15 +404,20 @@ const legend = `
   connection attempt to the last ` + "`logon_success`" + ` (the ramp rate bounds it from below).
 - **storm s**: storm steps only — from the first connection attempt until every overlay had received
   its first match_data; — when not all of them did.
-- **sends/match/s**: the match_data each overlay is owed per second — per match, the number of
-  100 ms slots in which the observer sent at least one event (what a change-driven 100 ms loop must
-  send, at most 10/s), or the busiest probe's count if higher (a server may send sooner after a quiet
-  period), averaged over the matches.
+- **sends/match/s**: the match_data each overlay is owed per second, averaged over the matches: per
+  match, what the server itself counted as sent in the window (spectra-server's and the floors'
+  ` + "`spectra_match_data_sends_by_match_total`" + ` on their admin /metrics, read at both ends of the
+  window), so an overlay is never owed a state the server did not send. **est.**: a server without that
+  count (the Node baseline) is owed the harness's estimate instead — per match, the number of 100 ms
+  slots in which the observer sent at least one event (what a change-driven 100 ms loop must send, at
+  most 10/s), or the busiest probe's count less one if higher — which can ask for more than a correct
+  server sends.
 - **expected/s** = Σ over matches of sends/s × overlays of the match; **delivered/s**: match_data
-  all overlays received in the window, each overlay's count capped at one more than its match was
-  owed (the window's edges cut a send's fan-out, so an overlay that got every send counts one more or
-  one fewer; those average out over the match) and each match's at what it was owed in all: extra or
-  repeated frames cannot make up for lost ones beyond that edge, and **delivered** = delivered /
+  all overlays received in the window, each overlay's count capped at what its match was owed (the
+  overlays' counts are read before the server's send counts at the window's start and 1 s after them
+  at its end, so that every counted send had time to arrive; with the estimate, est., one more: there
+  the window's edges cut a send's fan-out and average out over the match) and each match's at what it
+  was owed in all: extra or repeated frames cannot make up for lost ones, and **delivered** = delivered /
   expected is never over 100 % (the .json's framesOverOwed counts what the caps cut off). The probes count distinct states only: a match_data equal to the one before it
   (repeatedStates) or one that does not inflate or parse (decodeFailures, invalidJSON; both in
   **errors**) is not a delivery. A step is **ok** only at ≥ 99.5 % delivered.
@@ -488,5 +494,17 @@ func faultsMarkdown(b *strings.Builder, rs []Result) {
 			header = true
 		}
 		fmt.Fprintf(b, "| %s | %s | %d | %d |\n", x.Server, x.Step(), x.ServerMajorFaults, x.HarnessMajorFaults)
+	}
+}
+
+// sendsCell is the sends/match/s cell: marked est. when the harness, not
+// the server, counted what was owed (also in reports from before the
+// server's counts, which have no owedFrom).
+func sendsCell(x Result) func(float64) string {
+	return func(v float64) string {
+		if x.OwedFrom != OwedFromServer {
+			return f1(v) + " est."
+		}
+		return f1(v)
 	}
 }

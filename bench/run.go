@@ -128,6 +128,10 @@ type Result struct {
 	WindowSeconds       float64 `json:"windowSeconds"`
 	IngestEventsPerSec  float64 `json:"ingestEventsPerSec"`
 	SendsPerMatchPerSec float64 `json:"expectedSendsPerMatchPerSec"`
+	// OwedFrom: where SendsPerMatchPerSec (what each overlay was owed) came
+	// from: OwedFromServer (the server's own per-match send counts) or
+	// OwedFromEstimate (the harness's, for a server without them: node).
+	OwedFrom            string  `json:"owedFrom,omitempty"`
 	SlotsPerMatchPerSec float64 `json:"observerSlotsPerMatchPerSec"`
 	ProbePerMatchPerSec float64 `json:"probeMatchDataPerMatchPerSec"`
 	DeliveredPerSec     float64 `json:"deliveredPerSec"`
@@ -157,8 +161,8 @@ type Result struct {
 	// µs (before issue 22: per match_data received).
 	ServerCPUPerMsgUs float64 `json:"serverCPUPerMatchDataUs,omitempty"`
 	// ServerGoroutines: spectra-server's go_goroutines (its /metrics) at
-	// the end of the window, summed over a cluster's nodes; 0 for servers
-	// without /metrics (the floor, node).
+	// the end of the window, summed over a cluster's nodes (the floors
+	// publish theirs too); 0 for servers without /metrics (node).
 	ServerGoroutines int `json:"serverGoroutines,omitempty"`
 
 	// Cluster kinds: the server figures above sum every node and
@@ -241,6 +245,7 @@ func Run(ctx context.Context, cfg *Config) ([]Result, error) {
 	}
 	var results []Result
 	failedAt := map[string]int{} // server/matches → overlays of the failed step
+	start, done, total := time.Now(), 0, StepRuns(cfg)
 	for _, st := range cfg.Steps {
 		for round := range max(cfg.Runs, 1) {
 			for _, name := range stepServers(cfg) {
@@ -249,6 +254,7 @@ func Run(ctx context.Context, cfg *Config) ([]Result, error) {
 				}
 				key := fmt.Sprintf("%s/%s/%d", name, st.Kind, st.Matches)
 				if n, ok := failedAt[key]; ok && cfg.StopAfterFail && st.Overlays > n {
+					done++
 					if round == 0 {
 						results = append(results, Result{Server: name, Kind: st.Kind, Matches: st.Matches, Overlays: st.Overlays,
 							Status: fmt.Sprintf("%sfailed at %d overlays", statusSkipped, n)})
@@ -260,7 +266,8 @@ func Run(ctx context.Context, cfg *Config) ([]Result, error) {
 					return results, err
 				}
 				r.Run = round
-				cfg.printf("%s [run %d/%d]\n", r.summary(), round+1, max(cfg.Runs, 1))
+				done++
+				cfg.printf("%s [run %d/%d; %s]\n", r.summary(), round+1, max(cfg.Runs, 1), progressNote(done, total, time.Since(start)))
 				if !r.Measured() || r.DeliveredPct < 50 || r.Connected < int64(r.Overlays) {
 					if _, ok := failedAt[key]; !ok {
 						failedAt[key] = st.Overlays

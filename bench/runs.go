@@ -68,6 +68,12 @@ func medianResult(rs []Result) Result {
 		*field(&out) = medianOf(m, func(x *Result) float64 { return *field(x) })
 	}
 	out.Ranges = rangesOf(m)
+	// One run owed by the harness's estimate makes the median an estimate.
+	for _, x := range m {
+		if x.OwedFrom == OwedFromEstimate {
+			out.OwedFrom = OwedFromEstimate
+		}
+	}
 	var lat []Result
 	out.LatencySamples = 0
 	for _, x := range m {

@@ -36,7 +36,7 @@ type serverProc struct {
 	pid    int
 	ingest string // host:port
 	output string
-	admin  string // spectra-server's admin listener (its /metrics), "" when none
+	admin  string // the admin listener (/metrics: spectra-server, the floors), "" when none
 	// tls is the harness's TLS configuration for this server (nil: plain).
 	tls    *tls.Config
 	tlsCrt string
@@ -72,9 +72,9 @@ func startServer(ctx context.Context, cfg *Config, kind, logPath string, env ...
 			}
 		}
 	case kind == KindFloor:
-		cmd = exec.Command(cfg.FloorBinary, "-bind", "127.0.0.1", "-base-state", cfg.BaseState)
+		cmd = exec.Command(cfg.FloorBinary, "-bind", "127.0.0.1", "-base-state", cfg.BaseState, "-admin-bind", "127.0.0.1:0")
 	case kind == KindFloorPlus:
-		cmd = exec.Command(cfg.FloorBinary, "-bind", "127.0.0.1", "-base-state", cfg.BaseState, "-plus")
+		cmd = exec.Command(cfg.FloorBinary, "-bind", "127.0.0.1", "-base-state", cfg.BaseState, "-plus", "-admin-bind", "127.0.0.1:0")
 	case kind == KindNode:
 		cmd = exec.Command("node", filepath.Join(cfg.BaselineDir, "server.js"))
 		cmd.Env = append(os.Environ(), "BIND=127.0.0.1", "BASE_STATE="+cfg.BaseState)

@@ -33,11 +33,15 @@ type snapshot struct {
 	sent       int64
 	disconnect int64
 	overlays   []overlayCount // each overlay's match_data (window start and end only)
+	// serverSends: each match's match_data sends as the server counts them
+	// (window start and end only; nil: unknown, see owedSends).
+	serverSends []int64
 }
 
 type stepState struct {
 	cfg      *Config
 	name     string // the log files' prefix
+	label    string // the progress lines' prefix: name and step
 	srv      *serverGroup
 	obs      []*observer
 	pool     *countPool
@@ -105,21 +109,15 @@ func runStep(ctx context.Context, cfg *Config, srcs []*replaySource, kind string
 
 // runStepNamed runs st with a server of the given kind; name is what the
 // result, the progress line and the log files call it (go-unpinned,
-// capacity-floor: a kind run another way).
+// capacity-floor: a kind run another way). In order: start the server,
+// start the observers, connect the overlays, measure the window, compute
+// the figures; the first that fails ends the step with its status.
 func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, name string, st Step) (res Result) {
-	res = Result{Server: kind, Kind: st.Kind, Matches: st.Matches, Overlays: st.Overlays, Status: "ok",
-		ServerCPUs: cfg.ServerCPUN, HarnessCPUs: cfg.HarnessCPUN}
-	if name == KindGoUnpinned {
-		res.Server = name
-	}
-	if st.Matches < 1 || st.Overlays < st.Matches {
-		res.Status = "bad step"
+	res = newStepResult(cfg, kind, name, st)
+	if res.Status != "ok" {
 		return res
 	}
-	storm := st.Kind == StepStorm
-	label := fmt.Sprintf("%s %s", name, st)
-	logBase := filepath.Join(cfg.LogDir, strings.ReplaceAll(fmt.Sprintf("%s-%s%dm-%do", name, st.Kind, st.Matches, st.Overlays), "/", "_"))
-	srv, err := startGroup(ctx, cfg, kind, logBase)
+	srv, err := startGroup(ctx, cfg, kind, stepLogBase(cfg, name, st))
 	if err != nil {
 		res.Status = "server: " + err.Error()
 		return res
@@ -128,72 +126,158 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 	if IsCluster(kind) {
 		res.Nodes = len(srv.nodes)
 	}
-	s := &stepState{cfg: cfg, name: name, srv: srv, counters: &overlayCounters{}}
+	s := &stepState{cfg: cfg, name: name, label: fmt.Sprintf("%s %s", name, st), srv: srv, counters: &overlayCounters{}}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-
-	// Observers.
-	ready := make(chan error, st.Matches)
-	for m := range st.Matches {
-		src := srcs[m%len(srcs)]
-		gc := groupCode(m)
-		o := &observer{src: src, groupCode: gc, matchID: src.matchID + "-" + gc, ingest: httpScheme(srv.tls()) + srv.ingest(), tls: srv.tls(),
-			speed: cfg.Speed, markerEvery: cfg.MarkerEvery, markers: &markerLog{}, slowOver: cfg.SlowSample}
-		s.obs = append(s.obs, o)
-		go o.run(sctx, ready)
-	}
-	defer func() {
-		cancel()
-		for _, o := range s.obs {
-			o.close()
-		}
-	}()
-	cfg.printf("%s: starting %d observers", label, st.Matches)
-	obsDeadline := time.NewTimer(120 * time.Second)
-	defer obsDeadline.Stop()
-	for range st.Matches {
-		select {
-		case err := <-ready:
-			if err != nil {
-				res.Status = "observer: " + err.Error()
-				return res
-			}
-		case <-obsDeadline.C:
-			res.Status = "observers not ready within 120s"
-			return res
-		case <-ctx.Done():
-			res.Status = "interrupted"
-			return res
-		}
+	defer s.closeObservers(cancel)
+	if res.Status = s.startObservers(ctx, sctx, srcs, st); res.Status != "ok" {
+		return res
 	}
 	time.Sleep(500 * time.Millisecond)
 	before, _ := srv.sample()
 	res.ServerRSSBeforeMB = float64(before.rss) / (1 << 20)
 
-	// Overlays, the probes among them (planOverlays), at the ramp's pace.
-	s.pool, err = newCountPool(s.counters, st.Matches, srv.output(0), cfg.Readers)
-	if err != nil {
-		res.Status = err.Error()
+	defer s.closeOverlays()
+	s.connectOverlays(ctx, sctx, st, &res)
+	if !res.ok() && !strings.HasPrefix(res.Status, "only") {
+		s.finish(&res, nil, nil)
 		return res
 	}
-	s.pool.tls = srv.tls()
-	defer s.pool.close()
-	perMatch := make([]int, st.Matches)
-	for m := range perMatch {
-		perMatch[m] = st.Overlays / st.Matches
-		if m < st.Overlays%st.Matches {
-			perMatch[m]++
+
+	if sleepUntil(ctx, time.Now().Add(cfg.Settle)) != nil {
+		res.Status = "interrupted"
+		return res
+	}
+	t0, t1, maxRSS := s.measureWindow(ctx, st, &res)
+	res.ServerGoroutines = srv.goroutines(ctx)
+	if t1.proc.rss == 0 {
+		t1.proc.rss = maxRSS
+	}
+	s.finish(&res, &t0, &t1)
+	res.ServerRSSMB = float64(max(maxRSS, t1.proc.rss)) / (1 << 20)
+	if res.Connected > 0 {
+		res.RSSPerConnKiB = float64(t1.proc.rss-before.rss) / 1024 / float64(res.Connected)
+	}
+	cancel()
+	s.reference(&res)
+	res.Status = windowStatus(res)
+	return res
+}
+
+// newStepResult is the result a step starts with: its server and step,
+// the CPUs, status ok, or "bad step" for a step that cannot run.
+func newStepResult(cfg *Config, kind, name string, st Step) Result {
+	res := Result{Server: kind, Kind: st.Kind, Matches: st.Matches, Overlays: st.Overlays, Status: "ok",
+		ServerCPUs: cfg.ServerCPUN, HarnessCPUs: cfg.HarnessCPUN}
+	if name == KindGoUnpinned {
+		res.Server = name
+	}
+	if st.Matches < 1 || st.Overlays < st.Matches {
+		res.Status = "bad step"
+	}
+	return res
+}
+
+// stepLogBase is the path the step's log files start with.
+func stepLogBase(cfg *Config, name string, st Step) string {
+	return filepath.Join(cfg.LogDir, strings.ReplaceAll(fmt.Sprintf("%s-%s%dm-%do", name, st.Kind, st.Matches, st.Overlays), "/", "_"))
+}
+
+// windowStatus is the status after a measured window: under the delivery
+// bar fails an ok step.
+func windowStatus(res Result) string {
+	if res.ok() && res.Measured() && res.DeliveredPct < MinDeliveredPct {
+		return underStatus(res.DeliveredPct)
+	}
+	return res.Status
+}
+
+// overlaysPerMatch spreads a step's overlays over its matches, the first
+// ones taking the remainder.
+func overlaysPerMatch(overlays, matches int) []int {
+	out := make([]int, matches)
+	for m := range out {
+		out[m] = overlays / matches
+		if m < overlays%matches {
+			out[m]++
 		}
 	}
+	return out
+}
+
+// observersReadyWithin bounds the wait for a step's observers.
+const observersReadyWithin = 120 * time.Second
+
+// startObservers starts one observer per match on sctx and waits until
+// each has logged on: "ok", or why not.
+func (s *stepState) startObservers(ctx, sctx context.Context, srcs []*replaySource, st Step) string {
+	ready := make(chan error, st.Matches)
+	for m := range st.Matches {
+		src := srcs[m%len(srcs)]
+		gc := groupCode(m)
+		o := &observer{src: src, groupCode: gc, matchID: src.matchID + "-" + gc, ingest: httpScheme(s.srv.tls()) + s.srv.ingest(), tls: s.srv.tls(),
+			speed: s.cfg.Speed, markerEvery: s.cfg.MarkerEvery, markers: &markerLog{}, slowOver: s.cfg.SlowSample}
+		s.obs = append(s.obs, o)
+		go o.run(sctx, ready)
+	}
+	s.cfg.printf("%s: starting %d observers", s.label, st.Matches)
+	deadline := time.NewTimer(observersReadyWithin)
+	defer deadline.Stop()
+	for range st.Matches {
+		select {
+		case err := <-ready:
+			if err != nil {
+				return "observer: " + err.Error()
+			}
+		case <-deadline.C:
+			return fmt.Sprintf("observers not ready within %.0fs", observersReadyWithin.Seconds())
+		case <-ctx.Done():
+			return "interrupted"
+		}
+	}
+	return "ok"
+}
+
+// closeObservers stops the observers (cancel ends their play loops).
+func (s *stepState) closeObservers(cancel context.CancelFunc) {
+	cancel()
+	for _, o := range s.obs {
+		o.close()
+	}
+}
+
+// closeOverlays closes the polling overlays, then the counting pool.
+func (s *stepState) closeOverlays() {
+	s.pollMu.Lock()
+	for _, o := range s.polling {
+		o.c.Close()
+	}
+	s.pollMu.Unlock()
+	if s.pool != nil {
+		s.pool.close()
+	}
+}
+
+// connectOverlays connects st's overlays, the probes among them
+// (planOverlays): at the ramp's pace, or all at once in a storm. It waits
+// until each has logged on (in a storm: has its first match_data) or
+// failed, or the time is up, and sets res's connection figures, the
+// storm's, and its status when not all made it.
+func (s *stepState) connectOverlays(ctx, sctx context.Context, st Step, res *Result) {
+	cfg := s.cfg
+	storm := st.Kind == StepStorm
+	var err error
+	if s.pool, err = newCountPool(s.counters, st.Matches, s.srv.output(0), cfg.Readers); err != nil {
+		res.Status = err.Error()
+		return
+	}
+	s.pool.tls = s.srv.tls()
 	rampStart := time.Now()
-	tasks := s.planOverlays(st, perMatch)
+	tasks := s.planOverlays(st, overlaysPerMatch(st.Overlays, st.Matches))
 	for _, ps := range s.probes {
 		res.Probes += len(ps)
 	}
 	res.Polling = countPolling(tasks)
-	work := make(chan task)
-	var dialers sync.WaitGroup
-	var attempted atomic.Int64
 	nDialers := cfg.Dialers
 	if storm {
 		nDialers = cfg.StormDialers
@@ -202,79 +286,109 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 	if storm {
 		rampStart = stormStart.at
 	}
-	for range max(nDialers, 1) {
-		dialers.Add(1)
+	work := make(chan task)
+	dialers := s.startDialers(sctx, work, max(nDialers, 1))
+	go feedTasks(sctx, tasks, work, storm, cfg.RampRate)
+	total := int64(st.Overlays)
+	s.waitConnected(ctx, storm, total, time.Now().Add(connectLimit(cfg, len(tasks), storm)), res)
+	dialers.Wait()
+	res.Connected = s.counters.loggedOn.Load()
+	if last := s.counters.lastLogonNs.Load(); last > 0 {
+		res.ConnectSeconds = time.Unix(0, last).Sub(rampStart).Seconds()
+	}
+	if storm {
+		s.stormFigures(stormStart, total, res)
+	}
+	res.Status = connectStatus(res.Status, ctx.Err() != nil, s.srv.alive(), s.srv.deadLog, res.Connected, total)
+}
+
+// startDialers starts n goroutines connecting the tasks of work until it
+// is closed.
+func (s *stepState) startDialers(sctx context.Context, work <-chan task, n int) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
 		go func() {
-			defer dialers.Done()
+			defer wg.Done()
 			for t := range work {
-				var err error
-				if t.probe != nil {
-					err = s.connectProbe(sctx, t)
-				} else if t.polling {
-					var o *pollingOverlay
-					if o, err = dialPolling(sctx, httpScheme(srv.tls())+t.out, groupCode(t.m), t.m, cfg.Deflate, srv.tls(), cfg.ConnectTimeout, s.counters); err == nil {
-						s.pollMu.Lock()
-						s.polling = append(s.polling, o)
-						s.pollMu.Unlock()
-					}
-				} else {
-					err = s.pool.dialAt(t.out, t.m, groupCode(t.m), cfg.Deflate, cfg.ConnectTimeout)
-				}
-				if err != nil {
+				if err := s.dial(sctx, t); err != nil {
 					s.counters.connectFails.Add(1)
 					s.noteErr(err)
 				}
-				attempted.Add(1)
 			}
 		}()
 	}
-	defer func() {
-		s.pollMu.Lock()
-		for _, o := range s.polling {
-			o.c.Close()
+	return &wg
+}
+
+// dial connects one task: a probe, a polling overlay or a counting one.
+func (s *stepState) dial(sctx context.Context, t task) error {
+	cfg := s.cfg
+	switch {
+	case t.probe != nil:
+		return s.connectProbe(sctx, t)
+	case t.polling:
+		o, err := dialPolling(sctx, httpScheme(s.srv.tls())+t.out, groupCode(t.m), t.m, cfg.Deflate, s.srv.tls(), cfg.ConnectTimeout, s.counters)
+		if err == nil {
+			s.pollMu.Lock()
+			s.polling = append(s.polling, o)
+			s.pollMu.Unlock()
 		}
-		s.pollMu.Unlock()
-	}()
-	go func() {
-		defer close(work)
-		every := time.Duration(float64(time.Second) / max(cfg.RampRate, 1))
-		next := time.Now()
-		for _, t := range tasks {
-			if !storm {
-				if sleepUntil(sctx, next) != nil {
-					return
-				}
-				next = next.Add(every)
-			}
-			select {
-			case work <- t:
-			case <-sctx.Done():
+		return err
+	default:
+		return s.pool.dialAt(t.out, t.m, groupCode(t.m), cfg.Deflate, cfg.ConnectTimeout)
+	}
+}
+
+// feedTasks hands the tasks to the dialers, rate per second (a storm: as
+// fast as they take them), and closes work at the end or on sctx's end.
+func feedTasks(sctx context.Context, tasks []task, work chan<- task, storm bool, rate float64) {
+	defer close(work)
+	every := time.Duration(float64(time.Second) / max(rate, 1))
+	next := time.Now()
+	for _, t := range tasks {
+		if !storm {
+			if sleepUntil(sctx, next) != nil {
 				return
 			}
+			next = next.Add(every)
 		}
-	}()
-	total := int64(st.Overlays)
-	rampLimit := time.Duration(float64(len(tasks))/max(cfg.RampRate, 1)*2*float64(time.Second)) + 30*time.Second + cfg.ConnectTimeout
-	if storm {
-		// A server that accepts 60 logons per second takes nearly three
-		// minutes for 10 000; give it that, not more.
-		rampLimit = max(3*cfg.ConnectTimeout, 180*time.Second)
+		select {
+		case work <- t:
+		case <-sctx.Done():
+			return
+		}
 	}
-	deadline := time.Now().Add(rampLimit)
+}
+
+// connectLimit bounds the connection phase: twice the ramp's time plus
+// 30 s and one connect timeout; a storm gets three connect timeouts, at
+// least 180 s (a server that accepts 60 logons per second takes nearly
+// three minutes for 10 000; give it that, not more).
+func connectLimit(cfg *Config, tasks int, storm bool) time.Duration {
+	if storm {
+		return max(3*cfg.ConnectTimeout, 180*time.Second)
+	}
+	return time.Duration(float64(tasks)/max(cfg.RampRate, 1)*2*float64(time.Second)) + 30*time.Second + cfg.ConnectTimeout
+}
+
+// waitConnected waits until the overlays are connected (a ramp: every
+// one logged on or failed; a storm: every one has its first match_data,
+// failed or was dropped), the deadline passes, the server exits, ctx ends
+// or the server's RSS goes over the limit (res's status then says so),
+// printing a progress line about every second.
+func (s *stepState) waitConnected(ctx context.Context, storm bool, total int64, deadline time.Time, res *Result) {
 	prev := s.snap()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		// A storm ends when every overlay has its first match_data (or
-		// failed); a ramp when every overlay logged on.
 		done := s.counters.loggedOn.Load()+s.counters.connectFails.Load() >= total
 		if storm {
 			first, _ := s.firstData()
-			// Overlays the server dropped will never get theirs.
 			done = first+s.counters.connectFails.Load()+s.counters.disconnects.Load() >= total
 		}
-		if done || time.Now().After(deadline) || !srv.alive() || ctx.Err() != nil {
-			break
+		if done || time.Now().After(deadline) || !s.srv.alive() || ctx.Err() != nil {
+			return
 		}
 		<-tick.C
 		cur := s.snap()
@@ -282,58 +396,72 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 			continue
 		}
 		first, _ := s.firstData()
-		cfg.printf("%s: connecting %d/%d, %d with match_data (failed %d) | %s", label, s.counters.loggedOn.Load(), total, first, s.counters.connectFails.Load(), rates(prev, cur))
+		s.cfg.printf("%s: connecting %d/%d, %d with match_data (failed %d) | %s", s.label, s.counters.loggedOn.Load(), total, first, s.counters.connectFails.Load(), rates(prev, cur))
 		prev = cur
-		if cur.proc.rss > cfg.MaxServerRSS {
+		if cur.proc.rss > s.cfg.MaxServerRSS {
 			res.Status = fmt.Sprintf("aborted: server RSS %.0f MB over the limit", float64(cur.proc.rss)/(1<<20))
-			break
+			return
 		}
 	}
-	dialers.Wait()
-	res.Connected = s.counters.loggedOn.Load()
-	if last := s.counters.lastLogonNs.Load(); last > 0 {
-		res.ConnectSeconds = time.Unix(0, last).Sub(rampStart).Seconds()
-	}
-	if storm {
-		stormEnd := s.snap()
-		first, last := s.firstData()
-		res.FirstData = first
-		if first >= total && last > 0 {
-			res.StormSeconds = time.Unix(0, last).Sub(stormStart.at).Seconds()
-		}
-		if d := stormEnd.at.Sub(stormStart.at).Seconds(); d > 0 {
-			res.StormServerCores = cores(stormStart.proc, stormEnd.proc)
-			res.StormHarnessCores = (stormEnd.self - stormStart.self).Seconds() / d
-		}
-	}
-	switch {
-	case ctx.Err() != nil:
-		res.Status = "interrupted"
-	case !srv.alive():
-		res.Status = "server exited while clients connected (see " + srv.deadLog() + ")"
-	case res.Status == "ok" && res.Connected < total:
-		res.Status = fmt.Sprintf("only %d of %d overlays logged on", res.Connected, total)
-	}
-	if !res.ok() && !strings.HasPrefix(res.Status, "only") {
-		s.finish(&res, nil, nil)
-		return res
-	}
+}
 
-	// Measuring window.
-	if sleepUntil(ctx, time.Now().Add(cfg.Settle)) != nil {
-		res.Status = "interrupted"
-		return res
+// stormFigures sets a storm's figures: overlays with a match_data, the
+// time until the last of them got it (all of them, else 0), and the CPU
+// both sides used meanwhile.
+func (s *stepState) stormFigures(start snapshot, total int64, res *Result) {
+	end := s.snap()
+	first, last := s.firstData()
+	res.FirstData = first
+	if first >= total && last > 0 {
+		res.StormSeconds = time.Unix(0, last).Sub(start.at).Seconds()
 	}
-	t0 := s.snap()
+	if d := end.at.Sub(start.at).Seconds(); d > 0 {
+		res.StormServerCores = cores(start.proc, end.proc)
+		res.StormHarnessCores = (end.self - start.self).Seconds() / d
+	}
+}
+
+// connectStatus is a step's status after its connection phase: status as
+// it was unless interrupted, the server gone, or overlays missing.
+func connectStatus(status string, interrupted, alive bool, deadLog func() string, connected, total int64) string {
+	switch {
+	case interrupted:
+		return "interrupted"
+	case !alive:
+		return "server exited while clients connected (see " + deadLog() + ")"
+	case status == "ok" && connected < total:
+		return fmt.Sprintf("only %d of %d overlays logged on", connected, total)
+	}
+	return status
+}
+
+// edgeDrain is how long the window's end waits, after reading the
+// server's send counts, before it counts what the overlays received: the
+// last sends counted must have arrived (ten send intervals; a step whose
+// p99 is over it fails on latency anyway).
+const edgeDrain = time.Second
+
+// measureWindow measures the window: the counters at its start and end,
+// the largest server RSS seen, a progress line each second. The overlays'
+// counts are taken so that their window holds the server's: at the start
+// before the server's send counts, at the end edgeDrain after them. Every
+// send the server counted is then in the overlays' window, and what else
+// they got there (a send from just before or after) is cut by the cap at
+// what was owed. A window cut short (interrupted, server gone, RSS over
+// the limit) marks res aborted.
+func (s *stepState) measureWindow(ctx context.Context, st Step, res *Result) (t0, t1 snapshot, maxRSS int64) {
+	cfg := s.cfg
+	t0 = s.snap()
 	t0.overlays = s.overlayCounts()
+	t0.serverSends = s.srv.matchSends(ctx, st.Matches)
 	w := &window{start: t0.at, end: t0.at.Add(cfg.Duration)}
 	for m, ps := range s.probes {
 		for i, p := range ps {
 			p.setWindow(w, m == 0 && i == 0)
 		}
 	}
-	prev = t0
-	maxRSS := t0.proc.rss
+	prev := t0
+	maxRSS = t0.proc.rss
 	for time.Now().Before(w.end) {
 		next := time.Now().Add(time.Second)
 		if next.After(w.end) {
@@ -343,13 +471,13 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 			res.Status, res.Aborted = "interrupted", true
 			break
 		}
-		if !srv.alive() {
-			res.Status, res.Aborted = "server exited during the window (see "+srv.deadLog()+")", true
+		if !s.srv.alive() {
+			res.Status, res.Aborted = "server exited during the window (see "+s.srv.deadLog()+")", true
 			break
 		}
 		cur := s.snap()
 		maxRSS = max(maxRSS, cur.proc.rss)
-		cfg.printf("%s: measuring %2.0f/%.0fs | %s", label, cur.at.Sub(t0.at).Seconds(), cfg.Duration.Seconds(), rates(prev, cur))
+		cfg.printf("%s: measuring %2.0f/%.0fs | %s", s.label, cur.at.Sub(t0.at).Seconds(), cfg.Duration.Seconds(), rates(prev, cur))
 		prev = cur
 		if cur.proc.rss > cfg.MaxServerRSS {
 			res.Status = fmt.Sprintf("aborted: server RSS %.0f MB over the limit", float64(cur.proc.rss)/(1<<20))
@@ -357,28 +485,20 @@ func runStepNamed(ctx context.Context, cfg *Config, srcs []*replaySource, kind, 
 			break
 		}
 	}
-	t1 := s.snap()
-	t1.overlays = s.overlayCounts()
-	res.ServerGoroutines = srv.goroutines(ctx)
-	if t1.proc.rss == 0 {
-		t1.proc.rss = maxRSS
+	t1 = s.snap()
+	t1.serverSends = s.srv.matchSends(ctx, st.Matches)
+	if t1.serverSends != nil && !res.Aborted {
+		// The sends the server counted are still on their way: wait for
+		// them before counting what the overlays got.
+		sleepUntil(ctx, time.Now().Add(edgeDrain))
 	}
+	t1.overlays = s.overlayCounts()
 	for _, ps := range s.probes {
 		for _, p := range ps {
 			p.setWindow(w, false)
 		}
 	}
-	s.finish(&res, &t0, &t1)
-	res.ServerRSSMB = float64(max(maxRSS, t1.proc.rss)) / (1 << 20)
-	if res.Connected > 0 {
-		res.RSSPerConnKiB = float64(t1.proc.rss-before.rss) / 1024 / float64(res.Connected)
-	}
-	cancel()
-	s.reference(&res)
-	if res.ok() && res.Measured() && res.DeliveredPct < MinDeliveredPct {
-		res.Status = underStatus(res.DeliveredPct)
-	}
-	return res
+	return t0, t1, maxRSS
 }
 
 // task is one overlay to connect.
@@ -407,7 +527,7 @@ func (s *stepState) planOverlays(st Step, perMatch []int) []task {
 	s.probes = make([][]*probe, st.Matches)
 	var tasks []task
 	next := make([]int, st.Matches)
-	others := 0
+	others, probes := 0, 0
 	for more := true; more; {
 		more = false
 		for m := range next {
@@ -416,9 +536,14 @@ func (s *stepState) planOverlays(st Step, perMatch []int) []task {
 			}
 			t := task{m: m, out: s.srv.output(len(tasks))}
 			if isProbe[m][next[m]] {
+				// A cluster's probes go round-robin over its nodes among
+				// themselves, not by their random place: the latency on node
+				// 0 and on the others always has samples.
+				t.out = s.srv.output(probes)
 				t.probe = &probe{match: m, groupCode: groupCode(m), markers: s.obs[m].markers, deflate: cfg.Deflate,
-					node: nodeFor(len(tasks), len(s.srv.nodes)), slowOver: cfg.SlowSample, tls: s.srv.tls()}
+					node: nodeFor(probes, len(s.srv.nodes)), slowOver: cfg.SlowSample, tls: s.srv.tls()}
 				s.probes[m] = append(s.probes[m], t.probe)
+				probes++
 			} else {
 				t.polling = math.Floor(float64(others+1)*cfg.PollingShare) > math.Floor(float64(others)*cfg.PollingShare)
 				others++
@@ -492,8 +617,44 @@ func rates(a, b snapshot) string {
 	return line
 }
 
-// finish computes the window's figures (t0/t1 nil: none).
+// finish computes the step's figures: its errors, and with a window
+// (t0/t1 not nil) the delivery, rate, CPU and latency figures.
 func (s *stepState) finish(res *Result, t0, t1 *snapshot) {
+	s.countErrors(res)
+	if t0 == nil || t1 == nil {
+		return
+	}
+	d := t1.at.Sub(t0.at).Seconds()
+	res.WindowSeconds = d
+	res.Disconnects = t1.disconnect - t0.disconnect
+	res.IngestEventsPerSec = float64(t1.sent-t0.sent) / d
+	deliveryFigures(res, t0, t1, overlaysPerMatch(res.Overlays, res.Matches))
+	res.WireMBps = float64(t1.bytes-t0.bytes) / d / 1e6
+	if n := t1.matchData - t0.matchData; n > 0 {
+		res.BytesPerMatchData = float64(t1.matchWire-t0.matchWire) / float64(n)
+	}
+	res.ServerCores = cores(t0.proc, t1.proc)
+	res.HarnessCores = (t1.self - t0.self).Seconds() / d
+	res.ServerMajorFaults = t1.proc.majflt - t0.proc.majflt
+	res.HarnessMajorFaults = t1.selfMajflt - t0.selfMajflt
+	// Per state the server was asked to deliver, not per frame received: a
+	// server that sends extra frames does not look cheaper, one that drops
+	// states does not look dearer per state it managed (delivered says that).
+	if res.ExpectedPerSec > 0 {
+		res.ServerCPUPerMsgUs = res.ServerCores / res.ExpectedPerSec * 1e6
+	}
+	s.latencyFigures(res)
+	if res.Nodes > 0 {
+		res.RedisCores = cores(t0.redis, t1.redis)
+		if res.DeliveredPerSec > 0 {
+			res.RedisCPUPerMsgUs = res.RedisCores / res.DeliveredPerSec * 1e6
+		}
+	}
+}
+
+// countErrors sums the errors of the step's clients into res and keeps
+// the first one's text.
+func (s *stepState) countErrors(res *Result) {
 	res.ConnectFails = s.counters.connectFails.Load()
 	res.Errors = s.counters.errors.Load()
 	for _, o := range s.obs {
@@ -516,57 +677,49 @@ func (s *stepState) finish(res *Result, t0, t1 *snapshot) {
 	if e, _ := s.firstErr.Load().(string); e != "" {
 		res.FirstError = e
 	}
-	if t0 == nil || t1 == nil {
-		return
-	}
+}
+
+// deliveryFigures sets what the overlays were owed (owedSends: the
+// server's own counts, or the estimate) and what they got (deliveredCapped)
+// in the window t0–t1, perMatch overlays per match.
+func deliveryFigures(res *Result, t0, t1 *snapshot, perMatch []int) {
 	d := t1.at.Sub(t0.at).Seconds()
-	res.WindowSeconds = d
-	res.Disconnects = t1.disconnect - t0.disconnect
-	res.IngestEventsPerSec = float64(t1.sent-t0.sent) / d
-	perMatch := make([]int, len(s.obs))
-	for m := range perMatch {
-		perMatch[m] = res.Overlays / res.Matches
-		if m < res.Overlays%res.Matches {
-			perMatch[m]++
-		}
-	}
+	matches := len(perMatch)
 	var expected, sends, slots, probed float64
-	owed := make([]int64, len(s.obs))
-	for m := range s.obs {
-		slots += float64(t1.slots[m] - t0.slots[m])
-		probed += float64(t1.probeMax[m] - t0.probeMax[m])
-		// Taken whole, the send at the window's edge was 0.5 % of a 20 s
-		// window at one match, enough to fail a step at 99.5 % that
-		// delivered every send: see expectedSends.
-		owed[m] = expectedSends(t1.slots[m]-t0.slots[m], t1.probeMax[m]-t0.probeMax[m])
+	dSlots := make([]int64, matches)
+	dProbe := make([]int64, matches)
+	for m := range matches {
+		dSlots[m] = t1.slots[m] - t0.slots[m]
+		dProbe[m] = t1.probeMax[m] - t0.probeMax[m]
+		slots += float64(dSlots[m])
+		probed += float64(dProbe[m])
+	}
+	owed, from := owedSends(t0.serverSends, t1.serverSends, dSlots, dProbe)
+	res.OwedFrom = from
+	for m := range owed {
 		sends += float64(owed[m])
 		expected += float64(owed[m]) * float64(perMatch[m])
 	}
-	deliveredN, over := deliveredCapped(t0.overlays, t1.overlays, owed, perMatch)
+	edge := int64(1)
+	if from == OwedFromServer {
+		edge = 0
+	}
+	deliveredN, over := deliveredCapped(t0.overlays, t1.overlays, owed, perMatch, edge)
 	delivered := float64(deliveredN)
 	res.FramesOverOwed = over
-	res.SendsPerMatchPerSec = sends / float64(len(s.obs)) / d
-	res.SlotsPerMatchPerSec = slots / float64(len(s.obs)) / d
-	res.ProbePerMatchPerSec = probed / float64(len(s.obs)) / d
+	res.SendsPerMatchPerSec = sends / float64(matches) / d
+	res.SlotsPerMatchPerSec = slots / float64(matches) / d
+	res.ProbePerMatchPerSec = probed / float64(matches) / d
 	res.DeliveredPerSec = delivered / d
 	res.ExpectedPerSec = expected / d
 	if expected > 0 {
 		res.DeliveredPct = 100 * delivered / expected
 	}
-	res.WireMBps = float64(t1.bytes-t0.bytes) / d / 1e6
-	if n := t1.matchData - t0.matchData; n > 0 {
-		res.BytesPerMatchData = float64(t1.matchWire-t0.matchWire) / float64(n)
-	}
-	res.ServerCores = cores(t0.proc, t1.proc)
-	res.HarnessCores = (t1.self - t0.self).Seconds() / d
-	res.ServerMajorFaults = t1.proc.majflt - t0.proc.majflt
-	res.HarnessMajorFaults = t1.selfMajflt - t0.selfMajflt
-	// Per state the server was asked to deliver, not per frame received: a
-	// server that sends extra frames does not look cheaper, one that drops
-	// states does not look dearer per state it managed (delivered says that).
-	if res.ExpectedPerSec > 0 {
-		res.ServerCPUPerMsgUs = res.ServerCores / res.ExpectedPerSec * 1e6
-	}
+}
+
+// latencyFigures sets the latency quantiles from every probe's samples,
+// and for a cluster those of the probes on node 0 and on the others.
+func (s *stepState) latencyFigures(res *Result) {
 	var lat, local, remote []time.Duration
 	for _, ps := range s.probes {
 		for _, p := range ps {
@@ -586,20 +739,17 @@ func (s *stepState) finish(res *Result, t0, t1 *snapshot) {
 		res.LatencyP99ms = quantileMs(lat, 0.99)
 		res.LatencyMaxms = float64(lat[len(lat)-1]) / 1e6
 	}
-	if res.Nodes > 0 {
-		res.RedisCores = cores(t0.redis, t1.redis)
-		if res.DeliveredPerSec > 0 {
-			res.RedisCPUPerMsgUs = res.RedisCores / res.DeliveredPerSec * 1e6
-		}
-		slices.Sort(local)
-		slices.Sort(remote)
-		res.LocalSamples, res.RemoteSamples = len(local), len(remote)
-		if len(local) > 0 {
-			res.LocalP99ms = quantileMs(local, 0.99)
-		}
-		if len(remote) > 0 {
-			res.RemoteP99ms = quantileMs(remote, 0.99)
-		}
+	if res.Nodes == 0 {
+		return
+	}
+	slices.Sort(local)
+	slices.Sort(remote)
+	res.LocalSamples, res.RemoteSamples = len(local), len(remote)
+	if len(local) > 0 {
+		res.LocalP99ms = quantileMs(local, 0.99)
+	}
+	if len(remote) > 0 {
+		res.RemoteP99ms = quantileMs(remote, 0.99)
 	}
 }
 

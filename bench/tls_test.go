@@ -70,6 +70,9 @@ func TestTLSVariantSmoke(t *testing.T) {
 	if res.DeliveredPct < 99 || res.DeliveredPct > 100 {
 		t.Errorf("delivered %.2f%%: want every state, and never over 100 %%", res.DeliveredPct)
 	}
+	if res.OwedFrom != OwedFromServer {
+		t.Errorf("owed from %q: the server's per-match send counts were not read", res.OwedFrom)
+	}
 	if res.ServerGoroutines <= 0 {
 		t.Errorf("server goroutines %d: /metrics on the admin listener was not read", res.ServerGoroutines)
 	}

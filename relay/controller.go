@@ -144,6 +144,7 @@ type liveMatch struct {
 	sendMu     sync.Mutex
 	kick       atomic.Bool   // a change waits to be scheduled: see schedule
 	sent       atomic.Uint64 // version last broadcast, written under sendMu
+	sends      atomic.Uint64 // broadcasts so far (metrics_matchsends.go)
 	lastSend   time.Time
 	armed      bool
 	timer      sendTimer

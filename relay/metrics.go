@@ -125,6 +125,7 @@ func (m *ctrlMetrics) countEvent(err error) {
 // sent records one broadcast of lm. lm.sendMu held (it guards dirtySince).
 func (m *ctrlMetrics) sent(lm *liveMatch, bytes, recipients int, now time.Time) {
 	m.sends.Inc()
+	lm.sends.Add(1)
 	m.sendBytes.Add(float64(bytes))
 	m.recipients.Add(float64(recipients))
 	if !lm.dirtySince.IsZero() {
@@ -297,6 +298,7 @@ func (srv *Server) newRegistry() *prometheus.Registry {
 		}),
 	)
 	reg.MustRegister(srv.ctrl.m.collectors()...)
+	reg.MustRegister(newMatchSendsCollector(srv.ctrl))
 	if srv.cfg.ConnLimit != nil {
 		reg.MustRegister(newConnLimitCollector(srv.cfg.ConnLimit))
 	}

@@ -30,6 +30,7 @@
 package floor
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,6 +38,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -257,3 +261,30 @@ func (s *Server) byMatchID(id string) *match {
 	}
 	return nil
 }
+
+// WriteMetrics writes the floor's counters in the Prometheus text format
+// spectra-server's /metrics uses for the same figures, so that
+// spectra-bench reads both alike: go_goroutines and each match's
+// match_data broadcasts (spectra_match_data_sends_by_match_total).
+func (s *Server) WriteMetrics(w io.Writer) error {
+	type sends struct {
+		code string
+		n    int64
+	}
+	s.mu.Lock()
+	counts := make([]sends, 0, len(s.matches))
+	for code, m := range s.matches {
+		counts = append(counts, sends{code, m.sends.Load()})
+	}
+	s.mu.Unlock()
+	slices.SortFunc(counts, func(a, b sends) int { return strings.Compare(a.code, b.code) })
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "go_goroutines %d\n", runtime.NumGoroutine())
+	for _, c := range counts {
+		fmt.Fprintf(bw, "spectra_match_data_sends_by_match_total{group_code=\"%s\"} %d\n", labelEscaper.Replace(c.code), c.n)
+	}
+	return bw.Flush()
+}
+
+// labelEscaper escapes a Prometheus label value.
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,6 +38,7 @@ type match struct {
 	overlays []*conn // appended in place, removed by copy: the loop reads a snapshot
 	ingest   map[net.Conn]struct{}
 	wake     chan struct{} // an event changed the state; buffered 1
+	sends    atomic.Int64  // broadcasts so far (WriteMetrics)
 
 	// The latest frame, for overlays that log on between sends.
 	last *sendFrame
@@ -318,6 +320,7 @@ func (m *match) send() {
 	if f == nil {
 		return
 	}
+	m.sends.Add(1)
 	if !m.broadcast(ovs, f) {
 		m.mu.Lock()
 		m.reset = true

@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"strconv"
 	"syscall"
+	"time"
 
 	"spectra-relay/bench/floor"
 )
@@ -28,6 +30,7 @@ func main() {
 		level      = flag.Int("level", 6, "deflate level (6 is spectra-server's DEFLATE_STREAM=flate; its default, delta, has no level)")
 		verbose    = flag.Bool("v", false, "log connection errors")
 		plus       = flag.Bool("plus", false, "floor+: compress with spectra-server's deltaflate and write each broadcast in io_uring batches")
+		adminBind  = flag.String("admin-bind", "", "address of a plain-HTTP /metrics (go_goroutines, each match's match_data sends) for spectra-bench; empty: none")
 		gogc       = flag.Int("gogc", 50, "garbage collector target, like spectra-server's -gogc default, so both trade memory for CPU alike (GOGC in the environment wins)")
 	)
 	flag.Parse()
@@ -53,11 +56,21 @@ func main() {
 		return ln
 	}
 	in, out := listen(*ingestPort), listen(*outputPort)
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- srv.ServeIngest(in) }()
 	go func() { errc <- srv.ServeOutput(out) }()
+	admin := ""
+	if *adminBind != "" {
+		ln, err := net.Listen("tcp", *adminBind)
+		if err != nil {
+			log.Error("floor: admin listen", "err", err)
+			os.Exit(1)
+		}
+		admin = " admin=" + ln.Addr().String()
+		go func() { errc <- serveMetrics(ln, srv) }()
+	}
 	// The same line as spectra-server's, which spectra-bench parses.
-	fmt.Printf("floor listening ingest=%s output=%s\n", in.Addr(), out.Addr())
+	fmt.Printf("floor listening ingest=%s output=%s%s\n", in.Addr(), out.Addr(), admin)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	select {
@@ -66,4 +79,15 @@ func main() {
 		log.Error("floor: serve", "err", err)
 	}
 	srv.Close()
+}
+
+// serveMetrics answers GET /metrics on ln with the floor's counters.
+func serveMetrics(ln net.Listener, srv *floor.Server) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		srv.WriteMetrics(w)
+	})
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return hs.Serve(ln)
 }
