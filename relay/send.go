@@ -175,10 +175,10 @@ func (sn *snapshot) prepared(n *socketio.Namespace) socketio.Prepared {
 // subscribe joins an overlay to a group's room and, when the match is live,
 // emits the current state to that overlay alone; emit runs with lm.sendMu
 // held and must not keep the snapshot, and marks the overlay with the
-// snapshot's mark when it has one (the version's send is still due). Holding the shard lock
-// while joining means a match created meanwhile cannot broadcast before the
-// overlay is in the room; holding sendMu orders the snapshot before every
-// later broadcast of the match.
+// snapshot's mark when it has one (the version's send is still due).
+// Holding the shard lock while joining means a match created meanwhile
+// cannot broadcast before the overlay is in the room; holding sendMu
+// orders the snapshot before every later broadcast of the match.
 func (c *controller) subscribe(code string, join func() error, emit func(*snapshot) error) error {
 	sh := c.shardOf(code)
 	sh.mu.RLock()
