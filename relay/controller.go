@@ -79,6 +79,7 @@ func realAfterFunc(d time.Duration, f func()) sendTimer { return time.AfterFunc(
 // made.
 type framingBroadcaster interface {
 	BroadcastRawPrepared(room string, packet []byte, coalesce bool) (int, socketio.Prepared, bool)
+	BroadcastRawPreparedSkip(room string, packet []byte, coalesce bool, mark uint64) (int, socketio.Prepared, bool)
 }
 
 // controller holds the live matches and decides when their state is sent.
@@ -92,6 +93,7 @@ type controller struct {
 	shards [numShards]shard
 	ids    [numShards]idShard
 	count  atomic.Int64
+	marks  atomic.Uint64 // the last snapshot mark handed out (snapshot.mark)
 
 	finishedMu sync.Mutex
 	finished   map[string]finishedInfo

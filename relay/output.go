@@ -59,7 +59,15 @@ func (srv *Server) overlayLogon(s *socketio.Socket, e *socketio.Event) {
 			}
 			return s.Emit("logon_success", string(ack))
 		},
-		func(snap *snapshot) error { return s.SendPrepared(snap.prepared(s.Namespace())) })
+		func(snap *snapshot) error {
+			if err := s.SendPrepared(snap.prepared(s.Namespace())); err != nil {
+				return err
+			}
+			if snap.mark != 0 {
+				s.MarkHas(snap.mark)
+			}
+			return nil
+		})
 	if err != nil {
 		srv.log.Info("output logon failed", "groupCode", code, "err", err)
 		return

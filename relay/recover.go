@@ -13,7 +13,10 @@ package relay
 // logStartTime) decides; it is recovered when it has no game_end, its last
 // event is younger than the inactivity expiry and its group secret sidecar
 // exists (files of other servers have none). Older files of the same code
-// are superseded, so one group code never gets two matches. A torn last
+// are superseded, so one group code never gets two matches. A file with a
+// game_end less than the team info's lifetime ago, the newest of its code
+// or not and with or without its sidecar (removed at the end), gives its
+// code's team info back for what is left of that lifetime. A torn last
 // line (the process died inside a write, or the machine crashed) is cut
 // off; damage before the last line makes the file unreadable and it is
 // left alone.
@@ -157,9 +160,10 @@ func (c *controller) recoverMatches() (RecoveryReport, error) {
 			rep.Skipped++
 			continue
 		}
-		// Nothing was written to it since before the expiry, so its last
-		// event is older: expired without reading it.
-		if now.Sub(info.ModTime()) > c.cfg.InactivityTimeout {
+		// Nothing was written to it since before the expiry (and the team
+		// info's lifetime), so its last event is older: expired without
+		// reading it.
+		if now.Sub(info.ModTime()) > max(c.cfg.InactivityTimeout, c.cfg.TeamInfoTTL) {
 			rep.Skipped++
 			c.dropSecretOf(path)
 			continue
@@ -190,6 +194,7 @@ func (c *controller) recoverMatches() (RecoveryReport, error) {
 		cand := byCode[code]
 		for _, old := range cand.others {
 			rep.Skipped++
+			c.restoreTeamInfo(old, code, now)
 			c.log.Debug("match recovery: replay file skipped", "file", old, "reason", "superseded by a newer file of the group code", "newer", cand.path)
 			c.dropSecretOf(old)
 		}
@@ -235,6 +240,10 @@ func (c *controller) recoverOne(cand *recoverCandidate, now time.Time) bool {
 	}
 	secret, sessions, err := readSidecar(replayfile.SecretPath(cand.path))
 	if err != nil {
+		// The end of a match removes its sidecar: its team info may be due.
+		if c.restoreTeamInfo(cand.path, cand.code, now) {
+			return skip("finished (game_end)", "teamInfo", "restored")
+		}
 		return skip("no group secret sidecar (not written by this relay?)", "err", err)
 	}
 	f, err := os.Open(cand.path)
@@ -271,6 +280,7 @@ func (c *controller) recoverOne(cand *recoverCandidate, now time.Time) bool {
 	}
 	if m.Ended() {
 		c.dropSecretOf(cand.path)
+		c.keepTeamInfo(cand.code, m, sc.lastTs, now)
 		return skip("finished (game_end)")
 	}
 	last := time.UnixMilli(max(sc.lastTs, sc.header.LogStartTime))
@@ -328,6 +338,61 @@ func (c *controller) recoverOne(cand *recoverCandidate, now time.Time) bool {
 	c.log.Info("match recovered", "groupCode", cand.code, "matchId", lm.matchID, "file", cand.path,
 		"events", sc.events, "rejected", rejected, "invalid", sc.invalid, "tornTail", sc.torn != nil, "sessions", len(sessions),
 		"lastEvent", now.Sub(last).Round(time.Second))
+	return true
+}
+
+// restoreTeamInfo keeps the team info of path's match, of group code
+// code, if it ended less than TeamInfoTTL ago (keepTeamInfo); it reports
+// whether it did. No secret is needed for it: the file is read only for
+// the teams and the score.
+func (c *controller) restoreTeamInfo(path, code string, now time.Time) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	var m *match.Match
+	sc, err := scanReplay(f, st.Size(), func(h replayfile.Header) error {
+		l, err := match.ParseLogon(h.Raw)
+		if err != nil {
+			return err
+		}
+		m, err = match.New(l, "", time.UnixMilli(h.LogStartTime))
+		return err
+	}, func(ev *match.Event, ts int64) bool {
+		_, _ = m.Apply(*ev, time.UnixMilli(ts)) // rejected the first time too
+		return m.Ended()
+	})
+	if err != nil || m == nil || !m.Ended() {
+		return false
+	}
+	return c.keepTeamInfo(code, m, sc.lastTs, now)
+}
+
+// keepTeamInfo keeps the team info of m, ended at endMs (its game_end's
+// time), for /getTeamInfoForCode until TeamInfoTTL after the end, as
+// finish did before the restart; a code keeps the info that lives
+// longest (the match that ended last). It reports whether the info is
+// kept.
+func (c *controller) keepTeamInfo(code string, m *match.Match, endMs int64, now time.Time) bool {
+	ti := m.FinishedTeamInfo()
+	if ti == nil {
+		return false
+	}
+	expires := time.UnixMilli(endMs).Add(c.cfg.TeamInfoTTL)
+	if !now.Before(expires) {
+		return false
+	}
+	c.finishedMu.Lock()
+	defer c.finishedMu.Unlock()
+	if fi, ok := c.finished[code]; ok && !fi.expires.Before(expires) {
+		return true
+	}
+	c.finished[code] = finishedInfo{json: ti.AppendJSON(nil), expires: expires}
 	return true
 }
 

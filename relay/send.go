@@ -92,6 +92,12 @@ func (c *controller) sendLocked(lm *liveMatch) {
 	*bp = js
 	jsonBufPool.Put(bp)
 
+	// Overlays that logged on since this version was made were sent it as
+	// their snapshot, marked: this send leaves them out.
+	var skip uint64
+	if lm.snap.version == v {
+		skip = lm.snap.mark
+	}
 	lm.snap = snapshot{version: v, pkt: pkt}
 	lm.sent.Store(v)
 	// The interval counts from the hand-over to the broadcast, not from the
@@ -102,7 +108,7 @@ func (c *controller) sendLocked(lm *liveMatch) {
 	n := 0
 	switch {
 	case c.outF != nil:
-		n, lm.snap.prep, lm.snap.framed = c.outF.BroadcastRawPrepared(lm.code, pkt, true)
+		n, lm.snap.prep, lm.snap.framed = c.outF.BroadcastRawPreparedSkip(lm.code, pkt, true, skip)
 	case c.out != nil:
 		n = c.out.BroadcastRaw(lm.code, pkt, true)
 	}
@@ -148,6 +154,13 @@ type snapshot struct {
 
 	framed bool
 	prep   socketio.Prepared
+
+	// mark is not 0 when this version was not broadcast yet as the
+	// snapshot was made (at a logon): an overlay sent the snapshot is
+	// marked with it (Socket.MarkHas), and the broadcast of the version
+	// leaves the marked ones out, so that each version reaches an overlay
+	// once. Unique per controller, so a stale mark never matches.
+	mark uint64
 }
 
 // prepared is the snapshot framed for namespace n, the overlays' one.
@@ -161,10 +174,11 @@ func (sn *snapshot) prepared(n *socketio.Namespace) socketio.Prepared {
 
 // subscribe joins an overlay to a group's room and, when the match is live,
 // emits the current state to that overlay alone; emit runs with lm.sendMu
-// held and must not keep the snapshot. Holding the shard lock
-// while joining means a match created meanwhile cannot broadcast before the
-// overlay is in the room; holding sendMu orders the snapshot before every
-// later broadcast of the match.
+// held and must not keep the snapshot, and marks the overlay with the
+// snapshot's mark when it has one (the version's send is still due).
+// Holding the shard lock while joining means a match created meanwhile
+// cannot broadcast before the overlay is in the room; holding sendMu
+// orders the snapshot before every later broadcast of the match.
 func (c *controller) subscribe(code string, join func() error, emit func(*snapshot) error) error {
 	sh := c.shardOf(code)
 	sh.mu.RLock()
@@ -200,6 +214,9 @@ func (c *controller) subscribe(code string, join func() error, emit func(*snapsh
 		// Later logons at this version reuse it; the broadcast of this
 		// version (if still due) will replace it with its own.
 		lm.snap = snapshot{version: v, pkt: pkt}
+		if v != lm.sent.Load() {
+			lm.snap.mark = c.marks.Add(1)
+		}
 	} else {
 		lm.mu.Unlock()
 	}

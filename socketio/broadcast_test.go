@@ -273,3 +273,71 @@ func TestBroadcastLargeRoom(t *testing.T) {
 		})
 	}
 }
+
+// A broadcast with a mark leaves out exactly the room's members marked with
+// it (they were sent its packet on their own), in a small room and in one
+// large enough to be fanned out by several goroutines; a stale or cleared
+// mark leaves a member in, and mark 0 reaches everyone.
+func TestBroadcastRawPreparedSkipLeavesOutMarked(t *testing.T) {
+	s := NewServer(Config{})
+	defer s.Close()
+	nsp := s.Of("/")
+	pkt := []byte(`2["match_data","{}"]`)
+	tests := []struct {
+		name    string
+		members int
+		marks   func(i int) uint64 // each member's mark before the broadcast
+		skip    uint64
+		want    func(i int) bool // whether member i gets the packet
+	}{
+		{"no mark sent", 3, func(int) uint64 { return 7 }, 0, func(int) bool { return true }},
+		{"one marked", 3, func(i int) uint64 { return uint64(7 * boolInt(i == 1)) }, 7, func(i int) bool { return i != 1 }},
+		{"stale mark", 3, func(int) uint64 { return 6 }, 7, func(int) bool { return true }},
+		{"all marked", 3, func(int) uint64 { return 7 }, 7, func(int) bool { return false }},
+		{"large room, every third marked", 3 * parallelFanout, func(i int) uint64 {
+			if i%3 == 0 {
+				return 9
+			}
+			return 8
+		}, 9, func(i int) bool { return i%3 != 0 }},
+	}
+	for ti, tc := range tests {
+		room := fmt.Sprintf("r%d", ti)
+		sinks := make([]*sinkTransport, tc.members)
+		for i := range sinks {
+			so, tr := connectFake(t, s, "/", false)
+			if err := so.Join(room); err != nil {
+				t.Fatal(err)
+			}
+			so.MarkHas(tc.marks(i))
+			sinks[i] = tr
+		}
+		before := make([]int64, len(sinks))
+		for i, tr := range sinks {
+			before[i] = tr.frames.Load()
+		}
+		sent, _, ok := nsp.BroadcastRawPreparedSkip(room, pkt, true, tc.skip)
+		wantSent := 0
+		for i, tr := range sinks {
+			got := tr.frames.Load() - before[i]
+			want := int64(0)
+			if tc.want(i) {
+				want, wantSent = 1, wantSent+1
+			}
+			if got != want {
+				t.Errorf("%s: member %d got %d frames, want %d", tc.name, i, got, want)
+				break
+			}
+		}
+		if sent != wantSent || !ok {
+			t.Errorf("%s: sent %d (prepared %v), want %d", tc.name, sent, ok, wantSent)
+		}
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -125,6 +125,10 @@ type Socket struct {
 	acks         map[int64]*pendingAck
 	nextAck      int64
 	data         any
+
+	// mark names the one broadcast whose packet s already has (MarkHas);
+	// 0: none. Read by fan-outs without s.mu.
+	mark atomic.Uint64
 }
 
 type namedHandler struct {
@@ -177,6 +181,13 @@ func (s *Socket) SetData(v any) { s.mu.Lock(); s.data = v; s.mu.Unlock() }
 
 // Data returns the value set by SetData.
 func (s *Socket) Data() any { s.mu.Lock(); defer s.mu.Unlock(); return s.data }
+
+// MarkHas records that s already has the packet of the broadcast that will
+// be sent with mark (Namespace.BroadcastRawPreparedSkip): that broadcast
+// leaves s out. A socket holds one mark; a newer one replaces it, 0 clears
+// it. Marks are the application's to make unique (a counter), so that a
+// stale one never matches a later broadcast.
+func (s *Socket) MarkHas(mark uint64) { s.mark.Store(mark) }
 
 // Connected reports whether the socket is still in its namespace.
 func (s *Socket) Connected() bool { s.mu.Lock(); defer s.mu.Unlock(); return !s.gone }
