@@ -416,3 +416,43 @@ func FuzzTLS13Records(f *testing.F) {
 		}
 	})
 }
+
+// TestTLSRecordTracker follows record streams cut in every way: it keeps
+// the last application_data record of at most maxTrackedRecord bytes,
+// knows whether the stream is at a record boundary, and counts records.
+func TestTLSRecordTracker(t *testing.T) {
+	rec := func(typ byte, n int) []byte {
+		b := binary.BigEndian.AppendUint16([]byte{typ, 3, 3}, uint16(n))
+		return append(b, bytes.Repeat([]byte{byte(n)}, n)...)
+	}
+	app := rec(tlsTypeAppData, 40)
+	big := rec(tlsTypeAppData, maxTrackedRecord)
+	for _, tc := range []struct {
+		name     string
+		stream   []byte
+		last     []byte
+		boundary bool
+		records  int
+	}{
+		{name: "one", stream: app, last: app, boundary: true, records: 1},
+		{name: "handshake then data", stream: append(rec(tlsTypeHandshake, 300), app...), last: app, boundary: true, records: 2},
+		{name: "data then handshake", stream: append(append([]byte(nil), app...), rec(tlsTypeHandshake, 3)...), last: nil, boundary: true, records: 2},
+		{name: "too big to keep", stream: append(append([]byte(nil), app...), big...), last: nil, boundary: true, records: 2},
+		{name: "partial header", stream: append(append([]byte(nil), app...), app[:3]...), last: app, boundary: false, records: 2},
+		{name: "partial body", stream: append(append([]byte(nil), app...), app[:20]...), last: app, boundary: false, records: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, step := range []int{1, 2, 5, 7, 64, len(tc.stream)} {
+				var k tlsRecordTracker
+				n := 0
+				for b := tc.stream; len(b) > 0; b = b[min(step, len(b)):] {
+					n = k.feed(b[:min(step, len(b))])
+				}
+				if !bytes.Equal(k.last, tc.last) || k.atBoundary() != tc.boundary || n != tc.records {
+					t.Fatalf("step %d: last %d bytes (want %d), boundary %v (want %v), %d records (want %d)",
+						step, len(k.last), len(tc.last), k.atBoundary(), tc.boundary, n, tc.records)
+				}
+			}
+		})
+	}
+}

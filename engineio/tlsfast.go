@@ -203,10 +203,17 @@ func (k tlsKeyLog) Write(line []byte) (int, error) {
 // no switch to the engine's record layer.
 const maxTrackedRecord = 4096
 
+// maxTrackedRecords is how many records a transport follows each way: a
+// connection that has exchanged more (a keep-alive connection serving
+// polling requests) is past the sequence numbers tls13Switch tries, and
+// its transport stops copying records.
+const maxTrackedRecords = maxSeqProbe + 16
+
 // tlsRecordTracker follows a TLS record stream and keeps a copy of the
 // last record if it is an application_data record of at most
 // maxTrackedRecord bytes.
 type tlsRecordTracker struct {
+	n     int // records begun
 	hdr   [tlsRecordHeader]byte
 	nh    int // header bytes of the current record seen
 	left  int // body bytes of the current record to come
@@ -215,14 +222,18 @@ type tlsRecordTracker struct {
 	last  []byte
 }
 
-func (k *tlsRecordTracker) feed(b []byte) {
+// feed follows b and returns the number of records begun so far.
+func (k *tlsRecordTracker) feed(b []byte) int {
 	for len(b) > 0 {
 		if k.nh < tlsRecordHeader {
+			if k.nh == 0 {
+				k.n++
+			}
 			m := copy(k.hdr[k.nh:], b)
 			k.nh += m
 			b = b[m:]
 			if k.nh < tlsRecordHeader {
-				return
+				break
 			}
 			k.left = int(binary.BigEndian.Uint16(k.hdr[3:5]))
 			k.track = k.hdr[0] == tlsTypeAppData && tlsRecordHeader+k.left <= maxTrackedRecord
@@ -246,6 +257,7 @@ func (k *tlsRecordTracker) feed(b []byte) {
 			k.nh = 0
 		}
 	}
+	return k.n
 }
 
 // atBoundary: the stream so far is whole records.
@@ -296,7 +308,9 @@ func (t *tlsTransport) Read(b []byte) (n int, err error) {
 		n, err = t.readNow(b)
 	}
 	if hs := t.hs.Load(); hs != nil && n > 0 {
-		hs.in.feed(b[:n])
+		if hs.in.feed(b[:n]) > maxTrackedRecords {
+			t.hs.CompareAndSwap(hs, nil) // too far in to switch
+		}
 	}
 	return n, err
 }
@@ -305,7 +319,9 @@ func (t *tlsTransport) Write(b []byte) (int, error) {
 	if !t.sealed.Load() {
 		n, err := t.Conn.Write(b)
 		if hs := t.hs.Load(); hs != nil && n > 0 {
-			hs.out.feed(b[:n])
+			if hs.out.feed(b[:n]) > maxTrackedRecords {
+				t.hs.CompareAndSwap(hs, nil)
+			}
 		}
 		return n, err
 	}

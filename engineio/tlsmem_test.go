@@ -204,12 +204,17 @@ func (s *idleServer) mem() (heapStack, rss int64, sessions int) {
 }
 
 // TestTLSIdleMemory measures what an idle overlay costs the server over
-// TLS (the fast path) and over plain WebSocket, in the same run, each
-// server alone in a child process: heap plus goroutine stacks retained per
-// session after the handshake, the upgrade and a few broadcasts, garbage
-// collected. TLS must stay within 1.5× plain heap+stack per session (measured on a 2-core VM: see
-// tlsfast.go's table), and RSS per session is logged.
-// ENGINEIO_TLSMEM_PROFILE=dir writes both servers' heap profiles there.
+// TLS (the fast path, TLS 1.3 on the engine's own record layer) and over
+// plain WebSocket, in the same run, each server alone in a child process:
+// heap plus goroutine stacks retained per session after the handshake,
+// the upgrade and a few broadcasts, garbage collected. RSS per session is
+// logged too (it also counts the allocator's fragmentation and the
+// runtime's metadata, noisier). Measured on the 2-core dev VM: TLS 4.1 KB
+// against plain 2.7-2.9 KB (1.4-1.5×); with crypto/tls kept after the
+// upgrade it was 9.4 KB (3.5×). The bounds leave room for noise (plain
+// varies by ±5 % between runs) and fail well before the old figure.
+// ENGINEIO_TLSMEM_PROFILE=dir writes both servers' heap profiles there,
+// ENGINEIO_TLSMEM_SESSIONS=n opens n sessions instead of 600.
 func TestTLSIdleMemory(t *testing.T) {
 	if !tlsFastPathOS {
 		t.Skip("the TLS fast path is built on Linux only")
@@ -245,8 +250,10 @@ func TestTLSIdleMemory(t *testing.T) {
 		}
 	}
 	ratio := per["tls"][0] / per["plain"][0]
-	t.Logf("TLS/plain per idle session: heap+stack %.2f×, RSS %.2f×", ratio, per["tls"][1]/per["plain"][1])
-	if per["plain"][0] <= 0 || ratio > 1.5 {
-		t.Errorf("heap+stack per idle session: TLS %.0f B, plain %.0f B (%.2f×), want ≤ 1.5×", per["tls"][0], per["plain"][0], ratio)
+	extra := per["tls"][0] - per["plain"][0]
+	t.Logf("TLS/plain per idle session: heap+stack %.2f× (%.0f B more), RSS %.2f×", ratio, extra, per["tls"][1]/per["plain"][1])
+	if per["plain"][0] <= 0 || ratio > 1.75 || extra > 2500 {
+		t.Errorf("heap+stack per idle session: TLS %.0f B, plain %.0f B (%.2f×, %.0f B more), want ≤ 1.75× and ≤ 2 500 B more",
+			per["tls"][0], per["plain"][0], ratio, extra)
 	}
 }
