@@ -177,15 +177,15 @@ func (k *tls13Keys) open(rec []byte, seq uint64) ([]byte, byte, error) {
 	if err != nil {
 		return nil, 0, errTLSDecrypt
 	}
+	if len(pt) > tlsMaxPlaintext+1 { // content, type and padding
+		return nil, 0, fmt.Errorf("%w: inner plaintext of %d bytes", errTLSRecord, len(pt))
+	}
 	i := len(pt) - 1
 	for i >= 0 && pt[i] == 0 {
 		i--
 	}
 	if i < 0 {
 		return nil, 0, fmt.Errorf("%w: no content type", errTLSRecord)
-	}
-	if i > tlsMaxPlaintext {
-		return nil, 0, fmt.Errorf("%w: %d bytes of plaintext", errTLSRecord, i)
 	}
 	return pt[:i], pt[i], nil
 }

@@ -259,6 +259,12 @@ func TestTLS13Records(t *testing.T) {
 		{name: "too short for a tag", wantErr: errTLSRecord, records: func(t *testing.T, p *tls13Keys) []byte {
 			return []byte{tlsTypeAppData, 3, 3, 0, 16}
 		}},
+		{name: "inner plaintext too long", wantErr: errTLSRecord, records: func(t *testing.T, p *tls13Keys) []byte {
+			return sealedPadded(t, p, []byte("x"), tlsMaxPlaintext)
+		}},
+		{name: "longest inner plaintext", want: strings.Repeat("y", tlsMaxPlaintext-10), records: func(t *testing.T, p *tls13Keys) []byte {
+			return sealedPadded(t, p, bytes.Repeat([]byte("y"), tlsMaxPlaintext-10), 10)
+		}},
 		{name: "all padding", wantErr: errTLSRecord, records: func(t *testing.T, p *tls13Keys) []byte {
 			return sealedAllPadding(t, p)
 		}},
