@@ -1,6 +1,7 @@
 package engineio
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -460,5 +461,56 @@ func TestTLSRecordTracker(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTLS13PipelinedAfterUpgrade: a client that sends a message in the
+// same record as its upgrade request, before the 101: crypto/tls has
+// decrypted it before the takeover, the engine still takes the record
+// layer over and the session reads that message first.
+func TestTLS13PipelinedAfterUpgrade(t *testing.T) {
+	rec := newRecorder()
+	rec.onMsg = echo
+	url := startTLSServerWith(t, Config{TLSFastPath: true}, &tls.Config{Certificates: []tls.Certificate{testCert()}}, rec)
+	host := strings.SplitN(strings.TrimPrefix(url, "wss://"), "/", 2)[0]
+	conn, err := tls.Dial("tcp", host, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var req bytes.Buffer
+	req.WriteString("GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: spectra\r\nUpgrade: websocket\r\n" +
+		"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	if err := ws.WriteFrame(&req, ws.MaskFrame(ws.NewTextFrame([]byte("4pipelined")))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Write(req.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(conn)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("101 response: %v", err)
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	c := &wsClient{t: t, conn: conn, r: br}
+	if m, _, _ := c.next(); len(m) == 0 || m[0] != '0' {
+		t.Fatalf("open packet %q", m)
+	}
+	if m, _, _ := c.next(); string(m) != "4pipelined" {
+		t.Fatalf("echo of the pipelined message %q", m)
+	}
+	so := await(t, rec.sockets, "socket")
+	if _, own := so.ws.conn.(*tls13Conn); !own {
+		t.Fatalf("record layer %T, want the engine's", so.ws.conn)
+	}
+	c.send("4after")
+	if m, _, _ := c.next(); string(m) != "4after" {
+		t.Fatalf("echo %q", m)
 	}
 }

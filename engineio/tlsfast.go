@@ -377,7 +377,12 @@ const maxSeqProbe = 64
 func (wc *wsConn) tls13Switch() {
 	t := wc.tt
 	tlc, isTLS := wc.conn.(*tls.Conn)
-	if !isTLS || len(wc.pre) > 0 || !wc.tlsBuffered() {
+	// Bytes the client sent past the upgrade (in wc.pre, or still inside
+	// crypto/tls: drained into wc.pre) were decrypted by crypto/tls, and
+	// the records they came in are the last the tracker saw; the session
+	// reads them first (on a goroutine, as any session with bytes read
+	// ahead).
+	if !isTLS || !wc.tlsDrain() {
 		t.hs.Store(nil)
 		return
 	}
@@ -533,6 +538,12 @@ func (so *Socket) tlsSendAnswers() {
 // as any with bytes read ahead). False means the epoll set cannot take the
 // connection: bytes were there, or an error the reader must see.
 func (wc *wsConn) tlsBuffered() (idle bool) {
+	return wc.tlsDrain() && len(wc.pre) == 0
+}
+
+// tlsDrain appends to wc.pre, without blocking, what the record layer
+// holds of the stream; true when it then had nothing more ("would block").
+func (wc *wsConn) tlsDrain() bool {
 	t := wc.tt
 	if t.raw == nil {
 		return false
@@ -544,7 +555,7 @@ func (wc *wsConn) tlsBuffered() (idle bool) {
 		n, err := wc.conn.Read(buf[:])
 		wc.pre = append(wc.pre, buf[:n]...)
 		if err != nil {
-			return len(wc.pre) == 0 && errors.Is(err, errWouldBlock)
+			return errors.Is(err, errWouldBlock)
 		}
 	}
 	return false
