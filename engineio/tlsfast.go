@@ -370,8 +370,9 @@ const maxSeqProbe = 64
 
 // tls13Switch replaces crypto/tls by the engine's record layer
 // (tls13Conn) when the connection is TLS 1.3 with an AES-GCM suite, the
-// traffic secrets are known, crypto/tls holds none of the stream, and the
-// sequence numbers each way are found: the last application_data record
+// traffic secrets are known, what crypto/tls holds of the stream could be
+// drained (to wc.pre) up to a record boundary, and the sequence numbers
+// each way are found: the last application_data record
 // each way decrypts, with its content type, under exactly one of the
 // first maxSeqProbe numbers. Anything else keeps crypto/tls.
 func (wc *wsConn) tls13Switch() {
