@@ -12,5 +12,6 @@ func TestMain(m *testing.M) {
 	testenv.Main(m, map[string]func(*testing.T){
 		"RSSServerProcess":     rssServerProcess,
 		"BroadcastSinkProcess": broadcastSinkProcess,
+		"TLSMemServerProcess":  tlsMemServerProcess,
 	})
 }

@@ -128,16 +128,31 @@ func TestTLSFastPathExchange(t *testing.T) {
 				t.Fatalf("https handshake %q", body)
 			}
 			sid := strings.SplitN(strings.TrimPrefix(string(body), `0{"sid":"`), `"`, 2)[0]
-			await(t, rec.sockets, "polling socket")
+			pso := await(t, rec.sockets, "polling socket")
 			u := dialWS(t, base+"?EIO=4&transport=websocket&sid="+sid, false)
 			u.send("2probe")
 			if m, _, _ := u.next(); string(m) != "3probe" {
 				t.Fatalf("probe %q", m)
 			}
 			u.send("5")
+			// The upgrade done before the next message, so that nothing
+			// waits unread at the takeover (which keeps crypto/tls then).
+			waitFor(t, func() bool {
+				pso.mu.Lock()
+				defer pso.mu.Unlock()
+				return pso.transport == transportWebSocket
+			}, "the upgrade")
 			u.send("4after upgrade")
 			if m, _, _ := u.next(); string(m) != "4after upgrade" {
 				t.Fatalf("upgraded echo %q", m)
+			}
+			// Both sessions are TLS 1.3 with AES-GCM: on the fast path the
+			// engine runs their record layer (tls13rec.go).
+			pso.mu.Lock()
+			_, upgradedOwn := pso.ws.conn.(*tls13Conn)
+			pso.mu.Unlock()
+			if _, own := so.ws.conn.(*tls13Conn); own != fast || upgradedOwn != fast {
+				t.Fatalf("the engine's record layer: %v opened on WebSocket, %v upgraded, want %v", own, upgradedOwn, fast)
 			}
 
 			// The server closes: close packet, close frame, then EOF.

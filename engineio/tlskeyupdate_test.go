@@ -3,6 +3,7 @@ package engineio
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -14,16 +15,31 @@ import (
 )
 
 // TestTLSFastPathKeyUpdate: a TLS 1.3 client (openssl s_client, whose "K"
-// command sends a KeyUpdate asking for one back) updates its keys in the
-// middle of a WebSocket session on the fast path. crypto/tls answers while
-// reading, into the transport's buffer, and switches its own write keys:
-// the answer is flushed on its own, and the echo after it decrypts at
-// the client only if that answer was sent first.
+// command sends a KeyUpdate asking for one back, "k" one that does not)
+// updates its keys in the middle of a WebSocket session on the fast path,
+// for each TLS 1.3 suite. The record layer (the engine's own for AES-GCM,
+// crypto/tls for ChaCha20) answers while reading, into the transport's
+// buffer, and switches its own write keys: the answer is flushed on its
+// own, and the echo after it decrypts at the client only if that answer
+// was sent first.
 func TestTLSFastPathKeyUpdate(t *testing.T) {
 	if !tlsFastPathOS {
 		t.Skip("the TLS fast path is built on Linux only")
 	}
 	openssl := testenv.NeedTool(t, "openssl")
+	for _, tc := range []struct {
+		suite string
+		own   bool
+	}{
+		{"TLS_AES_128_GCM_SHA256", true},
+		{"TLS_AES_256_GCM_SHA384", true},
+		{"TLS_CHACHA20_POLY1305_SHA256", false},
+	} {
+		t.Run(tc.suite, func(t *testing.T) { keyUpdateWith(t, openssl, tc.suite, tc.own) })
+	}
+}
+
+func keyUpdateWith(t *testing.T, openssl, suite string, own bool) {
 	rec := newRecorder()
 	rec.onMsg = echo
 	_, base := startTLSServer(t, Config{TLSFastPath: true}, rec)
@@ -31,7 +47,7 @@ func TestTLSFastPathKeyUpdate(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, openssl, "s_client", "-connect", host, "-tls1_3", "-no_ign_eof")
+	cmd := exec.CommandContext(ctx, openssl, "s_client", "-connect", host, "-tls1_3", "-ciphersuites", suite, "-no_ign_eof")
 	var out, errOut testenv.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	in, err := cmd.StdinPipe()
@@ -74,14 +90,20 @@ func TestTLSFastPathKeyUpdate(t *testing.T) {
 	waitOut(`"sid"`, &out) // the open packet
 	write(frame("4before the key update"))
 	waitOut("4before the key update", &out)
-	write([]byte("K\n"))
-	waitOut("KEYUPDATE", &errOut)
-	// The answer leaves without waiting for a message to carry it.
 	so := await(t, rec.sockets, "socket")
 	so.mu.Lock()
 	wc := so.ws
 	so.mu.Unlock()
-	waitFor(t, func() bool { return wc.tt != nil && wc.tt.sealed.Load() && !wc.tlsOutPending() }, "the KeyUpdate answer flushed")
-	write(frame("4after the key update"))
-	waitOut("4after the key update", &out)
+	if _, isOwn := wc.conn.(*tls13Conn); isOwn != own {
+		t.Fatalf("%s: the engine's record layer %v (%T), want %v", suite, isOwn, wc.conn, own)
+	}
+	for i, cmd := range []string{"K", "k", "K"} {
+		write([]byte(cmd + "\n"))
+		waitFor(t, func() bool { return strings.Count(errOut.String(), "KEYUPDATE") > i }, "s_client's KEYUPDATE "+cmd)
+		// The answer leaves without waiting for a message to carry it.
+		waitFor(t, func() bool { return wc.tt != nil && wc.tt.sealed.Load() && !wc.tlsOutPending() }, "the KeyUpdate answer flushed")
+		after := fmt.Sprintf("4after key update %d", i)
+		write(frame(after))
+		waitOut(after, &out)
+	}
 }

@@ -330,15 +330,17 @@ func (so *Socket) upgradeTo(wc *wsConn) {
 				wc.pre = append([]byte(nil), rest...)
 			}
 			_ = wc.conn.SetReadDeadline(time.Time{})
+			if wc.tt != nil {
+				// No writer of wc runs before so.ws is set below. Not
+				// under so.mu: the takeover may read (non-blocking) what
+				// crypto/tls holds of the stream.
+				wc.tlsTakeOver()
+			}
 			so.mu.Lock()
 			if so.closed {
 				so.mu.Unlock()
 				wc.shutdown(nil)
 				return
-			}
-			if wc.tt != nil {
-				// No writer of wc runs before so.ws is set below.
-				wc.tlsTakeOver()
 			}
 			so.transport = transportWebSocket
 			so.srv.stats.sessionUpgraded()
