@@ -192,10 +192,11 @@ func tlsSessions(t *testing.T, base string, rec *recorder, n int, deflate func(i
 
 // TestTLSFastPathIdleGoroutines counts the goroutines idle TLS sessions
 // hold: about none on the fast path, one each without it (which shows the
-// count sees them). It also measures heap plus goroutine stacks per idle
-// session (both ends of the connection are in this process, the clients'
-// share is the same in both TLS runs) and wants the fast path no larger;
-// a plain run gives the figure TLS is compared with.
+// count sees them). It logs heap plus goroutine stacks per idle session
+// (both ends of the connection are in this process) as an indication only:
+// in-process figures move with earlier tests' garbage (2 of 50 -race runs
+// under load compared them wrongly), so the memory goal is held by
+// TestTLSIdleMemory, each server alone in a child process.
 func TestTLSFastPathIdleGoroutines(t *testing.T) {
 	if !tlsFastPathOS {
 		t.Skip("the TLS fast path is built on Linux only")
@@ -203,20 +204,9 @@ func TestTLSFastPathIdleGoroutines(t *testing.T) {
 	const n = 40
 	memPer := map[string]float64{}
 	defer func() {
-		if t.Failed() || len(memPer) != 3 {
-			return
-		}
-		t.Logf("heap+stack per idle session: TLS fast path %.2f× plain, TLS without it %.2f× plain",
-			memPer["tls-fast"]/memPer["plain"], memPer["tls"]/memPer["plain"])
-		if memPer["tls-fast"] <= 0 || memPer["tls"] <= 0 {
-			// Memory freed by earlier tests' garbage outweighed the
-			// sessions' (seen in make test: -5 KB and -14 KB per session):
-			// no figure to compare.
-			t.Logf("idle TLS session: %.0f B on the fast path, %.0f B without: not measurable in this run", memPer["tls-fast"], memPer["tls"])
-			return
-		}
-		if memPer["tls-fast"] > memPer["tls"]+512 {
-			t.Errorf("idle TLS session: %.0f B on the fast path, %.0f B without", memPer["tls-fast"], memPer["tls"])
+		if len(memPer) == 3 && memPer["plain"] > 0 {
+			t.Logf("heap+stack per idle session (indication): TLS fast path %.2f× plain, TLS without it %.2f× plain",
+				memPer["tls-fast"]/memPer["plain"], memPer["tls"]/memPer["plain"])
 		}
 	}()
 	for _, tc := range []struct {
