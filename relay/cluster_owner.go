@@ -12,6 +12,7 @@ import (
 	"spectra-relay/relay/cluster"
 	"spectra-relay/relay/match"
 	"spectra-relay/relay/replayfile"
+	"spectra-relay/relay/replaylog"
 )
 
 // takeover makes this node the owner of a match another node had, when
@@ -78,12 +79,12 @@ func (g *clusterGlue) takeover(l match.Logon) (res logonResult, handled bool, er
 	lm.mu.Unlock()
 	if c.cfg.ReplayDir != "" {
 		// A replay file of its own, complete from the logon on.
-		rl, err := openReplay(c.replay, l.GroupCode, snap.Secret, time.UnixMilli(snap.Start), snap.Logon)
+		rl, err := replaylog.Open(c.replay, ServerVersion, l.GroupCode, snap.Secret, time.UnixMilli(snap.Start), snap.Logon)
 		if err != nil {
 			c.log.Error("replay file not written", "groupCode", l.GroupCode, "err", err)
 		} else {
 			for _, e := range snap.Events {
-				rl.add(e.Raw, e.TS)
+				rl.Add(e.Raw, e.TS)
 			}
 			lm.mu.Lock()
 			lm.replay = rl
@@ -272,11 +273,11 @@ func (g *clusterGlue) restoreLocked(lm *liveMatch) {
 }
 
 // replayEntries reads back every event of the match's replay file.
-func (g *clusterGlue) replayEntries(rl *replayLog) ([]cluster.Entry, error) {
+func (g *clusterGlue) replayEntries(rl *replaylog.Log) ([]cluster.Entry, error) {
 	if err := g.c.flushReplay(rl); err != nil {
 		return nil, err
 	}
-	f, err := os.Open(rl.path)
+	f, err := os.Open(rl.Path())
 	if err != nil {
 		return nil, err
 	}

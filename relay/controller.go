@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"spectra-relay/relay/match"
+	"spectra-relay/relay/replaylog"
 	"spectra-relay/socketio"
 )
 
@@ -85,7 +86,7 @@ type framingBroadcaster interface {
 type controller struct {
 	cfg    controllerConfig
 	log    *slog.Logger
-	replay replayConf
+	replay replaylog.Conf
 	out    broadcaster
 	outF   framingBroadcaster // out, when it is one; else nil
 	now    func() time.Time
@@ -138,7 +139,7 @@ type liveMatch struct {
 	removed      bool
 	conns        map[*ingestConn]struct{}
 	sessions     []sessionBinding // recoverable ingest sessions, oldest first (sessions.go)
-	replay       *replayLog       // nil when replay writing is off or failed
+	replay       *replaylog.Log   // nil when replay writing is off or failed
 	lastEvent    time.Time        // status page: the last event applied
 
 	sendMu     sync.Mutex
@@ -192,7 +193,7 @@ func newController(cfg controllerConfig, out broadcaster) *controller {
 		sessions:  make(map[string]*liveMatch),
 	}
 	c.outF, _ = out.(framingBroadcaster)
-	c.replay = replayConf{dir: cfg.ReplayDir, limit: cfg.ReplayMaxBytes, log: cfg.Logger, kick: c.kickFlush}
+	c.replay = replaylog.Conf{Dir: cfg.ReplayDir, Limit: cfg.ReplayMaxBytes, Logger: cfg.Logger, Kick: c.kickFlush}
 	for i := range c.shards {
 		c.shards[i].m = make(map[string]*liveMatch)
 		c.ids[i].m = make(map[string][]*liveMatch)
@@ -304,7 +305,7 @@ func (c *controller) createOrReconnect(l match.Logon, raw []byte) (logonResult, 
 	sh.mu.Unlock()
 
 	if c.cfg.ReplayDir != "" {
-		rl, err := openReplay(c.replay, l.GroupCode, secret, now, raw)
+		rl, err := replaylog.Open(c.replay, ServerVersion, l.GroupCode, secret, now, raw)
 		if err != nil {
 			c.log.Error("replay file not written", "groupCode", l.GroupCode, "err", err)
 		} else {
@@ -418,7 +419,7 @@ func (c *controller) apply(lm *liveMatch, ev match.Event, raw string, now time.T
 	// including the ones its handlers then reject.
 	rl := lm.replay
 	if rl != nil {
-		rl.add(raw, now.UnixMilli())
+		rl.Add(raw, now.UnixMilli())
 	}
 	before := lm.version
 	changed, err := lm.m.Apply(ev, now)
@@ -564,7 +565,7 @@ func (c *controller) remove(lm *liveMatch, why string) {
 				c.log.Error("replay file close", "groupCode", lm.code, "err", err)
 			}
 			// Ended or expired: nothing can resume this match any more.
-			if err := rl.dropSecret(); err != nil {
+			if err := rl.DropSecret(); err != nil {
 				c.log.Error("group secret sidecar", "groupCode", lm.code, "err", err)
 			}
 		}()

@@ -13,6 +13,7 @@ import (
 
 	"spectra-relay/engineio"
 	"spectra-relay/relay/match"
+	"spectra-relay/relay/replaylog"
 	"spectra-relay/socketio"
 )
 
@@ -133,16 +134,11 @@ func (m *ctrlMetrics) sent(lm *liveMatch, bytes, recipients int, now time.Time) 
 	}
 }
 
-// flushReplay writes rl's buffered events and counts the bytes that reached
-// the file, as its size grew: exact whatever flush does inside (and for a
-// recovered file opened to append), and each byte is counted once because
-// the size is read under the write lock.
-func (c *controller) flushReplay(rl *replayLog) error {
-	rl.wmu.Lock()
-	before := replaySize(rl)
-	err := rl.flushLocked()
-	c.m.replayBytes.Add(float64(max(replaySize(rl)-before, 0)))
-	rl.wmu.Unlock()
+// flushReplay writes rl's buffered events and counts the bytes that
+// reached the file (replaylog.Log.FlushGrowth).
+func (c *controller) flushReplay(rl *replaylog.Log) error {
+	grew, err := rl.FlushGrowth()
+	c.m.replayBytes.Add(float64(grew))
 	if err != nil {
 		c.m.replayErrors.Inc()
 	}
@@ -150,16 +146,12 @@ func (c *controller) flushReplay(rl *replayLog) error {
 }
 
 // writeThrough writes what rl buffers now, on the ingest path (see the
-// durability note in replaylog.go): usually the one event just applied,
-// one write(2). It waits for a flush of the loop in progress, which may
-// hold that event. Errors are counted; the flush loop logs them when it
-// meets them again.
-func (c *controller) writeThrough(rl *replayLog) {
-	rl.wmu.Lock()
-	before := rl.written
-	err := rl.flushLocked()
-	c.m.replayBytes.Add(float64(rl.written - before))
-	rl.wmu.Unlock()
+// durability note in replaylog): usually the one event just applied, one
+// write(2). Errors are counted; the flush loop logs them when it meets
+// them again.
+func (c *controller) writeThrough(rl *replaylog.Log) {
+	wrote, err := rl.WriteThrough()
+	c.m.replayBytes.Add(float64(wrote))
 	if err != nil {
 		c.m.replayErrors.Inc()
 	}
@@ -169,27 +161,15 @@ func (c *controller) writeThrough(rl *replayLog) {
 // caller took it off its match under lm.mu): a counted flush first, so
 // that what close writes on its own is at most what arrived in between,
 // which is nothing.
-func (c *controller) closeReplay(rl *replayLog) error {
+func (c *controller) closeReplay(rl *replaylog.Log) error {
 	err := c.flushReplay(rl)
-	if cerr := rl.close(); cerr != nil {
+	if cerr := rl.Close(); cerr != nil {
 		c.m.replayErrors.Inc()
 		if err == nil {
 			err = cerr
 		}
 	}
 	return err
-}
-
-// replaySize is the size of rl's file; 0 once closed. rl.wmu held.
-func replaySize(rl *replayLog) int64 {
-	if rl.f == nil {
-		return 0
-	}
-	st, err := rl.f.Stat()
-	if err != nil {
-		return 0
-	}
-	return st.Size()
 }
 
 // relayPort is one Socket.IO server of the relay as the metrics name it.
