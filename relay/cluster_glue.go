@@ -282,7 +282,7 @@ func (g *clusterGlue) roomCount() int {
 	return len(g.rooms)
 }
 
-// ---- the extras' view (hooks in extras.go) ----
+// ---- the extras' view (hooks of relay/extras, wired in surfaces.go) ----
 
 func (srv *Server) matchesRunning() int {
 	if g := srv.ctrl.cl; g != nil {
@@ -306,12 +306,12 @@ func (srv *Server) putPreview(code string, doc []byte) bool {
 	if g := srv.ctrl.cl; g != nil {
 		return g.putPreview(code, doc, srv.cfg.PreviewTTL)
 	}
-	return srv.previews.put(code, doc)
+	return srv.previews.Put(code, doc)
 }
 
 func (srv *Server) preview(code string) ([]byte, bool) {
 	if g := srv.ctrl.cl; g != nil {
 		return g.preview(code)
 	}
-	return srv.previews.get(code)
+	return srv.previews.Get(code)
 }

@@ -63,7 +63,7 @@
 // with the next event. The extras port serves only the existing server's
 // endpoints; the operator's (status page, /status/matches with every live
 // group code and match id, /metrics, health checks, pprof) are on a
-// separate admin handler (admin.go) that cmd/spectra-server keeps on
+// separate admin handler (relay/operator) that cmd/spectra-server keeps on
 // loopback or behind a token.
 //
 // # Auxiliary clients change only their own player

@@ -247,7 +247,7 @@ func (srv *Server) obsLogon(ic *ingestConn, e *socketio.Event) {
 	if !compatibleVersion(l.ClientVersion) {
 		ms, _ := jsontext.Members(raw)
 		cv, ok := jsontext.Find(ms, "clientVersion")
-		srv.refuse(ic, "obs_logon_ack", versionReason(jsString(cv, ok)), "groupCode", l.GroupCode)
+		srv.refuse(ic, "obs_logon_ack", versionReason(match.TemplateString(cv, ok)), "groupCode", l.GroupCode)
 		return
 	}
 	if !srv.validKey(l.Key) {
@@ -292,7 +292,7 @@ func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
 		if !ok || len(v) == 0 || v[0] != '"' {
 			return "", false
 		}
-		return jsString(v, true), true
+		return match.TemplateString(v, true), true
 	}
 	if t, _ := str("type"); t != "aux_authenticate" {
 		srv.refuse(ic, "aux_logon_ack", reasonInvalidPacket)
@@ -309,11 +309,11 @@ func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
 	}
 	if cv, _ := str("clientVersion"); !compatibleVersion(cv) {
 		raw, ok := jsontext.Find(ms, "clientVersion")
-		srv.refuse(ic, "aux_logon_ack", versionReason(jsString(raw, ok)))
+		srv.refuse(ic, "aux_logon_ack", versionReason(match.TemplateString(raw, ok)))
 		return
 	}
 	rawID, hasID := jsontext.Find(ms, "matchId")
-	matchID := jsString(rawID, hasID)
+	matchID := match.TemplateString(rawID, hasID)
 	var lm *liveMatch
 	if hasID {
 		lm = srv.ctrl.auxMatch(matchID, rawID)
@@ -322,7 +322,7 @@ func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
 	playerID, _ := str("playerId")
 	ownerID := playerID // only a string names a player
 	if rawPID, ok := jsontext.Find(ms, "playerId"); ok && playerID == "" && len(rawPID) > 0 && rawPID[0] != '"' {
-		playerID = jsString(rawPID, true)
+		playerID = match.TemplateString(rawPID, true)
 	}
 	if lm == nil && srv.ctrl.cl != nil && hasID && matchID != "" && srv.ctrl.cl.auxLogonRemote(ic, matchID, playerID) { // cluster hook
 		ic.mu.Lock()

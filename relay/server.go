@@ -13,6 +13,8 @@ import (
 	"spectra-relay/engineio"
 	"spectra-relay/internal/connlimit"
 	"spectra-relay/internal/recvbudget"
+	"spectra-relay/relay/extras"
+	"spectra-relay/relay/operator"
 	"spectra-relay/socketio"
 )
 
@@ -118,11 +120,11 @@ type Server struct {
 	ingest         *socketio.Server
 	output         *socketio.Server
 	budget         *recvbudget.Budget // shared by both ports; nil: none
-	previews       *previewStore
+	previews       extras.Previews    // this node's; cluster mode keeps them in Redis
 
 	ingestH, outputH, extrasH, adminH http.Handler
 
-	// Observability (metrics.go, statuspage.go).
+	// Observability (metrics.go, status.go; served by relay/operator).
 	started  time.Time
 	reg      *prometheus.Registry
 	metricsH http.Handler
@@ -178,7 +180,7 @@ func NewServer(cfg Config) *Server {
 		ReplayMaxBytes:    cfg.ReplayMaxBytes,
 		Logger:            cfg.Logger,
 	}, outNsp)
-	srv.previews = newPreviewStore(cfg.PreviewTTL)
+	srv.previews = extras.NewMemoryPreviews(cfg.PreviewTTL)
 	if cfg.RecoveryWindow >= 0 {
 		srv.ingest.Of("/").EnableRecovery(socketio.RecoveryConfig{
 			Window:      cfg.RecoveryWindow,
@@ -192,11 +194,15 @@ func NewServer(cfg Config) *Server {
 	outNsp.OnConnection(srv.onOutputConnection)
 	srv.started = time.Now()
 	srv.reg = srv.newRegistry()
-	srv.metricsH = srv.metricsHandler()
+	srv.metricsH = operator.MetricsHandler(srv.reg, srv.log)
 	srv.ingestH = socketIOMux(srv.ingest)
 	srv.outputH = socketIOMux(srv.output)
-	srv.extrasH = srv.extrasHandler()
-	srv.adminH = srv.adminHandler()
+	srv.extrasH = extras.Handler(publicSource{srv}, previewsOf{srv}, extras.Config{
+		BodyTimeout:    cfg.BodyTimeout,
+		RequireAuthKey: cfg.RequireAuthKey,
+		Logger:         cfg.Logger,
+	})
+	srv.adminH = operator.Handler(operatorSource{srv}, srv.metricsH, operator.Config{AdminToken: cfg.AdminToken, Pprof: cfg.Pprof})
 	return srv
 }
 
