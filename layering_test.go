@@ -39,6 +39,13 @@ var rules = []rule{
 	// on internal alone; the replay player on them and the clients.
 	{from: "relay/match", allow: []string{"relay/match", "internal"}},
 	{from: "relay/replayfile", allow: []string{"relay/replayfile", "internal"}},
+	// The relay's parts around its root import the root never (that
+	// would be a cycle anyway) and each other only downward: the HTTP
+	// surfaces, the replay log and the Redis side of the cluster.
+	{from: "relay/extras", allow: []string{"relay/match", "socketio", "internal"}},
+	{from: "relay/operator", allow: []string{"relay/extras", "socketio", "engineio", "internal"}},
+	{from: "relay/replaylog", allow: []string{"relay/match", "relay/replayfile", "internal"}},
+	{from: "relay/cluster", allow: []string{"internal"}},
 	{from: "relay/replayplayer", allow: []string{"relay/replayplayer", "relay/replayfile", "socketio/sioclient", "socketio/siopacket", "engineio/eioclient", "engineio/eiopacket", "internal"}},
 	// The module's root holds only this test.
 	{from: ".", allow: nil},
@@ -149,7 +156,7 @@ func TestLayeringNoUpwardImport(t *testing.T) {
 	for _, p := range pkgs {
 		seen[p.ImportPath] = true
 	}
-	for _, want := range []string{"internal/jsontext", "engineio", "socketio", "relay", "relay/replayplayer", "cmd/spectra-server"} {
+	for _, want := range []string{"internal/jsontext", "engineio", "socketio", "relay", "relay/replayplayer", "relay/replaylog", "relay/extras", "relay/operator", "cmd/spectra-server"} {
 		if !seen[module+"/"+want] {
 			t.Errorf("go list does not show %s/%s", module, want)
 		}
@@ -173,6 +180,9 @@ func TestLayeringCatchesUpwardImport(t *testing.T) {
 		{"engineio to socketio", listed{ImportPath: m("engineio"), Imports: []string{m("socketio")}}, []string{"engineio -> socketio"}},
 		{"socketio to relay in a test", listed{ImportPath: m("socketio"), XTestImports: []string{m("relay")}}, []string{"socketio -> relay"}},
 		{"match to relay root", listed{ImportPath: m("relay/match"), Imports: []string{m("relay")}}, []string{"relay/match -> relay"}},
+		{"operator to the relay root", listed{ImportPath: m("relay/operator"), Imports: []string{m("relay")}}, []string{"relay/operator -> relay"}},
+		{"extras to operator", listed{ImportPath: m("relay/extras"), Imports: []string{m("relay/operator")}}, []string{"relay/extras -> relay/operator"}},
+		{"replay log to the cluster", listed{ImportPath: m("relay/replaylog"), Imports: []string{m("relay/cluster")}}, []string{"relay/replaylog -> relay/cluster"}},
 		{"relay to cmd", listed{ImportPath: m("relay"), Imports: []string{m("cmd/spectra-server")}}, []string{"relay -> cmd/spectra-server"}},
 		{"unknown floor", listed{ImportPath: m("newfloor")}, []string{"newfloor: no layering rule"}},
 		{"downward is fine", listed{ImportPath: m("relay"), Imports: []string{m("socketio"), m("engineio"), m("internal/jsontext"), m("relay/match"), "fmt"}}, nil},

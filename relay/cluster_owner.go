@@ -174,6 +174,9 @@ func (g *clusterGlue) claim(lm *liveMatch, raw []byte, start time.Time) error {
 // when it returns no error. done must be called after the apply.
 func (g *clusterGlue) beforeApply(lm *liveMatch, raw string, now time.Time) (done func(), err error) {
 	cm := lm.cm
+	if cm == nil { // not owned through the cluster (rebuilt from its file before joining)
+		return func() {}, nil
+	}
 	cm.applyMu.Lock()
 	ctx, cancel := rctx()
 	defer cancel()
@@ -348,6 +351,9 @@ const reasonFenced = "owned by another node"
 
 // released is remove's hook: the match's keys go when it ended here.
 func (g *clusterGlue) released(lm *liveMatch, why string) {
+	if lm.cm == nil {
+		return
+	}
 	ctx, cancel := rctx()
 	defer cancel()
 	lm.cm.own.Release(ctx, why != reasonFenced, lm.cm.indexedID)
@@ -356,6 +362,9 @@ func (g *clusterGlue) released(lm *liveMatch, why string) {
 // published is sendLocked's hook: one publish per send.
 func (g *clusterGlue) published(lm *liveMatch, v uint64, pkt []byte) {
 	cm := lm.cm
+	if cm == nil {
+		return
+	}
 	if time.Now().UnixNano() < g.downUntil.Load() {
 		// Redis failed just now: the heal loop publishes the latest
 		// state once it answers.

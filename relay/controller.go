@@ -59,6 +59,9 @@ type controllerConfig struct {
 	// no cap.
 	ReplayMaxBytes int64
 	Logger         *slog.Logger
+	// PreviewTTL keeps a preview of the local broker; 0 =
+	// DefaultPreviewTTL.
+	PreviewTTL time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 	// AfterFunc makes a match's send timer, stopped by the caller before
@@ -108,7 +111,9 @@ type controller struct {
 	logons   logonMeter // overlay logons, for the burst rate
 	bursting bool       // the last noteBurst saw a burst; tick loop only
 
-	cl *clusterGlue // cluster hook: nil unless Server.JoinCluster
+	// broker is the other nodes (broker.go): localBroker alone, the
+	// Redis one after Server.JoinCluster.
+	broker broker
 
 	// sessMu guards sessions, the index of recoverable ingest sessions:
 	// pid → its live match (sessions.go). A leaf, also taken under
@@ -151,7 +156,7 @@ type liveMatch struct {
 	snap       snapshot  // the newest state encoded for overlays; version 0 until needed
 	dirtySince time.Time // first change not sent yet (send lag metric); zero when none
 
-	cm *clusterMatch // cluster hook: this node's ownership; nil when alone
+	cm *clusterMatch // the Redis broker's ownership of the match; nil when alone
 }
 
 // newController starts the controller's loops (timers, inactivity, replay
@@ -193,6 +198,10 @@ func newController(cfg controllerConfig, out broadcaster) *controller {
 		sessions:  make(map[string]*liveMatch),
 	}
 	c.outF, _ = out.(framingBroadcaster)
+	if cfg.PreviewTTL <= 0 {
+		cfg.PreviewTTL = DefaultPreviewTTL
+	}
+	c.broker = newLocalBroker(c, cfg.PreviewTTL)
 	c.replay = replaylog.Conf{Dir: cfg.ReplayDir, Limit: cfg.ReplayMaxBytes, Logger: cfg.Logger, Kick: c.kickFlush}
 	for i := range c.shards {
 		c.shards[i].m = make(map[string]*liveMatch)
@@ -264,8 +273,8 @@ func (c *controller) createOrReconnect(l match.Logon, raw []byte) (logonResult, 
 	if lm := c.get(l.GroupCode); lm != nil {
 		return c.reconnect(lm, l)
 	}
-	if c.cl != nil && l.GroupSecret != "" { // cluster hook: the match may live on in Redis
-		if res, handled, err := c.cl.takeover(l); handled {
+	if l.GroupSecret != "" { // the match may live on another node
+		if res, handled, err := c.broker.takeover(l); handled {
 			return res, err
 		}
 	}
@@ -287,10 +296,8 @@ func (c *controller) createOrReconnect(l match.Logon, raw []byte) (logonResult, 
 	}
 	lm.timer = c.cfg.AfterFunc(time.Hour, lm.onTimer)
 	lm.timer.Stop()
-	if c.cl != nil { // cluster hook: the code must be free in the whole cluster
-		if err := c.cl.claim(lm, raw, now); err != nil {
-			return logonResult{}, err
-		}
+	if err := c.broker.claim(lm, raw, now); err != nil { // the code must be free on every node
+		return logonResult{}, err
 	}
 
 	sh := c.shardOf(l.GroupCode)
@@ -397,13 +404,11 @@ var errForeignMatch = errors.New("event for another match than the connection's"
 
 // apply runs one event on one match and schedules what follows from it.
 func (c *controller) apply(lm *liveMatch, ev match.Event, raw string, now time.Time) error {
-	if lm.cm != nil { // cluster hook: into the match's stream first, fenced
-		done, err := c.cl.beforeApply(lm, raw, now)
-		if err != nil {
-			return err
-		}
-		defer done()
+	done, err := c.broker.beforeApply(lm, raw, now) // the cluster: into the match's stream first, fenced
+	if err != nil {
+		return err
 	}
+	defer done()
 	lm.mu.Lock()
 	if lm.removed {
 		lm.mu.Unlock()
@@ -493,9 +498,7 @@ func (c *controller) finish(lm *liveMatch, info []byte, sendFinal bool) {
 		c.finishedMu.Lock()
 		c.finished[lm.code] = finishedInfo{json: info, expires: c.now().Add(c.cfg.TeamInfoTTL)}
 		c.finishedMu.Unlock()
-		if c.cl != nil { // cluster hook: every node answers it
-			c.cl.putTeamInfo(lm.code, info)
-		}
+		c.broker.putTeamInfo(lm.code, info) // every node answers it
 	}
 	if sendFinal {
 		lm.sendMu.Lock()
@@ -553,9 +556,7 @@ func (c *controller) remove(lm *liveMatch, why string) {
 	lm.armed = false
 	lm.snap = snapshot{}
 	lm.sendMu.Unlock()
-	if lm.cm != nil { // cluster hook
-		c.cl.released(lm, why)
-	}
+	c.broker.released(lm, why)
 
 	if rl != nil {
 		c.closers.Add(1)

@@ -324,11 +324,11 @@ func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
 	if rawPID, ok := jsontext.Find(ms, "playerId"); ok && playerID == "" && len(rawPID) > 0 && rawPID[0] != '"' {
 		playerID = match.TemplateString(rawPID, true)
 	}
-	if lm == nil && srv.ctrl.cl != nil && hasID && matchID != "" && srv.ctrl.cl.auxLogonRemote(ic, matchID, playerID) { // cluster hook
+	if lm == nil && hasID && matchID != "" && srv.ctrl.broker.auxLogonRemote(ic, matchID, playerID) { // its match is on another node
 		ic.mu.Lock()
 		ic.aux, ic.playerID, ic.auxOwner = true, playerID, ownerID
 		ic.mu.Unlock()
-		srv.ctrl.cl.rememberRemoteAux(ic)
+		srv.ctrl.broker.rememberRemoteAux(ic)
 		srv.acceptData(ic)
 		_ = ic.s.Emit("aux_logon_ack", auxAckOK)
 		srv.log.Info("auxiliary client logged on for a match owned by another node", "matchId", matchID, "playerId", playerID)
@@ -437,7 +437,7 @@ func (srv *Server) onData(ic *ingestConn, e *socketio.Event) {
 		srv.logDrop(ic, slog.LevelWarn, "dropped non-auxiliary event from an auxiliary connection", "type", ev.Type, "matchId", ev.MatchID)
 		return
 	}
-	if srv.ctrl.cl != nil && srv.ctrl.cl.forwardAux(ic, &ev, payload) { // cluster hook
+	if srv.ctrl.broker.forwardAux(ic, &ev, payload) { // its match is on another node
 		return
 	}
 	if err := srv.ctrl.ingest(ev, payload, ic); err != nil {
@@ -455,9 +455,7 @@ func (srv *Server) onData(ic *ingestConn, e *socketio.Event) {
 }
 
 func (srv *Server) ingestClosed(ic *ingestConn) {
-	if srv.ctrl.cl != nil { // cluster hook
-		srv.ctrl.cl.auxClosed(ic)
-	}
+	srv.ctrl.broker.auxClosed(ic)
 	ic.mu.Lock()
 	lm, aux, pid := ic.lm, ic.aux, ic.playerID
 	ic.mu.Unlock()

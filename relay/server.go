@@ -120,7 +120,6 @@ type Server struct {
 	ingest         *socketio.Server
 	output         *socketio.Server
 	budget         *recvbudget.Budget // shared by both ports; nil: none
-	previews       extras.Previews    // this node's; cluster mode keeps them in Redis
 
 	ingestH, outputH, extrasH, adminH http.Handler
 
@@ -178,9 +177,9 @@ func NewServer(cfg Config) *Server {
 		LogonBurst:        cfg.LogonBurst,
 		ReplayDir:         cfg.ReplayDir,
 		ReplayMaxBytes:    cfg.ReplayMaxBytes,
+		PreviewTTL:        cfg.PreviewTTL,
 		Logger:            cfg.Logger,
 	}, outNsp)
-	srv.previews = extras.NewMemoryPreviews(cfg.PreviewTTL)
 	if cfg.RecoveryWindow >= 0 {
 		srv.ingest.Of("/").EnableRecovery(socketio.RecoveryConfig{
 			Window:      cfg.RecoveryWindow,
@@ -249,8 +248,6 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 	errIn := srv.ingest.Shutdown(ctx)
 	err := errors.Join(errIn, <-errOut)
 	srv.ctrl.Close()
-	if srv.ctrl.cl != nil { // cluster hook
-		srv.ctrl.cl.close()
-	}
+	srv.ctrl.broker.close()
 	return err
 }

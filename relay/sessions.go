@@ -80,9 +80,7 @@ func (c *controller) rememberSession(lm *liveMatch, ic *ingestConn) {
 	c.sessions[pid] = lm
 	c.sessMu.Unlock()
 	c.persistSessions(lm)
-	if c.cl != nil { // cluster hook
-		c.cl.putSession(lm.code, b)
-	}
+	c.broker.putSession(lm.code, b)
 }
 
 // persistSessions rewrites lm's secret sidecar with its bindings. Writes
@@ -164,10 +162,8 @@ func (srv *Server) lookupSession(pid, rememberedSID string, remembered bool) (st
 	if _, b, ok := srv.ctrl.session(pid); ok {
 		return b.SID, true
 	}
-	if srv.ctrl.cl != nil { // cluster hook
-		if b, ok := srv.ctrl.cl.lookupSession(pid); ok {
-			return b.SID, true
-		}
+	if b, ok := srv.ctrl.broker.lookupSession(pid); ok { // held by another node
+		return b.SID, true
 	}
 	return "", false
 }
@@ -178,8 +174,8 @@ func (srv *Server) lookupSession(pid, rememberedSID string, remembered bool) (st
 func (srv *Server) restoreSession(ic *ingestConn) bool {
 	pid := ic.s.PID()
 	lm, b, ok := srv.ctrl.session(pid)
-	if !ok && srv.ctrl.cl != nil { // cluster hook: owned elsewhere, or here after a takeover
-		lm, b, ok = srv.ctrl.cl.restoreSession(ic, pid)
+	if !ok { // owned elsewhere, or here after a takeover
+		lm, b, ok = srv.ctrl.broker.restoreSession(ic, pid)
 	}
 	if !ok {
 		srv.ctrl.m.recoveryOutcome(socketio.RecoveryRefused)
