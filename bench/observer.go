@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"spectra-relay/engineio/eioclient"
-	"spectra-relay/internal/replayplayer"
 	"spectra-relay/internal/shardhash"
 	"spectra-relay/relay/replayfile"
+	"spectra-relay/relay/replayplayer"
 	"spectra-relay/socketio/sioclient"
 )
 

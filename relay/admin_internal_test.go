@@ -12,6 +12,8 @@ import (
 
 	"spectra-relay/internal/testenv"
 	"spectra-relay/socketio"
+
+	"spectra-relay/relay/operator"
 )
 
 const tAdminToken = "adm-7Q2KX9-never-guessed"
@@ -329,7 +331,7 @@ func TestWaitingListCapped(t *testing.T) {
 		t.Errorf("3 rooms: shown %d, more %d (%d overlays)", len(shown), more, mo)
 	}
 	// The JSON names the counts.
-	doc := statusDoc{Waiting: shown[:1], WaitingMore: 7, WaitingMoreOverlays: 9}
+	doc := operator.StatusDoc{Waiting: shown[:1], WaitingMore: 7, WaitingMoreOverlays: 9}
 	b, _ := json.Marshal(doc)
 	if !bytes.Contains(b, []byte(`"waitingMore":7,"waitingMoreOverlays":9`)) {
 		t.Errorf("JSON %s", b)

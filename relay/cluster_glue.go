@@ -1,12 +1,13 @@
 package relay
 
-// Cluster mode (issue 9): the relay's side of relay/cluster. Everything the
-// controller, the ingest and the extras do differently with Redis is here,
-// in cluster_owner.go (owned matches: takeover, the fenced stream, loss
-// and restore) and in cluster_remote.go (overlays and auxiliary clients of
-// matches owned elsewhere); the hooks in the other files are one call
-// each, marked "cluster hook", and do nothing when the server runs alone
-// (controller.cl == nil).
+// Cluster mode (issue 9): the Redis broker (broker.go), the relay's side
+// of relay/cluster. Everything the controller, the ingest and the extras
+// do differently with Redis is here, in cluster_owner.go (owned matches:
+// takeover, the fenced stream, loss and restore), cluster_remote.go
+// (overlays and auxiliary clients of matches owned elsewhere) and
+// cluster_sessions.go (ingest session bindings in Redis). The controller
+// calls the broker unconditionally; a relay alone has localBroker, whose
+// methods do nothing, and JoinCluster puts clusterGlue in its place.
 //
 // Who does what:
 //   - The node holding the observer's connection owns the match
@@ -145,7 +146,7 @@ func (srv *Server) JoinCluster(ctx context.Context, cc ClusterConfig) error {
 			return err
 		}
 	}
-	c.cl = g
+	c.broker = g
 	g.wg.Add(2)
 	go g.sweepLoop()
 	go g.watchRedis()
@@ -282,36 +283,21 @@ func (g *clusterGlue) roomCount() int {
 	return len(g.rooms)
 }
 
-// ---- the extras' view (hooks in extras.go) ----
+// ---- the extras' view (relay/extras, wired in surfaces.go) ----
 
-func (srv *Server) matchesRunning() int {
-	if g := srv.ctrl.cl; g != nil {
-		return g.liveCount()
-	}
-	return srv.ctrl.Count()
-}
+func (srv *Server) matchesRunning() int { return srv.ctrl.broker.liveCount() }
 
-// teamInfo looks in Redis for a match finished on another node.
+// teamInfo answers from this node, else from the broker (a match finished
+// on another node).
 func (srv *Server) teamInfo(code string) ([]byte, bool) {
 	if info, ok := srv.ctrl.TeamInfo(code); ok {
 		return info, true
 	}
-	if g := srv.ctrl.cl; g != nil {
-		return g.teamInfo(code)
-	}
-	return nil, false
+	return srv.ctrl.broker.teamInfo(code)
 }
 
 func (srv *Server) putPreview(code string, doc []byte) bool {
-	if g := srv.ctrl.cl; g != nil {
-		return g.putPreview(code, doc, srv.cfg.PreviewTTL)
-	}
-	return srv.previews.put(code, doc)
+	return srv.ctrl.broker.putPreview(code, doc, srv.cfg.PreviewTTL)
 }
 
-func (srv *Server) preview(code string) ([]byte, bool) {
-	if g := srv.ctrl.cl; g != nil {
-		return g.preview(code)
-	}
-	return srv.previews.get(code)
-}
+func (srv *Server) preview(code string) ([]byte, bool) { return srv.ctrl.broker.preview(code) }

@@ -12,6 +12,7 @@ import (
 	"spectra-relay/relay/cluster"
 	"spectra-relay/relay/match"
 	"spectra-relay/relay/replayfile"
+	"spectra-relay/relay/replaylog"
 )
 
 // takeover makes this node the owner of a match another node had, when
@@ -78,12 +79,12 @@ func (g *clusterGlue) takeover(l match.Logon) (res logonResult, handled bool, er
 	lm.mu.Unlock()
 	if c.cfg.ReplayDir != "" {
 		// A replay file of its own, complete from the logon on.
-		rl, err := openReplay(c.replay, l.GroupCode, snap.Secret, time.UnixMilli(snap.Start), snap.Logon)
+		rl, err := replaylog.Open(c.replay, ServerVersion, l.GroupCode, snap.Secret, time.UnixMilli(snap.Start), snap.Logon)
 		if err != nil {
 			c.log.Error("replay file not written", "groupCode", l.GroupCode, "err", err)
 		} else {
 			for _, e := range snap.Events {
-				rl.add(e.Raw, e.TS)
+				rl.Add(e.Raw, e.TS)
 			}
 			lm.mu.Lock()
 			lm.replay = rl
@@ -173,6 +174,9 @@ func (g *clusterGlue) claim(lm *liveMatch, raw []byte, start time.Time) error {
 // when it returns no error. done must be called after the apply.
 func (g *clusterGlue) beforeApply(lm *liveMatch, raw string, now time.Time) (done func(), err error) {
 	cm := lm.cm
+	if cm == nil { // not owned through the cluster (rebuilt from its file before joining)
+		return func() {}, nil
+	}
 	cm.applyMu.Lock()
 	ctx, cancel := rctx()
 	defer cancel()
@@ -272,11 +276,11 @@ func (g *clusterGlue) restoreLocked(lm *liveMatch) {
 }
 
 // replayEntries reads back every event of the match's replay file.
-func (g *clusterGlue) replayEntries(rl *replayLog) ([]cluster.Entry, error) {
+func (g *clusterGlue) replayEntries(rl *replaylog.Log) ([]cluster.Entry, error) {
 	if err := g.c.flushReplay(rl); err != nil {
 		return nil, err
 	}
-	f, err := os.Open(rl.path)
+	f, err := os.Open(rl.Path())
 	if err != nil {
 		return nil, err
 	}
@@ -347,6 +351,9 @@ const reasonFenced = "owned by another node"
 
 // released is remove's hook: the match's keys go when it ended here.
 func (g *clusterGlue) released(lm *liveMatch, why string) {
+	if lm.cm == nil {
+		return
+	}
 	ctx, cancel := rctx()
 	defer cancel()
 	lm.cm.own.Release(ctx, why != reasonFenced, lm.cm.indexedID)
@@ -355,6 +362,9 @@ func (g *clusterGlue) released(lm *liveMatch, why string) {
 // published is sendLocked's hook: one publish per send.
 func (g *clusterGlue) published(lm *liveMatch, v uint64, pkt []byte) {
 	cm := lm.cm
+	if cm == nil {
+		return
+	}
 	if time.Now().UnixNano() < g.downUntil.Load() {
 		// Redis failed just now: the heal loop publishes the latest
 		// state once it answers.

@@ -8,6 +8,13 @@ import (
 	"spectra-relay/relay/match"
 )
 
+// subscribeUnowned hands subscribe's path for a group code with no live
+// match here over to remoteSubscribe, outside the shard lock.
+func (g *clusterGlue) subscribeUnowned(sh *shard, code string, join func() error, emit func(*snapshot) error) error {
+	sh.mu.RUnlock()
+	return g.remoteSubscribe(code, join, emit)
+}
+
 // remoteSubscribe is subscribe's path for a group code with no live
 // match here: the overlay joins the room, the node listens to the code's
 // channel, and the latest state known in the cluster is the snapshot.

@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"spectra-relay/engineio/eioclient"
-	"spectra-relay/internal/replayplayer"
 	"spectra-relay/internal/testenv"
 	"spectra-relay/relay/replayfile"
+	"spectra-relay/relay/replayplayer"
 )
 
 // Issue 21, connection limits: the flood, the overlay beside it.

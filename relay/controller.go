@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"spectra-relay/relay/match"
+	"spectra-relay/relay/replaylog"
 	"spectra-relay/socketio"
 )
 
@@ -58,6 +59,9 @@ type controllerConfig struct {
 	// no cap.
 	ReplayMaxBytes int64
 	Logger         *slog.Logger
+	// PreviewTTL keeps a preview of the local broker; 0 =
+	// DefaultPreviewTTL.
+	PreviewTTL time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 	// AfterFunc makes a match's send timer, stopped by the caller before
@@ -86,7 +90,7 @@ type framingBroadcaster interface {
 type controller struct {
 	cfg    controllerConfig
 	log    *slog.Logger
-	replay replayConf
+	replay replaylog.Conf
 	out    broadcaster
 	outF   framingBroadcaster // out, when it is one; else nil
 	now    func() time.Time
@@ -109,7 +113,9 @@ type controller struct {
 	logons   logonMeter // overlay logons, for the burst rate
 	bursting bool       // the last noteBurst saw a burst; tick loop only
 
-	cl *clusterGlue // cluster hook: nil unless Server.JoinCluster
+	// broker is the other nodes (broker.go): localBroker alone, the
+	// Redis one after Server.JoinCluster.
+	broker broker
 
 	// sessMu guards sessions, the index of recoverable ingest sessions:
 	// pid → its live match (sessions.go). A leaf, also taken under
@@ -140,7 +146,7 @@ type liveMatch struct {
 	removed      bool
 	conns        map[*ingestConn]struct{}
 	sessions     []sessionBinding // recoverable ingest sessions, oldest first (sessions.go)
-	replay       *replayLog       // nil when replay writing is off or failed
+	replay       *replaylog.Log   // nil when replay writing is off or failed
 	lastEvent    time.Time        // status page: the last event applied
 
 	sendMu     sync.Mutex
@@ -153,7 +159,7 @@ type liveMatch struct {
 	snap       snapshot  // the newest state encoded for overlays; version 0 until needed
 	dirtySince time.Time // first change not sent yet (send lag metric); zero when none
 
-	cm *clusterMatch // cluster hook: this node's ownership; nil when alone
+	cm *clusterMatch // the Redis broker's ownership of the match; nil when alone
 }
 
 // newController starts the controller's loops (timers, inactivity, replay
@@ -195,7 +201,11 @@ func newController(cfg controllerConfig, out broadcaster) *controller {
 		sessions:  make(map[string]*liveMatch),
 	}
 	c.outF, _ = out.(framingBroadcaster)
-	c.replay = replayConf{dir: cfg.ReplayDir, limit: cfg.ReplayMaxBytes, log: cfg.Logger, kick: c.kickFlush}
+	if cfg.PreviewTTL <= 0 {
+		cfg.PreviewTTL = DefaultPreviewTTL
+	}
+	c.broker = newLocalBroker(c, cfg.PreviewTTL)
+	c.replay = replaylog.Conf{Dir: cfg.ReplayDir, Limit: cfg.ReplayMaxBytes, Logger: cfg.Logger, Kick: c.kickFlush}
 	for i := range c.shards {
 		c.shards[i].m = make(map[string]*liveMatch)
 		c.ids[i].m = make(map[string][]*liveMatch)
@@ -266,8 +276,8 @@ func (c *controller) createOrReconnect(l match.Logon, raw []byte) (logonResult, 
 	if lm := c.get(l.GroupCode); lm != nil {
 		return c.reconnect(lm, l)
 	}
-	if c.cl != nil && l.GroupSecret != "" { // cluster hook: the match may live on in Redis
-		if res, handled, err := c.cl.takeover(l); handled {
+	if l.GroupSecret != "" { // the match may live on another node
+		if res, handled, err := c.broker.takeover(l); handled {
 			return res, err
 		}
 	}
@@ -289,10 +299,8 @@ func (c *controller) createOrReconnect(l match.Logon, raw []byte) (logonResult, 
 	}
 	lm.timer = c.cfg.AfterFunc(time.Hour, lm.onTimer)
 	lm.timer.Stop()
-	if c.cl != nil { // cluster hook: the code must be free in the whole cluster
-		if err := c.cl.claim(lm, raw, now); err != nil {
-			return logonResult{}, err
-		}
+	if err := c.broker.claim(lm, raw, now); err != nil { // the code must be free on every node
+		return logonResult{}, err
 	}
 
 	sh := c.shardOf(l.GroupCode)
@@ -307,7 +315,7 @@ func (c *controller) createOrReconnect(l match.Logon, raw []byte) (logonResult, 
 	sh.mu.Unlock()
 
 	if c.cfg.ReplayDir != "" {
-		rl, err := openReplay(c.replay, l.GroupCode, secret, now, raw)
+		rl, err := replaylog.Open(c.replay, ServerVersion, l.GroupCode, secret, now, raw)
 		if err != nil {
 			c.log.Error("replay file not written", "groupCode", l.GroupCode, "err", err)
 		} else {
@@ -399,13 +407,11 @@ var errForeignMatch = errors.New("event for another match than the connection's"
 
 // apply runs one event on one match and schedules what follows from it.
 func (c *controller) apply(lm *liveMatch, ev match.Event, raw string, now time.Time) error {
-	if lm.cm != nil { // cluster hook: into the match's stream first, fenced
-		done, err := c.cl.beforeApply(lm, raw, now)
-		if err != nil {
-			return err
-		}
-		defer done()
+	done, err := c.broker.beforeApply(lm, raw, now) // the cluster: into the match's stream first, fenced
+	if err != nil {
+		return err
 	}
+	defer done()
 	lm.mu.Lock()
 	if lm.removed {
 		lm.mu.Unlock()
@@ -421,7 +427,7 @@ func (c *controller) apply(lm *liveMatch, ev match.Event, raw string, now time.T
 	// including the ones its handlers then reject.
 	rl := lm.replay
 	if rl != nil {
-		rl.add(raw, now.UnixMilli())
+		rl.Add(raw, now.UnixMilli())
 	}
 	before := lm.version
 	changed, err := lm.m.Apply(ev, now)
@@ -495,9 +501,7 @@ func (c *controller) finish(lm *liveMatch, info []byte, sendFinal bool) {
 		c.finishedMu.Lock()
 		c.finished[lm.code] = finishedInfo{json: info, expires: c.now().Add(c.cfg.TeamInfoTTL)}
 		c.finishedMu.Unlock()
-		if c.cl != nil { // cluster hook: every node answers it
-			c.cl.putTeamInfo(lm.code, info)
-		}
+		c.broker.putTeamInfo(lm.code, info) // every node answers it
 	}
 	if sendFinal {
 		lm.sendMu.Lock()
@@ -555,9 +559,7 @@ func (c *controller) remove(lm *liveMatch, why string) {
 	lm.armed = false
 	lm.snap = snapshot{}
 	lm.sendMu.Unlock()
-	if lm.cm != nil { // cluster hook
-		c.cl.released(lm, why)
-	}
+	c.broker.released(lm, why)
 
 	if rl != nil {
 		c.closers.Add(1)
@@ -567,7 +569,7 @@ func (c *controller) remove(lm *liveMatch, why string) {
 				c.log.Error("replay file close", "groupCode", lm.code, "err", err)
 			}
 			// Ended or expired: nothing can resume this match any more.
-			if err := rl.dropSecret(); err != nil {
+			if err := rl.DropSecret(); err != nil {
 				c.log.Error("group secret sidecar", "groupCode", lm.code, "err", err)
 			}
 		}()

@@ -1,9 +1,47 @@
 // Package relay is the Spectra relay server: the match controller, the
 // ingest handlers (observer and auxiliary clients, Socket.IO on 5100), the
-// output handlers (overlays, Socket.IO on 5200), the HTTP extras (5101) and
-// replay-file writing. It is a drop-in replacement for the TypeScript
+// output handlers (overlays, Socket.IO on 5200) and the wiring of the HTTP
+// extras (5101), the admin listener and the replay files, which live in
+// the packages below. It is a drop-in replacement for the TypeScript
 // Spectra Server 0.3.4; the golden files in testdata/replays/golden and
 // shared/SPEC.md define the behaviour.
+//
+// # The parts, from the top down
+//
+// Read the relay as floors, each importing only the floors below it; no
+// import runs back up, and the root imports its parts, never the other
+// way round (a test at the module root checks this from go list):
+//
+//   - relay (this package): the Server and its wiring (server.go,
+//     surfaces.go), the socket handlers (ingest.go, output.go,
+//     sessions.go), the match controller (controller.go, send.go,
+//     loops.go, recover.go), and the broker to other nodes (broker.go:
+//     localBroker alone; the Redis broker in cluster_glue.go,
+//     cluster_owner.go, cluster_remote.go and cluster_sessions.go). The
+//     controller calls the broker without asking which mode runs.
+//   - relay/operator: the admin listener (status page, /metrics, health,
+//     pprof). It reads the relay through its Source interface and a
+//     metrics handler; status.go and metrics.go here fill them in.
+//   - relay/extras: the public HTTP extras and previews of port 5101,
+//     reading the relay through its Source and Previews interfaces. The
+//     operator surface uses its JSON answers.
+//   - relay/replaylog: a match's replay file as written (buffered, written
+//     through per event, capped) and read back after a restart, with the
+//     group secret sidecar. recover.go rebuilds live matches from it.
+//   - relay/replayplayer: what plays a replay file into an ingest server
+//     as its clients; the replay tool and the bench use it, the relay
+//     does not.
+//   - the ground floor of the relay: relay/match (a match's state and its
+//     match_data JSON), relay/replayfile (the replay format) and
+//     relay/cluster (the Redis side of cluster mode: leases, streams,
+//     pub/sub, shared stores). They import nothing of the relay.
+//
+// Below the relay come socketio, engineio and internal, in that order.
+// Before this layout the surfaces, the replay log and the cluster glue were
+// files of this package, the controller checked for cluster mode at each
+// step that differs there, and internal held the replay player, which imported
+// the relay's replay format and the Socket.IO client: two imports ran up
+// from the ground floor.
 //
 // # Concurrency
 //
@@ -24,11 +62,14 @@
 //
 // # Cluster mode
 //
-// With Server.JoinCluster the matches are shared through Redis
-// (relay/cluster); the cluster_*.go files hold everything the relay does
-// differently then, behind one-line hooks marked "cluster hook". An owned
-// match has a third mutex, clusterMatch.applyMu, taken before all the
-// others: it keeps the Redis stream in the order the events were applied.
+// The controller reaches other nodes through one broker interface
+// (broker.go), which it calls unconditionally: localBroker when the relay
+// runs alone (nothing is owned elsewhere, previews live in memory), and
+// after Server.JoinCluster the Redis broker, clusterGlue in the
+// cluster_*.go files on relay/cluster, which shares the matches through
+// Redis. An owned match has a third mutex, clusterMatch.applyMu, taken
+// before all the others: it keeps the Redis stream in the order the
+// events were applied.
 //
 // # Sending
 //
@@ -63,7 +104,7 @@
 // with the next event. The extras port serves only the existing server's
 // endpoints; the operator's (status page, /status/matches with every live
 // group code and match id, /metrics, health checks, pprof) are on a
-// separate admin handler (admin.go) that cmd/spectra-server keeps on
+// separate admin handler (relay/operator) that cmd/spectra-server keeps on
 // loopback or behind a token.
 //
 // # Auxiliary clients change only their own player

@@ -247,7 +247,7 @@ func (srv *Server) obsLogon(ic *ingestConn, e *socketio.Event) {
 	if !compatibleVersion(l.ClientVersion) {
 		ms, _ := jsontext.Members(raw)
 		cv, ok := jsontext.Find(ms, "clientVersion")
-		srv.refuse(ic, "obs_logon_ack", versionReason(jsString(cv, ok)), "groupCode", l.GroupCode)
+		srv.refuse(ic, "obs_logon_ack", versionReason(match.TemplateString(cv, ok)), "groupCode", l.GroupCode)
 		return
 	}
 	if !srv.validKey(l.Key) {
@@ -292,7 +292,7 @@ func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
 		if !ok || len(v) == 0 || v[0] != '"' {
 			return "", false
 		}
-		return jsString(v, true), true
+		return match.TemplateString(v, true), true
 	}
 	if t, _ := str("type"); t != "aux_authenticate" {
 		srv.refuse(ic, "aux_logon_ack", reasonInvalidPacket)
@@ -309,11 +309,11 @@ func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
 	}
 	if cv, _ := str("clientVersion"); !compatibleVersion(cv) {
 		raw, ok := jsontext.Find(ms, "clientVersion")
-		srv.refuse(ic, "aux_logon_ack", versionReason(jsString(raw, ok)))
+		srv.refuse(ic, "aux_logon_ack", versionReason(match.TemplateString(raw, ok)))
 		return
 	}
 	rawID, hasID := jsontext.Find(ms, "matchId")
-	matchID := jsString(rawID, hasID)
+	matchID := match.TemplateString(rawID, hasID)
 	var lm *liveMatch
 	if hasID {
 		lm = srv.ctrl.auxMatch(matchID, rawID)
@@ -322,13 +322,13 @@ func (srv *Server) auxLogon(ic *ingestConn, e *socketio.Event) {
 	playerID, _ := str("playerId")
 	ownerID := playerID // only a string names a player
 	if rawPID, ok := jsontext.Find(ms, "playerId"); ok && playerID == "" && len(rawPID) > 0 && rawPID[0] != '"' {
-		playerID = jsString(rawPID, true)
+		playerID = match.TemplateString(rawPID, true)
 	}
-	if lm == nil && srv.ctrl.cl != nil && hasID && matchID != "" && srv.ctrl.cl.auxLogonRemote(ic, matchID, playerID) { // cluster hook
+	if lm == nil && hasID && matchID != "" && srv.ctrl.broker.auxLogonRemote(ic, matchID, playerID) { // its match is on another node
 		ic.mu.Lock()
 		ic.aux, ic.playerID, ic.auxOwner = true, playerID, ownerID
 		ic.mu.Unlock()
-		srv.ctrl.cl.rememberRemoteAux(ic)
+		srv.ctrl.broker.rememberRemoteAux(ic)
 		srv.acceptData(ic)
 		_ = ic.s.Emit("aux_logon_ack", auxAckOK)
 		srv.log.Info("auxiliary client logged on for a match owned by another node", "matchId", matchID, "playerId", playerID)
@@ -437,7 +437,7 @@ func (srv *Server) onData(ic *ingestConn, e *socketio.Event) {
 		srv.logDrop(ic, slog.LevelWarn, "dropped non-auxiliary event from an auxiliary connection", "type", ev.Type, "matchId", ev.MatchID)
 		return
 	}
-	if srv.ctrl.cl != nil && srv.ctrl.cl.forwardAux(ic, &ev, payload) { // cluster hook
+	if srv.ctrl.broker.forwardAux(ic, &ev, payload) { // its match is on another node
 		return
 	}
 	if err := srv.ctrl.ingest(ev, payload, ic); err != nil {
@@ -455,9 +455,7 @@ func (srv *Server) onData(ic *ingestConn, e *socketio.Event) {
 }
 
 func (srv *Server) ingestClosed(ic *ingestConn) {
-	if srv.ctrl.cl != nil { // cluster hook
-		srv.ctrl.cl.auxClosed(ic)
-	}
+	srv.ctrl.broker.auxClosed(ic)
 	ic.mu.Lock()
 	lm, aux, pid := ic.lm, ic.aux, ic.playerID
 	ic.mu.Unlock()

@@ -2,6 +2,8 @@ package relay
 
 import (
 	"time"
+
+	"spectra-relay/relay/replaylog"
 )
 
 // kickFlush asks the flush loop for an early round.
@@ -79,11 +81,11 @@ func (c *controller) expireTeamInfo(now time.Time) {
 }
 
 // flushLoop writes buffered replay events to disk, off the ingest path:
-// every replayFlushInterval, which bounds what a killed process loses, or
+// every replaylog.FlushInterval, which bounds what a killed process loses, or
 // sooner when a buffer grows large.
 func (c *controller) flushLoop() {
 	defer c.loops.Done()
-	t := time.NewTicker(replayFlushInterval)
+	t := time.NewTicker(replaylog.FlushInterval)
 	defer t.Stop()
 	var scratch []*liveMatch
 	for {

@@ -2,22 +2,18 @@ package relay
 
 import (
 	"errors"
-	"fmt"
-	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"spectra-relay/engineio"
 	"spectra-relay/relay/match"
+	"spectra-relay/relay/operator"
+	"spectra-relay/relay/replaylog"
 	"spectra-relay/socketio"
 )
 
 // metricPrefix starts every relay metric name.
-const metricPrefix = "spectra_"
+const metricPrefix = operator.MetricPrefix
 
 // ctrlMetrics are the controller's own numbers. Each update is an atomic
 // add (or a histogram bucket add) on handles resolved here, once: no label
@@ -134,16 +130,11 @@ func (m *ctrlMetrics) sent(lm *liveMatch, bytes, recipients int, now time.Time) 
 	}
 }
 
-// flushReplay writes rl's buffered events and counts the bytes that reached
-// the file, as its size grew: exact whatever flush does inside (and for a
-// recovered file opened to append), and each byte is counted once because
-// the size is read under the write lock.
-func (c *controller) flushReplay(rl *replayLog) error {
-	rl.wmu.Lock()
-	before := replaySize(rl)
-	err := rl.flushLocked()
-	c.m.replayBytes.Add(float64(max(replaySize(rl)-before, 0)))
-	rl.wmu.Unlock()
+// flushReplay writes rl's buffered events and counts the bytes that
+// reached the file (replaylog.Log.FlushGrowth).
+func (c *controller) flushReplay(rl *replaylog.Log) error {
+	grew, err := rl.FlushGrowth()
+	c.m.replayBytes.Add(float64(grew))
 	if err != nil {
 		c.m.replayErrors.Inc()
 	}
@@ -151,16 +142,12 @@ func (c *controller) flushReplay(rl *replayLog) error {
 }
 
 // writeThrough writes what rl buffers now, on the ingest path (see the
-// durability note in replaylog.go): usually the one event just applied,
-// one write(2). It waits for a flush of the loop in progress, which may
-// hold that event. Errors are counted; the flush loop logs them when it
-// meets them again.
-func (c *controller) writeThrough(rl *replayLog) {
-	rl.wmu.Lock()
-	before := rl.written
-	err := rl.flushLocked()
-	c.m.replayBytes.Add(float64(rl.written - before))
-	rl.wmu.Unlock()
+// durability note in replaylog): usually the one event just applied, one
+// write(2). Errors are counted; the flush loop logs them when it meets
+// them again.
+func (c *controller) writeThrough(rl *replaylog.Log) {
+	wrote, err := rl.WriteThrough()
+	c.m.replayBytes.Add(float64(wrote))
 	if err != nil {
 		c.m.replayErrors.Inc()
 	}
@@ -170,9 +157,9 @@ func (c *controller) writeThrough(rl *replayLog) {
 // caller took it off its match under lm.mu): a counted flush first, so
 // that what close writes on its own is at most what arrived in between,
 // which is nothing.
-func (c *controller) closeReplay(rl *replayLog) error {
+func (c *controller) closeReplay(rl *replaylog.Log) error {
 	err := c.flushReplay(rl)
-	if cerr := rl.close(); cerr != nil {
+	if cerr := rl.Close(); cerr != nil {
 		c.m.replayErrors.Inc()
 		if err == nil {
 			err = cerr
@@ -181,137 +168,17 @@ func (c *controller) closeReplay(rl *replayLog) error {
 	return err
 }
 
-// replaySize is the size of rl's file; 0 once closed. rl.wmu held.
-func replaySize(rl *replayLog) int64 {
-	if rl.f == nil {
-		return 0
-	}
-	st, err := rl.f.Stat()
-	if err != nil {
-		return 0
-	}
-	return st.Size()
-}
-
-// relayPort is one Socket.IO server of the relay as the metrics name it.
-type relayPort struct {
-	name string
-	sio  *socketio.Server
-}
-
-// engineCollector exports the Engine.IO and Socket.IO counters of both
-// ports. It reads their Stats() snapshots at scrape time, so the
-// transports pay nothing for being observed.
-type engineCollector struct {
-	ports []relayPort
-
-	conns, opened, upgrades, closes, sockets *prometheus.Desc
-	dFrames, dIn, dOut                       *prometheus.Desc
-	evictions                                *prometheus.Desc
-	reasons                                  []engineio.CloseReason
-	reasonLabels                             []string
-}
-
-func newEngineCollector(ports ...relayPort) *engineCollector {
-	d := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc(metricPrefix+name, help, append([]string{"port"}, labels...), nil)
-	}
-	ec := &engineCollector{
-		ports:     ports,
-		conns:     d("connections", "Engine.IO sessions open now, by the transport they are on.", "transport"),
-		opened:    d("connections_opened_total", "Engine.IO sessions opened, by the transport they started on.", "transport"),
-		upgrades:  d("upgrades_total", "Sessions upgraded from HTTP long-polling to WebSocket."),
-		closes:    d("connection_closes_total", "Engine.IO sessions ended, by reason.", "reason"),
-		sockets:   d("sockets", "Socket.IO sockets connected to the main namespace."),
-		dFrames:   d("deflate_frames_total", "Broadcast frames compressed for permessage-deflate clients, once per frame and mode (context: with the room's shared deflate context; standalone: for clients whose window misses the room's history).", "mode"),
-		dIn:       d("deflate_in_bytes_total", "Message bytes of broadcast frames before compression.", "mode"),
-		dOut:      d("deflate_out_bytes_total", "Payload bytes of broadcast frames after compression; out/in is the deflate ratio.", "mode"),
-		evictions: d("recv_budget_evictions_total", "Connections closed because the receive budget (RECV_BUDGET) was spent and they held the most of it."),
-		reasons:   engineio.CloseReasons(),
-	}
-	for _, r := range ec.reasons {
-		ec.reasonLabels = append(ec.reasonLabels, strings.ReplaceAll(r.String(), " ", "_"))
-	}
-	return ec
-}
-
-func (ec *engineCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{ec.conns, ec.opened, ec.upgrades, ec.closes, ec.sockets, ec.dFrames, ec.dIn, ec.dOut, ec.evictions} {
-		ch <- d
-	}
-}
-
-func (ec *engineCollector) Collect(ch chan<- prometheus.Metric) {
-	gauge := prometheus.GaugeValue
-	counter := prometheus.CounterValue
-	for _, p := range ec.ports {
-		st := p.sio.Engine().Stats()
-		ch <- prometheus.MustNewConstMetric(ec.conns, gauge, float64(st.PollingOpen), p.name, "polling")
-		ch <- prometheus.MustNewConstMetric(ec.conns, gauge, float64(st.WebSocketOpen), p.name, "websocket")
-		ch <- prometheus.MustNewConstMetric(ec.opened, counter, float64(st.PollingOpened), p.name, "polling")
-		ch <- prometheus.MustNewConstMetric(ec.opened, counter, float64(st.WebSocketOpened), p.name, "websocket")
-		ch <- prometheus.MustNewConstMetric(ec.upgrades, counter, float64(st.Upgrades), p.name)
-		ch <- prometheus.MustNewConstMetric(ec.evictions, counter, float64(st.RecvBudgetEvictions), p.name)
-		for i, r := range ec.reasons {
-			ch <- prometheus.MustNewConstMetric(ec.closes, counter, float64(st.Closes[r]), p.name, ec.reasonLabels[i])
-		}
-		ch <- prometheus.MustNewConstMetric(ec.sockets, gauge, float64(p.sio.Of("/").Count()), p.name)
-		for _, m := range []struct {
-			mode string
-			d    engineio.DeflateStats
-		}{{"context", st.DeflateContext}, {"standalone", st.DeflateStandalone}} {
-			ch <- prometheus.MustNewConstMetric(ec.dFrames, counter, float64(m.d.Frames), p.name, m.mode)
-			ch <- prometheus.MustNewConstMetric(ec.dIn, counter, float64(m.d.BytesIn), p.name, m.mode)
-			ch <- prometheus.MustNewConstMetric(ec.dOut, counter, float64(m.d.BytesOut), p.name, m.mode)
-		}
-	}
-}
-
 // newRegistry gathers the relay's metrics: one registry per Server (not the
 // global default), so that several servers can live in one process.
 func (srv *Server) newRegistry() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newEngineCollector(relayPort{"ingest", srv.ingest}, relayPort{"output", srv.output}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: metricPrefix + "live_matches",
-			Help: "Matches live in the controller.",
-		}, func() float64 { return float64(srv.ctrl.Count()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: metricPrefix + "overlays_waiting",
-			Help: "Overlays logged on to a group code that has no live match (see the status page for the codes).",
-		}, func() float64 { return float64(srv.waitingOverlays()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: metricPrefix + "recv_budget_bytes",
-			Help: "Bytes held now, over both Socket.IO ports, of messages and polling bodies still arriving (limit: RECV_BUDGET).",
-		}, func() float64 { return float64(srv.budget.Used()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: metricPrefix + "draining",
-			Help: "1 while the server shuts down (readiness fails), else 0.",
-		}, func() float64 {
-			if srv.draining.Load() {
-				return 1
-			}
-			return 0
-		}),
-	)
-	reg.MustRegister(srv.ctrl.m.collectors()...)
-	reg.MustRegister(newMatchSendsCollector(srv.ctrl))
-	if srv.cfg.ConnLimit != nil {
-		reg.MustRegister(newConnLimitCollector(srv.cfg.ConnLimit))
-	}
-	return reg
-}
-
-func (srv *Server) metricsHandler() http.Handler {
-	return promhttp.HandlerFor(srv.reg, promhttp.HandlerOpts{ErrorLog: slogPromLogger{srv}})
-}
-
-// slogPromLogger sends promhttp's gather errors to the relay's log.
-type slogPromLogger struct{ srv *Server }
-
-func (l slogPromLogger) Println(v ...any) {
-	l.srv.log.Error("metrics: gather failed", "err", strings.TrimSpace(fmt.Sprintln(v...)))
+	return operator.NewRegistry(
+		[]operator.Port{{Name: "ingest", Server: srv.ingest}, {Name: "output", Server: srv.output}},
+		operator.Gauges{
+			LiveMatches:     func() int { return srv.ctrl.Count() },
+			OverlaysWaiting: srv.waitingOverlays,
+			RecvBudgetBytes: func() int64 { return srv.budget.Used() },
+			Draining:        srv.draining.Load,
+		},
+		srv.cfg.ConnLimit,
+		append(srv.ctrl.m.collectors(), newMatchSendsCollector(srv.ctrl))...)
 }

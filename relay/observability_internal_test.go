@@ -17,6 +17,8 @@ import (
 	"spectra-relay/engineio/eioclient"
 	"spectra-relay/internal/testenv"
 	"spectra-relay/relay/replayfile"
+
+	"spectra-relay/relay/operator"
 )
 
 // metricSet is one scrape of /metrics: "name{labels}" → value, with the
@@ -339,7 +341,7 @@ func TestStatusMatchesJSON(t *testing.T) {
 		overlay(t, ts, "NOPE42")
 	}
 
-	var doc statusDoc
+	var doc operator.StatusDoc
 	eventually(t, "status with both aux clients", func() bool {
 		_, body := httpGet(t, ts.admin+"/status/matches")
 		for _, leak := range []string{secret, tKey, r.playercamsSecret(t)} {
@@ -347,7 +349,7 @@ func TestStatusMatchesJSON(t *testing.T) {
 				t.Fatalf("/status/matches leaks %q", leak)
 			}
 		}
-		doc = statusDoc{}
+		doc = operator.StatusDoc{}
 		if err := json.Unmarshal([]byte(body), &doc); err != nil {
 			t.Fatalf("/status/matches: %v: %s", err, body)
 		}
@@ -373,7 +375,7 @@ func TestStatusMatchesJSON(t *testing.T) {
 			t.Errorf("aux clients shown as %q", m.AuxClients)
 		}
 	}
-	if len(doc.Waiting) != 1 || doc.Waiting[0] != (statusWaiting{GroupCode: "NOPE42", Overlays: 3}) {
+	if len(doc.Waiting) != 1 || doc.Waiting[0] != (operator.StatusWaiting{GroupCode: "NOPE42", Overlays: 3}) {
 		t.Errorf("waiting %+v", doc.Waiting)
 	}
 	if doc.Status != "UP" || doc.OutputClients != 5 || doc.IngestClients != 3 {

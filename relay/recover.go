@@ -22,10 +22,8 @@ package relay
 // left alone.
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -34,6 +32,7 @@ import (
 
 	"spectra-relay/relay/match"
 	"spectra-relay/relay/replayfile"
+	"spectra-relay/relay/replaylog"
 )
 
 // auxRejoinGrace is how long a recovered match waits for the auxiliary
@@ -45,84 +44,6 @@ var auxRejoinGrace = 30 * time.Second
 // auxRejoinAfter starts the grace's timer: time.AfterFunc, or in a test a
 // timer the test fires when it chooses.
 var auxRejoinAfter = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
-
-// replayScan is what scanReplay learnt about one replay file.
-type replayScan struct {
-	header  replayfile.Header
-	events  int   // events handed to apply
-	invalid int   // JSON values the ingest would not have accepted (skipped)
-	goodEnd int64 // end of the header or of the last complete element
-	lastTs  int64 // latest event timestamp, 0 without events
-	// torn is the error of a damaged last line that was dropped.
-	torn error
-}
-
-// scanReplay reads a replay file of size bytes, hands its header to
-// onHeader and every event, in file order and with its timestamp, to apply
-// until apply reports stop (either may be nil). A damaged last line is
-// dropped (scan.torn says why); any other damage fails the scan.
-func scanReplay(src io.ReaderAt, size int64, onHeader func(replayfile.Header) error,
-	apply func(ev *match.Event, ts int64) (stop bool)) (replayScan, error) {
-	var sc replayScan
-	rd, err := replayfile.NewReader(io.NewSectionReader(src, 0, size))
-	if err != nil {
-		return sc, err
-	}
-	sc.header = rd.Header()
-	if onHeader != nil {
-		if err := onHeader(sc.header); err != nil {
-			return sc, fmt.Errorf("header: %w", err)
-		}
-	}
-	sc.goodEnd = rd.Offset()
-	ts := sc.header.LogStartTime
-	for {
-		raw, _, err := rd.NextRaw()
-		if err == io.EOF {
-			return sc, nil
-		}
-		if err != nil {
-			if tornTail(io.NewSectionReader(src, sc.goodEnd, size-sc.goodEnd)) {
-				sc.torn = err
-				return sc, nil
-			}
-			return sc, err
-		}
-		sc.goodEnd = rd.Offset()
-		// The same check the ingest ran before the event was logged.
-		ev, err := match.ParseEvent(raw)
-		if err != nil {
-			sc.invalid++
-			continue
-		}
-		if ev.Timestamp > 0 {
-			ts = ev.Timestamp
-		}
-		sc.lastTs = max(sc.lastTs, ts)
-		sc.events++
-		if apply != nil && apply(&ev, ts) {
-			return sc, nil
-		}
-	}
-}
-
-// tornTail reports whether what follows the last complete element is a
-// cut-off last line: a prefix of ",\n" plus one line, possibly followed by
-// the zero bytes a machine crash can leave at the end of a file.
-func tornTail(r io.Reader) bool {
-	// A last line is one event; an event is at most MaxValueSize bytes.
-	b, err := io.ReadAll(io.LimitReader(r, replayfile.DefaultMaxValueSize+3))
-	if err != nil || len(b) > replayfile.DefaultMaxValueSize+2 {
-		return false
-	}
-	b = bytes.TrimRight(b, "\x00")
-	sep := []byte(",\n")
-	n := min(len(b), len(sep))
-	if !bytes.Equal(b[:n], sep[:n]) {
-		return false
-	}
-	return bytes.IndexByte(b[n:], '\n') < 0
-}
 
 // recoverCandidate is the newest replay file of one group code.
 type recoverCandidate struct {
@@ -168,7 +89,7 @@ func (c *controller) recoverMatches() (RecoveryReport, error) {
 			c.dropSecretOf(path)
 			continue
 		}
-		h, err := readReplayHeader(path)
+		h, err := replaylog.ReadHeader(path)
 		if err != nil || h.GroupCode == "" {
 			rep.Skipped++
 			c.log.Warn("match recovery: replay file skipped", "file", path, "reason", "unreadable header", "err", err)
@@ -209,19 +130,6 @@ func (c *controller) recoverMatches() (RecoveryReport, error) {
 	return rep, nil
 }
 
-func readReplayHeader(path string) (replayfile.Header, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return replayfile.Header{}, err
-	}
-	defer f.Close()
-	rd, err := replayfile.NewReader(f)
-	if err != nil {
-		return replayfile.Header{}, err
-	}
-	return rd.Header(), nil
-}
-
 func (c *controller) dropSecretOf(replayPath string) {
 	if err := os.Remove(replayfile.SecretPath(replayPath)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		c.log.Warn("match recovery: group secret sidecar not removed", "file", replayPath, "err", err)
@@ -258,7 +166,7 @@ func (c *controller) recoverOne(cand *recoverCandidate, now time.Time) bool {
 	var m *match.Match
 	var rejected int
 	auxPlayers := make(map[string]struct{})
-	sc, err := scanReplay(f, st.Size(), func(h replayfile.Header) error {
+	sc, err := replaylog.Scan(f, st.Size(), func(h replayfile.Header) error {
 		l, err := match.ParseLogon(h.Raw)
 		if err != nil {
 			return err
@@ -280,17 +188,17 @@ func (c *controller) recoverOne(cand *recoverCandidate, now time.Time) bool {
 	}
 	if m.Ended() {
 		c.dropSecretOf(cand.path)
-		c.keepTeamInfo(cand.code, m, sc.lastTs, now)
+		c.keepTeamInfo(cand.code, m, sc.LastTs, now)
 		return skip("finished (game_end)")
 	}
-	last := time.UnixMilli(max(sc.lastTs, sc.header.LogStartTime))
+	last := time.UnixMilli(max(sc.LastTs, sc.Header.LogStartTime))
 	if idle := now.Sub(last); idle > c.cfg.InactivityTimeout {
 		c.dropSecretOf(cand.path)
 		return skip("expired", "idle", idle.Round(time.Second))
 	}
-	if sc.torn != nil {
+	if sc.Torn != nil {
 		c.log.Warn("match recovery: torn last line dropped", "file", cand.path, "groupCode", cand.code,
-			"keptBytes", sc.goodEnd, "err", sc.torn)
+			"keptBytes", sc.GoodEnd, "err", sc.Torn)
 	}
 
 	lm := &liveMatch{
@@ -324,7 +232,7 @@ func (c *controller) recoverOne(cand *recoverCandidate, now time.Time) bool {
 	c.adoptSessionsLocked(lm, sessions)
 	lm.mu.Unlock()
 
-	rl, err := reopenReplay(c.replay, cand.code, cand.path, sc.goodEnd)
+	rl, err := replaylog.Reopen(c.replay, cand.code, cand.path, sc.GoodEnd)
 	if err != nil {
 		c.log.Error("match recovery: replay file not continued", "file", cand.path, "groupCode", cand.code, "err", err)
 	} else {
@@ -336,7 +244,7 @@ func (c *controller) recoverOne(cand *recoverCandidate, now time.Time) bool {
 		auxRejoinAfter(auxRejoinGrace, func() { c.auxRejoinExpired(lm, auxPlayers) })
 	}
 	c.log.Info("match recovered", "groupCode", cand.code, "matchId", lm.matchID, "file", cand.path,
-		"events", sc.events, "rejected", rejected, "invalid", sc.invalid, "tornTail", sc.torn != nil, "sessions", len(sessions),
+		"events", sc.Events, "rejected", rejected, "invalid", sc.Invalid, "tornTail", sc.Torn != nil, "sessions", len(sessions),
 		"lastEvent", now.Sub(last).Round(time.Second))
 	return true
 }
@@ -356,7 +264,7 @@ func (c *controller) restoreTeamInfo(path, code string, now time.Time) bool {
 		return false
 	}
 	var m *match.Match
-	sc, err := scanReplay(f, st.Size(), func(h replayfile.Header) error {
+	sc, err := replaylog.Scan(f, st.Size(), func(h replayfile.Header) error {
 		l, err := match.ParseLogon(h.Raw)
 		if err != nil {
 			return err
@@ -370,7 +278,7 @@ func (c *controller) restoreTeamInfo(path, code string, now time.Time) bool {
 	if err != nil || m == nil || !m.Ended() {
 		return false
 	}
-	return c.keepTeamInfo(code, m, sc.lastTs, now)
+	return c.keepTeamInfo(code, m, sc.LastTs, now)
 }
 
 // keepTeamInfo keeps the team info of m, ended at endMs (its game_end's

@@ -13,6 +13,7 @@ import (
 
 	"spectra-relay/internal/testenv"
 	"spectra-relay/relay/replayfile"
+	"spectra-relay/relay/replaylog"
 )
 
 // logBuf collects a server's log lines for assertions.
@@ -212,7 +213,7 @@ func latestState(t *testing.T, obs *tClient, ov *tClient, code string) string {
 // observer events 100 ms apart and the extra payloads after them.
 func writeFixture(t *testing.T, dir, code, secret string, start time.Time, r tReplay, n int, extra ...string) string {
 	t.Helper()
-	rl, err := openReplay(replayConf{dir: dir, limit: -1}, code, secret, start, mustMarshal(t, r.logon(code, tKey, tVersion)))
+	rl, err := replaylog.Open(replaylog.Conf{Dir: dir, Limit: -1}, ServerVersion, code, secret, start, mustMarshal(t, r.logon(code, tKey, tVersion)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,12 +221,12 @@ func writeFixture(t *testing.T, dir, code, secret string, start time.Time, r tRe
 	payloads := append(obsPayloads(t, r, code)[:n], extra...)
 	for _, p := range payloads {
 		ts += 100
-		rl.add(p, ts)
+		rl.Add(p, ts)
 	}
-	if err := rl.close(); err != nil {
+	if err := rl.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return rl.path
+	return rl.Path()
 }
 
 func gameEnd(code string) string {
@@ -263,11 +264,11 @@ func TestRecoverSelection(t *testing.T) {
 	lines := bytes.Split(content, []byte("\n"))
 	lines[10] = lines[10][:len(lines[10])/2] // damage before the last line
 	os.WriteFile(bad.path, bytes.Join(lines, []byte("\n")), 0o644)
-	rl, err := openReplay(replayConf{dir: dir, limit: -1}, "HDR001", "S-HDR001", ago(1), mustMarshal(t, r.logon("HDR001", tKey, tVersion)))
+	rl, err := replaylog.Open(replaylog.Conf{Dir: dir, Limit: -1}, ServerVersion, "HDR001", "S-HDR001", ago(1), mustMarshal(t, r.logon("HDR001", tKey, tVersion)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rl.close()
+	rl.Close()
 
 	var logs logBuf
 	ts, rep := recoveringServer(t, dir, &logs)

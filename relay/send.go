@@ -112,9 +112,7 @@ func (c *controller) sendLocked(lm *liveMatch) {
 	case c.out != nil:
 		n = c.out.BroadcastRaw(lm.code, pkt, true)
 	}
-	if lm.cm != nil { // cluster hook: once to the other nodes
-		c.cl.published(lm, v, pkt)
-	}
+	c.broker.published(lm, v, pkt) // once to the other nodes
 	c.m.sent(lm, len(pkt), n, c.now())
 	// At debug level each send is logged with its distance to the previous
 	// one on the server's clock (the interop test checks the rate by it);
@@ -183,14 +181,8 @@ func (c *controller) subscribe(code string, join func() error, emit func(*snapsh
 	sh := c.shardOf(code)
 	sh.mu.RLock()
 	lm := sh.m[code]
-	if lm == nil && c.cl != nil { // cluster hook: the match may live on another node
-		sh.mu.RUnlock()
-		return c.cl.remoteSubscribe(code, join, emit)
-	}
-	if lm == nil {
-		err := join()
-		sh.mu.RUnlock()
-		return err
+	if lm == nil { // the match may live on another node; the broker unlocks sh
+		return c.broker.subscribeUnowned(sh, code, join, emit)
 	}
 	lm.sendMu.Lock()
 	sh.mu.RUnlock()

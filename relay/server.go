@@ -13,6 +13,8 @@ import (
 	"spectra-relay/engineio"
 	"spectra-relay/internal/connlimit"
 	"spectra-relay/internal/recvbudget"
+	"spectra-relay/relay/extras"
+	"spectra-relay/relay/operator"
 	"spectra-relay/socketio"
 )
 
@@ -118,11 +120,10 @@ type Server struct {
 	ingest         *socketio.Server
 	output         *socketio.Server
 	budget         *recvbudget.Budget // shared by both ports; nil: none
-	previews       *previewStore
 
 	ingestH, outputH, extrasH, adminH http.Handler
 
-	// Observability (metrics.go, statuspage.go).
+	// Observability (metrics.go, status.go; served by relay/operator).
 	started  time.Time
 	reg      *prometheus.Registry
 	metricsH http.Handler
@@ -176,9 +177,9 @@ func NewServer(cfg Config) *Server {
 		LogonBurst:        cfg.LogonBurst,
 		ReplayDir:         cfg.ReplayDir,
 		ReplayMaxBytes:    cfg.ReplayMaxBytes,
+		PreviewTTL:        cfg.PreviewTTL,
 		Logger:            cfg.Logger,
 	}, outNsp)
-	srv.previews = newPreviewStore(cfg.PreviewTTL)
 	if cfg.RecoveryWindow >= 0 {
 		srv.ingest.Of("/").EnableRecovery(socketio.RecoveryConfig{
 			Window:      cfg.RecoveryWindow,
@@ -192,11 +193,15 @@ func NewServer(cfg Config) *Server {
 	outNsp.OnConnection(srv.onOutputConnection)
 	srv.started = time.Now()
 	srv.reg = srv.newRegistry()
-	srv.metricsH = srv.metricsHandler()
+	srv.metricsH = operator.MetricsHandler(srv.reg, srv.log)
 	srv.ingestH = socketIOMux(srv.ingest)
 	srv.outputH = socketIOMux(srv.output)
-	srv.extrasH = srv.extrasHandler()
-	srv.adminH = srv.adminHandler()
+	srv.extrasH = extras.Handler(publicSource{srv}, previewsOf{srv}, extras.Config{
+		BodyTimeout:    cfg.BodyTimeout,
+		RequireAuthKey: cfg.RequireAuthKey,
+		Logger:         cfg.Logger,
+	})
+	srv.adminH = operator.Handler(operatorSource{srv}, srv.metricsH, operator.Config{AdminToken: cfg.AdminToken, Pprof: cfg.Pprof})
 	return srv
 }
 
@@ -243,8 +248,6 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 	errIn := srv.ingest.Shutdown(ctx)
 	err := errors.Join(errIn, <-errOut)
 	srv.ctrl.Close()
-	if srv.ctrl.cl != nil { // cluster hook
-		srv.ctrl.cl.close()
-	}
+	srv.ctrl.broker.close()
 	return err
 }

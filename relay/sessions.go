@@ -17,13 +17,9 @@ package relay
 // is a credential like the group secret: it is never logged.
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"os"
-	"strings"
 
+	"spectra-relay/relay/replaylog"
 	"spectra-relay/socketio"
 )
 
@@ -84,9 +80,7 @@ func (c *controller) rememberSession(lm *liveMatch, ic *ingestConn) {
 	c.sessions[pid] = lm
 	c.sessMu.Unlock()
 	c.persistSessions(lm)
-	if c.cl != nil { // cluster hook
-		c.cl.putSession(lm.code, b)
-	}
+	c.broker.putSession(lm.code, b)
 }
 
 // persistSessions rewrites lm's secret sidecar with its bindings. Writes
@@ -103,7 +97,7 @@ func (c *controller) persistSessions(lm *liveMatch) {
 	if rl == nil || removed {
 		return
 	}
-	if err := writeSidecar(rl.secretPath, lm.secret, all); err != nil {
+	if err := writeSidecar(rl.SecretPath(), lm.secret, all); err != nil {
 		c.log.Error("ingest sessions not persisted", "groupCode", lm.code, "err", err)
 	}
 }
@@ -168,10 +162,8 @@ func (srv *Server) lookupSession(pid, rememberedSID string, remembered bool) (st
 	if _, b, ok := srv.ctrl.session(pid); ok {
 		return b.SID, true
 	}
-	if srv.ctrl.cl != nil { // cluster hook
-		if b, ok := srv.ctrl.cl.lookupSession(pid); ok {
-			return b.SID, true
-		}
+	if b, ok := srv.ctrl.broker.lookupSession(pid); ok { // held by another node
+		return b.SID, true
 	}
 	return "", false
 }
@@ -182,8 +174,8 @@ func (srv *Server) lookupSession(pid, rememberedSID string, remembered bool) (st
 func (srv *Server) restoreSession(ic *ingestConn) bool {
 	pid := ic.s.PID()
 	lm, b, ok := srv.ctrl.session(pid)
-	if !ok && srv.ctrl.cl != nil { // cluster hook: owned elsewhere, or here after a takeover
-		lm, b, ok = srv.ctrl.cl.restoreSession(ic, pid)
+	if !ok { // owned elsewhere, or here after a takeover
+		lm, b, ok = srv.ctrl.broker.restoreSession(ic, pid)
 	}
 	if !ok {
 		srv.ctrl.m.recoveryOutcome(socketio.RecoveryRefused)
@@ -215,59 +207,30 @@ func (srv *Server) restoreSession(ic *ingestConn) bool {
 	return true
 }
 
-// writeSidecar writes the secret sidecar: the group secret on the first
-// line, then one JSON binding per line. It replaces the file through a
-// temporary one, so that a crash leaves the old or the new file, never a
-// torn one; both are mode 0600.
+// writeSidecar writes the secret sidecar: the group secret, then one JSON
+// binding per line (replaylog.WriteSidecar replaces the file whole).
 func writeSidecar(path, secret string, bs []sessionBinding) error {
-	var buf bytes.Buffer
-	buf.WriteString(secret)
-	buf.WriteByte('\n')
+	lines := make([][]byte, 0, len(bs))
 	for _, b := range bs {
 		j, err := json.Marshal(b)
 		if err != nil {
 			return err
 		}
-		buf.Write(j)
-		buf.WriteByte('\n')
+		lines = append(lines, j)
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("group secret sidecar: %w", err)
-	}
-	_, err = f.Write(buf.Bytes())
-	if cerr := f.Chmod(0o600); err == nil {
-		err = cerr // an older file of the same name may have been wider
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("group secret sidecar: %w", err)
-	}
-	return nil
+	return replaylog.WriteSidecar(path, secret, lines)
 }
 
 // readSidecar reads a secret sidecar: the secret and the bindings after
 // it. A damaged binding line is skipped (the client then logs on anew);
 // a missing or empty secret fails.
 func readSidecar(path string) (string, []sessionBinding, error) {
-	data, err := os.ReadFile(path)
+	secret, lines, err := replaylog.ReadSidecar(path)
 	if err != nil {
 		return "", nil, err
 	}
-	first, rest, _ := bytes.Cut(data, []byte{'\n'})
-	secret := strings.TrimSpace(string(first))
-	if secret == "" {
-		return "", nil, errors.New("empty group secret sidecar")
-	}
 	var bs []sessionBinding
-	for line := range bytes.Lines(rest) {
+	for _, line := range lines {
 		var b sessionBinding
 		if json.Unmarshal(line, &b) != nil || b.PID == "" || b.SID == "" {
 			continue

@@ -16,6 +16,8 @@ import (
 
 	"spectra-relay/internal/testenv"
 	"spectra-relay/relay/replayfile"
+
+	"spectra-relay/relay/operator"
 )
 
 // chromiumPath finds a Chromium binary on PATH; missing, the test fails
@@ -87,7 +89,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		overlay(t, ts, "TYPO42")
 	}
-	var doc statusDoc
+	var doc operator.StatusDoc
 	_, body := httpGet(t, ts.admin+"/status/matches")
 	mustUnmarshalT(t, []byte(body), &doc)
 	if len(doc.Matches) != 2 || doc.Matches[0].GroupCode != "LIVE42" {
@@ -201,7 +203,7 @@ func TestStatusPageWaitingCapInBrowser(t *testing.T) {
 			overlay(t, ts, code)
 		}
 	}
-	var doc statusDoc
+	var doc operator.StatusDoc
 	_, body := httpGet(t, ts.admin+"/status/matches")
 	mustUnmarshalT(t, []byte(body), &doc)
 	if len(doc.Waiting) != 2 || doc.WaitingMore != 2 || doc.WaitingMoreOverlays != 2 {

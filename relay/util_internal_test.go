@@ -67,14 +67,3 @@ func TestMatchDataPacket(t *testing.T) {
 		t.Fatalf("packet %s, want %s", pkt, want)
 	}
 }
-
-func TestJSString(t *testing.T) {
-	for raw, want := range map[string]string{`"x"`: "x", `5`: "5", `null`: "null", `{"a":1}`: "[object Object]", `[1,"a",null]`: "1,a,", `true`: "true"} {
-		if got := jsString(json.RawMessage(raw), true); got != want {
-			t.Errorf("jsString(%s) = %q, want %q", raw, got, want)
-		}
-	}
-	if jsString(nil, false) != "undefined" {
-		t.Error("absent is not undefined")
-	}
-}

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"spectra-relay/engineio/eioclient"
-	"spectra-relay/internal/replayplayer"
 	"spectra-relay/relay/replayfile"
+	"spectra-relay/relay/replayplayer"
 	"spectra-relay/socketio/sioclient"
 )
 

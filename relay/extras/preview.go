@@ -1,4 +1,4 @@
-package relay
+package extras
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"spectra-relay/internal/jsontext"
+	"spectra-relay/relay/match"
 	"spectra-relay/socketio"
 )
 
@@ -16,7 +17,8 @@ import (
 // which may not be required at all.
 const maxPreviews = 10000
 
-type previewStore struct {
+// memoryPreviews is one node's preview store.
+type memoryPreviews struct {
 	ttl time.Duration
 	mu  sync.Mutex
 	m   map[string]previewEntry
@@ -27,12 +29,14 @@ type previewEntry struct {
 	expires time.Time
 }
 
-func newPreviewStore(ttl time.Duration) *previewStore {
-	return &previewStore{ttl: ttl, m: make(map[string]previewEntry)}
+// NewMemoryPreviews is a store in this process's memory, each preview
+// kept for ttl, at most maxPreviews of them.
+func NewMemoryPreviews(ttl time.Duration) Previews {
+	return &memoryPreviews{ttl: ttl, m: make(map[string]previewEntry)}
 }
 
-// put stores a preview for ttl; storing a code again restarts its time.
-func (ps *previewStore) put(code string, doc []byte) bool {
+// Put stores a preview for ttl; storing a code again restarts its time.
+func (ps *memoryPreviews) Put(code string, doc []byte) bool {
 	now := time.Now()
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
@@ -50,7 +54,8 @@ func (ps *previewStore) put(code string, doc []byte) bool {
 	return true
 }
 
-func (ps *previewStore) get(code string) ([]byte, bool) {
+// Get returns a preview stored less than ttl ago.
+func (ps *memoryPreviews) Get(code string) ([]byte, bool) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	e, ok := ps.m[code]
@@ -247,7 +252,7 @@ func previewTools(raw json.RawMessage) ([]byte, error) {
 		}
 		tools = set(tools, "timeoutCounter", append(jsontext.AppendMembers([]byte{'{'}, counter, false, nil), '}'))
 	case tc[0] != '[':
-		return nil, errors.New("Cannot create property 'left' on " + jsTypeName(tc) + " '" + jsString(tc, true) + "'")
+		return nil, errors.New("Cannot create property 'left' on " + jsTypeName(tc) + " '" + match.TemplateString(tc, true) + "'")
 	}
 	b := []byte{'{'}
 	comma := false

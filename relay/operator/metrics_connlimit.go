@@ -1,4 +1,4 @@
-package relay
+package operator
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
@@ -7,7 +7,7 @@ import (
 )
 
 // connLimitCollector exports the connection limiter's counters
-// (Config.ConnLimit), read at scrape time.
+// (the relay's Config.ConnLimit), read at scrape time.
 type connLimitCollector struct {
 	l                      *connlimit.Limiter
 	refused, open, tracked *prometheus.Desc
@@ -17,13 +17,13 @@ type connLimitCollector struct {
 func newConnLimitCollector(l *connlimit.Limiter) *connLimitCollector {
 	return &connLimitCollector{
 		l: l,
-		refused: prometheus.NewDesc(metricPrefix+"conn_refused_total",
+		refused: prometheus.NewDesc(MetricPrefix+"conn_refused_total",
 			"Connections and handshakes refused by the connection limits, by reason: max_conns (MAX_CONNS reached), "+
 				"max_conns_per_ip (the address has MAX_CONNS_PER_IP open), handshake_rate (the address's HANDSHAKE_RATE bucket is empty).",
 			[]string{"reason"}, nil),
-		open: prometheus.NewDesc(metricPrefix+"conns_open",
+		open: prometheus.NewDesc(MetricPrefix+"conns_open",
 			"TCP connections open on the three public ports, as MAX_CONNS counts them.", nil, nil),
-		tracked: prometheus.NewDesc(metricPrefix+"conn_limit_addresses",
+		tracked: prometheus.NewDesc(MetricPrefix+"conn_limit_addresses",
 			"Addresses the connection limits keep state for: conns (with a connection open), handshakes (in the bounded handshake-rate table).",
 			[]string{"table"}, nil),
 		reasons: connlimit.Reasons(),

@@ -1,4 +1,4 @@
-package relay
+package replaylog
 
 import (
 	"bytes"
@@ -10,11 +10,11 @@ import (
 	"spectra-relay/relay/replayfile"
 )
 
-// FuzzScanReplay feeds arbitrary files to the reader recovery uses, with
+// FuzzScan feeds arbitrary files to the reader recovery uses, with
 // the match rebuilt as recovery does. Whatever it accepts must read again
 // whole once cut at goodEnd (nothing torn left), and must stay readable
 // when the recovered match appends to it.
-func FuzzScanReplay(f *testing.F) {
+func FuzzScan(f *testing.F) {
 	for _, s := range fuzz.Seeds("relay-recover") {
 		f.Add(s)
 	}
@@ -22,10 +22,10 @@ func FuzzScanReplay(f *testing.F) {
 	f.Add([]byte("{},\n{\"obsName\":\"o\",\"groupCode\":\"G\",\"type\":\"map\",\"data\":\"Jam\",\"timestamp\":5},\n{\"obs"))
 	f.Add([]byte("{},\n1,\n[],\n\"x\",\n{}"))
 	f.Fuzz(func(t *testing.T, content []byte) {
-		scan := func(b []byte) (replayScan, int, error) {
+		scan := func(b []byte) (ScanResult, int, error) {
 			var m *match.Match
 			n := 0
-			sc, err := scanReplay(bytes.NewReader(b), int64(len(b)), func(h replayfile.Header) error {
+			sc, err := Scan(bytes.NewReader(b), int64(len(b)), func(h replayfile.Header) error {
 				l, err := match.ParseLogon(h.Raw)
 				if err == nil {
 					m, _ = match.New(l, "FUZZSECRET00", time.UnixMilli(h.LogStartTime))
@@ -45,19 +45,19 @@ func FuzzScanReplay(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if sc.goodEnd <= 0 || sc.goodEnd > int64(len(content)) || n != sc.events {
-			t.Fatalf("goodEnd %d of %d bytes, %d events applied, %d counted", sc.goodEnd, len(content), n, sc.events)
+		if sc.GoodEnd <= 0 || sc.GoodEnd > int64(len(content)) || n != sc.Events {
+			t.Fatalf("goodEnd %d of %d bytes, %d events applied, %d counted", sc.GoodEnd, len(content), n, sc.Events)
 		}
-		kept := content[:sc.goodEnd:sc.goodEnd]
+		kept := content[:sc.GoodEnd:sc.GoodEnd]
 		again, n2, err := scan(kept)
-		if err != nil || again.torn != nil || n2 != n || again.goodEnd != sc.goodEnd {
+		if err != nil || again.Torn != nil || n2 != n || again.GoodEnd != sc.GoodEnd {
 			t.Fatalf("the kept prefix reads differently: err %v, torn %v, %d/%d events, end %d/%d",
-				err, again.torn, n2, n, again.goodEnd, sc.goodEnd)
+				err, again.Torn, n2, n, again.GoodEnd, sc.GoodEnd)
 		}
 		more := replayfile.AppendEvent(kept, `{"obsName":"o","groupCode":"G","type":"map","data":"Jam"}`, 7)
 		third, _, err := scan(more)
-		if err != nil || third.torn != nil || third.invalid != again.invalid {
-			t.Fatalf("the continued file does not read: err %v, torn %v", err, third.torn)
+		if err != nil || third.Torn != nil || third.Invalid != again.Invalid {
+			t.Fatalf("the continued file does not read: err %v, torn %v", err, third.Torn)
 		}
 	})
 }

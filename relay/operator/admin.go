@@ -1,4 +1,9 @@
-package relay
+// Package operator serves the relay's operator surface on the admin
+// listener: the live status page and its JSON, /metrics (the Prometheus
+// registry of the ports, the connection limits and whatever collectors the
+// relay adds), /healthz, /readyz and pprof. It reads the relay through
+// Source and imports nothing of the relay root.
+package operator
 
 import (
 	"crypto/sha256"
@@ -6,12 +11,37 @@ import (
 	"net"
 	"net/http"
 	"strings"
+
+	"spectra-relay/relay/extras"
 )
+
+// Source is what the operator surface reads of the relay.
+type Source interface {
+	// Status is the status page's document, built when asked.
+	Status() StatusDoc
+	// Draining reports whether the relay shuts down (/readyz fails).
+	Draining() bool
+}
+
+// Config is what the operator surface takes of the relay's configuration.
+type Config struct {
+	// AdminToken guards everything but the health checks; empty = the
+	// host must be named by an IP address or localhost.
+	AdminToken string
+	// Pprof serves /debug/pprof/.
+	Pprof bool
+}
+
+type handler struct {
+	src     Source
+	metrics http.Handler
+	cfg     Config
+}
 
 // adminRealm names the admin surface in the 401 challenges.
 const adminRealm = `realm="spectra-relay admin"`
 
-// adminHandler serves the operator's endpoints, which the public extras
+// Handler serves the operator's endpoints, which the public extras
 // port does not: the status page (/) and its JSON (/status/matches, every
 // live match's group code and match id), /metrics, /healthz, /readyz and,
 // with Config.Pprof, /debug/pprof/. It is meant for a private listener
@@ -23,11 +53,12 @@ const adminRealm = `realm="spectra-relay admin"`
 // as "Authorization: Bearer TOKEN" or as the password of HTTP Basic auth
 // (any user name: a browser asks for it on the 401, and sends it again
 // with the status page's own requests). Without a token the listener is
-// loopback-only (cmd/spectra-server refuses anything else), and a request
+// loopback-only (spectra-server refuses anything else), and a request
 // must name the host by an IP address or "localhost": a web page the
 // operator visits cannot rebind its own domain name to 127.0.0.1 and
 // read the group codes as a same-origin page. No answer carries CORS.
-func (srv *Server) adminHandler() http.Handler {
+func Handler(src Source, metrics http.Handler, cfg Config) http.Handler {
+	srv := &handler{src: src, metrics: metrics, cfg: cfg}
 	var want [sha256.Size]byte
 	if srv.cfg.AdminToken != "" {
 		want = sha256.Sum256([]byte(srv.cfg.AdminToken))
@@ -43,30 +74,30 @@ func (srv *Server) adminHandler() http.Handler {
 		switch {
 		case get && lower == "/healthz":
 			// Answering at all is the health: the process serves HTTP.
-			writeJSON(w, http.StatusOK, []byte(`{"status":"UP"}`))
+			extras.WriteJSON(w, http.StatusOK, []byte(`{"status":"UP"}`))
 			return
 		case get && lower == "/readyz":
-			if srv.draining.Load() {
-				writeJSON(w, http.StatusServiceUnavailable, []byte(`{"status":"DRAINING"}`))
+			if srv.src.Draining() {
+				extras.WriteJSON(w, http.StatusServiceUnavailable, []byte(`{"status":"DRAINING"}`))
 				return
 			}
-			writeJSON(w, http.StatusOK, []byte(`{"status":"READY"}`))
+			extras.WriteJSON(w, http.StatusOK, []byte(`{"status":"READY"}`))
 			return
 		}
 		if srv.cfg.AdminToken == "" {
 			if !literalHost(r.Host) {
-				writeError(w, http.StatusForbidden, "Use an IP address or localhost as the host, or set ADMIN_TOKEN")
+				extras.WriteError(w, http.StatusForbidden, "Use an IP address or localhost as the host, or set ADMIN_TOKEN")
 				return
 			}
 		} else if !adminAuthorized(r, &want) {
 			h := w.Header()
 			h.Add("WWW-Authenticate", "Basic "+adminRealm+`, charset="UTF-8"`)
 			h.Add("WWW-Authenticate", "Bearer "+adminRealm)
-			writeError(w, http.StatusUnauthorized, "Unauthorized")
+			extras.WriteError(w, http.StatusUnauthorized, "Unauthorized")
 			return
 		}
 		if !srv.serveObservability(w, r, path, lower) {
-			writeError(w, http.StatusNotFound, "Not found")
+			extras.WriteError(w, http.StatusNotFound, "Not found")
 		}
 	})
 }
