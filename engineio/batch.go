@@ -105,7 +105,8 @@ func (s *Server) setupUring() {
 		r, err := newRing(batchEntries)
 		if err != nil {
 			if i == 0 {
-				s.log.Warn("engineio: io_uring unavailable, broadcasts write each socket with write(2)", "err", err)
+				s.uringReason = uringFailure(err)
+				s.log.Warn("engineio: io_uring unavailable, broadcasts write each socket with write(2)", "err", err, "reason", s.uringReason)
 				return
 			}
 			break

@@ -157,12 +157,22 @@ func TestBatchBroadcast(t *testing.T) {
 }
 
 // TestBatchFallback: where the ring cannot be set up, the server says so
-// once and broadcasts write one socket at a time.
+// once, WritePath names write(2) and the reason, and broadcasts write one
+// socket at a time.
 func TestBatchFallback(t *testing.T) {
-	for _, errno := range []syscall.Errno{syscall.EPERM, syscall.ENOSYS} {
-		t.Run(errno.Error(), func(t *testing.T) {
+	for _, tc := range []struct {
+		err    error
+		reason string // WritePath().Reason
+	}{
+		{fmt.Errorf("uring: io_uring_setup: %w", syscall.EPERM), "io_uring_setup: operation not permitted (seccomp profile, or sysctl kernel.io_uring_disabled?)"},
+		{fmt.Errorf("uring: io_uring_setup: %w", syscall.ENOSYS), "kernel too old: io_uring_setup: function not implemented"},
+		{fmt.Errorf("uring: no IORING_FEAT_EXT_ARG (Linux 5.11+), so no timed wait: %w", uring.ErrUnsupported),
+			"kernel too old: no IORING_FEAT_EXT_ARG (Linux 5.11+), so no timed wait: uring: io_uring is not available on this system"},
+		{fmt.Errorf("uring: io_uring_setup: %w", syscall.ENOMEM), "io_uring_setup: cannot allocate memory (locked-memory limit, ulimit -l, on Linux before 5.12?)"},
+	} {
+		t.Run(tc.err.Error(), func(t *testing.T) {
 			saved := newRing
-			newRing = func(uint32) (*uring.Ring, error) { return nil, fmt.Errorf("uring: io_uring_setup: %w", errno) }
+			newRing = func(uint32) (*uring.Ring, error) { return nil, tc.err }
 			t.Cleanup(func() { newRing = saved })
 			var logs testenv.Buffer
 			rec := newRecorder()
@@ -170,8 +180,11 @@ func TestBatchFallback(t *testing.T) {
 			if got := strings.Count(logs.String(), "io_uring unavailable"); got != 1 {
 				t.Fatalf("%d log lines about io_uring, want 1:\n%s", got, logs.String())
 			}
-			if !strings.Contains(logs.String(), errno.Error()) {
-				t.Errorf("the log line does not name the error: %s", logs.String())
+			if !strings.Contains(logs.String(), tc.err.Error()) || !strings.Contains(logs.String(), tc.reason) {
+				t.Errorf("the log line does not name the error and the reason: %s", logs.String())
+			}
+			if wp := srv.WritePath(); wp.Uring || wp.Off || wp.Name() != "write(2)" || wp.Reason != tc.reason {
+				t.Errorf("WritePath %+v (%s), want write(2) for %q", wp, wp.Name(), tc.reason)
 			}
 			if b := srv.BeginBatch(); b != nil {
 				t.Fatal("BeginBatch gave a batch without a ring")
@@ -283,5 +296,31 @@ func TestBatchAddsNoAllocations(t *testing.T) {
 	t.Logf("allocations per broadcast to %d sockets: %.1f inline, %.1f batched", n, inline, batched)
 	if batched > inline {
 		t.Errorf("a batched broadcast allocates %.1f times, one written socket by socket %.1f", batched, inline)
+	}
+}
+
+// TestWritePath: the server reports io_uring where it has rings, and
+// write(2) without a reason where the configuration switched them off.
+func TestWritePath(t *testing.T) {
+	for _, tc := range []struct {
+		uring bool
+		want  WritePath
+	}{
+		{uring: false, want: WritePath{Off: true}},
+		{uring: true, want: WritePath{Uring: true}},
+	} {
+		t.Run(fmt.Sprint("Uring=", tc.uring), func(t *testing.T) {
+			var logs testenv.Buffer
+			srv, _ := startServer(t, Config{Uring: tc.uring, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, newRecorder())
+			if tc.uring {
+				requireUring(t, srv)
+			}
+			if got := srv.WritePath(); got != tc.want {
+				t.Errorf("WritePath %+v, want %+v", got, tc.want)
+			}
+			if strings.Contains(logs.String(), "io_uring unavailable") {
+				t.Errorf("logged a fallback:\n%s", logs.String())
+			}
+		})
 	}
 }
