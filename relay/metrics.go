@@ -274,6 +274,7 @@ func (srv *Server) newRegistry() *prometheus.Registry {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newEngineCollector(relayPort{"ingest", srv.ingest}, relayPort{"output", srv.output}),
+		srv.newWritePathGauge(),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: metricPrefix + "live_matches",
 			Help: "Matches live in the controller.",
