@@ -19,7 +19,7 @@ import (
 // gave the server no ring: the test would only measure the fallback.
 func requireUring(t *testing.T, srv *Server) {
 	t.Helper()
-	testenv.Require(t, srv.uring, "io_uring unavailable on this kernel (setup refused, or Linux < 5.11)")
+	testenv.Require(t, srv.uring && !srv.uringAIO, "io_uring unavailable on this kernel (setup refused, or Linux < 5.11)")
 }
 
 // TestBatchBroadcast sends broadcasts through Server.BeginBatch to many
@@ -38,13 +38,23 @@ func TestBatchBroadcast(t *testing.T) {
 		msgSize   int
 		uringOn   bool
 		wantRings bool
+		aio       bool // io_uring refused: the rings are Linux AIO ones
 	}{
 		{name: "one chunk", clients: 20, msgs: 4, msgSize: 200, uringOn: true, wantRings: true},
 		{name: "several chunks deflate", clients: 2*batchEntries + 10, deflate: true, msgs: 5, msgSize: 1500, uringOn: true, wantRings: true},
 		{name: "stalled socket", clients: 10, stalled: true, polling: true, msgs: 6, msgSize: 200 << 10, uringOn: true, wantRings: true},
 		{name: "switch off", clients: 10, stalled: true, msgs: 3, msgSize: 200 << 10},
+		{name: "aio several chunks deflate", clients: 2*batchEntries + 10, deflate: true, msgs: 5, msgSize: 1500, uringOn: true, aio: true},
+		{name: "aio stalled socket", clients: 10, stalled: true, polling: true, msgs: 6, msgSize: 200 << 10, uringOn: true, aio: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.aio {
+				saved := newRing
+				newRing = func(uint32) (*uring.Ring, error) {
+					return nil, fmt.Errorf("uring: io_uring_setup: %w", syscall.EPERM)
+				}
+				t.Cleanup(func() { newRing = saved })
+			}
 			rec := newRecorder()
 			cfg := Config{Uring: tc.uringOn, Deflate: DeflateConfig{Enabled: tc.deflate}}
 			if tc.stalled {
@@ -53,6 +63,9 @@ func TestBatchBroadcast(t *testing.T) {
 			srv, base := startServer(t, cfg, rec)
 			if tc.wantRings {
 				requireUring(t, srv)
+			}
+			if tc.aio {
+				testenv.Require(t, srv.uringAIO, "Linux AIO unavailable here")
 			}
 			type peer struct {
 				c *wsClient
@@ -171,9 +184,10 @@ func TestBatchFallback(t *testing.T) {
 		{fmt.Errorf("uring: io_uring_setup: %w", syscall.ENOMEM), "io_uring_setup: cannot allocate memory (locked-memory limit, ulimit -l, on Linux before 5.12?)"},
 	} {
 		t.Run(tc.err.Error(), func(t *testing.T) {
-			saved := newRing
+			saved, savedAIO := newRing, newAIORing
 			newRing = func(uint32) (*uring.Ring, error) { return nil, tc.err }
-			t.Cleanup(func() { newRing = saved })
+			newAIORing = func(uint32) (*uring.Ring, error) { return nil, fmt.Errorf("uring: io_setup: %w", syscall.EPERM) }
+			t.Cleanup(func() { newRing, newAIORing = saved, savedAIO })
 			var logs testenv.Buffer
 			rec := newRecorder()
 			srv, base := startServer(t, Config{Uring: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, rec)
@@ -183,7 +197,7 @@ func TestBatchFallback(t *testing.T) {
 			if !strings.Contains(logs.String(), tc.err.Error()) || !strings.Contains(logs.String(), tc.reason) {
 				t.Errorf("the log line does not name the error and the reason: %s", logs.String())
 			}
-			if wp := srv.WritePath(); wp.Uring || wp.Off || wp.Name() != "write(2)" || wp.Reason != tc.reason {
+			if wp := srv.WritePath(); wp.Uring || wp.AIO || wp.Off || wp.Name() != "write(2)" || wp.Reason != tc.reason {
 				t.Errorf("WritePath %+v (%s), want write(2) for %q", wp, wp.Name(), tc.reason)
 			}
 			if b := srv.BeginBatch(); b != nil {
@@ -299,27 +313,41 @@ func TestBatchAddsNoAllocations(t *testing.T) {
 	}
 }
 
-// TestWritePath: the server reports io_uring where it has rings, and
-// write(2) without a reason where the configuration switched them off.
+// TestWritePath: the server reports io_uring where it has rings, Linux
+// AIO with the reason where io_uring was refused, and write(2) without a
+// reason where the configuration switched them off.
 func TestWritePath(t *testing.T) {
+	const eperm = "io_uring_setup: operation not permitted (seccomp profile, or sysctl kernel.io_uring_disabled?)"
 	for _, tc := range []struct {
-		uring bool
-		want  WritePath
+		uring, refused bool
+		want           WritePath
+		log            string // the one fallback line, "" for none
 	}{
 		{uring: false, want: WritePath{Off: true}},
 		{uring: true, want: WritePath{Uring: true}},
+		{uring: true, refused: true, want: WritePath{AIO: true, Reason: eperm}, log: "broadcasts batch their socket writes with Linux AIO"},
 	} {
-		t.Run(fmt.Sprint("Uring=", tc.uring), func(t *testing.T) {
+		t.Run(fmt.Sprint("Uring=", tc.uring, ",refused=", tc.refused), func(t *testing.T) {
+			if tc.refused {
+				saved := newRing
+				newRing = func(uint32) (*uring.Ring, error) {
+					return nil, fmt.Errorf("uring: io_uring_setup: %w", syscall.EPERM)
+				}
+				t.Cleanup(func() { newRing = saved })
+			}
 			var logs testenv.Buffer
 			srv, _ := startServer(t, Config{Uring: tc.uring, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, newRecorder())
-			if tc.uring {
+			switch {
+			case tc.refused:
+				testenv.Require(t, srv.uringAIO, "Linux AIO unavailable here")
+			case tc.uring:
 				requireUring(t, srv)
 			}
 			if got := srv.WritePath(); got != tc.want {
 				t.Errorf("WritePath %+v, want %+v", got, tc.want)
 			}
-			if strings.Contains(logs.String(), "io_uring unavailable") {
-				t.Errorf("logged a fallback:\n%s", logs.String())
+			if n := strings.Count(logs.String(), "io_uring unavailable"); n != min(len(tc.log), 1) || !strings.Contains(logs.String(), tc.log) {
+				t.Errorf("%d fallback lines, want one saying %q:\n%s", n, tc.log, logs.String())
 			}
 		})
 	}

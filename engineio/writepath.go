@@ -10,23 +10,30 @@ import (
 )
 
 // WritePath says how the server's broadcasts reach their sockets: through
-// io_uring submissions (Config.Uring and a ring the kernel granted), or
+// io_uring submissions (Config.Uring and a ring the kernel granted),
+// through Linux AIO submissions (io_submit) where io_uring was refused, or
 // with one write(2) per socket, and why.
 type WritePath struct {
 	// Uring: broadcasts are batched through io_uring.
 	Uring bool
+	// AIO: broadcasts are batched through Linux AIO, as io_uring was
+	// refused (Reason).
+	AIO bool
 	// Off: the configuration switched io_uring off (Config.Uring false).
 	Off bool
-	// Reason says why the path is write(2) where io_uring was asked for:
-	// the kernel's refusal in words, with what commonly causes it. Empty
-	// on the io_uring path and when Off.
+	// Reason says why not io_uring where it was asked for: the kernel's
+	// refusal in words, with what commonly causes it. Empty on the
+	// io_uring path and when Off.
 	Reason string
 }
 
-// Name is "io_uring" or "write(2)".
+// Name is "io_uring", "aio" or "write(2)".
 func (p WritePath) Name() string {
-	if p.Uring {
+	switch {
+	case p.Uring:
 		return "io_uring"
+	case p.AIO:
+		return "aio"
 	}
 	return "write(2)"
 }
@@ -35,6 +42,8 @@ func (p WritePath) Name() string {
 // is made.
 func (s *Server) WritePath() WritePath {
 	switch {
+	case s.uring && s.uringAIO:
+		return WritePath{AIO: true, Reason: s.uringReason}
 	case s.uring:
 		return WritePath{Uring: true}
 	case !s.cfg.Uring:

@@ -192,7 +192,7 @@ var settings = []setting{
 			return nil
 		}},
 	{flag: "uring", env: "URING", def: "true",
-		meaning: "batch each broadcast's socket writes through io_uring (Linux; falls back to write(2) with one log line where unavailable); false: one write(2) per overlay",
+		meaning: "batch each broadcast's socket writes through io_uring (Linux); where io_uring is refused (e.g. Docker's default seccomp profile) batch them through Linux AIO (io_submit), else write(2), with one log line; false: one write(2) per overlay",
 		set:     func(c *config, v string) error { return parseBool(v, &c.uring) }},
 	{flag: "tls-fast-path", env: "TLS_FAST_PATH", def: "true",
 		meaning: "with TLS on (Linux), read TLS WebSocket connections through the epoll set (no goroutine per idle connection) and write them inline or in the io_uring batch like plain ones, crypto/tls encrypting into a buffer; false: a reader goroutine each, written by workers",

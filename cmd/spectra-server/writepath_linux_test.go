@@ -24,11 +24,13 @@ func TestMain(m *testing.M) {
 
 // writePathServer is the server of TestRunWritePath as a helper process:
 // with SPECTRA_TEST_DENY_URING=1 it first installs a seccomp filter that
-// refuses io_uring_setup with EPERM, as Docker's default profile does. It
-// serves until its stdin closes.
+// refuses io_uring_setup with EPERM, as Docker's default profile does
+// (=2: io_setup too, as some stricter profiles do). It serves until its
+// stdin closes.
 func writePathServer(t *testing.T) {
-	if os.Getenv("SPECTRA_TEST_DENY_URING") == "1" {
-		if err := testenv.DenySyscalls(unix.SYS_IO_URING_SETUP); err != nil {
+	deny := map[string][]uint32{"1": {unix.SYS_IO_URING_SETUP}, "2": {unix.SYS_IO_URING_SETUP, unix.SYS_IO_SETUP}}[os.Getenv("SPECTRA_TEST_DENY_URING")]
+	if len(deny) > 0 {
+		if err := testenv.DenySyscalls(deny...); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -44,9 +46,10 @@ func writePathServer(t *testing.T) {
 }
 
 // TestRunWritePath: the start-up line and the admin /metrics say which
-// write path the broadcasts take and why: write(2) when a seccomp filter
-// refuses io_uring_setup (the reason names it) or URING=false, io_uring
-// where the kernel allows it.
+// write path the broadcasts take and why: Linux AIO batches when a seccomp
+// filter refuses io_uring_setup (the reason names it), write(2) when it
+// refuses io_setup too or with URING=false, io_uring where the kernel
+// allows it.
 func TestRunWritePath(t *testing.T) {
 	probe, err := uring.New(8)
 	if err == nil {
@@ -55,13 +58,14 @@ func TestRunWritePath(t *testing.T) {
 	const eperm = "io_uring_setup: operation not permitted (seccomp profile, or sysctl kernel.io_uring_disabled?)"
 	for _, tc := range []struct {
 		name       string
-		deny       bool
+		deny       string // SPECTRA_TEST_DENY_URING
 		uring      string
 		path       string
 		reason     string
 		needsUring bool
 	}{
-		{name: "seccomp refuses io_uring", deny: true, uring: "true", path: "write", reason: eperm},
+		{name: "seccomp refuses io_uring", deny: "1", uring: "true", path: "aio", reason: eperm},
+		{name: "seccomp refuses io_uring and AIO", deny: "2", uring: "true", path: "write", reason: eperm},
 		{name: "URING=false", uring: "false", path: "write", reason: "URING=false"},
 		{name: "io_uring", uring: "true", path: "io_uring", needsUring: true},
 	} {
@@ -80,8 +84,8 @@ func TestRunWritePath(t *testing.T) {
 				}
 			}
 			cmd.Env = append(env, "INSECURE=true", "REQUIRE_AUTH_KEY=false", "RECOVER=0", "URING="+tc.uring)
-			if tc.deny {
-				cmd.Env = append(cmd.Env, "SPECTRA_TEST_DENY_URING=1")
+			if tc.deny != "" {
+				cmd.Env = append(cmd.Env, "SPECTRA_TEST_DENY_URING="+tc.deny)
 			}
 			logs := &testenv.Buffer{}
 			cmd.Stderr = logs
@@ -120,8 +124,8 @@ func TestRunWritePath(t *testing.T) {
 			if !strings.Contains(started, wantLog) {
 				t.Errorf("start-up line lacks %s:\n%s", wantLog, logs.String())
 			}
-			if tc.deny != strings.Contains(logs.String(), "io_uring unavailable") {
-				t.Errorf("fallback warning logged: %v, want %v:\n%s", !tc.deny, tc.deny, logs.String())
+			if n := strings.Count(logs.String(), "io_uring unavailable"); (tc.deny != "") != (n == 1) || n > 1 {
+				t.Errorf("%d fallback warnings, want %d:\n%s", n, len(tc.deny), logs.String())
 			}
 		})
 	}
