@@ -108,8 +108,17 @@ type batchEnt struct {
 // none; it logs once why not io_uring.
 func (s *Server) setupUring() {
 	mk := newRing
+	if s.cfg.UringAIO {
+		mk, s.uringAIO = newAIORing, true
+	}
 	for i := range s.batches {
 		r, err := mk(batchEntries)
+		if err != nil && i == 0 && s.cfg.UringAIO {
+			s.log.Warn("engineio: Linux AIO unavailable, broadcasts write each socket with write(2)", "err", err)
+			s.uringAIO = false
+			s.uringReason = uringFailure(err)
+			return
+		}
 		if err != nil && i == 0 && !s.uringAIO {
 			err0 := err
 			s.uringReason = uringFailure(err)

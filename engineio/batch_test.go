@@ -320,14 +320,16 @@ func TestWritePath(t *testing.T) {
 	const eperm = "io_uring_setup: operation not permitted (seccomp profile, or sysctl kernel.io_uring_disabled?)"
 	for _, tc := range []struct {
 		uring, refused bool
+		aio            bool // Config.UringAIO
 		want           WritePath
 		log            string // the one fallback line, "" for none
 	}{
 		{uring: false, want: WritePath{Off: true}},
 		{uring: true, want: WritePath{Uring: true}},
 		{uring: true, refused: true, want: WritePath{AIO: true, Reason: eperm}, log: "broadcasts batch their socket writes with Linux AIO"},
+		{uring: true, aio: true, want: WritePath{AIO: true, Chosen: true}},
 	} {
-		t.Run(fmt.Sprint("Uring=", tc.uring, ",refused=", tc.refused), func(t *testing.T) {
+		t.Run(fmt.Sprint("Uring=", tc.uring, ",refused=", tc.refused, ",aio=", tc.aio), func(t *testing.T) {
 			if tc.refused {
 				saved := newRing
 				newRing = func(uint32) (*uring.Ring, error) {
@@ -336,9 +338,9 @@ func TestWritePath(t *testing.T) {
 				t.Cleanup(func() { newRing = saved })
 			}
 			var logs testenv.Buffer
-			srv, _ := startServer(t, Config{Uring: tc.uring, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, newRecorder())
+			srv, _ := startServer(t, Config{Uring: tc.uring, UringAIO: tc.aio, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, newRecorder())
 			switch {
-			case tc.refused:
+			case tc.refused || tc.aio:
 				testenv.Require(t, srv.uringAIO, "Linux AIO unavailable here")
 			case tc.uring:
 				requireUring(t, srv)

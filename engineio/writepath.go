@@ -17,8 +17,11 @@ type WritePath struct {
 	// Uring: broadcasts are batched through io_uring.
 	Uring bool
 	// AIO: broadcasts are batched through Linux AIO, as io_uring was
-	// refused (Reason).
+	// refused (Reason) or not wanted (Chosen).
 	AIO bool
+	// Chosen: the configuration asked for this path (Config.UringAIO)
+	// rather than io_uring.
+	Chosen bool
 	// Off: the configuration switched io_uring off (Config.Uring false).
 	Off bool
 	// Reason says why not io_uring where it was asked for: the kernel's
@@ -43,13 +46,13 @@ func (p WritePath) Name() string {
 func (s *Server) WritePath() WritePath {
 	switch {
 	case s.uring && s.uringAIO:
-		return WritePath{AIO: true, Reason: s.uringReason}
+		return WritePath{AIO: true, Chosen: s.cfg.UringAIO, Reason: s.uringReason}
 	case s.uring:
 		return WritePath{Uring: true}
 	case !s.cfg.Uring:
 		return WritePath{Off: true}
 	}
-	return WritePath{Reason: s.uringReason}
+	return WritePath{Chosen: s.cfg.UringAIO, Reason: s.uringReason}
 }
 
 // uringFailure is the reason a ring could not be made, from its error:

@@ -19,10 +19,14 @@ func writePathLabels(wp engineio.WritePath) (path, reason string) {
 	switch {
 	case wp.Uring:
 		return "io_uring", ""
+	case wp.AIO && wp.Chosen:
+		return "aio", "URING=aio"
 	case wp.AIO:
 		return "aio", wp.Reason
 	case wp.Off:
 		return "write", "URING=false"
+	case wp.Chosen:
+		return "write", "URING=aio: " + wp.Reason
 	}
 	return "write", wp.Reason
 }

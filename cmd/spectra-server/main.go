@@ -145,6 +145,7 @@ func relayConfig(cfg config, log *slog.Logger) relay.Config {
 			Deflate:     engineio.DeflateConfig{Enabled: true, Threshold: 1024, StreamFlate: cfg.streamFlate},
 			SendBuffer:  int(cfg.sndbuf),
 			Uring:       cfg.uring,
+			UringAIO:    cfg.uringAIO,
 			TLSFastPath: cfg.tlsFastPath,
 			Logger:      log,
 		},

@@ -67,6 +67,7 @@ func TestRunWritePath(t *testing.T) {
 		{name: "seccomp refuses io_uring", deny: "1", uring: "true", path: "aio", reason: eperm},
 		{name: "seccomp refuses io_uring and AIO", deny: "2", uring: "true", path: "write", reason: eperm},
 		{name: "URING=false", uring: "false", path: "write", reason: "URING=false"},
+		{name: "URING=aio", uring: "aio", path: "aio", reason: "URING=aio"},
 		{name: "io_uring", uring: "true", path: "io_uring", needsUring: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
