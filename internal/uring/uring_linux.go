@@ -4,6 +4,8 @@
 // up with raw syscalls and mmap (no cgo, no liburing), that takes a batch
 // of non-blocking socket sends and hands back their results. engineio uses
 // it to turn one broadcast's many write(2) calls into one io_uring_enter.
+// Where io_uring is refused, NewAIO gives a Ring with the same methods on
+// Linux AIO (io_submit), which batches the same writes (aio_linux.go).
 //
 // A Ring is not safe for concurrent use: one goroutine fills it, submits
 // and reaps, then may hand it to another.
