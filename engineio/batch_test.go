@@ -223,9 +223,29 @@ func TestBatchFallback(t *testing.T) {
 // TestBatchClosedSocket: a socket closed while its send waits in a batch
 // is dropped from the submission; the others still get theirs.
 func TestBatchClosedSocket(t *testing.T) {
+	for _, aio := range []bool{false, true} {
+		t.Run(fmt.Sprint("aio=", aio), func(t *testing.T) { testBatchClosedSocket(t, aio) })
+	}
+}
+
+// startBatchServer starts a server whose batches run on io_uring, or with
+// aio on Linux AIO; it fails under CI=true, and skips elsewhere, where
+// the kernel refuses that backend.
+func startBatchServer(t *testing.T, cfg Config, rec *recorder, aio bool) (*Server, string) {
+	t.Helper()
+	cfg.Uring, cfg.UringAIO = true, aio
+	srv, base := startServer(t, cfg, rec)
+	if aio {
+		testenv.Require(t, srv.uring && srv.uringAIO, "Linux AIO unavailable here")
+	} else {
+		requireUring(t, srv)
+	}
+	return srv, base
+}
+
+func testBatchClosedSocket(t *testing.T, aio bool) {
 	rec := newRecorder()
-	srv, base := startServer(t, Config{Uring: true}, rec)
-	requireUring(t, srv)
+	srv, base := startBatchServer(t, Config{}, rec, aio)
 	var cs []*wsClient
 	var ss []*Socket
 	for i := 0; i < 3; i++ {
@@ -263,9 +283,14 @@ func TestBatchClosedSocket(t *testing.T) {
 // allocates no more than the same broadcast written socket by socket (the
 // rule for the broadcast path: nothing added per recipient).
 func TestBatchAddsNoAllocations(t *testing.T) {
+	for _, aio := range []bool{false, true} {
+		t.Run(fmt.Sprint("aio=", aio), func(t *testing.T) { testBatchAddsNoAllocations(t, aio) })
+	}
+}
+
+func testBatchAddsNoAllocations(t *testing.T, aio bool) {
 	rec := newRecorder()
-	srv, base := startServer(t, Config{Uring: true}, rec)
-	requireUring(t, srv)
+	srv, base := startBatchServer(t, Config{}, rec, aio)
 	const n, runs = batchEntries + 20, 50
 	var socks []*Socket
 	for i := 0; i < n; i++ {
