@@ -89,7 +89,9 @@ func loadSeccompProfile(t *testing.T) *seccompProfile {
 // short real session under strace: TLS with a generated pair, an observer
 // playing a replay into the ingest (spectra-replay), an overlay watching
 // it (spectra-watch, polling then WebSocket), the HTTP extras and the
-// admin /metrics, a graceful shutdown on SIGTERM.
+// admin /metrics, a graceful shutdown on SIGTERM; once with io_uring and
+// once with URING=aio, the batches the relay falls back to where io_uring
+// is refused.
 func TestSeccompProfile(t *testing.T) {
 	p := loadSeccompProfile(t)
 	if p.DefaultAction != "SCMP_ACT_ERRNO" || len(p.ArchMap) == 0 {
@@ -116,27 +118,36 @@ func TestSeccompProfile(t *testing.T) {
 			t.Fatalf("go build %s: %v\n%s", name, err, out)
 		}
 	}
-	names := traceSession(t, strace, bins, dir)
-	if len(names) < 10 {
-		t.Fatalf("strace saw only %v", names)
-	}
-	var missing []string
-	for _, n := range names {
-		if _, ok := allow[n]; !ok {
-			missing = append(missing, n)
-		}
-	}
-	if len(missing) > 0 {
-		t.Errorf("the profile refuses system calls the server made: %v (all made: %v)", missing, names)
-	}
-	if !contains(names, "io_uring_enter") && testenv.CI() {
-		t.Errorf("the session never submitted through io_uring: %v", names)
+	for _, tc := range []struct {
+		uring, path, batchCall string
+	}{
+		{"true", "io_uring", "io_uring_enter"},
+		{"aio", "aio", "io_submit"},
+	} {
+		t.Run("URING="+tc.uring, func(t *testing.T) {
+			names := traceSession(t, strace, bins, t.TempDir(), tc.uring, tc.path)
+			if len(names) < 10 {
+				t.Fatalf("strace saw only %v", names)
+			}
+			var missing []string
+			for _, n := range names {
+				if _, ok := allow[n]; !ok {
+					missing = append(missing, n)
+				}
+			}
+			if len(missing) > 0 {
+				t.Errorf("the profile refuses system calls the server made: %v (all made: %v)", missing, names)
+			}
+			if !contains(names, tc.batchCall) && testenv.CI() {
+				t.Errorf("the session never called %s: %v", tc.batchCall, names)
+			}
+		})
 	}
 }
 
 // traceSession runs the server under strace -f -c through a short session
 // and returns the names of the system calls it made.
-func traceSession(t *testing.T, strace string, bins map[string]string, dir string) []string {
+func traceSession(t *testing.T, strace string, bins map[string]string, dir, uring, path string) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	summary := filepath.Join(dir, "strace.txt")
@@ -150,7 +161,7 @@ func traceSession(t *testing.T, strace string, bins map[string]string, dir strin
 		}
 	}
 	srv.Env = append(env, "INSECURE=false", "SERVER_KEY=k.pem", "SERVER_CERT=c.pem", "REQUIRE_AUTH_KEY=false",
-		"REPLAY_DIR="+filepath.Join(dir, "replays"), "URING=true")
+		"REPLAY_DIR="+filepath.Join(dir, "replays"), "URING="+uring)
 	logs := &testenv.Buffer{}
 	srv.Stderr = logs
 	stdout, _ := srv.StdoutPipe()
@@ -200,8 +211,8 @@ func traceSession(t *testing.T, strace string, bins map[string]string, dir strin
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if !strings.Contains(scrape(t, "http://"+admin+"/metrics"), `spectra_write_path{path="io_uring"`) && testenv.CI() {
-		t.Error("the traced server did not batch through io_uring")
+	if !strings.Contains(scrape(t, "http://"+admin+"/metrics"), `spectra_write_path{path="`+path+`"`) && testenv.CI() {
+		t.Errorf("the traced server did not batch through %s", path)
 	}
 
 	// SIGTERM to the server (strace's child), a graceful shutdown.

@@ -82,7 +82,41 @@ func NewAIO(entries uint32) (*Ring, error) {
 	}
 	a := &aioRing{ctx: ctx, cbs: make([]iocb, 0, entries), ptrs: make([]*iocb, entries),
 		events: make([]ioEvent, entries), ready: make([]ioEvent, 0, entries)}
-	return &Ring{fd: -1, aio: a}, nil
+	r := &Ring{fd: -1, aio: a}
+	if err := r.aioProbe(); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// aioProbe writes one byte to a socket through the ring: a kernel (or a
+// sandbox such as gVisor) that has io_setup but refuses or queues socket
+// writes would make every batch fall back through the sockets' queues, so
+// such a ring is not used at all.
+func (r *Ring) aioProbe() error {
+	pair, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("uring: AIO probe: socketpair: %w", err)
+	}
+	defer syscall.Close(pair[0])
+	defer syscall.Close(pair[1])
+	b := []byte{'x'}
+	if !r.PrepSend(pair[0], b, 0) {
+		return fmt.Errorf("uring: AIO probe: no room: %w", ErrUnsupported)
+	}
+	taken, err := r.Submit(time.Second)
+	res := int32(-1)
+	r.Reap(func(_ uint64, x int32) { res = x })
+	switch {
+	case err != nil:
+		return fmt.Errorf("uring: AIO probe: %w", err)
+	case taken != 1:
+		return fmt.Errorf("uring: AIO probe: io_submit refused a socket write: %w", ErrUnsupported)
+	case res != 1:
+		return fmt.Errorf("uring: AIO probe: a socket write gave %d, want 1: %w", res, ErrUnsupported)
+	}
+	return nil
 }
 
 // IsAIO reports whether r is a Linux AIO ring (NewAIO).
