@@ -186,7 +186,7 @@ func traceSession(t *testing.T, strace string, bins map[string]string, dir, urin
 	ingest, output, extras, admin := m[1], m[2], m[3], m[4]
 
 	watch := exec.CommandContext(ctx, bins["spectra-watch"], "-group-code", "SECCOMP", "-insecure-tls",
-		"-url", "https://"+output, "-n", "1", "-connect-timeout", "30s")
+		"-url", "https://"+output, "-n", "5", "-connect-timeout", "30s")
 	watchOut := &testenv.Buffer{}
 	watch.Stdout, watch.Stderr = watchOut, watchOut
 	if err := watch.Start(); err != nil {
@@ -196,8 +196,10 @@ func traceSession(t *testing.T, strace string, bins map[string]string, dir, urin
 	testenv.WaitFor(t, 30*time.Second, "the overlay waiting", func() bool {
 		return strings.Contains(scrape(t, "http://"+admin+"/metrics"), "spectra_overlays_waiting 1")
 	})
+	// Paced (about 2 s for the file's 495 events), so that the overlay's
+	// match_data after its first come from broadcasts, which batch.
 	replay := exec.CommandContext(ctx, bins["spectra-replay"], "-ingest", "https://"+ingest, "-insecure-tls",
-		"-group-code", "SECCOMP", "-mode", "instant", "-quiet", testenv.Replay(t, "short_3rounds"))
+		"-group-code", "SECCOMP", "-mode", "delay", "-delay", "4ms", "-quiet", testenv.Replay(t, "short_3rounds"))
 	if out, err := replay.CombinedOutput(); err != nil {
 		t.Fatalf("spectra-replay: %v\n%s", err, out)
 	}
