@@ -52,13 +52,14 @@ cross-build:
 	done
 
 ## test-deps: tools the tests need beyond Go and Node (headless Chromium for the status page test,
-## redis-server for the cluster tests, openssl for the TLS KeyUpdate test), from Debian's packages as root or through sudo (one installer,
+## redis-server for the cluster tests, openssl for the TLS KeyUpdate test, strace for the seccomp profile test), from Debian's packages as root or through sudo (one installer,
 ## scripts/ensure-apt-package.sh); fails saying what to install where it cannot.
 .PHONY: test-deps
 test-deps:
 	@sh scripts/ensure-chromium.sh
 	@sh scripts/ensure-redis.sh
 	@sh scripts/ensure-openssl.sh
+	@sh scripts/ensure-strace.sh
 
 ## node-deps: install the npm packages of the interop tests from their lockfiles.
 node-deps:

@@ -57,9 +57,13 @@ type Config struct {
 	// Uring batches the inline writes of one broadcast (the same frame to
 	// many idle sockets) into io_uring submissions instead of one write(2)
 	// per socket. Where io_uring cannot be set up (old kernel, seccomp,
-	// kernel.io_uring_disabled) the server logs it once and writes as
-	// without it.
+	// kernel.io_uring_disabled) the server logs it once and batches them
+	// through Linux AIO (io_submit) instead, or, where that is refused
+	// too, writes as without it.
 	Uring bool
+	// UringAIO, with Uring, batches through Linux AIO without trying
+	// io_uring: io_uring's kernel surface avoided, the batching kept.
+	UringAIO bool
 	// TLSFastPath puts TLS connections accepted through NewTLSListener on
 	// the same path as plain ones once they are WebSocket sessions: read
 	// through the epoll set (no goroutine per idle connection), written

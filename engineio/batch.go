@@ -36,6 +36,11 @@ const (
 // newRing makes a ring; tests replace it to take the fallback path.
 var newRing = uring.New
 
+// newAIORing makes a Linux AIO ring, the batch's backend where io_uring
+// is refused (Docker's default seccomp profile allows it); tests replace
+// it to take the write(2) path.
+var newAIORing = uring.NewAIO
+
 // batchPutHook, when set (tests only), runs inside putBatch between its
 // check of uringClosed and its Store: where a concurrent closeUring is
 // hardest to hit by chance. Atomic, as a drainer of an earlier test's
@@ -99,15 +104,36 @@ type batchEnt struct {
 	done bool  // res is set
 }
 
-// setupUring makes the server's rings, or logs once why there are none.
+// setupUring makes the server's rings: io_uring, or else Linux AIO, or
+// none; it logs once why not io_uring.
 func (s *Server) setupUring() {
+	mk := newRing
+	if s.cfg.UringAIO {
+		mk, s.uringAIO = newAIORing, true
+	}
 	for i := range s.batches {
-		r, err := newRing(batchEntries)
-		if err != nil {
-			if i == 0 {
-				s.log.Warn("engineio: io_uring unavailable, broadcasts write each socket with write(2)", "err", err)
+		r, err := mk(batchEntries)
+		if err != nil && i == 0 && s.cfg.UringAIO {
+			s.log.Warn("engineio: Linux AIO unavailable, broadcasts write each socket with write(2)", "err", err)
+			s.uringAIO = false
+			s.uringReason = uringFailure(err)
+			return
+		}
+		if err != nil && i == 0 && !s.uringAIO {
+			err0 := err
+			s.uringReason = uringFailure(err)
+			r, err = newAIORing(batchEntries)
+			if err == nil {
+				mk, s.uringAIO = newAIORing, true
+				s.log.Warn("engineio: io_uring unavailable, broadcasts batch their socket writes with Linux AIO (io_submit)",
+					"err", err0, "reason", s.uringReason)
+			} else {
+				s.log.Warn("engineio: io_uring unavailable, broadcasts write each socket with write(2)",
+					"err", err0, "reason", s.uringReason, "aioErr", err)
 				return
 			}
+		}
+		if err != nil {
 			break
 		}
 		s.batches[i].Store(newBatch(s, i, r))

@@ -19,7 +19,7 @@ import (
 // gave the server no ring: the test would only measure the fallback.
 func requireUring(t *testing.T, srv *Server) {
 	t.Helper()
-	testenv.Require(t, srv.uring, "io_uring unavailable on this kernel (setup refused, or Linux < 5.11)")
+	testenv.Require(t, srv.uring && !srv.uringAIO, "io_uring unavailable on this kernel (setup refused, or Linux < 5.11)")
 }
 
 // TestBatchBroadcast sends broadcasts through Server.BeginBatch to many
@@ -38,13 +38,23 @@ func TestBatchBroadcast(t *testing.T) {
 		msgSize   int
 		uringOn   bool
 		wantRings bool
+		aio       bool // io_uring refused: the rings are Linux AIO ones
 	}{
 		{name: "one chunk", clients: 20, msgs: 4, msgSize: 200, uringOn: true, wantRings: true},
 		{name: "several chunks deflate", clients: 2*batchEntries + 10, deflate: true, msgs: 5, msgSize: 1500, uringOn: true, wantRings: true},
 		{name: "stalled socket", clients: 10, stalled: true, polling: true, msgs: 6, msgSize: 200 << 10, uringOn: true, wantRings: true},
 		{name: "switch off", clients: 10, stalled: true, msgs: 3, msgSize: 200 << 10},
+		{name: "aio several chunks deflate", clients: 2*batchEntries + 10, deflate: true, msgs: 5, msgSize: 1500, uringOn: true, aio: true},
+		{name: "aio stalled socket", clients: 10, stalled: true, polling: true, msgs: 6, msgSize: 200 << 10, uringOn: true, aio: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.aio {
+				saved := newRing
+				newRing = func(uint32) (*uring.Ring, error) {
+					return nil, fmt.Errorf("uring: io_uring_setup: %w", syscall.EPERM)
+				}
+				t.Cleanup(func() { newRing = saved })
+			}
 			rec := newRecorder()
 			cfg := Config{Uring: tc.uringOn, Deflate: DeflateConfig{Enabled: tc.deflate}}
 			if tc.stalled {
@@ -53,6 +63,9 @@ func TestBatchBroadcast(t *testing.T) {
 			srv, base := startServer(t, cfg, rec)
 			if tc.wantRings {
 				requireUring(t, srv)
+			}
+			if tc.aio {
+				testenv.Require(t, srv.uringAIO, "Linux AIO unavailable here")
 			}
 			type peer struct {
 				c *wsClient
@@ -157,21 +170,35 @@ func TestBatchBroadcast(t *testing.T) {
 }
 
 // TestBatchFallback: where the ring cannot be set up, the server says so
-// once and broadcasts write one socket at a time.
+// once, WritePath names write(2) and the reason, and broadcasts write one
+// socket at a time.
 func TestBatchFallback(t *testing.T) {
-	for _, errno := range []syscall.Errno{syscall.EPERM, syscall.ENOSYS} {
-		t.Run(errno.Error(), func(t *testing.T) {
-			saved := newRing
-			newRing = func(uint32) (*uring.Ring, error) { return nil, fmt.Errorf("uring: io_uring_setup: %w", errno) }
-			t.Cleanup(func() { newRing = saved })
+	for _, tc := range []struct {
+		err    error
+		reason string // WritePath().Reason
+	}{
+		{fmt.Errorf("uring: io_uring_setup: %w", syscall.EPERM), "io_uring_setup: operation not permitted (seccomp profile, or sysctl kernel.io_uring_disabled?)"},
+		{fmt.Errorf("uring: io_uring_setup: %w", syscall.ENOSYS), "kernel too old: io_uring_setup: function not implemented"},
+		{fmt.Errorf("uring: no IORING_FEAT_EXT_ARG (Linux 5.11+), so no timed wait: %w", uring.ErrUnsupported),
+			"kernel too old: no IORING_FEAT_EXT_ARG (Linux 5.11+), so no timed wait: uring: io_uring is not available on this system"},
+		{fmt.Errorf("uring: io_uring_setup: %w", syscall.ENOMEM), "io_uring_setup: cannot allocate memory (locked-memory limit, ulimit -l, on Linux before 5.12?)"},
+	} {
+		t.Run(tc.err.Error(), func(t *testing.T) {
+			saved, savedAIO := newRing, newAIORing
+			newRing = func(uint32) (*uring.Ring, error) { return nil, tc.err }
+			newAIORing = func(uint32) (*uring.Ring, error) { return nil, fmt.Errorf("uring: io_setup: %w", syscall.EPERM) }
+			t.Cleanup(func() { newRing, newAIORing = saved, savedAIO })
 			var logs testenv.Buffer
 			rec := newRecorder()
 			srv, base := startServer(t, Config{Uring: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, rec)
 			if got := strings.Count(logs.String(), "io_uring unavailable"); got != 1 {
 				t.Fatalf("%d log lines about io_uring, want 1:\n%s", got, logs.String())
 			}
-			if !strings.Contains(logs.String(), errno.Error()) {
-				t.Errorf("the log line does not name the error: %s", logs.String())
+			if !strings.Contains(logs.String(), tc.err.Error()) || !strings.Contains(logs.String(), tc.reason) {
+				t.Errorf("the log line does not name the error and the reason: %s", logs.String())
+			}
+			if wp := srv.WritePath(); wp.Uring || wp.AIO || wp.Off || wp.Name() != "write(2)" || wp.Reason != tc.reason {
+				t.Errorf("WritePath %+v (%s), want write(2) for %q", wp, wp.Name(), tc.reason)
 			}
 			if b := srv.BeginBatch(); b != nil {
 				t.Fatal("BeginBatch gave a batch without a ring")
@@ -196,9 +223,29 @@ func TestBatchFallback(t *testing.T) {
 // TestBatchClosedSocket: a socket closed while its send waits in a batch
 // is dropped from the submission; the others still get theirs.
 func TestBatchClosedSocket(t *testing.T) {
+	for _, aio := range []bool{false, true} {
+		t.Run(fmt.Sprint("aio=", aio), func(t *testing.T) { testBatchClosedSocket(t, aio) })
+	}
+}
+
+// startBatchServer starts a server whose batches run on io_uring, or with
+// aio on Linux AIO; it fails under CI=true, and skips elsewhere, where
+// the kernel refuses that backend.
+func startBatchServer(t *testing.T, cfg Config, rec *recorder, aio bool) (*Server, string) {
+	t.Helper()
+	cfg.Uring, cfg.UringAIO = true, aio
+	srv, base := startServer(t, cfg, rec)
+	if aio {
+		testenv.Require(t, srv.uring && srv.uringAIO, "Linux AIO unavailable here")
+	} else {
+		requireUring(t, srv)
+	}
+	return srv, base
+}
+
+func testBatchClosedSocket(t *testing.T, aio bool) {
 	rec := newRecorder()
-	srv, base := startServer(t, Config{Uring: true}, rec)
-	requireUring(t, srv)
+	srv, base := startBatchServer(t, Config{}, rec, aio)
 	var cs []*wsClient
 	var ss []*Socket
 	for i := 0; i < 3; i++ {
@@ -236,9 +283,14 @@ func TestBatchClosedSocket(t *testing.T) {
 // allocates no more than the same broadcast written socket by socket (the
 // rule for the broadcast path: nothing added per recipient).
 func TestBatchAddsNoAllocations(t *testing.T) {
+	for _, aio := range []bool{false, true} {
+		t.Run(fmt.Sprint("aio=", aio), func(t *testing.T) { testBatchAddsNoAllocations(t, aio) })
+	}
+}
+
+func testBatchAddsNoAllocations(t *testing.T, aio bool) {
 	rec := newRecorder()
-	srv, base := startServer(t, Config{Uring: true}, rec)
-	requireUring(t, srv)
+	srv, base := startBatchServer(t, Config{}, rec, aio)
 	const n, runs = batchEntries + 20, 50
 	var socks []*Socket
 	for i := 0; i < n; i++ {
@@ -283,5 +335,47 @@ func TestBatchAddsNoAllocations(t *testing.T) {
 	t.Logf("allocations per broadcast to %d sockets: %.1f inline, %.1f batched", n, inline, batched)
 	if batched > inline {
 		t.Errorf("a batched broadcast allocates %.1f times, one written socket by socket %.1f", batched, inline)
+	}
+}
+
+// TestWritePath: the server reports io_uring where it has rings, Linux
+// AIO with the reason where io_uring was refused, and write(2) without a
+// reason where the configuration switched them off.
+func TestWritePath(t *testing.T) {
+	const eperm = "io_uring_setup: operation not permitted (seccomp profile, or sysctl kernel.io_uring_disabled?)"
+	for _, tc := range []struct {
+		uring, refused bool
+		aio            bool // Config.UringAIO
+		want           WritePath
+		log            string // the one fallback line, "" for none
+	}{
+		{uring: false, want: WritePath{Off: true}},
+		{uring: true, want: WritePath{Uring: true}},
+		{uring: true, refused: true, want: WritePath{AIO: true, Reason: eperm}, log: "broadcasts batch their socket writes with Linux AIO"},
+		{uring: true, aio: true, want: WritePath{AIO: true, Chosen: true}},
+	} {
+		t.Run(fmt.Sprint("Uring=", tc.uring, ",refused=", tc.refused, ",aio=", tc.aio), func(t *testing.T) {
+			if tc.refused {
+				saved := newRing
+				newRing = func(uint32) (*uring.Ring, error) {
+					return nil, fmt.Errorf("uring: io_uring_setup: %w", syscall.EPERM)
+				}
+				t.Cleanup(func() { newRing = saved })
+			}
+			var logs testenv.Buffer
+			srv, _ := startServer(t, Config{Uring: tc.uring, UringAIO: tc.aio, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, newRecorder())
+			switch {
+			case tc.refused || tc.aio:
+				testenv.Require(t, srv.uringAIO, "Linux AIO unavailable here")
+			case tc.uring:
+				requireUring(t, srv)
+			}
+			if got := srv.WritePath(); got != tc.want {
+				t.Errorf("WritePath %+v, want %+v", got, tc.want)
+			}
+			if n := strings.Count(logs.String(), "io_uring unavailable"); n != min(len(tc.log), 1) || !strings.Contains(logs.String(), tc.log) {
+				t.Errorf("%d fallback lines, want one saying %q:\n%s", n, tc.log, logs.String())
+			}
+		})
 	}
 }

@@ -50,6 +50,8 @@ type Server struct {
 	// io_uring batches of broadcast writes (Config.Uring): a free batch
 	// sits in a slot, one in use is out of it.
 	uring       bool
+	uringReason string // why not io_uring, when Config.Uring asked for it (WritePath)
+	uringAIO    bool   // the rings are Linux AIO ones (uring.NewAIO)
 	batches     [batchRings]atomic.Pointer[Batch]
 	uringClosed atomic.Bool
 	// Sends that went through a ring, and those of them the socket took

@@ -180,5 +180,5 @@ func (srv *Server) newRegistry() *prometheus.Registry {
 			Draining:        srv.draining.Load,
 		},
 		srv.cfg.ConnLimit,
-		append(srv.ctrl.m.collectors(), newMatchSendsCollector(srv.ctrl))...)
+		append(srv.ctrl.m.collectors(), newMatchSendsCollector(srv.ctrl), srv.newWritePathGauge())...)
 }

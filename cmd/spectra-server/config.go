@@ -43,6 +43,7 @@ type config struct {
 	nodeID                string
 	sndbuf                int64   // SO_SNDBUF of overlay/observer WebSockets; 0 = kernel default
 	uring                 bool    // batch broadcast writes through io_uring
+	uringAIO              bool    // URING=aio: batch through Linux AIO, never io_uring
 	tlsFastPath           bool    // TLS WebSockets on the epoll read path and the inline/io_uring writes
 	streamFlate           bool    // compress broadcasts with compress/flate, not deltaflate
 	gcPercent             int     // debug.SetGCPercent; -1 = off
@@ -192,8 +193,18 @@ var settings = []setting{
 			return nil
 		}},
 	{flag: "uring", env: "URING", def: "true",
-		meaning: "batch each broadcast's socket writes through io_uring (Linux; falls back to write(2) with one log line where unavailable); false: one write(2) per overlay",
-		set:     func(c *config, v string) error { return parseBool(v, &c.uring) }},
+		meaning: "batch each broadcast's socket writes through io_uring (Linux); where io_uring is refused (e.g. Docker's default seccomp profile) batch them through Linux AIO (io_submit), else write(2), with one log line; aio: through Linux AIO without trying io_uring; false: one write(2) per overlay",
+		set: func(c *config, v string) error {
+			c.uringAIO = strings.EqualFold(v, "aio")
+			if c.uringAIO {
+				c.uring = true
+				return nil
+			}
+			if err := parseBool(v, &c.uring); err != nil {
+				return errors.New("use true, false or aio")
+			}
+			return nil
+		}},
 	{flag: "tls-fast-path", env: "TLS_FAST_PATH", def: "true",
 		meaning: "with TLS on (Linux), read TLS WebSocket connections through the epoll set (no goroutine per idle connection) and write them inline or in the io_uring batch like plain ones, crypto/tls encrypting into a buffer; false: a reader goroutine each, written by workers",
 		set:     func(c *config, v string) error { return parseBool(v, &c.tlsFastPath) }},

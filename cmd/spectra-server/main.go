@@ -145,6 +145,7 @@ func relayConfig(cfg config, log *slog.Logger) relay.Config {
 			Deflate:     engineio.DeflateConfig{Enabled: true, Threshold: 1024, StreamFlate: cfg.streamFlate},
 			SendBuffer:  int(cfg.sndbuf),
 			Uring:       cfg.uring,
+			UringAIO:    cfg.uringAIO,
 			TLSFastPath: cfg.tlsFastPath,
 			Logger:      log,
 		},
@@ -373,10 +374,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	if tlsCfg == nil {
 		scheme = "http"
 	}
+	writePath, writeReason := srv.WritePath()
 	log.Info("spectra-server started", "scheme", scheme, "ingest", addr(ports[0]), "output", addr(ports[1]),
 		"extras", addr(ports[2]), "admin", adminAddr, "adminScheme", adminScheme, "adminToken", cfg.adminToken != "",
 		"replayDir", cfg.replayDir, "requireAuthKey", cfg.requireKey, "version", buildVersion(),
-		"maxConnsPerIP", cfg.maxConnsPerIP, "handshakeRate", cfg.handshakeRate, "trustedProxies", len(cfg.trustedProxies))
+		"maxConnsPerIP", cfg.maxConnsPerIP, "handshakeRate", cfg.handshakeRate, "trustedProxies", len(cfg.trustedProxies),
+		"writePath", writePath, "writePathReason", writeReason)
 	if tlsCfg != nil && cfg.tlsFastPath && runtime.GOOS == "linux" {
 		log.Info("TLS is on, on the fast path (TLS_FAST_PATH=true): TLS WebSockets are read through the epoll set and written like plain ones")
 	} else if tlsCfg != nil {

@@ -66,11 +66,15 @@ func TestConfigMerge(t *testing.T) {
 			return c.bind == "" && c.ingest == 5100 && c.output == 5200 && c.extra == 5101 && c.replayDir == "replays" &&
 				!c.insecure && c.keyPath == "keys/server.key" && c.certPath == "keys/server.crt" && !c.requireKey &&
 				c.logLevel == slog.LevelInfo && !c.logJSON && c.cpuProfile == "" && c.bodyTimeout == 10*time.Second &&
-				c.replayMaxBytes == 64<<20 && !c.pprof && c.recover && c.gcPercent == 50 && c.sndbuf == 0 && c.uring && !c.streamFlate &&
+				c.replayMaxBytes == 64<<20 && !c.pprof && c.recover && c.gcPercent == 50 && c.sndbuf == 0 && c.uring && !c.uringAIO && !c.streamFlate &&
 				c.adminBind == "127.0.0.1:5102" && c.adminToken == "" &&
 				c.outputMaxPayload == 4<<10 && c.recvBudget == 128<<20 &&
 				c.maxConns == 20000 && c.maxConnsPerIP == 500 && c.handshakeRate == 20 && c.handshakeBurst == 200 && len(c.trustedProxies) == 0
 		}},
+		{"URING=aio", nil, map[string]string{"URING": "AIO", "REQUIRE_AUTH_KEY": "false"}, nil,
+			func(c config) bool { return c.uring && c.uringAIO }},
+		{"-uring=false over URING=aio", nil, map[string]string{"URING": "aio", "REQUIRE_AUTH_KEY": "false"}, []string{"-uring=false"},
+			func(c config) bool { return !c.uring && !c.uringAIO }},
 		{"GOGC off and percent", nil, map[string]string{"GOGC": "OFF", "REQUIRE_AUTH_KEY": "false"}, nil,
 			func(c config) bool { return c.gcPercent == -1 }},
 		{"GOGC flag over variable", nil, map[string]string{"GOGC": "off", "REQUIRE_AUTH_KEY": "false"}, []string{"-gogc", "200"},
@@ -342,7 +346,7 @@ func TestRelayConfigWiring(t *testing.T) {
 		rc := relayConfig(c, slog.Default())
 		if rc.RequireAuthKey != c.requireKey || rc.AuthKey != c.authKey || rc.ReplayDir != c.replayDir || rc.Pprof != c.pprof ||
 			rc.BodyTimeout != c.bodyTimeout || rc.Engine.BodyTimeout != c.bodyTimeout || rc.ReplayMaxBytes != tc.maxBytes ||
-			int64(rc.Engine.SendBuffer) != c.sndbuf || rc.Engine.Uring != c.uring || rc.Engine.TLSFastPath != c.tlsFastPath || rc.Engine.Deflate.StreamFlate != c.streamFlate ||
+			int64(rc.Engine.SendBuffer) != c.sndbuf || rc.Engine.Uring != c.uring || rc.Engine.UringAIO != c.uringAIO || rc.Engine.TLSFastPath != c.tlsFastPath || rc.Engine.Deflate.StreamFlate != c.streamFlate ||
 			rc.LogonBurst != tc.logonBurst || rc.RecvBudget != tc.recvBudget || rc.OutputMaxPayload != c.outputMaxPayload ||
 			rc.AdminToken != c.adminToken || rc.RecoveryWindow != tc.recovery || rc.RecoveryMaxSessions != tc.recMax {
 			t.Errorf("env %v: relay config %+v from %+v", tc.env, rc, c)

@@ -4,6 +4,8 @@
 // up with raw syscalls and mmap (no cgo, no liburing), that takes a batch
 // of non-blocking socket sends and hands back their results. engineio uses
 // it to turn one broadcast's many write(2) calls into one io_uring_enter.
+// Where io_uring is refused, NewAIO gives a Ring with the same methods on
+// Linux AIO (io_submit), which batches the same writes (aio_linux.go).
 //
 // A Ring is not safe for concurrent use: one goroutine fills it, submits
 // and reaps, then may hand it to another.
@@ -144,6 +146,9 @@ type Ring struct {
 	// arg.ts points at ts.
 	arg geteventsArg
 	ts  kernelTimespec
+
+	// aio: a Linux AIO ring (NewAIO); the fields above are unused then.
+	aio *aioRing
 }
 
 var (
@@ -241,7 +246,12 @@ func (r *Ring) mapRings(p *params) error {
 }
 
 // Entries is how many sends fit in one submission.
-func (r *Ring) Entries() int { return len(r.sqes) }
+func (r *Ring) Entries() int {
+	if r.aio != nil {
+		return r.aio.entries()
+	}
+	return len(r.sqes)
+}
 
 // Pending is how many sends the kernel took whose completion has not been
 // reaped: after a Submit or Wait that returned ErrTimeout, the sends still
@@ -262,6 +272,9 @@ func (r *Ring) SetSendFlags(flags uint32) { r.sendFlags = flags }
 // The caller keeps b alive and unmodified until its completion is reaped
 // or the ring is closed.
 func (r *Ring) PrepSend(fd int, b []byte, userData uint64) bool {
+	if r.aio != nil {
+		return r.aioPrepSend(fd, b, userData)
+	}
 	if len(b) == 0 || r.inflight+r.queued >= uint32(len(r.sqes)) {
 		return false
 	}
@@ -292,6 +305,9 @@ func (r *Ring) PrepSend(fd int, b []byte, userData uint64) bool {
 // On ErrTimeout (or another error), Pending says how many taken sends
 // have no completion yet.
 func (r *Ring) Submit(timeout time.Duration) (int, error) {
+	if r.aio != nil {
+		return r.aioSubmit(timeout)
+	}
 	if r.fd < 0 {
 		return 0, ErrClosed
 	}
@@ -314,6 +330,9 @@ func (r *Ring) Submit(timeout time.Duration) (int, error) {
 
 // Wait waits up to timeout until every send in flight has completed.
 func (r *Ring) Wait(timeout time.Duration) error {
+	if r.aio != nil {
+		return r.aioWait(timeout)
+	}
 	if r.fd < 0 {
 		return ErrClosed
 	}
@@ -375,6 +394,11 @@ func (r *Ring) enter(n uint32, timeout time.Duration) error {
 // if it had sent some. Where the kernel cannot cancel them, the sends stay
 // in flight (Pending).
 func (r *Ring) Cancel(timeout time.Duration) error {
+	if r.aio != nil {
+		// A socket write never waits in AIO: nothing to cancel, only
+		// results to collect.
+		return r.aioWait(timeout)
+	}
 	if r.fd < 0 {
 		return ErrClosed
 	}
@@ -396,6 +420,9 @@ func (r *Ring) Cancel(timeout time.Duration) error {
 // and frees their slots. res is the send's return value: bytes sent, or
 // a negated errno. The user data ^0 is Cancel's own and never delivered.
 func (r *Ring) Reap(fn func(userData uint64, res int32)) int {
+	if r.aio != nil {
+		return r.aioReap(fn)
+	}
 	if r.fd < 0 {
 		return 0
 	}
@@ -419,6 +446,9 @@ func (r *Ring) Reap(fn func(userData uint64, res int32)) int {
 // down, which it finishes on its own time: where that matters, Cancel and
 // reap them first.
 func (r *Ring) Close() error {
+	if r.aio != nil {
+		return r.aioClose()
+	}
 	if r.sqeMem != nil {
 		_ = unix.Munmap(r.sqeMem)
 	}

@@ -30,6 +30,23 @@ func newRingOrSkip(t *testing.T, entries uint32) *Ring {
 	return r
 }
 
+// backends are the two ways a Ring sends: io_uring and Linux AIO.
+var backends = []struct {
+	name string
+	mk   func(uint32) (*Ring, error)
+}{{"io_uring", New}, {"aio", NewAIO}}
+
+// newBackendOrSkip is newRingOrSkip for either backend.
+func newBackendOrSkip(t *testing.T, mk func(uint32) (*Ring, error), entries uint32) *Ring {
+	t.Helper()
+	r, err := mk(entries)
+	if err != nil {
+		testenv.Missing(t, "ring unavailable: %v", err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
 // tcpPair is a connected loopback pair: the server side's descriptor (for
 // the ring) and the client side to read from.
 func tcpPair(t *testing.T) (server *net.TCPConn, fd int, client net.Conn) {
@@ -60,6 +77,12 @@ func tcpPair(t *testing.T) (server *net.TCPConn, fd int, client net.Conn) {
 }
 
 func TestSendBatch(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) { testSendBatch(t, be.mk) })
+	}
+}
+
+func testSendBatch(t *testing.T, mk func(uint32) (*Ring, error)) {
 	for _, tc := range []struct {
 		name    string
 		entries uint32
@@ -70,7 +93,7 @@ func TestSendBatch(t *testing.T) {
 		{"many rounds", 4, 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRingOrSkip(t, tc.entries)
+			r := newBackendOrSkip(t, mk, tc.entries)
 			fds := make([]int, tc.conns)
 			clients := make([]net.Conn, tc.conns)
 			for i := range fds {
@@ -116,7 +139,13 @@ func TestSendBatch(t *testing.T) {
 // TestSendFullSocket: a socket that takes no more completes with -EAGAIN
 // or short, never waits: the caller finishes the rest its own way.
 func TestSendFullSocket(t *testing.T) {
-	r := newRingOrSkip(t, 4)
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) { testSendFullSocket(t, be.mk) })
+	}
+}
+
+func testSendFullSocket(t *testing.T, mk func(uint32) (*Ring, error)) {
+	r := newBackendOrSkip(t, mk, 4)
 	server, fd, _ := tcpPair(t)
 	if err := server.SetWriteBuffer(4096); err != nil {
 		t.Fatal(err)
@@ -164,11 +193,39 @@ func TestSendClosedDescriptor(t *testing.T) {
 }
 
 func TestNewBadSize(t *testing.T) {
-	for _, n := range []uint32{0, maxEntries + 1} {
-		if r, err := New(n); err == nil {
-			r.Close()
-			t.Errorf("New(%d) succeeded", n)
+	for _, be := range backends {
+		for _, n := range []uint32{0, maxEntries + 1} {
+			if r, err := be.mk(n); err == nil {
+				r.Close()
+				t.Errorf("%s: New(%d) succeeded", be.name, n)
+			}
 		}
+	}
+}
+
+// TestAIOWithdrawsRefused: io_submit refuses a write to a descriptor that
+// is not open before running it; Submit then withdraws it and the ones
+// after it (not taken, no result), and the ones before it were sent.
+func TestAIOWithdrawsRefused(t *testing.T) {
+	r := newBackendOrSkip(t, NewAIO, 4)
+	_, fd, client := tcpPair(t)
+	msg := []byte("before")
+	if !r.PrepSend(fd, msg, 0) || !r.PrepSend(1<<20, []byte("x"), 1) || !r.PrepSend(fd, []byte("after"), 2) {
+		t.Fatal("PrepSend refused")
+	}
+	taken, err := r.Submit(time.Second)
+	if err != nil || taken != 1 {
+		t.Fatalf("Submit: %d taken, %v; want 1", taken, err)
+	}
+	var res []int32
+	r.Reap(func(ud uint64, x int32) { res = append(res, int32(ud), x) })
+	if len(res) != 2 || res[0] != 0 || res[1] != int32(len(msg)) || r.Pending() != 0 {
+		t.Fatalf("results (user data, res) %v, pending %d", res, r.Pending())
+	}
+	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(client, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("client read %q, %v", got, err)
 	}
 }
 

@@ -24,6 +24,11 @@ type Ring struct{}
 // New fails: there is no io_uring here.
 func New(uint32) (*Ring, error) { return nil, ErrUnsupported }
 
+// NewAIO fails: there is no Linux AIO here.
+func NewAIO(uint32) (*Ring, error) { return nil, ErrUnsupported }
+
+func (r *Ring) IsAIO() bool { return false }
+
 func (r *Ring) Entries() int                      { return 0 }
 func (r *Ring) Pending() int                      { return 0 }
 func (r *Ring) SetSendFlags(uint32)               {}
