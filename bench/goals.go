@@ -13,6 +13,10 @@ import (
 // KindGoWrite is spectra-server on the write(2) path, io_uring off.
 const KindGoWrite = KindGoVariantPrefix + "URING=false"
 
+// KindGoAIO is spectra-server batching through Linux AIO, the path it
+// falls back to where a seccomp profile refuses io_uring (Docker's default).
+const KindGoAIO = KindGoVariantPrefix + "URING=aio"
+
 // Bounds of issue 22's goals.
 const (
 	goalTLSCPU         = 1.3  // TLS CPU per delivered match_data ≤ ×1.3 plain
@@ -61,6 +65,9 @@ var issue22Goals = []goalSpec{
 			return a-b <= goalGoroutineSlack+goalIdleGoroutine*float64(c.A.Overlays)
 		}},
 	{name: "write(2) µs CPU per match_data", a: KindGoWrite, b: KindGo, bound: fmt.Sprintf("≤ ×%.1f io_uring", goalWriteCPU), format: f1,
+		figure: measuredFigure(func(x Result) float64 { return x.ServerCPUPerMsgUs }),
+		met:    func(_ Comparison, a, b float64) bool { return a <= goalWriteCPU*b }},
+	{name: "AIO (container fallback) µs CPU per match_data", a: KindGoAIO, b: KindGo, bound: fmt.Sprintf("≤ ×%.1f io_uring", goalWriteCPU), format: f1,
 		figure: measuredFigure(func(x Result) float64 { return x.ServerCPUPerMsgUs }),
 		met:    func(_ Comparison, a, b float64) bool { return a <= goalWriteCPU*b }},
 	{name: "relay µs CPU per match_data", a: KindGo, b: KindFloorPlus, bound: fmt.Sprintf("≤ ×%.1f floor+ where floor+ delivers ≥ %.1f %%", goalFloorPlusCPU, MinDeliveredPct), format: f1,
@@ -154,7 +161,7 @@ func goalsMarkdown(b *strings.Builder, results []Result) {
 	}
 	b.WriteString("## Goals of issue 22\n\n")
 	b.WriteString("Each goal compares two servers of this run at the same step, on the medians of their runs (ranges in Results). " +
-		"plain is `go` (io_uring on), TLS `go+INSECURE=false`, write(2) `go+URING=false`. ‡: the harness's CPUs were full in either run.\n\n")
+		"plain is `go` (io_uring on), TLS `go+INSECURE=false`, write(2) `go+URING=false`, AIO (what a container whose seccomp profile refuses io_uring falls back to) `go+URING=aio`. ‡: the harness's CPUs were full in either run.\n\n")
 	b.WriteString("| step | goal | bound | A / B | A | B | ratio | verdict |\n")
 	b.WriteString("|---|---|---|---|--:|--:|---|---|\n")
 	for _, l := range lines {
