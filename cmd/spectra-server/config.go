@@ -206,7 +206,7 @@ var settings = []setting{
 			return nil
 		}},
 	{flag: "tls-fast-path", env: "TLS_FAST_PATH", def: "true",
-		meaning: "with TLS on (Linux), read TLS WebSocket connections through the epoll set (no goroutine per idle connection) and write them inline or in the io_uring batch like plain ones, crypto/tls encrypting into a buffer; false: a reader goroutine each, written by workers",
+		meaning: "with TLS on (Linux), read TLS WebSocket connections through the epoll set (no goroutine per idle connection) and write them inline or in the io_uring batch like plain ones (TLS 1.3 AES-GCM sessions on the relay's own record layer once upgraded, others with crypto/tls encrypting into a buffer); false: a reader goroutine each, written by workers",
 		set:     func(c *config, v string) error { return parseBool(v, &c.tlsFastPath) }},
 	{flag: "logon-burst", env: "LOGON_BURST", arg: "N", def: "100",
 		meaning: "overlay logons per second from which each match is sent every 400 ms instead of every 100 ms until the burst passes, so that a tournament reconnecting at once is back on its overlays sooner; 0 = never slow the sends",
