@@ -39,32 +39,7 @@ func BenchmarkWritePath(b *testing.B) {
 				hs := httptest.NewServer(srv)
 				defer hs.Close()
 				defer srv.Close()
-				sinks := startSinkProcess(b, hs.URL+"/engine.io/", n, false)
-				defer sinks.close()
-				members := make([]*Socket, 0, n)
-				for len(members) < n {
-					members = append(members, <-sockets)
-				}
-				st := srv.NewStream(StreamOptions{})
-				send := func() {
-					f := st.TextFrame(payload)
-					bt := srv.BeginBatch()
-					for _, so := range members {
-						_ = so.SendFramesBatch(bt, f)
-					}
-					bt.End()
-				}
-				send()
-				sinks.await(int64(n))
-				cpu0 := processCPU()
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					send()
-					sinks.await(int64((i + 2) * n))
-				}
-				b.StopTimer()
-				b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N*n), "cpu-ns/recipient")
+				benchBroadcastCPU(b, srv, hs.URL+"/engine.io/", n, payload, sockets)
 			})
 		}
 	}
