@@ -104,6 +104,9 @@ type tls13Keys struct {
 	keyLen    uint8
 	seq       uint64
 	aead      cipher.AEAD
+	// nonceBuf is where nonce builds each record's nonce: a local array
+	// handed to the AEAD interface escapes, one heap allocation per record.
+	nonceBuf [12]byte
 }
 
 func (s tls13Suite) keys(secret []byte) (tls13Keys, error) {
@@ -156,12 +159,13 @@ func (k *tls13Keys) cipher() (cipher.AEAD, error) {
 	return a, nil
 }
 
-func (k *tls13Keys) nonce(seq uint64) [12]byte {
-	n := k.iv
+// nonce is iv XOR seq in k.nonceBuf, valid until the next call.
+func (k *tls13Keys) nonce(seq uint64) []byte {
+	k.nonceBuf = k.iv
 	for i := 0; i < 8; i++ {
-		n[4+i] ^= byte(seq >> (56 - 8*i))
+		k.nonceBuf[4+i] ^= byte(seq >> (56 - 8*i))
 	}
-	return n
+	return k.nonceBuf[:]
 }
 
 // open decrypts the whole record rec (header and body) in place with
@@ -173,7 +177,7 @@ func (k *tls13Keys) open(rec []byte, seq uint64) ([]byte, byte, error) {
 	}
 	nonce := k.nonce(seq)
 	body := rec[tlsRecordHeader:]
-	pt, err := a.Open(body[:0], nonce[:], body, rec[:tlsRecordHeader])
+	pt, err := a.Open(body[:0], nonce, body, rec[:tlsRecordHeader])
 	if err != nil {
 		return nil, 0, errTLSDecrypt
 	}
@@ -209,7 +213,7 @@ func (k *tls13Keys) seal(dst []byte, typ byte, data []byte) ([]byte, error) {
 	nonce := k.nonce(k.seq)
 	k.seq++
 	body := dst[start+tlsRecordHeader:]
-	sealed := a.Seal(body[:0], nonce[:], body, dst[start:start+tlsRecordHeader])
+	sealed := a.Seal(body[:0], nonce, body, dst[start:start+tlsRecordHeader])
 	return dst[:start+tlsRecordHeader+len(sealed)], nil
 }
 
