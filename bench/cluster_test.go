@@ -151,27 +151,15 @@ func TestClusterCostReport(t *testing.T) {
 // Redis; the probes there give latency samples of their own.
 func TestClusterSmoke(t *testing.T) {
 	redis := testenv.NeedTool(t, "redis-server")
-	root := testenv.Root(t)
-	dir := t.TempDir()
-	bin := buildServer(t, root, dir)
-	src, err := loadReplay(testenv.Replay(t, "bomb_regular"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := &Config{
-		Speed: 20, RampRate: 200, Duration: 3 * time.Second, Settle: 500 * time.Millisecond,
-		Probes: 6, MarkerEvery: 150 * time.Millisecond, Readers: 1, Dialers: 4, StormDialers: 4,
-		Deflate: true, MaxServerRSS: 2 << 30, ConnectTimeout: 5 * time.Second,
-		WorkDir: root, BaselineDir: filepath.Join(root, "bench", "baseline"),
-		GoBinary: bin, RedisBinary: redis, LogDir: dir,
-	}
+	cfg, src := smokeStep(t, 6)
+	cfg.RedisBinary = redis
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	start := time.Now()
 	res := runStep(ctx, cfg, []*replaySource{src}, "cluster3", Step{Matches: 1, Overlays: 12})
 	t.Logf("%s (in %s)", res.summary(), time.Since(start).Round(time.Millisecond))
 	if !res.Measured() || res.Status != "ok" {
-		t.Fatalf("status %q, first error %q (logs in %s)", res.Status, res.FirstError, dir)
+		t.Fatalf("status %q, first error %q (logs in %s)", res.Status, res.FirstError, cfg.LogDir)
 	}
 	if res.Nodes != 3 || res.Connected != 12 || res.Probes != 6 {
 		t.Errorf("nodes %d, connected %d, probes %d; want 3, 12, 6", res.Nodes, res.Connected, res.Probes)
@@ -192,6 +180,27 @@ func TestClusterSmoke(t *testing.T) {
 	if res.Errors != 0 || res.InvalidJSON != 0 || res.ConnectFails != 0 {
 		t.Errorf("errors %d, invalid JSON %d, connect failures %d (first: %q)", res.Errors, res.InvalidJSON, res.ConnectFails, res.FirstError)
 	}
+}
+
+// smokeStep builds spectra-server and loads bomb_regular for a short real
+// step: 3 s window at speed 20, probes probes per match, logs in a
+// temporary folder.
+func smokeStep(t *testing.T, probes int) (*Config, *replaySource) {
+	t.Helper()
+	root := testenv.Root(t)
+	dir := t.TempDir()
+	bin := buildServer(t, root, dir)
+	src, err := loadReplay(testenv.Replay(t, "bomb_regular"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Config{
+		Speed: 20, RampRate: 200, Duration: 3 * time.Second, Settle: 500 * time.Millisecond,
+		Probes: probes, MarkerEvery: 150 * time.Millisecond, Readers: 1, Dialers: 4, StormDialers: 4,
+		Deflate: true, MaxServerRSS: 2 << 30, ConnectTimeout: 5 * time.Second,
+		WorkDir: root, BaselineDir: filepath.Join(root, "bench", "baseline"),
+		GoBinary: bin, LogDir: dir,
+	}, src
 }
 
 // buildServer builds cmd/spectra-server of the module at root into dir

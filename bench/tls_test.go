@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"spectra-relay/internal/testenv"
 )
 
 func TestParseGoroutines(t *testing.T) {
@@ -40,26 +38,13 @@ func TestParseGoroutines(t *testing.T) {
 // the observer, probes and counting overlays trust it and connect over
 // https/wss, and the goroutine count is read from the admin listener.
 func TestTLSVariantSmoke(t *testing.T) {
-	root := testenv.Root(t)
-	dir := t.TempDir()
-	bin := buildServer(t, root, dir)
-	src, err := loadReplay(testenv.Replay(t, "bomb_regular"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := &Config{
-		Speed: 20, RampRate: 200, Duration: 3 * time.Second, Settle: 500 * time.Millisecond,
-		Probes: 2, MarkerEvery: 150 * time.Millisecond, Readers: 1, Dialers: 4, StormDialers: 4,
-		Deflate: true, MaxServerRSS: 2 << 30, ConnectTimeout: 5 * time.Second,
-		WorkDir: root, BaselineDir: filepath.Join(root, "bench", "baseline"),
-		GoBinary: bin, LogDir: dir,
-	}
+	cfg, src := smokeStep(t, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	res := runStep(ctx, cfg, []*replaySource{src}, KindGoTLS, Step{Matches: 1, Overlays: 10})
 	t.Logf("%s", res.summary())
 	if !res.Measured() || res.Status != "ok" {
-		t.Fatalf("status %q, first error %q (logs in %s)", res.Status, res.FirstError, dir)
+		t.Fatalf("status %q, first error %q (logs in %s)", res.Status, res.FirstError, cfg.LogDir)
 	}
 	if res.Connected != 10 || res.Probes != 2 || res.LatencySamples == 0 {
 		t.Errorf("connected %d, probes %d, latency samples %d; want 10, 2, > 0", res.Connected, res.Probes, res.LatencySamples)
@@ -79,7 +64,7 @@ func TestTLSVariantSmoke(t *testing.T) {
 	// The pair the server generated is where the bench put it, and it is
 	// the certificate the clients trusted (a plain server would have failed
 	// every TLS handshake above).
-	crts, _ := filepath.Glob(filepath.Join(dir, "*-tls", "server.crt"))
+	crts, _ := filepath.Glob(filepath.Join(cfg.LogDir, "*-tls", "server.crt"))
 	if len(crts) != 1 {
 		t.Fatalf("certificates generated for the step: %v; want one", crts)
 	}
