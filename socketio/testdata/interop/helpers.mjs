@@ -31,6 +31,17 @@ export const MODES = [
   { name: "polling only", opts: { transports: ["polling"], ...TLS_OPTS }, upgrade: false, ws: false },
 ];
 
+// fastReconnect is a reconnecting client's options (those of the real
+// observer connector) with short, fixed delays for tests.
+export const fastReconnect = {
+  forceNew: true,
+  reconnection: true,
+  reconnectionDelay: 50,
+  reconnectionDelayMax: 200,
+  randomizationFactor: 0,
+  timeout: WAIT,
+};
+
 export const uid = (prefix) => `${prefix}-${randomUUID()}`;
 
 export const sha256hex = (s) => createHash("sha256").update(s).digest("hex");

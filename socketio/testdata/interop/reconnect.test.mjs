@@ -8,7 +8,7 @@
 import { describe, test, after } from "node:test";
 import assert from "node:assert/strict";
 import { io } from "socket.io-client";
-import { MODES, envURL, connect, closeAll, next, within, engineOf, upgraded, WAIT } from "./helpers.mjs";
+import { MODES, envURL, connect, closeAll, next, within, engineOf, upgraded, WAIT, fastReconnect } from "./helpers.mjs";
 
 const URL = envURL("SIO_URL");
 // A server the Go test replaces by a new instance on the same address
@@ -54,15 +54,7 @@ for (const mode of MODES) {
     }
 
     test('server restart → "transport close", then automatic reconnection to the new server', async () => {
-      const s = io(RESTART_URL, {
-        forceNew: true,
-        reconnection: true,
-        reconnectionDelay: 50,
-        reconnectionDelayMax: 200,
-        randomizationFactor: 0,
-        timeout: WAIT,
-        ...mode.opts,
-      });
+      const s = io(RESTART_URL, { ...fastReconnect, ...mode.opts });
       open.push(s);
       await next(s, "connect", { failOn: ["connect_error"] });
       if (mode.upgrade) await upgraded(s);

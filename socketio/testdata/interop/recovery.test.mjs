@@ -6,7 +6,7 @@
 import { describe, test, after } from "node:test";
 import assert from "node:assert/strict";
 import { io } from "socket.io-client";
-import { MODES, envURL, next, within, closeAll, upgraded, WAIT } from "./helpers.mjs";
+import { MODES, envURL, next, within, closeAll, upgraded, WAIT, fastReconnect } from "./helpers.mjs";
 
 const URL = envURL("SIO_URL");
 
@@ -17,15 +17,7 @@ for (const mode of MODES) {
 
     test("a lost connection is recovered: same sid, buffered emits arrive in order", async () => {
       // The real observer connector's options, faster delays for the test.
-      const s = io(URL + "/recover", {
-        forceNew: true,
-        reconnection: true,
-        reconnectionDelay: 50,
-        reconnectionDelayMax: 200,
-        randomizationFactor: 0,
-        timeout: WAIT,
-        ...mode.opts,
-      });
+      const s = io(URL + "/recover", { ...fastReconnect, ...mode.opts });
       open.push(s);
       const hello = next(s, "hello");
       await next(s, "connect", { failOn: ["connect_error"] });
