@@ -275,8 +275,7 @@ func (n *Namespace) BroadcastRaw(room string, packet []byte, coalesce bool) int 
 // broadcast made, the context-free compressed one above all, instead of
 // making its own.
 func (n *Namespace) BroadcastRawPrepared(room string, packet []byte, coalesce bool) (sent int, p Prepared, ok bool) {
-	sent = Broadcast{nsp: n, room: room, latest: coalesce}.fanoutRoom(packet, nil, &p)
-	return sent, p, p.frame != nil
+	return n.BroadcastRawPreparedSkip(room, packet, coalesce, 0)
 }
 
 // BroadcastRawPreparedSkip is BroadcastRawPrepared that leaves out the
