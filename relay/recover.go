@@ -154,35 +154,12 @@ func (c *controller) recoverOne(cand *recoverCandidate, now time.Time) bool {
 		}
 		return skip("no group secret sidecar (not written by this relay?)", "err", err)
 	}
-	f, err := os.Open(cand.path)
-	if err != nil {
-		return skip("unreadable", "err", err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return skip("unreadable", "err", err)
-	}
-	var m *match.Match
-	var rejected int
 	auxPlayers := make(map[string]struct{})
-	sc, err := replaylog.Scan(f, st.Size(), func(h replayfile.Header) error {
-		l, err := match.ParseLogon(h.Raw)
-		if err != nil {
-			return err
-		}
-		m, err = match.New(l, secret, time.UnixMilli(h.LogStartTime))
-		return err
-	}, func(ev *match.Event, ts int64) bool {
-		if _, err := m.Apply(*ev, time.UnixMilli(ts)); err != nil {
-			rejected++ // rejected the first time too: same outcome
-		}
+	m, sc, rejected, err := replayMatch(cand.path, secret, func(ev *match.Event) {
 		if !ev.HasGroupCode && ev.PlayerID != "" {
 			auxPlayers[ev.PlayerID] = struct{}{}
 		}
-		return m.Ended()
 	})
-	f.Close()
 	if err != nil {
 		return skip("unreadable", "err", err)
 	}
@@ -254,31 +231,48 @@ func (c *controller) recoverOne(cand *recoverCandidate, now time.Time) bool {
 // whether it did. No secret is needed for it: the file is read only for
 // the teams and the score.
 func (c *controller) restoreTeamInfo(path, code string, now time.Time) bool {
+	m, sc, _, err := replayMatch(path, "", nil)
+	if err != nil || !m.Ended() {
+		return false
+	}
+	return c.keepTeamInfo(code, m, sc.LastTs, now)
+}
+
+// replayMatch rebuilds the match of the replay file at path (its secret
+// secret) by applying the file's events in order until the match ends;
+// seen, if not nil, sees each event after its apply. rejected counts the
+// events the match refused (it refused them the first time too). m is
+// not nil when err is nil.
+func replayMatch(path, secret string, seen func(*match.Event)) (m *match.Match, sc replaylog.ScanResult, rejected int, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return false
+		return nil, sc, 0, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return false
+		return nil, sc, 0, err
 	}
-	var m *match.Match
-	sc, err := replaylog.Scan(f, st.Size(), func(h replayfile.Header) error {
+	sc, err = replaylog.Scan(f, st.Size(), func(h replayfile.Header) error {
 		l, err := match.ParseLogon(h.Raw)
 		if err != nil {
 			return err
 		}
-		m, err = match.New(l, "", time.UnixMilli(h.LogStartTime))
+		m, err = match.New(l, secret, time.UnixMilli(h.LogStartTime))
 		return err
 	}, func(ev *match.Event, ts int64) bool {
-		_, _ = m.Apply(*ev, time.UnixMilli(ts)) // rejected the first time too
+		if _, err := m.Apply(*ev, time.UnixMilli(ts)); err != nil {
+			rejected++
+		}
+		if seen != nil {
+			seen(ev)
+		}
 		return m.Ended()
 	})
-	if err != nil || m == nil || !m.Ended() {
-		return false
+	if err == nil && m == nil {
+		err = errors.New("replay file without a header")
 	}
-	return c.keepTeamInfo(code, m, sc.LastTs, now)
+	return m, sc, rejected, err
 }
 
 // keepTeamInfo keeps the team info of m, ended at endMs (its game_end's
