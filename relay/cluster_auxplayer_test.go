@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"spectra-relay/internal/redistest"
 	"spectra-relay/internal/testenv"
 	"spectra-relay/relay/replayfile"
 )
@@ -15,12 +14,7 @@ import (
 // applied by the owner while its health for player B is dropped there:
 // the forwarded data carries the player the client may change.
 func TestClusterAuxClientChangesOnlyItsPlayer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds cmd/spectra-server, runs two nodes and redis-server")
-	}
-	rs := redistest.Start(t)
-	r := loadClusterReplay(t)
-	nodes := startNodes(t, rs, 2)
+	_, r, nodes := startCluster(t, 2)
 	a, b := nodes[0], nodes[1]
 	d := &crashDriver{t: t, replay: r.path, auxAt: b}
 	d.connect(a, r.h.GroupCode, "")

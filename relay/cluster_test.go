@@ -27,6 +27,17 @@ import (
 
 // startNodes starts n cluster nodes on one Redis, each with its own
 // replay folder.
+// startCluster is the usual start of a cluster scenario: skipped under
+// -short, redis-server, the cluster replay fixture and n nodes on it.
+func startCluster(t *testing.T, n int) (*redistest.Server, *clusterReplay, []*testServer) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("builds cmd/spectra-server, runs %d nodes and redis-server", n)
+	}
+	rs := redistest.Start(t)
+	return rs, loadClusterReplay(t), startNodes(t, rs, n)
+}
+
 func startNodes(t *testing.T, rs *redistest.Server, n int) []*testServer {
 	t.Helper()
 	nodes := make([]*testServer, n)
@@ -145,12 +156,7 @@ func closeClients(d *crashDriver) {
 // stream, and the remaining checkpoints are golden on overlays of both
 // surviving nodes.
 func TestClusterGoldenAndFailover(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds cmd/spectra-server, runs three nodes and redis-server")
-	}
-	rs := redistest.Start(t)
-	r := loadClusterReplay(t)
-	nodes := startNodes(t, rs, 3)
+	_, r, nodes := startCluster(t, 3)
 	a, b, c := nodes[0], nodes[1], nodes[2]
 
 	early := newOverlay(t, b.Output, r.h.GroupCode) // before the match exists
@@ -233,12 +239,7 @@ func TestClusterGoldenAndFailover(t *testing.T) {
 // observer's old connection is neither applied nor appended nor
 // published, and the old owner's overlays follow the new owner.
 func TestClusterSplitBrain(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds cmd/spectra-server, runs two nodes and redis-server")
-	}
-	rs := redistest.Start(t)
-	r := loadClusterReplay(t)
-	nodes := startNodes(t, rs, 2)
+	rs, r, nodes := startCluster(t, 2)
 	a, b := nodes[0], nodes[1]
 	d := &crashDriver{t: t, replay: r.path}
 	secret := d.connect(a, r.h.GroupCode, "").Reason
@@ -422,12 +423,7 @@ func TestClusterRedisRestart(t *testing.T) {
 // overlays on both nodes see the golden states. The overlay of the third
 // node never gets more than the 10/s ceiling allows.
 func TestClusterAuxOnOtherNode(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds cmd/spectra-server, runs three nodes and redis-server")
-	}
-	rs := redistest.Start(t)
-	r := loadClusterReplay(t)
-	nodes := startNodes(t, rs, 3)
+	rs, r, nodes := startCluster(t, 3)
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	d := &crashDriver{t: t, replay: r.path, auxAt: b}
 	// The owner appends every event to the stream before applying it, in
